@@ -1,0 +1,45 @@
+# Tally — build, run, test.  `make run` and `make test` are all a new user needs.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+# What building needs: nasm (openh264's fast paths; without it the build is
+# silently ~3x slower), libclang (bindgen), ALSA headers (cpal), pkg-config.
+BUILD_PKGS := nasm libclang-dev libasound2-dev pkg-config build-essential
+# What the tests drive: real peers and a headless display.
+TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth
+
+.PHONY: all deps test-deps run build test bench fuzz clean
+
+all: build
+
+deps:
+	@./scripts/ensure-packages.sh $(BUILD_PKGS)
+
+test-deps: deps
+	@./scripts/ensure-packages.sh $(TEST_PKGS)
+	@# Debian starts the packaged nginx on :80; tests run private instances
+	@# and need nothing from it.
+	@if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then \
+	    systemctl stop nginx || true; fi
+
+build: deps
+	$(CARGO) build --release --locked
+
+run: build
+	./target/release/tally
+
+# Every test: unit, property, integration against real peers, doc tests.
+test: test-deps
+	$(CARGO) build --locked --all-targets
+	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --doc
+
+bench: test-deps
+	$(CARGO) bench --locked
+	./benches/compare.sh
+
+fuzz: deps
+	./fuzz/run.sh
+
+clean:
+	$(CARGO) clean

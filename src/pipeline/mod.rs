@@ -1,0 +1,227 @@
+//! The running broadcast: capture -> encode -> FLV tags -> every output.
+//!
+//! Threads: one per source+encoder (blocking, CPU-bound), one muxer that
+//! interleaves audio and video by timestamp and fans tags out into one
+//! bounded [`OutputQueue`] per output, one thread per file recorder, and one
+//! tokio task per RTMP destination. Nothing here blocks on an output: a
+//! failing or slow destination only loses its own frames (see `net::queue`).
+
+mod mux;
+mod outputs;
+mod settings;
+mod sources;
+mod stats;
+
+pub use outputs::{OutputKind, OutputReport, OutputSpec};
+pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
+pub use stats::{OutputStats, Stats};
+
+use crate::encode::{AacEncoder, AacSettings, EncodeError, H264Encoder, H264Settings};
+use crate::media::MediaClock;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Why a broadcast could not start or ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// An encoder refused the settings or failed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A source could not be opened or failed.
+    #[error("capture: {0}")]
+    Capture(String),
+    /// An output could not be opened (file not writable, bad URL...).
+    #[error("output {name}: {reason}")]
+    Output {
+        /// The output, with any stream key redacted.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A worker thread could not be spawned or panicked.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// How a broadcast ended.
+#[derive(Debug)]
+pub struct BroadcastSummary {
+    /// One report per output, in the order given.
+    pub outputs: Vec<OutputReport>,
+    /// Final counters.
+    pub stats: Stats,
+    /// Errors of the capture/encode stages, if any ended the broadcast early.
+    pub pipeline_errors: Vec<String>,
+}
+
+impl BroadcastSummary {
+    /// True when every stage and every output ended cleanly.
+    pub fn all_ok(&self) -> bool {
+        self.pipeline_errors.is_empty() && self.outputs.iter().all(|o| o.error.is_none())
+    }
+}
+
+/// A broadcast in progress. Dropping it stops it.
+pub struct Broadcast {
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<Result<(), String>>>,
+    outputs: outputs::RunningOutputs,
+    stats_rx: watch::Receiver<Stats>,
+    stats_task: Option<JoinHandle<()>>,
+}
+
+impl Broadcast {
+    /// Opens sources, encoders and outputs and starts streaming.
+    ///
+    /// Network outputs run on `runtime`; everything CPU-bound runs on its own thread.
+    pub fn start(
+        settings: BroadcastSettings,
+        outputs: Vec<OutputSpec>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Broadcast, PipelineError> {
+        if outputs.is_empty() {
+            return Err(PipelineError::Output { name: "-".into(), reason: "no outputs given".into() });
+        }
+        let video_enc = H264Encoder::new(H264Settings {
+            width: settings.width,
+            height: settings.height,
+            fps: settings.fps as f64,
+            bitrate_kbps: settings.video_kbps,
+            keyint_secs: settings.keyint_secs,
+            threads: settings.encoder_threads,
+        })?;
+        let audio_enc = AacEncoder::new(&AacSettings {
+            sample_rate: AUDIO_RATE,
+            channels: AUDIO_CHANNELS,
+            bitrate_kbps: settings.audio_kbps,
+        })?;
+        let video_src = sources::open_video(&settings)?;
+        let audio_src = sources::open_audio(&settings)?;
+
+        let audio_config = audio_enc.config().clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = outputs::start_outputs(outputs, settings.fast, &stop, runtime)?;
+        let counters = Arc::new(stats::PipelineCounters::default());
+        let clock = MediaClock::start();
+
+        let (video_tx, video_rx) = std::sync::mpsc::sync_channel(mux::CHANNEL_FRAMES);
+        let (audio_tx, audio_rx) = std::sync::mpsc::sync_channel(mux::CHANNEL_FRAMES);
+
+        let mut workers = Vec::new();
+        let spawn = |name: &str, f: Box<dyn FnOnce() -> Result<(), String> + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| PipelineError::Internal(format!("spawn {name}: {e}")))
+        };
+        {
+            let (stop, settings, counters) = (stop.clone(), settings.clone(), counters.clone());
+            workers.push(spawn(
+                "tally-video",
+                Box::new(move || sources::run_video(video_src, video_enc, &settings, clock, &stop, &counters, video_tx)),
+            )?);
+        }
+        {
+            let (stop, settings) = (stop.clone(), settings.clone());
+            workers.push(spawn(
+                "tally-audio",
+                Box::new(move || sources::run_audio(audio_src, audio_enc, &settings, clock, &stop, audio_tx)),
+            )?);
+        }
+        {
+            let queues = running.fanout();
+            let (settings, counters, stop) = (settings.clone(), counters.clone(), stop.clone());
+            workers.push(spawn(
+                "tally-mux",
+                Box::new(move || mux::run_muxer(video_rx, audio_rx, audio_config, queues, &settings, &counters, &stop)),
+            )?);
+        }
+
+        let initial = Stats::default();
+        let (stats_tx, stats_rx) = watch::channel(initial);
+        let stats_task = {
+            let (stop, counters, views) = (stop.clone(), counters.clone(), running.views());
+            let video_kbps = settings.video_kbps;
+            std::thread::Builder::new()
+                .name("tally-stats".into())
+                .spawn(move || stats::run_sampler(&stop, &counters, &views, video_kbps, &stats_tx))
+                .map_err(|e| PipelineError::Internal(format!("spawn stats: {e}")))?
+        };
+
+        Ok(Broadcast { stop, workers, outputs: running, stats_rx, stats_task: Some(stats_task) })
+    }
+
+    /// A handle that can stop the broadcast from another task (Ctrl-C, the UI).
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
+    /// A receiver of once-a-second snapshots (the UI and `--stats` read these).
+    pub fn stats(&self) -> watch::Receiver<Stats> {
+        self.stats_rx.clone()
+    }
+
+    /// Asks every source to stop; outputs drain what was encoded and end cleanly.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// True once every output has ended (done, failed or stopped).
+    pub fn outputs_finished(&self) -> bool {
+        self.outputs.all_finished()
+    }
+
+    /// True when no output is left that could still deliver anything.
+    pub fn all_outputs_failed(&self) -> bool {
+        self.outputs.all_failed()
+    }
+
+    /// Waits for the end of the broadcast (sources ended or [`stop`](Self::stop) called)
+    /// and for every output to finish, then reports.
+    pub async fn wait(mut self) -> BroadcastSummary {
+        let workers = std::mem::take(&mut self.workers);
+        let pipeline_errors = tokio::task::spawn_blocking(move || {
+            let mut errors = Vec::new();
+            for w in workers {
+                match w.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => errors.push(e),
+                    Err(_) => errors.push("a pipeline thread panicked".to_string()),
+                }
+            }
+            errors
+        })
+        .await
+        .unwrap_or_else(|e| vec![format!("pipeline join failed: {e}")]);
+        let outputs = self.outputs.wait().await;
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.stats_task.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        let stats = self.stats_rx.borrow().clone();
+        BroadcastSummary { outputs, stats, pipeline_errors }
+    }
+}
+
+impl Drop for Broadcast {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Stops a broadcast from anywhere; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// Asks the sources to stop; the outputs then drain and end cleanly.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// How long the muxer and stats loops wait before re-checking the stop flag.
+pub(crate) const POLL: Duration = Duration::from_millis(100);

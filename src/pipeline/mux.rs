@@ -1,0 +1,151 @@
+//! The muxer thread: interleaves encoded audio and video by timestamp, turns
+//! them into FLV tags and fans each tag out to every output's queue.
+
+use super::settings::BroadcastSettings;
+use super::stats::PipelineCounters;
+use crate::flv::{self, FlvTag, StreamMetadata};
+use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
+use crate::net::queue::{OutputQueue, PushOutcome};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+
+/// Encoded frames buffered between an encoder thread and the muxer. Small:
+/// the muxer is fast, and a deep buffer here would only add latency.
+pub(super) const CHANNEL_FRAMES: usize = 16;
+
+/// A coded video frame and, when it changed, the new decoder configuration.
+pub(super) type VideoItem = (EncodedPacket, Option<VideoConfig>);
+
+/// Name of the encoder in onMetaData.
+pub(crate) fn encoder_name() -> String {
+    format!("Tally {}", env!("CARGO_PKG_VERSION"))
+}
+
+struct Fanout {
+    queues: Vec<Arc<OutputQueue>>,
+    open: Vec<bool>,
+    fast: bool,
+    offset: u32,
+}
+
+impl Fanout {
+    fn send(&mut self, tag: FlvTag) {
+        for (q, open) in self.queues.iter().zip(self.open.iter_mut()) {
+            if !*open {
+                continue;
+            }
+            let outcome = if self.fast { q.push_wait(tag.clone()) } else { q.push(tag.clone()) };
+            if outcome == PushOutcome::Closed {
+                *open = false;
+            }
+        }
+    }
+
+    fn ts(&self, ms: u64) -> u32 {
+        // RTMP/FLV timestamps are 32-bit milliseconds and wrap (RTMP 1.0 5.3.1.3).
+        (ms as u32).wrapping_add(self.offset)
+    }
+
+    fn finish(&self) {
+        for q in &self.queues {
+            q.finish();
+        }
+    }
+}
+
+/// Runs until both encoder channels are closed; then finishes every queue.
+pub(super) fn run_muxer(
+    video_rx: Receiver<VideoItem>,
+    audio_rx: Receiver<EncodedPacket>,
+    audio_config: AudioConfig,
+    queues: Vec<Arc<OutputQueue>>,
+    settings: &BroadcastSettings,
+    counters: &PipelineCounters,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let open = vec![true; queues.len()];
+    let mut out = Fanout { queues, open, fast: settings.fast, offset: settings.start_offset_ms };
+    let result = interleave(&video_rx, &audio_rx, &audio_config, &mut out, counters);
+    out.finish();
+    if result.is_err() {
+        stop.store(true, Ordering::SeqCst);
+    }
+    result
+}
+
+fn interleave(
+    video_rx: &Receiver<VideoItem>,
+    audio_rx: &Receiver<EncodedPacket>,
+    audio_config: &AudioConfig,
+    out: &mut Fanout,
+    counters: &PipelineCounters,
+) -> Result<(), String> {
+    let mut video_head: Option<VideoItem> = None;
+    let mut audio_head: Option<EncodedPacket> = None;
+    let (mut video_done, mut audio_done) = (false, false);
+    let mut started = false;
+    loop {
+        if video_head.is_none() && !video_done {
+            match video_rx.recv() {
+                Ok(item) => video_head = Some(item),
+                Err(_) => video_done = true,
+            }
+        }
+        if audio_head.is_none() && !audio_done {
+            match audio_rx.recv() {
+                Ok(p) => audio_head = Some(p),
+                Err(_) => audio_done = true,
+            }
+        }
+        if !started {
+            // Players need metadata and both sequence headers before any media;
+            // the video configuration is only known once the first IDR is coded.
+            let video_config = match &video_head {
+                Some((_, Some(cfg))) => Some(cfg.clone()),
+                Some((_, None)) => return Err("first video frame arrived without SPS/PPS".into()),
+                None if video_done => None,
+                None => continue,
+            };
+            let base = out.ts(0);
+            let meta = StreamMetadata::new(video_config.as_ref(), Some(audio_config), &encoder_name());
+            out.send(flv::metadata_tag(&meta, base));
+            if let Some(cfg) = &video_config {
+                let tag = flv::video_sequence_header(cfg, base).map_err(|e| format!("video sequence header: {e}"))?;
+                out.send(tag);
+                // Consumed: a later `Some(config)` means a change and is re-sent.
+                if let Some((_, c)) = video_head.as_mut() {
+                    *c = None;
+                }
+            }
+            out.send(flv::audio_sequence_header(audio_config, base));
+            started = true;
+        }
+        let take_video = match (&video_head, &audio_head) {
+            (Some((v, _)), Some(a)) => v.dts_ms <= a.dts_ms,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return Ok(()),
+        };
+        if take_video {
+            let Some((packet, config)) = video_head.take() else { continue };
+            if let Some(cfg) = config {
+                let tag = flv::video_sequence_header(&cfg, out.ts(packet.dts_ms))
+                    .map_err(|e| format!("video sequence header: {e}"))?;
+                out.send(tag);
+            }
+            let mut tag = flv::video_tag(&packet);
+            tag.timestamp_ms = out.ts(packet.dts_ms);
+            counters.video_frames_out.fetch_add(1, Ordering::Relaxed);
+            counters.video_bytes.fetch_add(packet.data.len() as u64, Ordering::Relaxed);
+            counters.media_ms.store(packet.dts_ms, Ordering::Relaxed);
+            out.send(tag);
+        } else {
+            let Some(packet) = audio_head.take() else { continue };
+            let mut tag = flv::audio_tag(&packet);
+            tag.timestamp_ms = out.ts(packet.dts_ms);
+            counters.audio_bytes.fetch_add(packet.data.len() as u64, Ordering::Relaxed);
+            out.send(tag);
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Client and server driven against each other in memory (quinn-proto's
+//! `Pair` harness): bytes are shuttled in random splits, no sockets.
+
+use super::*;
+use crate::amf0::{self, Amf0Value};
+use bytes::Bytes;
+use proptest::prelude::*;
+
+const URL: &str = "rtmp://127.0.0.1/live/live_sekrit?pwd=1";
+
+struct Pair {
+    client: ClientSession,
+    server: ServerSession,
+    splits: fastrand::Rng,
+    reject: Option<(&'static str, String)>,
+    client_events: Vec<ClientEvent>,
+    server_events: Vec<ServerEvent>,
+    /// Everything the client wrote, for determinism checks.
+    client_wire: Vec<u8>,
+}
+
+impl Pair {
+    fn new(server_config: ServerConfig, seed: u64) -> Self {
+        let config = ClientConfig::from_url(&RtmpUrl::parse(URL).unwrap());
+        Pair {
+            client: ClientSession::new(config, seed, 1000),
+            server: ServerSession::new(server_config, seed + 1, 2000),
+            splits: fastrand::Rng::with_seed(seed + 2),
+            reject: None,
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            client_wire: Vec::new(),
+        }
+    }
+
+    fn pieces(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let max = if self.splits.bool() { 7 } else { 1500 };
+            let n = self.splits.usize(1..=max).min(rest.len());
+            out.push(rest[..n].to_vec());
+            rest = &rest[n..];
+        }
+        out
+    }
+
+    fn deliver_to_server(&mut self, bytes: &[u8]) {
+        self.client_wire.extend_from_slice(bytes);
+        for piece in self.pieces(bytes) {
+            for ev in self.server.handle_input(&piece).unwrap() {
+                if let ServerEvent::PublishRequested { stream_id, .. } = &ev {
+                    match &self.reject {
+                        Some((code, description)) => self.server.reject_publish(*stream_id, code, description).unwrap(),
+                        None => self.server.accept_publish(*stream_id).unwrap(),
+                    }
+                }
+                self.server_events.push(ev);
+            }
+        }
+    }
+
+    fn deliver_to_client(&mut self, bytes: &[u8]) {
+        for piece in self.pieces(bytes) {
+            let events = self.client.handle_input(&piece).unwrap();
+            self.client_events.extend(events);
+        }
+    }
+
+    /// Shuttles bytes both ways until neither side has anything to say.
+    fn drive(&mut self) {
+        for _ in 0..100 {
+            let c = self.client.take_outbound();
+            let s = self.server.take_outbound();
+            if c.is_empty() && s.is_empty() {
+                return;
+            }
+            self.deliver_to_server(&c);
+            self.deliver_to_client(&s);
+        }
+        panic!("pair did not settle");
+    }
+
+    fn publish(seed: u64, server_config: ServerConfig) -> Self {
+        let mut p = Pair::new(server_config, seed);
+        p.drive();
+        assert_eq!(p.client.state(), ClientState::Live, "{:?}", p.client_events);
+        p
+    }
+
+    fn media(&self) -> Vec<(MediaKind, u32, Bytes)> {
+        self.server_events
+            .iter()
+            .filter_map(|e| match e {
+                ServerEvent::MediaReceived { kind, timestamp, payload, .. } => {
+                    Some((*kind, *timestamp, payload.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn small_windows() -> ServerConfig {
+    ServerConfig { window_ack_size: 1000, peer_bandwidth: 3000, ..ServerConfig::default() }
+}
+
+#[test]
+fn publish_with_media_chunk_size_changes_acks_ping_and_unpublish() {
+    let mut p = Pair::publish(11, small_windows());
+    for want in [
+        ClientEvent::HandshakeDone,
+        ClientEvent::Connected,
+        ClientEvent::PeerWindowAck(1000),
+        ClientEvent::PeerChunkSize(4096),
+        ClientEvent::PublishStarted { stream_id: 1 },
+    ] {
+        assert!(p.client_events.contains(&want), "{want:?} missing from {:?}", p.client_events);
+    }
+    let requested = p.server_events.iter().find_map(|e| match e {
+        ServerEvent::PublishRequested { stream_id, app, key, publish_type } => {
+            Some((*stream_id, app.clone(), key.expose().to_owned(), publish_type.clone()))
+        }
+        _ => None,
+    });
+    assert_eq!(requested, Some((1, "live".into(), "live_sekrit?pwd=1".into(), "live".into())));
+    assert!(p.server_events.contains(&ServerEvent::PeerChunkSize(4096)));
+    // The client crossed the server's 1000-byte window (the handshake alone does).
+    assert!(p.server_events.iter().any(|e| matches!(e, ServerEvent::PeerAcknowledged(n) if *n >= 1000)));
+
+    // Metadata as the publisher sends it: @setDataFrame onMetaData {...}.
+    let meta =
+        [Amf0Value::string("onMetaData"), Amf0Value::EcmaArray(vec![("width".into(), Amf0Value::Number(1280.0))])];
+    let mut body = amf0::encode_all(&[Amf0Value::string("@setDataFrame")]);
+    body.extend_from_slice(&amf0::encode_all(&meta));
+    p.client.send_media(MediaKind::Data, 0, &body).unwrap();
+    p.drive();
+    assert!(p.server_events.contains(&ServerEvent::Metadata {
+        stream_id: 1,
+        timestamp: 0,
+        payload: amf0::encode_all(&meta).freeze()
+    }));
+
+    let mut sent = Vec::new();
+    for i in 0..40u32 {
+        if i == 15 {
+            p.client.set_chunk_size(300).unwrap();
+            p.server.set_chunk_size(1000).unwrap();
+        }
+        if i == 25 {
+            p.server.ping(4242).unwrap();
+        }
+        let audio = Bytes::from(vec![0xAF; 200 + i as usize]);
+        let video = Bytes::from(vec![i as u8; 5000 + 37 * i as usize]);
+        p.client.send_media(MediaKind::Audio, i * 23, &audio).unwrap();
+        p.client.send_media(MediaKind::Video, i * 33, &video).unwrap();
+        sent.push((MediaKind::Audio, i * 23, audio));
+        sent.push((MediaKind::Video, i * 33, video));
+        p.drive();
+    }
+    assert_eq!(p.media(), sent);
+    assert!(p.server_events.contains(&ServerEvent::PeerChunkSize(300)));
+    assert!(p.client_events.contains(&ClientEvent::PeerChunkSize(1000)));
+    assert!(p.server_events.contains(&ServerEvent::PingResponse(4242)));
+
+    // The client answered SetPeerBandwidth(3000) with WindowAckSize(3000), so
+    // the server acknowledges every 3000 bytes.
+    let acks: Vec<u32> = p
+        .client_events
+        .iter()
+        .filter_map(|e| if let ClientEvent::PeerAcknowledged(n) = e { Some(*n) } else { None })
+        .collect();
+    assert!(acks.len() > 50, "{} acks", acks.len());
+    assert!(acks.windows(2).all(|w| w[1] - w[0] >= 3000));
+    assert_eq!(p.client.peer_acknowledged(), u64::from(*acks.last().unwrap()));
+    assert!(p.client.peer_acknowledged() <= p.client.bytes_sent());
+    assert_eq!(p.client.bytes_sent(), p.server.bytes_received());
+    assert_eq!(p.server.bytes_sent(), p.client.bytes_received());
+
+    p.client.unpublish();
+    // Debug never shows the key, even while `FCUnpublish(key)` waits in the
+    // outbound buffer.
+    assert!(!format!("{:?}", p.client).contains("sekrit"));
+    p.drive();
+    assert_eq!(p.client.state(), ClientState::Unpublished);
+    assert!(p.server_events.contains(&ServerEvent::Unpublished { stream_id: 1 }));
+    assert_eq!(p.client.send_media(MediaKind::Audio, 0, b"late"), Err(SessionError::NotPublishing));
+
+    let all = format!("{:?}{:?}{:?}{:?}", p.client_events, p.server_events, p.client, p.server);
+    assert!(!all.contains("sekrit"), "the key leaked into Debug output");
+}
+
+#[test]
+fn extended_timestamps_across_0xffffff() {
+    let mut p = Pair::publish(5, ServerConfig::default());
+    let mut sent = Vec::new();
+    for i in 0..30u32 {
+        let ts = 0xFF_FF00 + i * 23;
+        let audio = Bytes::from(vec![i as u8; 100]);
+        p.client.send_media(MediaKind::Audio, ts, &audio).unwrap();
+        sent.push((MediaKind::Audio, ts, audio));
+        if ts > 0x0100_0000 && !sent.iter().any(|(k, ..)| *k == MediaKind::Video) {
+            // First video message: a type-0 header with an extended timestamp,
+            // larger than the 4096 chunk size, so its type-3 continuations
+            // must repeat the extended timestamp.
+            let video = Bytes::from(vec![0x17; 10_000]);
+            p.client.send_media(MediaKind::Video, ts + 1, &video).unwrap();
+            let wire = p.client.take_outbound();
+            let mut cont = vec![0xC0 | CSID_VIDEO as u8];
+            cont.extend_from_slice(&(ts + 1).to_be_bytes());
+            assert_eq!(wire.windows(5).filter(|w| *w == &cont[..]).count(), 2, "two continuations carry it");
+            p.deliver_to_server(&wire);
+            sent.push((MediaKind::Video, ts + 1, video));
+        }
+        p.drive();
+    }
+    for i in 1..20u32 {
+        let ts = 0x0100_0300 + i * 33;
+        let video = Bytes::from(vec![i as u8; 9000]);
+        p.client.send_media(MediaKind::Video, ts, &video).unwrap();
+        sent.push((MediaKind::Video, ts, video));
+        p.drive();
+    }
+    let got = p.media();
+    assert_eq!(got, sent);
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        let ts: Vec<u32> = got.iter().filter(|(k, ..)| *k == kind).map(|(_, t, _)| *t).collect();
+        assert!(ts.windows(2).all(|w| w[0] < w[1]), "{kind:?} not monotonic: {ts:x?}");
+        assert!(ts.last().unwrap() > &0xFF_FFFF);
+    }
+}
+
+#[test]
+fn rejected_publish_is_final_and_redacted() {
+    let mut p = Pair::new(ServerConfig::default(), 3);
+    p.reject = Some(("NetStream.Publish.BadName", "Stream live_sekrit?pwd=1 is already publishing".into()));
+    p.drive();
+    assert_eq!(p.client.state(), ClientState::Rejected);
+    let rejected = ClientEvent::Rejected {
+        code: "NetStream.Publish.BadName".into(),
+        description: "Stream <redacted> is already publishing".into(),
+    };
+    assert_eq!(p.client_events.last(), Some(&rejected));
+    assert!(p.client_events.iter().any(|e| matches!(e, ClientEvent::Status { level, .. } if level == "error")));
+    assert!(!p.client_events.iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
+    assert_eq!(p.client.send_media(MediaKind::Video, 0, b"x"), Err(SessionError::NotPublishing));
+}
+
+/// What the lead's golden fixture test relies on: the client's bytes are a
+/// function of (config, seed, epoch, inputs) alone.
+#[test]
+fn client_bytes_are_deterministic() {
+    let run = |seed: u64| {
+        let mut p = Pair::publish(seed, small_windows());
+        for i in 0..5u32 {
+            p.client.send_media(MediaKind::Video, i * 33, &[i as u8; 6000]).unwrap();
+            p.drive();
+        }
+        p.client.unpublish();
+        p.drive();
+        p.client_wire
+    };
+    let a = run(21);
+    assert_eq!(a, run(21));
+    assert_ne!(a, run(22));
+    // C0, then C1 = time (epoch 1000), four zero bytes, random.
+    assert_eq!(&a[..9], &[3, 0, 0, 0x03, 0xE8, 0, 0, 0, 0]);
+    // After C2: SetChunkSize(4096) on csid 2 opens the chunk stream.
+    let after_c2 = 1 + 2 * handshake::HANDSHAKE_SIZE;
+    assert_eq!(&a[after_c2..after_c2 + 16], &[2, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn sessions_survive_garbage_after_the_handshake(garbage in prop::collection::vec(any::<u8>(), 0..2000)) {
+        let mut server = ServerSession::new(ServerConfig::default(), 1, 0);
+        let mut hello = vec![3u8];
+        hello.extend_from_slice(&[0u8; 2 * handshake::HANDSHAKE_SIZE]);
+        server.handle_input(&hello).unwrap();
+        let _ = server.handle_input(&garbage);
+        let _ = server.handle_input(&garbage);
+
+        let config = ClientConfig::from_url(&RtmpUrl::parse(URL).unwrap());
+        let mut client = ClientSession::new(config, 1, 0);
+        client.handle_input(&hello).unwrap();
+        let _ = client.handle_input(&garbage);
+        let _ = client.handle_input(&garbage);
+    }
+}

@@ -1,0 +1,481 @@
+//! The server side of a connection, sans-IO: enough to receive a publish
+//! (what ffmpeg, OBS and Tally's own client send). Replies mirror nginx-rtmp's
+//! so clients written against it behave the same here.
+//!
+//! Playback (`play`), the stream registry and the GOP cache belong to a later
+//! stage; commands are dispatched by name in [`ServerSession`] so `play`
+//! slots in beside `publish`.
+
+use super::chunk::DecoderLimits;
+use super::connection::{CSID_COMMAND, Connection, Incoming, SessionError};
+use super::handshake::{HandshakeStatus, ServerHandshake};
+use super::message::{Command, MediaKind, PeerBandwidthLimit, RtmpMessage, UserControlEvent};
+use super::url::StreamKey;
+use crate::amf0::{self, Amf0Value};
+use bytes::Bytes;
+
+/// Most message streams one connection may create: a publisher needs one;
+/// this stops a `createStream` loop from growing state without bound.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 8;
+
+/// `fmsVer` announced in the `connect` result (nginx-rtmp's value; some
+/// clients look for "FMS/3" to enable features).
+pub const FMS_VERSION: &str = "FMS/3,0,1,123";
+
+/// Server behaviour knobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Outgoing chunk size, announced in reply to `connect`.
+    pub chunk_size: u32,
+    /// Our WindowAckSize: the client acknowledges every this many bytes.
+    pub window_ack_size: u32,
+    /// SetPeerBandwidth we send (limit type dynamic, like nginx-rtmp).
+    pub peer_bandwidth: u32,
+    /// Caps on what a client may make us buffer.
+    pub limits: DecoderLimits,
+}
+
+impl Default for ServerConfig {
+    /// nginx-rtmp's defaults: chunk size 4096, ack window 5,000,000.
+    fn default() -> Self {
+        ServerConfig {
+            chunk_size: 4096,
+            window_ack_size: 5_000_000,
+            peer_bandwidth: 5_000_000,
+            limits: DecoderLimits::default(),
+        }
+    }
+}
+
+/// Where the connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerState {
+    /// Waiting for C0/C1/C2.
+    Handshaking,
+    /// Handshake done, waiting for `connect`.
+    AwaitingConnect,
+    /// `connect` answered.
+    Connected,
+}
+
+/// What the session reports to its driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerEvent {
+    /// The handshake completed.
+    HandshakeDone,
+    /// `connect` was accepted.
+    Connected {
+        /// Application asked for.
+        app: String,
+        /// `tcUrl` the client sent ("" if none).
+        tc_url: String,
+    },
+    /// `publish`: answer with [`ServerSession::accept_publish`] or
+    /// [`ServerSession::reject_publish`].
+    PublishRequested {
+        /// Message stream id.
+        stream_id: u32,
+        /// Application from `connect`.
+        app: String,
+        /// Stream name (the key).
+        key: StreamKey,
+        /// Publishing type: "live", "record" or "append".
+        publish_type: String,
+    },
+    /// Audio, video or a non-metadata data message on a publishing stream.
+    MediaReceived {
+        /// Message stream id.
+        stream_id: u32,
+        /// Which message type.
+        kind: MediaKind,
+        /// Timestamp, milliseconds.
+        timestamp: u32,
+        /// Body as received (FLV tag body).
+        payload: Bytes,
+    },
+    /// `@setDataFrame`: the AMF0 body after that name (`onMetaData`, object),
+    /// i.e. an FLV script tag body, as nginx-rtmp stores it.
+    Metadata {
+        /// Message stream id.
+        stream_id: u32,
+        /// Timestamp, milliseconds.
+        timestamp: u32,
+        /// The body from `onMetaData` on.
+        payload: Bytes,
+    },
+    /// The publisher stopped (`FCUnpublish`, `closeStream` or `deleteStream`).
+    Unpublished {
+        /// Message stream id.
+        stream_id: u32,
+    },
+    /// The client's SetChunkSize.
+    PeerChunkSize(u32),
+    /// The client acknowledged this many bytes.
+    PeerAcknowledged(u32),
+    /// Answer to [`ServerSession::ping`].
+    PingResponse(u32),
+}
+
+#[derive(Debug)]
+enum StreamState {
+    Idle,
+    PublishPending,
+    Publishing,
+}
+
+#[derive(Debug)]
+struct Stream {
+    id: u32,
+    state: StreamState,
+}
+
+/// A server-side RTMP connection (sans-IO): feed it received bytes with
+/// [`handle_input`], write what [`take_outbound`] returns.
+///
+/// [`handle_input`]: ServerSession::handle_input
+/// [`take_outbound`]: ServerSession::take_outbound
+#[derive(Debug)]
+pub struct ServerSession {
+    config: ServerConfig,
+    handshake: Option<ServerHandshake>,
+    conn: Connection,
+    state: ServerState,
+    app: String,
+    streams: Vec<Stream>,
+    next_stream_id: u32,
+}
+
+impl ServerSession {
+    /// A session awaiting C0/C1. `seed` fixes S1's random bytes, `epoch_ms`
+    /// goes in S1's time field.
+    pub fn new(config: ServerConfig, seed: u64, epoch_ms: u32) -> Self {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        ServerSession {
+            config,
+            handshake: Some(ServerHandshake::new(&mut rng, epoch_ms)),
+            conn: Connection::new(config.limits),
+            state: ServerState::Handshaking,
+            app: String::new(),
+            streams: Vec::new(),
+            next_stream_id: 1,
+        }
+    }
+
+    /// Where the connection is.
+    pub fn state(&self) -> ServerState {
+        self.state
+    }
+
+    /// The application from `connect` ("" before).
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// Bytes handed to the driver so far.
+    pub fn bytes_sent(&self) -> u64 {
+        self.conn.bytes_sent
+    }
+
+    /// Bytes received so far, handshake included.
+    pub fn bytes_received(&self) -> u64 {
+        self.conn.bytes_received
+    }
+
+    /// Bytes the client acknowledged, unwrapped past 4 GiB.
+    pub fn peer_acknowledged(&self) -> u64 {
+        self.conn.peer_acked
+    }
+
+    /// Takes everything queued for the client; empty when nothing is.
+    pub fn take_outbound(&mut self) -> Bytes {
+        self.conn.take_outbound()
+    }
+
+    /// Feeds bytes read from the client.
+    pub fn handle_input(&mut self, input: &[u8]) -> Result<Vec<ServerEvent>, SessionError> {
+        let mut events = Vec::new();
+        self.conn.bytes_received += input.len() as u64;
+        let leftover;
+        let mut data = input;
+        if let Some(hs) = &mut self.handshake {
+            match hs.handle_input(input, &mut self.conn.out)? {
+                HandshakeStatus::InProgress => return Ok(events),
+                HandshakeStatus::Done { leftover: rest } => {
+                    self.handshake = None;
+                    self.state = ServerState::AwaitingConnect;
+                    events.push(ServerEvent::HandshakeDone);
+                    leftover = rest;
+                    data = &leftover;
+                }
+            }
+        }
+        self.conn.push(data);
+        while let Some(incoming) = self.conn.next()? {
+            self.on_message(incoming, &mut events)?;
+        }
+        self.conn.ack_if_due()?;
+        Ok(events)
+    }
+
+    /// Accepts a [`ServerEvent::PublishRequested`]: StreamBegin, then
+    /// `onStatus NetStream.Publish.Start` (nginx-rtmp's order).
+    pub fn accept_publish(&mut self, stream_id: u32) -> Result<(), SessionError> {
+        let stream = self.pending(stream_id)?;
+        stream.state = StreamState::Publishing;
+        self.conn.send_control(RtmpMessage::UserControl(UserControlEvent::StreamBegin(stream_id)))?;
+        self.on_status(stream_id, "status", "NetStream.Publish.Start", "Start publishing")
+    }
+
+    /// Refuses a [`ServerEvent::PublishRequested`] with `onStatus` level
+    /// "error" (e.g. `NetStream.Publish.BadName`). The driver should flush and
+    /// close after it, as nginx-rtmp does.
+    pub fn reject_publish(&mut self, stream_id: u32, code: &str, description: &str) -> Result<(), SessionError> {
+        self.pending(stream_id)?.state = StreamState::Idle;
+        self.on_status(stream_id, "error", code, description)
+    }
+
+    /// Changes our outgoing chunk size (SetChunkSize, spec 5.4.1).
+    pub fn set_chunk_size(&mut self, size: u32) -> Result<(), SessionError> {
+        Ok(self.conn.set_chunk_size(size)?)
+    }
+
+    /// Sends a PingRequest (spec 7.1.7) carrying `timestamp`; the answer
+    /// surfaces as [`ServerEvent::PingResponse`].
+    pub fn ping(&mut self, timestamp: u32) -> Result<(), SessionError> {
+        Ok(self.conn.send_control(RtmpMessage::UserControl(UserControlEvent::PingRequest(timestamp)))?)
+    }
+
+    fn pending(&mut self, stream_id: u32) -> Result<&mut Stream, SessionError> {
+        self.streams
+            .iter_mut()
+            .find(|s| s.id == stream_id && matches!(s.state, StreamState::PublishPending))
+            .ok_or(SessionError::UnknownStream(stream_id))
+    }
+
+    fn on_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) -> Result<(), SessionError> {
+        let info = Amf0Value::object([
+            ("level", Amf0Value::string(level)),
+            ("code", Amf0Value::string(code)),
+            ("description", Amf0Value::string(description)),
+        ]);
+        let cmd = Command::new("onStatus", 0.0, Amf0Value::Null, vec![info]);
+        Ok(self.conn.send(CSID_COMMAND, 0, stream_id, RtmpMessage::Command(cmd))?)
+    }
+
+    fn reply(&mut self, name: &str, txn: f64, object: Amf0Value, args: Vec<Amf0Value>) -> Result<(), SessionError> {
+        let cmd = Command::new(name, txn, object, args);
+        Ok(self.conn.send(CSID_COMMAND, 0, 0, RtmpMessage::Command(cmd))?)
+    }
+
+    fn on_message(&mut self, incoming: Incoming, events: &mut Vec<ServerEvent>) -> Result<(), SessionError> {
+        let Incoming { timestamp, stream_id, message } = incoming;
+        match message {
+            RtmpMessage::SetChunkSize(n) => events.push(ServerEvent::PeerChunkSize(n)),
+            RtmpMessage::Acknowledgement(n) => events.push(ServerEvent::PeerAcknowledged(n)),
+            RtmpMessage::UserControl(UserControlEvent::PingResponse(t)) => events.push(ServerEvent::PingResponse(t)),
+            RtmpMessage::Audio(payload) => self.media(stream_id, MediaKind::Audio, timestamp, payload, events),
+            RtmpMessage::Video(payload) => self.media(stream_id, MediaKind::Video, timestamp, payload, events),
+            RtmpMessage::Data(payload) => self.data(stream_id, timestamp, payload, events),
+            RtmpMessage::Command(cmd) => self.on_command(stream_id, cmd, events)?,
+            other => tracing::debug!(type_id = other.type_id(), "ignoring message"),
+        }
+        Ok(())
+    }
+
+    fn is_publishing(&self, stream_id: u32) -> bool {
+        self.streams.iter().any(|s| s.id == stream_id && matches!(s.state, StreamState::Publishing))
+    }
+
+    fn media(&self, stream_id: u32, kind: MediaKind, timestamp: u32, payload: Bytes, events: &mut Vec<ServerEvent>) {
+        if self.is_publishing(stream_id) {
+            events.push(ServerEvent::MediaReceived { stream_id, kind, timestamp, payload });
+        } else {
+            // nginx-rtmp drops media on a stream that is not publishing.
+            tracing::debug!(stream_id, ?kind, "media on a stream that is not publishing");
+        }
+    }
+
+    fn data(&self, stream_id: u32, timestamp: u32, payload: Bytes, events: &mut Vec<ServerEvent>) {
+        let mut rest = &payload[..];
+        let is_set_data_frame = amf0::decode(&mut rest).ok().is_some_and(|v| v.as_str() == Some("@setDataFrame"));
+        if is_set_data_frame && self.is_publishing(stream_id) {
+            let body = payload.slice(payload.len() - rest.len()..);
+            events.push(ServerEvent::Metadata { stream_id, timestamp, payload: body });
+        } else {
+            self.media(stream_id, MediaKind::Data, timestamp, payload, events);
+        }
+    }
+
+    fn on_command(&mut self, stream_id: u32, cmd: Command, events: &mut Vec<ServerEvent>) -> Result<(), SessionError> {
+        let txn = cmd.transaction_id;
+        match (self.state, cmd.name.as_str()) {
+            (ServerState::AwaitingConnect, "connect") => {
+                let get = |k: &str| cmd.object.get(k).and_then(Amf0Value::as_str).unwrap_or("").to_owned();
+                let (app, tc_url) = (get("app"), get("tcUrl"));
+                let object_encoding = cmd.object.get("objectEncoding").and_then(Amf0Value::as_number).unwrap_or(0.0);
+                // nginx-rtmp's reply sequence.
+                self.conn.send_window_ack_size(self.config.window_ack_size)?;
+                self.conn.send_control(RtmpMessage::SetPeerBandwidth {
+                    size: self.config.peer_bandwidth,
+                    limit: PeerBandwidthLimit::Dynamic,
+                })?;
+                self.conn.set_chunk_size(self.config.chunk_size)?;
+                let props = Amf0Value::object([
+                    ("fmsVer", Amf0Value::string(FMS_VERSION)),
+                    ("capabilities", Amf0Value::Number(31.0)),
+                ]);
+                let info = Amf0Value::object([
+                    ("level", Amf0Value::string("status")),
+                    ("code", Amf0Value::string("NetConnection.Connect.Success")),
+                    ("description", Amf0Value::string("Connection succeeded.")),
+                    ("objectEncoding", Amf0Value::Number(object_encoding)),
+                ]);
+                self.reply("_result", txn, props, vec![info])?;
+                self.state = ServerState::Connected;
+                self.app = app.clone();
+                events.push(ServerEvent::Connected { app, tc_url });
+            }
+            (ServerState::Connected, "createStream") => {
+                if self.streams.len() >= MAX_STREAMS_PER_CONNECTION {
+                    return Err(SessionError::TooManyStreams(MAX_STREAMS_PER_CONNECTION));
+                }
+                let id = self.next_stream_id;
+                self.next_stream_id += 1;
+                self.streams.push(Stream { id, state: StreamState::Idle });
+                self.reply("_result", txn, Amf0Value::Null, vec![Amf0Value::Number(f64::from(id))])?;
+            }
+            (ServerState::Connected, "FCPublish") => {
+                let info = Amf0Value::object([
+                    ("code", Amf0Value::string("NetStream.Publish.Start")),
+                    ("description", Amf0Value::string("FCPublish")),
+                ]);
+                self.reply("onFCPublish", 0.0, Amf0Value::Null, vec![info])?;
+            }
+            (ServerState::Connected, "publish") => self.on_publish(stream_id, &cmd, events)?,
+            (ServerState::Connected, "FCUnpublish" | "closeStream") => self.unpublish(stream_id, &cmd, events),
+            (ServerState::Connected, "deleteStream") => {
+                self.unpublish(stream_id, &cmd, events);
+                let id = cmd.args.first().and_then(Amf0Value::as_number).map(|n| n as u32);
+                self.streams.retain(|s| Some(s.id) != id);
+            }
+            (_, name) => tracing::debug!(command = name, "ignoring command"),
+        }
+        Ok(())
+    }
+
+    fn on_publish(&mut self, stream_id: u32, cmd: &Command, events: &mut Vec<ServerEvent>) -> Result<(), SessionError> {
+        let key = cmd.args.first().and_then(Amf0Value::as_str).unwrap_or("");
+        let publish_type = cmd.args.get(1).and_then(Amf0Value::as_str).unwrap_or("live").to_owned();
+        let Some(stream) = self.streams.iter_mut().find(|s| s.id == stream_id) else {
+            return self.on_status(stream_id, "error", "NetStream.Publish.Failed", "publish on a stream never created");
+        };
+        if !matches!(stream.state, StreamState::Idle) {
+            return self.on_status(stream_id, "error", "NetStream.Publish.BadName", "Already publishing");
+        }
+        if key.is_empty() {
+            return self.on_status(stream_id, "error", "NetStream.Publish.BadName", "Empty stream name");
+        }
+        stream.state = StreamState::PublishPending;
+        events.push(ServerEvent::PublishRequested {
+            stream_id,
+            app: self.app.clone(),
+            key: StreamKey::new(key),
+            publish_type,
+        });
+        Ok(())
+    }
+
+    /// Ends publishing on the stream the command names or travels on.
+    fn unpublish(&mut self, stream_id: u32, cmd: &Command, events: &mut Vec<ServerEvent>) {
+        // deleteStream names the stream in its argument and travels on stream 0;
+        // FCUnpublish names the key and travels on stream 0 too (ffmpeg), so
+        // fall back to the only publishing stream.
+        let named = cmd.args.first().and_then(Amf0Value::as_number).map(|n| n as u32);
+        let target = named.or((stream_id != 0).then_some(stream_id));
+        for s in &mut self.streams {
+            let matches = target.is_none_or(|t| t == s.id);
+            if matches && matches!(s.state, StreamState::Publishing) {
+                s.state = StreamState::Idle;
+                events.push(ServerEvent::Unpublished { stream_id: s.id });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rtmp::chunk::{ChunkDecoder, ChunkEncoder};
+    use crate::rtmp::handshake::HANDSHAKE_SIZE;
+    use bytes::BytesMut;
+
+    fn connected() -> (ServerSession, ChunkEncoder) {
+        let mut s = ServerSession::new(ServerConfig::default(), 1, 0);
+        let mut hello = vec![3u8];
+        hello.extend_from_slice(&[0u8; 2 * HANDSHAKE_SIZE]);
+        assert_eq!(s.handle_input(&hello).unwrap(), vec![ServerEvent::HandshakeDone]);
+        assert_eq!(s.take_outbound().len(), 1 + 2 * HANDSHAKE_SIZE);
+        (s, ChunkEncoder::new())
+    }
+
+    fn send(s: &mut ServerSession, enc: &mut ChunkEncoder, stream_id: u32, msg: RtmpMessage) -> Vec<ServerEvent> {
+        let mut wire = BytesMut::new();
+        enc.encode(&msg.into_raw(3, 0, stream_id), &mut wire).unwrap();
+        s.handle_input(&wire).unwrap()
+    }
+
+    fn replies(s: &mut ServerSession) -> Vec<RtmpMessage> {
+        let mut dec = ChunkDecoder::new();
+        dec.push(&s.take_outbound());
+        let mut out = Vec::new();
+        while let Some(m) = dec.next_message().unwrap() {
+            let m = RtmpMessage::from_raw(&m).unwrap();
+            if let RtmpMessage::SetChunkSize(n) = m {
+                dec.set_chunk_size(n).unwrap();
+            }
+            out.push(m);
+        }
+        out
+    }
+
+    #[test]
+    fn connect_reply_mirrors_nginx() {
+        let (mut s, mut enc) = connected();
+        let obj =
+            Amf0Value::object([("app", Amf0Value::string("live")), ("tcUrl", Amf0Value::string("rtmp://h/live"))]);
+        let ev = send(&mut s, &mut enc, 0, RtmpMessage::Command(Command::new("connect", 1.0, obj, vec![])));
+        assert_eq!(ev, vec![ServerEvent::Connected { app: "live".into(), tc_url: "rtmp://h/live".into() }]);
+        let r = replies(&mut s);
+        assert_eq!(r[0], RtmpMessage::WindowAckSize(5_000_000));
+        assert_eq!(r[1], RtmpMessage::SetPeerBandwidth { size: 5_000_000, limit: PeerBandwidthLimit::Dynamic });
+        assert_eq!(r[2], RtmpMessage::SetChunkSize(4096));
+        let RtmpMessage::Command(result) = &r[3] else { panic!() };
+        assert_eq!((result.name.as_str(), result.transaction_id), ("_result", 1.0));
+        assert_eq!(result.info_str("code"), "NetConnection.Connect.Success");
+        assert_eq!(result.object.get("fmsVer").and_then(Amf0Value::as_str), Some(FMS_VERSION));
+    }
+
+    #[test]
+    fn stream_limits_and_bad_publishes() {
+        let (mut s, mut enc) = connected();
+        send(&mut s, &mut enc, 0, RtmpMessage::Command(Command::new("connect", 1.0, Amf0Value::Null, vec![])));
+        s.take_outbound();
+        // publish on a stream never created -> onStatus error, no event
+        let publish = |key: &str| {
+            RtmpMessage::Command(Command::new("publish", 5.0, Amf0Value::Null, vec![Amf0Value::string(key)]))
+        };
+        assert!(send(&mut s, &mut enc, 7, publish("k")).is_empty());
+        let r = replies(&mut s);
+        let RtmpMessage::Command(st) = &r[0] else { panic!() };
+        assert_eq!((st.info_str("level"), st.info_str("code")), ("error", "NetStream.Publish.Failed"));
+        assert_eq!(s.accept_publish(7), Err(SessionError::UnknownStream(7)));
+
+        for _ in 0..MAX_STREAMS_PER_CONNECTION {
+            send(&mut s, &mut enc, 0, RtmpMessage::Command(Command::new("createStream", 2.0, Amf0Value::Null, vec![])));
+        }
+        let mut wire = BytesMut::new();
+        let cs = RtmpMessage::Command(Command::new("createStream", 2.0, Amf0Value::Null, vec![]));
+        enc.encode(&cs.into_raw(3, 0, 0), &mut wire).unwrap();
+        assert_eq!(s.handle_input(&wire), Err(SessionError::TooManyStreams(MAX_STREAMS_PER_CONNECTION)));
+    }
+}
