@@ -47,19 +47,19 @@ struct MediaArgs {
     #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
     size: (u32, u32),
     /// Frames per second.
-    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
     fps: u32,
     /// Video bitrate, kbit/s.
-    #[arg(long = "video-bitrate", value_name = "KBPS", default_value_t = 2500, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+    #[arg(long = "video-bitrate", allow_negative_numbers = true, value_name = "KBPS", default_value_t = 2500, value_parser = clap::value_parser!(u32).range(50..=100_000))]
     video_bitrate: u32,
     /// Audio bitrate, kbit/s.
-    #[arg(long = "audio-bitrate", value_name = "KBPS", default_value_t = 128, value_parser = clap::value_parser!(u32).range(8..=512))]
+    #[arg(long = "audio-bitrate", allow_negative_numbers = true, value_name = "KBPS", default_value_t = 128, value_parser = clap::value_parser!(u32).range(8..=512))]
     audio_bitrate: u32,
     /// Seconds between keyframes.
-    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = parse_keyint)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", default_value_t = 2.0, value_parser = parse_keyint)]
     keyint: f64,
     /// Stop after this many seconds of media (default: until Ctrl-C, which stops cleanly).
-    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", value_parser = parse_duration)]
     duration: Option<Duration>,
     /// Do not pace sources to the wall clock: encode as fast as possible.
     #[arg(long)]
@@ -146,7 +146,14 @@ fn main() -> ExitCode {
             }
             // One line naming the argument; the usage hint adds nothing for a script.
             let rendered = e.render().to_string();
-            let line = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: invalid arguments");
+            let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+            let mut line = lines.next().unwrap_or("error: invalid arguments").to_string();
+            // "...were not provided:" names the argument on the next line.
+            if line.ends_with(':') {
+                if let Some(next) = lines.next() {
+                    line = format!("{line} {next}");
+                }
+            }
             eprintln!("{line}");
             return ExitCode::from(2);
         }
@@ -154,7 +161,13 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         None => tally::ui::run().map(|()| true),
-        Some(Command::Stream { urls, media }) => stream(&urls, &media),
+        Some(Command::Stream { urls, media }) => match parse_urls(&urls) {
+            Ok(outputs) => run_broadcast(outputs, &media),
+            Err(line) => {
+                eprintln!("{line}");
+                return ExitCode::from(2);
+            }
+        },
         Some(Command::Record { file, media }) => run_broadcast(vec![OutputSpec::Record(file)], &media),
     };
     match result {
@@ -173,20 +186,17 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
-fn stream(urls: &[String], media: &MediaArgs) -> anyhow::Result<bool> {
-    let mut outputs = Vec::new();
-    for (i, raw) in urls.iter().enumerate() {
-        // Parse here rather than in clap: clap would echo the raw value,
-        // stream key included, into its error message.
-        match RtmpUrl::parse(raw) {
-            Ok(url) => outputs.push(OutputSpec::Publish(url)),
-            Err(e) => {
-                eprintln!("error: invalid value for '<URL>' #{}: {e}", i + 1);
-                return Ok(false);
-            }
-        }
-    }
-    run_broadcast(outputs, media)
+/// Parses destination URLs here rather than in clap: clap would echo the raw
+/// value, stream key included, into its error message.
+fn parse_urls(urls: &[String]) -> Result<Vec<OutputSpec>, String> {
+    urls.iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            RtmpUrl::parse(raw)
+                .map(OutputSpec::Publish)
+                .map_err(|e| format!("error: invalid value for '<URL>' #{}: {e}", i + 1))
+        })
+        .collect()
 }
 
 fn run_broadcast(outputs: Vec<OutputSpec>, media: &MediaArgs) -> anyhow::Result<bool> {
