@@ -282,7 +282,7 @@ fn record_writes_a_clean_flv_of_the_requested_duration() {
     let out_arg = out.to_string_lossy().into_owned();
 
     let output = run_tally(
-        &["record", &out_arg, "--duration", "5", "--fast"],
+        &["record", &out_arg, "--duration", "5", "--fast", "--stats"],
         Duration::from_secs(60),
     );
     assert!(
@@ -332,4 +332,26 @@ fn record_writes_a_clean_flv_of_the_requested_duration() {
         "audio duration (s)",
     );
     assert_audio_continuous(&info.audio_pts(), AUDIO_RATE, SECONDS - 0.1);
+
+    // At default settings the rate controller skips nothing (--stats says so).
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.contains("skipped=0 "), "rate control skipped frames: {last:?}");
+
+    // Our own reader sees every tag ffmpeg sees, with the same timestamps.
+    let bytes = std::fs::read(&out).expect("read recording");
+    let tags = tally::flv::FlvReader::read_all(bytes).expect("FlvReader reads the recording");
+    let media = |ty: tally::flv::TagType| -> Vec<u32> {
+        tags.iter()
+            .filter(|t| t.tag_type == ty && t.data.get(1) == Some(&1))
+            .map(|t| t.timestamp_ms)
+            .collect()
+    };
+    let ms = |pkts: &[f64]| -> Vec<u32> { pkts.iter().map(|s| (s * 1000.0).round() as u32).collect() };
+    assert_eq!(media(tally::flv::TagType::Video), ms(&info.video_dts()), "video tags vs ffprobe");
+    assert_eq!(media(tally::flv::TagType::Audio), ms(&info.audio_dts()), "audio tags vs ffprobe");
+    let (name, meta) = tally::flv::parse_script(&tags[0].data).expect("first tag is metadata");
+    assert_eq!(name, "onMetaData");
+    let duration = meta.get("duration").and_then(|v| v.as_number()).unwrap_or_default();
+    assert_close(duration, SECONDS, frame + 0.001, "patched onMetaData duration (s)");
 }
