@@ -6,7 +6,7 @@ CARGO ?= cargo
 # silently ~3x slower), libclang (bindgen), ALSA headers (cpal), pkg-config.
 BUILD_PKGS := nasm libclang-dev libasound2-dev pkg-config build-essential
 # What the tests drive: real peers and a headless display.
-TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth
+TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth x11-utils libgl1-mesa-dri libegl1 mesa-vulkan-drivers
 
 .PHONY: all deps test-deps run build test bench fuzz clean
 

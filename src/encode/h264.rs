@@ -203,9 +203,9 @@ impl H264Encoder {
             (openh264_sys2::ENCODER_OPTION_MAX_BITRATE, openh264_sys2::SPATIAL_LAYER_ALL),
         ] {
             let mut info = openh264_sys2::SBitrateInfo { iLayer: layer as _, iBitrate: (kbps * 1000) as i32 };
-            // SAFETY: the encoder is initialised after the first frame; before that
-            // openh264 rejects the option and we only record the new target, which
-            // the next (re)initialisation does not see, so refuse instead.
+            // SAFETY: `info` outlives the call and has the layout openh264 expects
+            // for these options. Before the first frame the encoder is not
+            // initialised; openh264 then returns an error code, reported below.
             let rc = unsafe { self.encoder.raw_api().set_option(option, (&raw mut info).cast()) };
             if rc != 0 {
                 return Err(EncodeError::H264(format!("set bitrate to {kbps} kbps failed (code {rc})")));

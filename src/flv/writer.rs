@@ -77,7 +77,7 @@ impl<W: Write + Seek> FlvWriter<W> {
             *slot = Some((ts, delta));
         }
         let since = self.last_flush_ts.map(|f| ts.wrapping_sub(f));
-        if since.is_none_or(|s| s >= FLUSH_INTERVAL_MS && s < u32::MAX / 2) {
+        if since.is_none_or(|s| (FLUSH_INTERVAL_MS..u32::MAX / 2).contains(&s)) {
             self.w.flush()?;
             self.last_flush_ts = Some(ts);
         }

@@ -103,7 +103,7 @@ impl Broadcast {
 
         let audio_config = audio_enc.config().clone();
         let stop = Arc::new(AtomicBool::new(false));
-        let running = outputs::start_outputs(outputs, settings.fast, &stop, runtime)?;
+        let running = outputs::start_outputs(outputs, &stop, runtime)?;
         let counters = Arc::new(stats::PipelineCounters::default());
         let clock = MediaClock::start();
 
@@ -144,10 +144,9 @@ impl Broadcast {
         let (stats_tx, stats_rx) = watch::channel(initial);
         let stats_task = {
             let (stop, counters, views) = (stop.clone(), counters.clone(), running.views());
-            let video_kbps = settings.video_kbps;
             std::thread::Builder::new()
                 .name("tally-stats".into())
-                .spawn(move || stats::run_sampler(&stop, &counters, &views, video_kbps, &stats_tx))
+                .spawn(move || stats::run_sampler(&stop, &counters, &views, &stats_tx))
                 .map_err(|e| PipelineError::Internal(format!("spawn stats: {e}")))?
         };
 

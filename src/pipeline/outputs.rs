@@ -137,7 +137,6 @@ fn on_output_end(views: &[OutputView], stop: &AtomicBool) {
 
 pub(super) fn start_outputs(
     specs: Vec<OutputSpec>,
-    fast: bool,
     stop: &Arc<AtomicBool>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<RunningOutputs, PipelineError> {
@@ -194,7 +193,7 @@ pub(super) fn start_outputs(
                 let thread = std::thread::Builder::new()
                     .name("tally-record".into())
                     .spawn(move || {
-                        let result = record(file, &view, fast);
+                        let result = record(file, &view);
                         view.queue.close_consumer();
                         match result {
                             Ok(()) => view.status.set_state(OutputState::Done),
@@ -213,7 +212,7 @@ pub(super) fn start_outputs(
     Ok(RunningOutputs { views, kinds, handles })
 }
 
-fn record(file: File, view: &OutputView, _fast: bool) -> Result<(), String> {
+fn record(file: File, view: &OutputView) -> Result<(), String> {
     let mut writer = FlvWriter::new(BufWriter::with_capacity(256 * 1024, file), true, true).map_err(|e| e.to_string())?;
     view.status.set_state(OutputState::Live);
     while let Some(tag) = view.queue.pop_blocking() {

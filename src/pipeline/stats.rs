@@ -76,7 +76,6 @@ pub(super) fn run_sampler(
     stop: &AtomicBool,
     counters: &PipelineCounters,
     outputs: &[OutputView],
-    _video_kbps: u32,
     tx: &watch::Sender<Stats>,
 ) {
     let mut last = Instant::now();

@@ -47,7 +47,7 @@ impl eframe::App for TallyApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::CentralPanel::default().show(ui, |ui| {
             ui.heading("Tally");
-            ui.label("No camera found: showing the test pattern. Go live from the command line for now: `tally stream URL`.");
+            ui.label("Preview: the test pattern (camera capture is coming). Go live from the command line for now: `tally stream URL`.");
             ui.separator();
             self.preview_ui(ui);
             if let Some(err) = self.preview.error() {
