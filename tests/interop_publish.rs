@@ -134,8 +134,7 @@ fn stream_1080p_to_nginx_rtmp_plays_back_in_ffmpeg() {
 
 /// ffmpeg as the server sees the whole stream from the first frame: every
 /// one of the 300 frames and 10 s of audio must arrive.
-#[test]
-fn stream_to_ffmpeg_listen_delivers_every_frame() {
+fn stream_to_ffmpeg_listen_delivers_every_frame(width: u32, height: u32) {
     let _serial = realtime_lock();
     require("ffmpeg");
     require("ffprobe");
@@ -143,6 +142,7 @@ fn stream_to_ffmpeg_listen_delivers_every_frame() {
     let out = dir.join("listen.flv");
     let server = FfmpegListen::start(free_port(), &out);
     let url = server.url();
+    let size = format!("{width}x{height}");
 
     let tally = spawn_tally(&[
         "stream",
@@ -152,7 +152,7 @@ fn stream_to_ffmpeg_listen_delivers_every_frame() {
         "--audio",
         "sine",
         "--size",
-        "1280x720",
+        &size,
         "--fps",
         "30",
         "--duration",
@@ -168,7 +168,7 @@ fn stream_to_ffmpeg_listen_delivers_every_frame() {
 
     let info = probe(&out);
     eprintln!("{}", info.summary());
-    assert_codecs(&info, 1280, 720);
+    assert_codecs(&info, width, height);
     assert_clean_file(&out);
     let frames = info.video_packets.len();
     assert!(
@@ -183,6 +183,16 @@ fn stream_to_ffmpeg_listen_delivers_every_frame() {
     assert_monotonic_no_jump(&info.video_dts(), 1.5 / FPS, "video dts");
     assert_audio_continuous(&info.audio_pts(), AUDIO_RATE, 9.9);
     assert_close(info.audio_duration(), 10.0, 0.05, "audio duration (s)");
+}
+
+#[test]
+fn stream_720p_to_ffmpeg_listen_delivers_every_frame() {
+    stream_to_ffmpeg_listen_delivers_every_frame(1280, 720);
+}
+
+#[test]
+fn stream_1080p_to_ffmpeg_listen_delivers_every_frame() {
+    stream_to_ffmpeg_listen_delivers_every_frame(1920, 1080);
 }
 
 /// A first timestamp 215 ms below 0xFFFFFF ms forces the switch to extended

@@ -53,6 +53,9 @@ impl FlvReader {
         if !(9..=MAX_HEADER_SIZE).contains(&data_offset) {
             return Err(FlvError::BadHeaderSize(data_offset));
         }
+        if data_offset as usize > data.len() {
+            return Err(FlvError::Truncated(data.len() as u64));
+        }
         let header = FlvHeader { has_audio: data[4] & 4 != 0, has_video: data[4] & 1 != 0, data_offset };
         Ok(FlvReader { data, pos: data_offset as usize, header, prev_size: 0, done: false })
     }
@@ -80,7 +83,8 @@ impl FlvReader {
     }
 
     fn read_one(&mut self) -> Result<Option<FlvTag>, FlvError> {
-        let rest = &self.data[self.pos..];
+        // DataOffset may point past the end of a short or hostile file.
+        let rest = self.data.get(self.pos..).unwrap_or_default();
         if rest.len() < 4 {
             return if rest.is_empty() && self.pos > self.header.data_offset as usize {
                 // Some writers omit the final PreviousTagSize; accept a clean end here.
@@ -138,6 +142,16 @@ mod tests {
     use crate::amf0::Amf0Value;
     use proptest::prelude::*;
     use std::io::Cursor;
+
+    #[test]
+    fn data_offset_past_the_end_is_truncation_not_a_panic() {
+        // Found by the flv_reader fuzz target: DataOffset 320 in a 13-byte file.
+        let data = b"FLV\x01\x00\x00\x00\x01\x40\x40\x00\x70\x00".to_vec();
+        assert!(matches!(FlvReader::new(data), Err(FlvError::Truncated(13))));
+        let mut short = b"FLV\x01\x05\x00\x00\x00\x20".to_vec();
+        short.extend_from_slice(&[0; 4]);
+        assert!(matches!(FlvReader::new(short), Err(FlvError::Truncated(13))));
+    }
 
     fn tags(n: u32, start: u32) -> Vec<FlvTag> {
         let mut v = Vec::new();
