@@ -33,22 +33,31 @@ enum Command {
         #[command(flatten)]
         media: MediaArgs,
     },
+    /// List cameras (with their modes) and microphones.
+    Devices {
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
 struct MediaArgs {
-    /// Video source: test (camera[:N] and y4m:PATH come with device support).
-    #[arg(long, value_name = "SOURCE", default_value = "test", value_parser = parse_video)]
+    /// Video source: auto (first camera, else the test pattern), test, camera[:N], y4m:PATH.
+    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = parse_video)]
     video: VideoSourceSpec,
-    /// Audio source: sine or silence (mic[:NAME] and wav:PATH come with device support).
-    #[arg(long, value_name = "SOURCE", default_value = "sine", value_parser = parse_audio)]
+    /// Audio source: auto (default microphone, else silence), sine, silence, mic[:NAME], wav:PATH.
+    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = parse_audio)]
     audio: AudioSourceSpec,
-    /// Frame size, WxH (even numbers).
-    #[arg(long, value_name = "WxH", default_value = "1280x720", value_parser = parse_size)]
-    size: (u32, u32),
-    /// Frames per second.
-    #[arg(long, allow_negative_numbers = true, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=120))]
-    fps: u32,
+    /// Frame size, WxH (even numbers) [default: 1280x720, or a Y4M file's own size].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    size: Option<(u32, u32)>,
+    /// Frames per second [default: 30, or a Y4M file's own rate].
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=120))]
+    fps: Option<u32>,
+    /// Restart y4m:/wav: files at their end instead of stopping.
+    #[arg(long = "loop")]
+    looping: bool,
     /// Video bitrate, kbit/s.
     #[arg(long = "video-bitrate", allow_negative_numbers = true, value_name = "KBPS", default_value_t = 2500, value_parser = clap::value_parser!(u32).range(50..=100_000))]
     video_bitrate: u32,
@@ -73,18 +82,11 @@ struct MediaArgs {
 }
 
 fn parse_video(s: &str) -> Result<VideoSourceSpec, String> {
-    match s {
-        "test" => Ok(VideoSourceSpec::TestPattern),
-        other => Err(format!("unknown video source '{other}' (available: test)")),
-    }
+    s.parse()
 }
 
 fn parse_audio(s: &str) -> Result<AudioSourceSpec, String> {
-    match s {
-        "sine" => Ok(AudioSourceSpec::Sine),
-        "silence" => Ok(AudioSourceSpec::Silence),
-        other => Err(format!("unknown audio source '{other}' (available: sine, silence)")),
-    }
+    s.parse()
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -117,13 +119,24 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl MediaArgs {
-    fn settings(&self) -> BroadcastSettings {
-        BroadcastSettings {
+    /// The broadcast settings; a Y4M source lends its own size and rate to
+    /// whatever `--size` / `--fps` leave open.
+    fn settings(&self) -> anyhow::Result<BroadcastSettings> {
+        let (mut size, mut fps) = (self.size, self.fps);
+        if let VideoSourceSpec::Y4m(path) = &self.video
+            && (size.is_none() || fps.is_none())
+        {
+            let header = tally::capture::Y4mSource::probe(path).context("reading the Y4M header")?;
+            size = size.or(Some((header.width & !1, header.height & !1)));
+            fps = fps.or(Some(header.rate.as_f64().round().clamp(1.0, 120.0) as u32));
+        }
+        let (width, height) = size.unwrap_or((1280, 720));
+        Ok(BroadcastSettings {
             video: self.video.clone(),
             audio: self.audio.clone(),
-            width: self.size.0,
-            height: self.size.1,
-            fps: self.fps,
+            width,
+            height,
+            fps: fps.unwrap_or(30),
             video_kbps: self.video_bitrate,
             audio_kbps: self.audio_bitrate,
             keyint_secs: self.keyint,
@@ -131,7 +144,8 @@ impl MediaArgs {
             fast: self.fast,
             start_offset_ms: self.start_offset_ms,
             encoder_threads: 1,
-        }
+            looping: self.looping,
+        })
     }
 }
 
@@ -169,6 +183,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Record { file, media }) => run_broadcast(vec![OutputSpec::Record(file)], &media),
+        Some(Command::Devices { json }) => list_devices(json).map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -206,7 +221,7 @@ fn run_broadcast(outputs: Vec<OutputSpec>, media: &MediaArgs) -> anyhow::Result<
         .enable_all()
         .build()
         .context("starting the network runtime")?;
-    let settings = media.settings();
+    let settings = media.settings()?;
     let print_stats = media.stats;
     runtime.block_on(async move {
         let broadcast = Broadcast::start(settings, outputs, &tokio::runtime::Handle::current())?;
@@ -238,4 +253,50 @@ fn run_broadcast(outputs: Vec<OutputSpec>, media: &MediaArgs) -> anyhow::Result<
         }
         Ok(summary.all_ok())
     })
+}
+
+/// `tally devices`: what Tally can capture from, and what it cannot find.
+fn list_devices(json: bool) -> anyhow::Result<()> {
+    let cameras = tally::capture::list_cameras().context("listing cameras")?;
+    let mics = tally::capture::list_microphones().context("listing microphones")?;
+    if json {
+        let doc = serde_json::json!({ "cameras": cameras, "microphones": mics });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("Cameras:");
+    if cameras.is_empty() {
+        println!("  none found (--video auto sends the test pattern)");
+    }
+    for c in &cameras {
+        println!("  camera:{}  {}{}", c.index, c.name, if c.description.is_empty() { String::new() } else { format!("  ({})", c.description) });
+        if c.modes.is_empty() {
+            println!("      (its modes could not be read)");
+        }
+        for m in &c.modes {
+            println!("      {m}");
+        }
+    }
+    println!("Microphones:");
+    if mics.is_empty() {
+        println!("  none found (--audio auto sends silence)");
+    }
+    for m in &mics {
+        let rates: Vec<String> = m
+            .rates
+            .iter()
+            .map(|(lo, hi)| if lo == hi { format!("{lo}") } else { format!("{lo}-{hi}") })
+            .collect();
+        let channels: Vec<String> = m.channels.iter().map(u16::to_string).collect();
+        println!(
+            "  mic:{}{}  {}\n      rates {} Hz, channels {}, formats {}",
+            m.id,
+            if m.is_default { " (default)" } else { "" },
+            m.name,
+            rates.join(", "),
+            channels.join(", "),
+            m.formats.join(", ")
+        );
+    }
+    Ok(())
 }

@@ -2,9 +2,9 @@
 //! operations the test pattern needs (fill a rectangle, draw text) on one
 //! 8-bit plane.
 //!
-//! Only `0-9`, `:` and `.`: the pattern shows a frame number and a timecode,
-//! and a tiny font drawn in scaled blocks is both fast and easy to read back
-//! from a decoded frame.
+//! `0-9`, `:`, `.` and `A-Z`: the pattern shows a frame number and a timecode,
+//! the slates a word or two, and a tiny font drawn in scaled blocks is both
+//! fast and easy to read back from a decoded frame.
 
 /// Glyph width in font pixels.
 pub(crate) const GLYPH_W: usize = 5;
@@ -26,6 +26,35 @@ const DIGITS: [[u8; GLYPH_H]; 10] = [
     [0b01110, 0b10001, 0b10001, 0b01110, 0b10001, 0b10001, 0b01110], // 8
     [0b01110, 0b10001, 0b10001, 0b01111, 0b00001, 0b00010, 0b01100], // 9
 ];
+/// Upper-case letters A-Z, for the slates a source shows when its device is gone.
+const LETTERS: [[u8; GLYPH_H]; 26] = [
+    [0b01110, 0b10001, 0b10001, 0b11111, 0b10001, 0b10001, 0b10001], // A
+    [0b11110, 0b10001, 0b10001, 0b11110, 0b10001, 0b10001, 0b11110], // B
+    [0b01110, 0b10001, 0b10000, 0b10000, 0b10000, 0b10001, 0b01110], // C
+    [0b11100, 0b10010, 0b10001, 0b10001, 0b10001, 0b10010, 0b11100], // D
+    [0b11111, 0b10000, 0b10000, 0b11110, 0b10000, 0b10000, 0b11111], // E
+    [0b11111, 0b10000, 0b10000, 0b11110, 0b10000, 0b10000, 0b10000], // F
+    [0b01110, 0b10001, 0b10000, 0b10111, 0b10001, 0b10001, 0b01111], // G
+    [0b10001, 0b10001, 0b10001, 0b11111, 0b10001, 0b10001, 0b10001], // H
+    [0b01110, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b01110], // I
+    [0b00111, 0b00010, 0b00010, 0b00010, 0b00010, 0b10010, 0b01100], // J
+    [0b10001, 0b10010, 0b10100, 0b11000, 0b10100, 0b10010, 0b10001], // K
+    [0b10000, 0b10000, 0b10000, 0b10000, 0b10000, 0b10000, 0b11111], // L
+    [0b10001, 0b11011, 0b10101, 0b10101, 0b10001, 0b10001, 0b10001], // M
+    [0b10001, 0b10001, 0b11001, 0b10101, 0b10011, 0b10001, 0b10001], // N
+    [0b01110, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01110], // O
+    [0b11110, 0b10001, 0b10001, 0b11110, 0b10000, 0b10000, 0b10000], // P
+    [0b01110, 0b10001, 0b10001, 0b10001, 0b10101, 0b10010, 0b01101], // Q
+    [0b11110, 0b10001, 0b10001, 0b11110, 0b10100, 0b10010, 0b10001], // R
+    [0b01111, 0b10000, 0b10000, 0b01110, 0b00001, 0b00001, 0b11110], // S
+    [0b11111, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100, 0b00100], // T
+    [0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01110], // U
+    [0b10001, 0b10001, 0b10001, 0b10001, 0b10001, 0b01010, 0b00100], // V
+    [0b10001, 0b10001, 0b10001, 0b10101, 0b10101, 0b10101, 0b01010], // W
+    [0b10001, 0b10001, 0b01010, 0b00100, 0b01010, 0b10001, 0b10001], // X
+    [0b10001, 0b10001, 0b10001, 0b01010, 0b00100, 0b00100, 0b00100], // Y
+    [0b11111, 0b00001, 0b00010, 0b00100, 0b01000, 0b10000, 0b11111], // Z
+];
 const COLON: [u8; GLYPH_H] = [0b00000, 0b01100, 0b01100, 0b00000, 0b01100, 0b01100, 0b00000];
 const PERIOD: [u8; GLYPH_H] = [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b01100, 0b01100];
 
@@ -33,6 +62,7 @@ const PERIOD: [u8; GLYPH_H] = [0b00000, 0b00000, 0b00000, 0b00000, 0b00000, 0b01
 pub(crate) fn glyph(c: u8) -> Option<&'static [u8; GLYPH_H]> {
     match c {
         b'0'..=b'9' => DIGITS.get(usize::from(c - b'0')),
+        b'A'..=b'Z' => LETTERS.get(usize::from(c - b'A')),
         b':' => Some(&COLON),
         b'.' => Some(&PERIOD),
         _ => None,

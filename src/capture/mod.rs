@@ -1,30 +1,105 @@
 //! Sources of raw media: everything that produces [`VideoFrame`]s and
 //! [`AudioFrame`]s for the encoders.
 //!
-//! Today that is the synthetic pair used for rehearsals and for measuring A/V
-//! sync end to end: [`TestPattern`] (colour bars, a moving box, burned-in frame
-//! number and media time, a white flash once per second) and [`Tone`] (440 Hz
-//! with a 1 kHz beep once per second, on the same beat as the flash), plus
-//! [`Silence`]. Cameras, microphones, Y4M and WAV files implement the same
-//! [`VideoSource`] / [`AudioSource`] traits.
+//! - Synthetic, for rehearsals and for measuring A/V sync end to end:
+//!   [`TestPattern`] (colour bars, a moving box, burned-in frame number and
+//!   media time, a white flash once per second), [`Tone`] (440 Hz with a
+//!   1 kHz beep once per second, on the same beat as the flash), [`Silence`].
+//! - Devices: [`CameraSource`] (nokhwa) and [`MicSource`] (cpal), each with
+//!   its own capture thread or real-time callback, converting to I420 /
+//!   48 kHz stereo, and keeping the broadcast going with a stand-in (frozen
+//!   frame, slate, silence) when the device goes away.
+//! - Files: [`Y4mSource`] and [`WavSource`], looping on request.
+//!
+//! All implement [`VideoSource`] / [`AudioSource`]. Live sources (devices)
+//! deliver in real time by themselves; the pipeline paces the others with a
+//! [`Pacer`].
 //!
 //! This module may use `crate::media` only: no other Tally module, no tokio,
-//! no egui. Synthetic sources are pure generators that never read a clock;
-//! the pipeline owns the threads and paces non-live sources with a [`Pacer`].
+//! no egui.
 
+pub mod camera;
+pub mod convert;
+pub mod drift;
 mod font;
+pub mod mic;
 mod pacing;
+pub mod pcm;
+pub mod resample;
+mod slate;
 mod test_pattern;
 mod tone;
+pub mod wav;
+pub mod y4m;
 
+pub use camera::{CameraInfo, CameraMode, CameraSource, list_cameras};
+pub use convert::{FrameConverter, PixelFormat, RawFrame};
+pub use mic::{MicInfo, MicSource, list_microphones};
 pub use pacing::Pacer;
+pub use wav::WavSource;
+pub use y4m::Y4mSource;
 pub use test_pattern::{FLASH_LUMA, MAX_FPS, MAX_HEIGHT, MAX_WIDTH, MIN_DIMENSION, TestPattern};
 pub use tone::{
     AUDIO_BLOCK_FRAMES, BEEP_DBFS, BEEP_HZ, BEEP_MS, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, Silence,
     TONE_DBFS, TONE_HZ, Tone,
 };
 
-use crate::media::{AudioFrame, VideoFrame};
+use crate::media::{AudioFrame, MediaClock, VideoFrame};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+/// What a source is doing, as the stats line and the UI show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceState {
+    /// Delivering its own media.
+    Live,
+    /// Not delivering; a stand-in (frozen frame, slate, silence) goes out instead. Why.
+    Fallback(String),
+}
+
+impl std::fmt::Display for SourceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceState::Live => f.write_str("live"),
+            SourceState::Fallback(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The shared, updatable state of a device source: written by its capture
+/// thread or worker, read by the stats sampler. Never touched by a real-time
+/// callback.
+#[derive(Debug)]
+pub struct SourceStatus {
+    name: String,
+    state: Mutex<SourceState>,
+    /// Frames (video) or sample frames (audio) lost because the consumer fell behind.
+    pub overruns: AtomicU64,
+}
+
+impl SourceStatus {
+    /// A live source called `name`.
+    pub fn new(name: &str) -> Self {
+        SourceStatus { name: name.to_string(), state: Mutex::new(SourceState::Live), overruns: AtomicU64::new(0) }
+    }
+
+    /// The source's name ("camera 0: HD Webcam", "microphone hw:...").
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Current state.
+    pub fn state(&self) -> SourceState {
+        self.state.lock().map(|s| s.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Sets the state.
+    pub fn set(&self, state: SourceState) {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *g = state;
+    }
+}
 
 /// Why a source could not deliver media.
 ///
@@ -36,12 +111,21 @@ use crate::media::{AudioFrame, VideoFrame};
 pub enum CaptureError {
     /// The requested device does not exist; `available` lists what does, so the
     /// user can pick one (`tally devices` prints the same names).
-    #[error("capture device {requested:?} not found; available: [{}]", available.join(", "))]
+    #[error("{requested} not found; {}", if available.is_empty() { "there are none (`tally devices` lists what Tally sees)".to_string() } else { format!("available: {}", available.join(", ")) })]
     DeviceNotFound {
         /// The name or index the user asked for.
         requested: String,
         /// Names of the devices that were found.
         available: Vec<String>,
+    },
+    /// The device exists but cannot be used now (busy, no permission, its
+    /// sound server is not running...).
+    #[error("{device} is not available: {reason}")]
+    Unavailable {
+        /// Which device.
+        device: String,
+        /// The system's words.
+        reason: String,
     },
     /// The device went away while capturing (unplugged, taken by another app).
     #[error("capture device {device:?} disconnected")]
@@ -145,8 +229,7 @@ impl AudioFormat {
     }
 }
 
-/// Anything that produces raw I420 video: the test pattern today; cameras and
-/// Y4M files later.
+/// Anything that produces raw I420 video: the test pattern, cameras, Y4M files.
 pub trait VideoSource {
     /// Size and nominal rate of the frames this source delivers.
     fn format(&self) -> VideoFormat;
@@ -156,6 +239,16 @@ pub trait VideoSource {
     /// synthetic and file sources, which produce as fast as asked; the
     /// pipeline paces them to their timestamps with a [`Pacer`].
     fn is_live(&self) -> bool;
+
+    /// Called once when the broadcast's clock starts (go-live): live sources
+    /// timestamp their frames on it from then on.
+    fn start(&mut self, _clock: MediaClock) {}
+
+    /// The state a device source reports (fallbacks, overruns); `None` for
+    /// sources that cannot fail at run time.
+    fn status(&self) -> Option<Arc<SourceStatus>> {
+        None
+    }
 
     /// The next frame, `Ok(None)` at the end of a finite source (end of file).
     fn next_frame(&mut self) -> Result<Option<VideoFrame>, CaptureError>;
@@ -174,8 +267,7 @@ pub trait VideoSource {
     }
 }
 
-/// Anything that produces interleaved i16 PCM: the tone and silence today;
-/// microphones and WAV files later.
+/// Anything that produces interleaved i16 PCM: tone, silence, microphones, WAV files.
 pub trait AudioSource {
     /// Rate and channel count of the blocks this source delivers.
     fn format(&self) -> AudioFormat;
@@ -184,6 +276,14 @@ pub trait AudioSource {
     /// the pipeline must not pace it. False for synthetic and file sources;
     /// see [`VideoSource::is_live`].
     fn is_live(&self) -> bool;
+
+    /// Called once when the broadcast's clock starts (go-live).
+    fn start(&mut self, _clock: MediaClock) {}
+
+    /// See [`VideoSource::status`].
+    fn status(&self) -> Option<Arc<SourceStatus>> {
+        None
+    }
 
     /// The next block of samples, `Ok(None)` at the end of a finite source.
     /// Block sizes may vary between sources; the synthetic ones deliver
@@ -233,13 +333,12 @@ mod tests {
     #[test]
     fn device_not_found_lists_alternatives() {
         let e = CaptureError::DeviceNotFound {
-            requested: "/dev/video9".into(),
-            available: vec!["/dev/video0".into(), "/dev/video2".into()],
+            requested: "camera 9".into(),
+            available: vec!["0: HD Webcam".into(), "2: Capture card".into()],
         };
-        assert_eq!(
-            e.to_string(),
-            "capture device \"/dev/video9\" not found; available: [/dev/video0, /dev/video2]"
-        );
+        assert_eq!(e.to_string(), "camera 9 not found; available: 0: HD Webcam, 2: Capture card");
+        let none = CaptureError::DeviceNotFound { requested: "microphone 'usb'".into(), available: vec![] };
+        assert!(none.to_string().contains("there are none"));
     }
 
     #[test]

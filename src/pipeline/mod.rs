@@ -14,7 +14,7 @@ mod stats;
 
 pub use outputs::{OutputKind, OutputReport, OutputSpec};
 pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
-pub use stats::{OutputStats, Stats};
+pub use stats::{OutputStats, SourceStats, Stats};
 
 use crate::encode::{AacEncoder, AacSettings, EncodeError, H264Encoder, H264Settings};
 use crate::media::MediaClock;
@@ -100,6 +100,8 @@ impl Broadcast {
         })?;
         let video_src = sources::open_video(&settings)?;
         let audio_src = sources::open_audio(&settings)?;
+        let source_views = stats::SourceViews { video: video_src.status.clone(), audio: audio_src.status.clone() };
+        let end = Arc::new(sources::MediaEnd::new(settings.duration.map(|d| d.as_micros() as u64)));
 
         let audio_config = audio_enc.config().clone();
         let stop = Arc::new(AtomicBool::new(false));
@@ -118,17 +120,19 @@ impl Broadcast {
                 .map_err(|e| PipelineError::Internal(format!("spawn {name}: {e}")))
         };
         {
-            let (stop, settings, counters) = (stop.clone(), settings.clone(), counters.clone());
+            let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
+            let src = video_src.source;
             workers.push(spawn(
                 "tally-video",
-                Box::new(move || sources::run_video(video_src, video_enc, &settings, clock, &stop, &counters, video_tx)),
+                Box::new(move || sources::run_video(src, video_enc, &settings, clock, &stop, &end, &counters, video_tx)),
             )?);
         }
         {
-            let (stop, settings) = (stop.clone(), settings.clone());
+            let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
+            let src = audio_src.source;
             workers.push(spawn(
                 "tally-audio",
-                Box::new(move || sources::run_audio(audio_src, audio_enc, &settings, clock, &stop, audio_tx)),
+                Box::new(move || sources::run_audio(src, audio_enc, &settings, clock, &stop, &end, &counters, audio_tx)),
             )?);
         }
         {
@@ -146,7 +150,7 @@ impl Broadcast {
             let (stop, counters, views) = (stop.clone(), counters.clone(), running.views());
             std::thread::Builder::new()
                 .name("tally-stats".into())
-                .spawn(move || stats::run_sampler(&stop, &counters, &views, &stats_tx))
+                .spawn(move || stats::run_sampler(&stop, &counters, &source_views, &views, &stats_tx))
                 .map_err(|e| PipelineError::Internal(format!("spawn stats: {e}")))?
         };
 

@@ -1,37 +1,126 @@
-//! Source + encoder threads: pull frames, pace them to the clock, encode, hand to the muxer.
+//! Source + encoder threads: open the sources (with the fallbacks a streamer
+//! expects), pull frames, pace file and synthetic sources to the clock,
+//! encode, hand to the muxer.
 
-use super::mux::VideoItem;
-use super::settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
-use super::stats::PipelineCounters;
 use super::PipelineError;
-use crate::capture::{AudioSource, Pacer, Silence, TestPattern, Tone, VideoSource};
+use super::mux::VideoItem;
+use super::settings::{AUDIO_CHANNELS, AUDIO_RATE, AudioSourceSpec, BroadcastSettings, VideoSourceSpec};
+use super::stats::PipelineCounters;
+use crate::capture::pcm::Levels;
+use crate::capture::{
+    AudioSource, CameraSource, MicSource, Pacer, Silence, SourceStatus, TestPattern, Tone, VideoSource, WavSource,
+    Y4mSource, list_cameras,
+};
 use crate::encode::{AacEncoder, H264Encoder, VideoOutput};
-use crate::media::{EncodedPacket, MediaClock};
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::media::{EncodedPacket, MediaClock, VideoFrame};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 pub(super) type BoxedVideo = Box<dyn VideoSource + Send>;
 pub(super) type BoxedAudio = Box<dyn AudioSource + Send>;
 
-pub(super) fn open_video(s: &BroadcastSettings) -> Result<BoxedVideo, PipelineError> {
-    match s.video {
-        VideoSourceSpec::TestPattern => TestPattern::new(s.width, s.height, s.fps)
-            .map(|p| Box::new(p) as BoxedVideo)
-            .map_err(|e| PipelineError::Capture(e.to_string())),
+/// An opened source and the status the stats report for it.
+pub(super) struct Opened<S> {
+    pub source: S,
+    pub status: Arc<SourceStatus>,
+}
+
+fn capture_err(e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Capture(e.to_string())
+}
+
+fn test_pattern(s: &BroadcastSettings) -> Result<Opened<BoxedVideo>, PipelineError> {
+    let src = TestPattern::new(s.width, s.height, s.fps).map_err(capture_err)?;
+    Ok(Opened { source: Box::new(src), status: Arc::new(SourceStatus::new("test pattern")) })
+}
+
+/// Opens the video source. `auto` falls back to the test pattern with a
+/// notice when there is no camera; an explicitly named camera that does not
+/// exist is an error listing those that do.
+pub(super) fn open_video(s: &BroadcastSettings) -> Result<Opened<BoxedVideo>, PipelineError> {
+    match &s.video {
+        VideoSourceSpec::TestPattern => test_pattern(s),
+        VideoSourceSpec::Auto => {
+            let cameras = list_cameras().unwrap_or_default();
+            if cameras.is_empty() {
+                tracing::warn!("notice: no camera found; sending the test pattern");
+                return test_pattern(s);
+            }
+            match CameraSource::open(None, s.width, s.height, s.fps) {
+                Ok(cam) => {
+                    let status = VideoSource::status(&cam).unwrap_or_else(|| Arc::new(SourceStatus::new("camera")));
+                    Ok(Opened { source: Box::new(cam), status })
+                }
+                Err(e) => {
+                    tracing::warn!("notice: the camera could not be opened ({e}); sending the test pattern");
+                    test_pattern(s)
+                }
+            }
+        }
+        VideoSourceSpec::Camera(index) => {
+            let cam = CameraSource::open(*index, s.width, s.height, s.fps).map_err(capture_err)?;
+            let status = VideoSource::status(&cam).unwrap_or_else(|| Arc::new(SourceStatus::new("camera")));
+            Ok(Opened { source: Box::new(cam), status })
+        }
+        VideoSourceSpec::Y4m(path) => {
+            let src = Y4mSource::open(path, s.width, s.height, s.looping).map_err(capture_err)?;
+            let status = Arc::new(SourceStatus::new(&format!("y4m:{}", path.display())));
+            Ok(Opened { source: Box::new(src), status })
+        }
     }
 }
 
-pub(super) fn open_audio(s: &BroadcastSettings) -> Result<BoxedAudio, PipelineError> {
-    let src: BoxedAudio = match s.audio {
-        AudioSourceSpec::Sine => Box::new(Tone::new(AUDIO_RATE, AUDIO_CHANNELS)),
-        AudioSourceSpec::Silence => Box::new(Silence::new(AUDIO_RATE, AUDIO_CHANNELS)),
-    };
-    Ok(src)
+/// Opens the audio source; `auto` falls back to silence with a notice.
+pub(super) fn open_audio(s: &BroadcastSettings) -> Result<Opened<BoxedAudio>, PipelineError> {
+    let simple = |src: BoxedAudio, name: &str| Ok(Opened { source: src, status: Arc::new(SourceStatus::new(name)) });
+    match &s.audio {
+        AudioSourceSpec::Sine => simple(Box::new(Tone::new(AUDIO_RATE, AUDIO_CHANNELS)), "tone"),
+        AudioSourceSpec::Silence => simple(Box::new(Silence::new(AUDIO_RATE, AUDIO_CHANNELS)), "silence"),
+        AudioSourceSpec::Auto => match MicSource::open(None, AUDIO_RATE) {
+            Ok(mic) => {
+                let status = AudioSource::status(&mic).unwrap_or_else(|| Arc::new(SourceStatus::new("microphone")));
+                Ok(Opened { source: Box::new(mic), status })
+            }
+            Err(e) => {
+                tracing::warn!("notice: no usable microphone ({e}); sending silence");
+                simple(Box::new(Silence::new(AUDIO_RATE, AUDIO_CHANNELS)), "silence (no microphone)")
+            }
+        },
+        AudioSourceSpec::Mic(name) => {
+            let mic = MicSource::open(name.as_deref(), AUDIO_RATE).map_err(capture_err)?;
+            let status = AudioSource::status(&mic).unwrap_or_else(|| Arc::new(SourceStatus::new("microphone")));
+            Ok(Opened { source: Box::new(mic), status })
+        }
+        AudioSourceSpec::Wav(path) => {
+            let src = WavSource::open(path, AUDIO_RATE, s.looping).map_err(capture_err)?;
+            simple(Box::new(src), &format!("wav:{}", path.display()))
+        }
+    }
 }
 
-/// Sleeps until media time `pts_us` is due on the wall clock (live sources
-/// only): that is the pace of a real camera, not test synchronisation.
+/// Where the broadcast's media ends: `--duration`, or the end of the first
+/// file source to run out (the other stream stops there too, like ffmpeg's
+/// `-shortest`), in µs of media time.
+#[derive(Debug)]
+pub(super) struct MediaEnd(AtomicU64);
+
+impl MediaEnd {
+    pub fn new(duration_us: Option<u64>) -> Self {
+        MediaEnd(AtomicU64::new(duration_us.unwrap_or(u64::MAX)))
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    /// Lowers the end to `us` (never raises it).
+    pub fn cut_at(&self, us: u64) {
+        self.0.fetch_min(us, Ordering::SeqCst);
+    }
+}
+
+/// Sleeps until media time `pts_us` is due on the wall clock (non-live
+/// sources only): that is the pace of a real camera, not test synchronisation.
 fn pace(pacer: &Pacer, pts_us: u64, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let wait = pacer.delay_until_due(pts_us, Instant::now());
@@ -42,29 +131,48 @@ fn pace(pacer: &Pacer, pts_us: u64, stop: &AtomicBool) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run_video(
     mut src: BoxedVideo,
     mut enc: H264Encoder,
     settings: &BroadcastSettings,
     clock: MediaClock,
     stop: &AtomicBool,
+    end: &MediaEnd,
     counters: &PipelineCounters,
     tx: SyncSender<VideoItem>,
 ) -> Result<(), String> {
-    let end_us = settings.duration.map(|d| d.as_micros() as u64);
-    let pacer = Pacer::new(clock, settings.fast || src.is_live());
+    src.start(clock);
+    let live = src.is_live();
+    let pacer = Pacer::new(clock, settings.fast || live);
+    let frame_us = src.format().frame_rate.pts_us_of_frame(1).max(1);
+    let mut frame = VideoFrame::black(settings.width, settings.height, 0);
+    let mut last_ms: Option<u64> = None;
     while !stop.load(Ordering::Relaxed) {
-        let frame = match src.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
+        match src.fill_next(&mut frame) {
+            Ok(true) => {}
+            Ok(false) => {
+                // A file ended: the audio ends at the same media time.
+                let end_at = last_ms.map_or(0, |ms| ms * 1000 + frame_us);
+                end.cut_at(end_at);
+                break;
+            }
             Err(e) => {
                 stop.store(true, Ordering::SeqCst);
                 return Err(format!("video source: {e}"));
             }
-        };
-        if end_us.is_some_and(|end| frame.pts_us >= end) {
+        }
+        if frame.pts_us >= end.get() {
             break;
         }
+        // Live sources stamp by capture time: never repeat or go back a
+        // millisecond (FLV's resolution).
+        if let Some(last) = last_ms
+            && frame.pts_us / 1000 <= last
+        {
+            frame.pts_us = (last + 1) * 1000;
+        }
+        last_ms = Some(frame.pts_us / 1000);
         pace(&pacer, frame.pts_us, stop);
         counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
         let output = enc.encode(&frame).map_err(|e| {
@@ -74,38 +182,49 @@ pub(super) fn run_video(
         let s = enc.stats();
         counters.video_skipped.store(s.skipped, Ordering::Relaxed);
         counters.video_bitrate_kbps.store(s.bitrate_kbps as u64, Ordering::Relaxed);
-        if let VideoOutput::Frame { packet, config } = output {
-            if tx.send((packet, config)).is_err() {
-                break; // muxer gone: the broadcast is ending
-            }
+        if let VideoOutput::Frame { packet, config } = output
+            && tx.send((packet, config)).is_err()
+        {
+            break; // muxer gone: the broadcast is ending
         }
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run_audio(
     mut src: BoxedAudio,
     mut enc: AacEncoder,
     settings: &BroadcastSettings,
     clock: MediaClock,
     stop: &AtomicBool,
+    end: &MediaEnd,
+    counters: &PipelineCounters,
     tx: SyncSender<EncodedPacket>,
 ) -> Result<(), String> {
-    let end_sample = settings.duration.map(|d| (d.as_secs_f64() * AUDIO_RATE as f64).round() as u64);
+    src.start(clock);
     let mut sent_samples = 0u64;
     let pacer = Pacer::new(clock, settings.fast || src.is_live());
     let send_all = |packets: Vec<EncodedPacket>| packets.into_iter().all(|p| tx.send(p).is_ok());
+    let mut first_pts: Option<u64> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut block = match src.next_block() {
             Ok(Some(b)) => b,
-            Ok(None) => break,
+            Ok(None) => {
+                let origin = first_pts.unwrap_or(0);
+                end.cut_at(origin + sent_samples * 1_000_000 / u64::from(AUDIO_RATE));
+                break;
+            }
             Err(e) => {
                 stop.store(true, Ordering::SeqCst);
                 return Err(format!("audio source: {e}"));
             }
         };
-        if let Some(end) = end_sample {
-            let left = end.saturating_sub(sent_samples) as usize;
+        let origin = *first_pts.get_or_insert(block.pts_us);
+        let end_us = end.get();
+        if end_us != u64::MAX {
+            let end_sample = (end_us.saturating_sub(origin) as f64 * f64::from(AUDIO_RATE) / 1e6).round() as u64;
+            let left = end_sample.saturating_sub(sent_samples) as usize;
             if left == 0 {
                 break;
             }
@@ -115,6 +234,9 @@ pub(super) fn run_audio(
         }
         pace(&pacer, block.pts_us, stop);
         sent_samples += block.frames() as u64;
+        let levels = Levels::of_i16(&block.samples);
+        counters.audio_peak.store(levels.peak.to_bits(), Ordering::Relaxed);
+        counters.audio_rms.store(levels.rms.to_bits(), Ordering::Relaxed);
         let packets = enc.encode(&block).map_err(|e| {
             stop.store(true, Ordering::SeqCst);
             e.to_string()

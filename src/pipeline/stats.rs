@@ -1,7 +1,10 @@
 //! Once-a-second snapshots of a broadcast, for `--stats` and the UI.
 
 use super::outputs::OutputView;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::capture::SourceStatus;
+use crate::capture::pcm::Levels;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -15,6 +18,26 @@ pub(crate) struct PipelineCounters {
     pub audio_bytes: AtomicU64,
     pub media_ms: AtomicU64,
     pub video_bitrate_kbps: AtomicU64,
+    /// Peak and RMS (0..=1, as f32 bits) of the last audio block, for the meters.
+    pub audio_peak: AtomicU32,
+    pub audio_rms: AtomicU32,
+}
+
+/// A source's figures in a [`Stats`] snapshot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceStats {
+    /// What it is ("test pattern", "camera 0: ...", "microphone ...").
+    pub name: String,
+    /// "live", or why a stand-in is being sent.
+    pub state: String,
+    /// Frames / sample frames lost because Tally fell behind the device.
+    pub overruns: u64,
+}
+
+impl SourceStats {
+    fn of(s: &SourceStatus) -> Self {
+        SourceStats { name: s.name().to_string(), state: s.state().to_string(), overruns: s.overruns.load(Ordering::Relaxed) }
+    }
 }
 
 /// One output's figures in a [`Stats`] snapshot.
@@ -51,6 +74,14 @@ pub struct Stats {
     pub video_bitrate_kbps: u32,
     /// Encoded video+audio kbit/s over the last second.
     pub encoded_kbps: f64,
+    /// The video source.
+    pub video_source: SourceStats,
+    /// The audio source.
+    pub audio_source: SourceStats,
+    /// Audio peak level of the latest block, dBFS (-120 for silence).
+    pub audio_peak_dbfs: f32,
+    /// Audio RMS level of the latest block, dBFS.
+    pub audio_rms_dbfs: f32,
     /// Per output.
     pub outputs: Vec<OutputStats>,
 }
@@ -59,9 +90,17 @@ impl Stats {
     /// The one-line form printed by `--stats`.
     pub fn line(&self) -> String {
         let mut s = format!(
-            "t={:.1}s fps={:.1} enc={:.0}kbps skipped={}",
-            self.media_secs, self.fps, self.encoded_kbps, self.skipped_frames
+            "t={:.1}s fps={:.1} enc={:.0}kbps skipped={} audio={:.0}dBFS",
+            self.media_secs, self.fps, self.encoded_kbps, self.skipped_frames, self.audio_rms_dbfs
         );
+        for src in [&self.video_source, &self.audio_source] {
+            if src.state != "live" && !src.state.is_empty() {
+                s.push_str(&format!(" [{}: {}]", src.name, src.state));
+            }
+            if src.overruns > 0 {
+                s.push_str(&format!(" [{} overruns={}]", src.name, src.overruns));
+            }
+        }
         for o in &self.outputs {
             s.push_str(&format!(
                 " | {} [{}] out={:.0}kbps queue={}ms dropped={}",
@@ -72,9 +111,16 @@ impl Stats {
     }
 }
 
+/// The sources whose status the snapshots carry.
+pub(super) struct SourceViews {
+    pub video: Arc<SourceStatus>,
+    pub audio: Arc<SourceStatus>,
+}
+
 pub(super) fn run_sampler(
     stop: &AtomicBool,
     counters: &PipelineCounters,
+    sources: &SourceViews,
     outputs: &[OutputView],
     tx: &watch::Sender<Stats>,
 ) {
@@ -87,18 +133,20 @@ pub(super) fn run_sampler(
         // Wake often enough to notice the end promptly, publish once a second.
         while Instant::now() < next {
             if stop.load(Ordering::Relaxed) && outputs.iter().all(|o| o.finished()) {
-                publish(counters, outputs, &mut last, &mut last_frames, &mut last_bytes, &mut last_out, tx);
+                publish(counters, sources, outputs, &mut last, &mut last_frames, &mut last_bytes, &mut last_out, tx);
                 return;
             }
             std::thread::sleep(super::POLL.min(next.saturating_duration_since(Instant::now())));
         }
         next += Duration::from_secs(1);
-        publish(counters, outputs, &mut last, &mut last_frames, &mut last_bytes, &mut last_out, tx);
+        publish(counters, sources, outputs, &mut last, &mut last_frames, &mut last_bytes, &mut last_out, tx);
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn publish(
     counters: &PipelineCounters,
+    sources: &SourceViews,
     outputs: &[OutputView],
     last: &mut Instant,
     last_frames: &mut u64,
@@ -119,6 +167,10 @@ fn publish(
         skipped_frames: counters.video_skipped.load(Ordering::Relaxed),
         video_bitrate_kbps: counters.video_bitrate_kbps.load(Ordering::Relaxed) as u32,
         encoded_kbps: (bytes - *last_bytes) as f64 * 8.0 / 1000.0 / dt,
+        video_source: SourceStats::of(&sources.video),
+        audio_source: SourceStats::of(&sources.audio),
+        audio_peak_dbfs: Levels::dbfs(f32::from_bits(counters.audio_peak.load(Ordering::Relaxed))),
+        audio_rms_dbfs: Levels::dbfs(f32::from_bits(counters.audio_rms.load(Ordering::Relaxed))),
         outputs: Vec::with_capacity(outputs.len()),
     };
     *last_frames = frames;

@@ -356,20 +356,20 @@ impl ClientSession {
                 _ => self.reject(cmd.info_str("code"), cmd.info_str("description"), events),
             },
             "onStatus" => {
-                let level = self.redact(cmd.info_str("level"));
-                let code = self.redact(cmd.info_str("code"));
-                let description = self.redact(cmd.info_str("description"));
+                // Decisions use the server's words as sent; only what is
+                // reported is redacted (a short key can be part of a code).
+                let (level, code, description) = (cmd.info_str("level"), cmd.info_str("code"), cmd.info_str("description"));
                 events.push(ClientEvent::Status {
-                    level: level.clone(),
-                    code: code.clone(),
-                    description: description.clone(),
+                    level: self.redact(level),
+                    code: self.redact(code),
+                    description: self.redact(description),
                 });
                 if code == "NetStream.Publish.Start" && self.state == ClientState::Publishing {
                     self.state = ClientState::Live;
                     let stream_id = self.stream_id.unwrap_or_default();
                     events.push(ClientEvent::PublishStarted { stream_id });
                 } else if level == "error" {
-                    self.reject(&code, &description, events);
+                    self.reject(code, description, events);
                 }
             }
             name => tracing::debug!(command = name, "ignoring command"),

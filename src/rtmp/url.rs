@@ -52,21 +52,52 @@ impl fmt::Display for StreamKey {
     }
 }
 
+/// Keys shorter than this are only redacted as whole tokens: a key like
+/// "t" or "live" occurs inside ordinary words ("NetStream.Publish.Start"),
+/// and mangling those hides the message without hiding anything secret.
+pub const SUBSTRING_REDACTION_MIN_LEN: usize = 8;
+
 /// Replaces every occurrence of `key` in `text` with [`REDACTED`] — for
 /// server messages and OS errors that may echo it. The name part before a
-/// `?` is redacted as well, since servers often echo only that.
+/// `?` is redacted as well, since servers often echo only that. Short keys
+/// (under [`SUBSTRING_REDACTION_MIN_LEN`]) are replaced where they stand as
+/// a token of their own (delimited by anything but letters and digits).
 pub fn redact_key_in(text: &str, key: &StreamKey) -> String {
     let mut out = text.to_owned();
     let k = key.expose();
     if k.is_empty() {
         return out;
     }
-    out = out.replace(k, REDACTED);
+    out = redact_one(&out, k);
     if let Some((name, _query)) = k.split_once('?')
         && !name.is_empty()
     {
-        out = out.replace(name, REDACTED);
+        out = redact_one(&out, name);
     }
+    out
+}
+
+fn redact_one(text: &str, secret: &str) -> String {
+    if secret.len() >= SUBSTRING_REDACTION_MIN_LEN {
+        return text.replace(secret, REDACTED);
+    }
+    let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut prev: Option<char> = None;
+    while let Some(at) = rest.find(secret) {
+        let before = rest[..at].chars().next_back().or(if at == 0 { prev } else { None });
+        let after = rest[at + secret.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if is_word(before) || is_word(after) {
+            out.push_str(secret);
+        } else {
+            out.push_str(REDACTED);
+        }
+        prev = secret.chars().next_back();
+        rest = &rest[at + secret.len()..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -335,5 +366,15 @@ mod tests {
         let k = StreamKey::new("abc?pwd=1");
         assert_eq!(redact_key_in("publishing abc?pwd=1 / abc", &k), "publishing <redacted> / <redacted>");
         assert_eq!(redact_key_in("nothing here", &StreamKey::new("")), "nothing here");
+        // A short key is redacted as a token, not inside words.
+        let t = StreamKey::new("t");
+        assert_eq!(redact_key_in("NetStream.Publish.Start", &t), "NetStream.Publish.Start");
+        assert_eq!(redact_key_in("rtmp://h/live/t: no stream t", &t), "rtmp://h/live/<redacted>: no stream <redacted>");
+        assert_eq!(redact_key_in("t", &t), "<redacted>");
+        let live = StreamKey::new("live");
+        assert_eq!(redact_key_in("live/live?x deliver", &live), "<redacted>/<redacted>?x deliver");
+        // Long keys are redacted wherever they occur.
+        let long = StreamKey::new("live_12345678");
+        assert_eq!(redact_key_in("xlive_12345678y", &long), "x<redacted>y");
     }
 }
