@@ -6,7 +6,8 @@ CARGO ?= cargo
 # silently ~3x slower), libclang (bindgen), ALSA headers (cpal), pkg-config.
 BUILD_PKGS := nasm libclang-dev libasound2-dev pkg-config build-essential
 # What the tests drive: real peers and a headless display.
-TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth x11-utils libgl1-mesa-dri libegl1 mesa-vulkan-drivers
+TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth x11-utils libgl1-mesa-dri libegl1 mesa-vulkan-drivers \
+	pulseaudio pulseaudio-utils libasound2-plugins
 
 .PHONY: all deps test-deps run build test bench fuzz clean
 
@@ -37,6 +38,7 @@ test: test-deps
 bench: test-deps
 	$(CARGO) bench --locked
 	./benches/compare.sh
+	./benches/live_cpu.sh
 
 fuzz: deps
 	./fuzz/run.sh

@@ -96,7 +96,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     if w < 16 || h < 16 || w > 3840 || h > 2160 {
         return Err(format!("{w}x{h} is outside 16x16..3840x2160"));
     }
-    if w % 2 != 0 || h % 2 != 0 {
+    if !w.is_multiple_of(2) || !h.is_multiple_of(2) {
         return Err(format!("{w}x{h}: width and height must be even"));
     }
     Ok((w, h))
@@ -163,11 +163,10 @@ fn main() -> ExitCode {
             let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
             let mut line = lines.next().unwrap_or("error: invalid arguments").to_string();
             // "...were not provided:" names the argument on the next line.
-            if line.ends_with(':') {
-                if let Some(next) = lines.next() {
+            if line.ends_with(':')
+                && let Some(next) = lines.next() {
                     line = format!("{line} {next}");
                 }
-            }
             eprintln!("{line}");
             return ExitCode::from(2);
         }

@@ -556,13 +556,13 @@ mod tests {
     fn unplugged_camera_freezes_the_last_frame_and_keeps_going_then_recovers() {
         let opens = Arc::new(AtomicUsize::new(0));
         let opens2 = opens.clone();
-        let mode = m(64, 48, 30, PixelFormat::Gray);
+        let mode = m(64, 48, 30, PixelFormat::I420);
         let opener: GrabberOpener = Box::new(move || {
             // First open: 5 frames of luma 200. Second: refused (unplugged). Third: back, luma 90.
             match opens2.fetch_add(1, Ordering::SeqCst) {
-                0 => Ok(Box::new(Replay { mode, data: vec![200; 64 * 48], left: 5 }) as Box<dyn FrameGrabber>),
+                0 => Ok(Box::new(Replay { mode, data: vec![200; 64 * 48 * 3 / 2], left: 5 }) as Box<dyn FrameGrabber>),
                 1 => Err(CaptureError::DeviceNotFound { requested: "camera replay".into(), available: vec![] }),
-                _ => Ok(Box::new(Replay { mode, data: vec![90; 64 * 48], left: usize::MAX })),
+                _ => Ok(Box::new(Replay { mode, data: vec![90; 64 * 48 * 3 / 2], left: usize::MAX })),
             }
         });
         let mut cam = CameraSource::start_with_reopen("replay", opener, 64, 48, 30, Duration::from_millis(100)).unwrap();

@@ -13,8 +13,17 @@
 
 use super::CaptureError;
 use crate::media::VideoFrame;
-use yuvutils_rs::{
-    BufferStoreMut, YuvConversionMode, YuvPackedImage, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
+use yuvutils_rs::{BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
+
+/// Full-range (0..=255) to limited-range (16..=235) luma, BT.601/709 alike.
+static FULL_TO_LIMITED_LUMA: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (16 + (i * 219 + 127) / 255) as u8;
+        i += 1;
+    }
+    t
 };
 
 /// Largest frame side a device may claim; beyond it a frame is refused
@@ -122,7 +131,7 @@ fn bad(msg: String) -> CaptureError {
 impl FrameConverter {
     /// A converter producing `width`x`height` I420 (both even, non-zero).
     pub fn new(width: u32, height: u32) -> Result<Self, CaptureError> {
-        if width == 0 || height == 0 || width % 2 != 0 || height % 2 != 0 {
+        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(bad(format!("output size {width}x{height} must be even and non-zero")));
         }
         if width > MAX_SOURCE_DIMENSION || height > MAX_SOURCE_DIMENSION {
@@ -161,7 +170,7 @@ impl FrameConverter {
         if target.width != ew || target.height != eh {
             target = VideoFrame::black(ew, eh, pts_us);
         }
-        let result = self.to_i420(raw, &mut target);
+        let result = self.convert_into(raw, &mut target);
         if direct {
             result.map(|()| {
                 target.pts_us = pts_us;
@@ -175,7 +184,7 @@ impl FrameConverter {
     }
 
     /// Converts `raw` into `out`, whose size is `raw`'s rounded down to even.
-    fn to_i420(&mut self, raw: &RawFrame<'_>, out: &mut VideoFrame) -> Result<(), CaptureError> {
+    fn convert_into(&mut self, raw: &RawFrame<'_>, out: &mut VideoFrame) -> Result<(), CaptureError> {
         let (w, h) = (raw.width as usize, raw.height as usize);
         let (ew, eh) = (out.width as usize, out.height as usize);
         match raw.format {
@@ -203,15 +212,21 @@ impl FrameConverter {
                 Ok(())
             }
             PixelFormat::Gray => {
-                copy_plane(raw.data, w, &mut out.y, ew, eh);
+                // Y8/GREY cameras deliver full-range luma (ffmpeg reads
+                // `gray` the same way): map 0..=255 onto 16..=235.
+                for (row, dst) in out.y.chunks_exact_mut(ew).take(eh).enumerate() {
+                    let src = &raw.data[row * w..][..ew];
+                    for (d, &g) in dst.iter_mut().zip(src) {
+                        *d = FULL_TO_LIMITED_LUMA[usize::from(g)];
+                    }
+                }
                 out.u.fill(128);
                 out.v.fill(128);
                 Ok(())
             }
             PixelFormat::Yuyv => {
-                let packed = YuvPackedImage { yuy: raw.data, yuy_stride: (w * 2) as u32, width: ew as u32, height: eh as u32 };
-                let mut planar = planar_mut(out);
-                yuvutils_rs::yuyv422_to_yuv420(&mut planar, &packed).map_err(|e| bad(format!("YUYV conversion: {e:?}")))
+                yuyv_to_i420(raw.data, w * 2, out);
+                Ok(())
             }
             PixelFormat::Rgb24 | PixelFormat::Bgr24 => {
                 let bgr = raw.format == PixelFormat::Bgr24;
@@ -227,6 +242,30 @@ impl FrameConverter {
                 self.rgb = rgb;
                 r
             }
+        }
+    }
+}
+
+/// Packed 4:2:2 to planar 4:2:0: luma is every other byte, chroma the mean
+/// of each pair of rows. (Done here rather than with yuvutils-rs: its 0.8
+/// SIMD path leaves the last 16 pixels of every row unconverted, which the
+/// camera-format interop test caught.)
+fn yuyv_to_i420(src: &[u8], stride: usize, out: &mut VideoFrame) {
+    let (w, h) = (out.width as usize, out.height as usize);
+    for (row, dst) in out.y.chunks_exact_mut(w).take(h).enumerate() {
+        let line = &src[row * stride..][..w * 2];
+        for (d, pair) in dst.iter_mut().zip(line.chunks_exact(2)) {
+            *d = pair[0];
+        }
+    }
+    let cw = w / 2;
+    for crow in 0..h / 2 {
+        let a = &src[2 * crow * stride..][..w * 2];
+        let b = &src[(2 * crow + 1) * stride..][..w * 2];
+        let (u, v) = (&mut out.u[crow * cw..][..cw], &mut out.v[crow * cw..][..cw]);
+        for (((u, v), qa), qb) in u.iter_mut().zip(v.iter_mut()).zip(a.chunks_exact(4)).zip(b.chunks_exact(4)) {
+            *u = ((u16::from(qa[1]) + u16::from(qb[1]) + 1) >> 1) as u8;
+            *v = ((u16::from(qa[3]) + u16::from(qb[3]) + 1) >> 1) as u8;
         }
     }
 }
@@ -316,34 +355,47 @@ pub fn fit_into(src: &VideoFrame, dw: u32, dh: u32, pts_us: u64) -> VideoFrame {
 }
 
 /// Bilinear scaling of one plane into the rectangle (x, y, w, h) of `dst`
-/// (stride `dst_stride`), in 16.16 fixed point with centre-aligned samples.
+/// (stride `dst_stride`), centre-aligned samples, 8-bit fixed-point weights.
+/// Two passes: each source row needed is scaled horizontally once (two rows
+/// cached, consecutive output rows mostly share them), then blended
+/// vertically.
 #[allow(clippy::too_many_arguments)]
 fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dst_stride: usize, x: usize, y: usize, w: usize, h: usize) {
     if sw == 0 || sh == 0 || w == 0 || h == 0 {
         return;
     }
-    let step_x = ((sw as u64) << 16) / w as u64;
-    let step_y = ((sh as u64) << 16) / h as u64;
-    // Horizontal source positions and weights, computed once per call.
-    let cols: Vec<(usize, usize, u32)> = (0..w)
-        .map(|i| {
-            let pos = ((i as u64 * step_x) + step_x / 2).saturating_sub(1 << 15);
-            let x0 = ((pos >> 16) as usize).min(sw - 1);
-            (x0, (x0 + 1).min(sw - 1), (pos & 0xFFFF) as u32)
-        })
-        .collect();
+    let pos = |i: usize, out_len: usize, in_len: usize| -> (usize, usize, u32) {
+        // Centre of output sample i, in source coordinates, 8 fractional bits.
+        let p = ((2 * i + 1) * in_len * 256 / (2 * out_len)).saturating_sub(128);
+        let i0 = (p >> 8).min(in_len - 1);
+        (i0, (i0 + 1).min(in_len - 1), (p & 0xFF) as u32)
+    };
+    let cols: Vec<(usize, usize, u32)> = (0..w).map(|i| pos(i, w, sw)).collect();
+    let scale_row = |r: usize, out: &mut Vec<u16>| {
+        let row = &src[r * sw..][..sw];
+        out.clear();
+        out.extend(cols.iter().map(|&(x0, x1, fx)| (u32::from(row[x0]) * (256 - fx) + u32::from(row[x1]) * fx) as u16));
+    };
+    let mut cache: [(usize, Vec<u16>); 2] = [(usize::MAX, Vec::with_capacity(w)), (usize::MAX, Vec::with_capacity(w))];
     for j in 0..h {
-        let pos = ((j as u64 * step_y) + step_y / 2).saturating_sub(1 << 15);
-        let y0 = ((pos >> 16) as usize).min(sh - 1);
-        let y1 = (y0 + 1).min(sh - 1);
-        let fy = (pos & 0xFFFF) as u32;
-        let (r0, r1) = (&src[y0 * sw..][..sw], &src[y1 * sw..][..sw]);
+        let (y0, y1, fy) = pos(j, h, sh);
+        for (slot, want) in [(0usize, y0), (1, y1)] {
+            if cache[slot].0 != want {
+                // Reuse the other slot's row when it already holds this one.
+                if cache[1 - slot].0 == want {
+                    let other = cache[1 - slot].1.clone();
+                    cache[slot] = (want, other);
+                } else {
+                    let mut buf = std::mem::take(&mut cache[slot].1);
+                    scale_row(want, &mut buf);
+                    cache[slot] = (want, buf);
+                }
+            }
+        }
+        let (a, b) = (&cache[0].1, &cache[1].1);
         let out = &mut dst[(y + j) * dst_stride + x..][..w];
-        for (o, &(x0, x1, fx)) in out.iter_mut().zip(&cols) {
-            let top = u32::from(r0[x0]) * (0x10000 - fx) + u32::from(r0[x1]) * fx;
-            let bottom = u32::from(r1[x0]) * (0x10000 - fx) + u32::from(r1[x1]) * fx;
-            let v = (u64::from(top) * u64::from(0x10000 - fy) + u64::from(bottom) * u64::from(fy) + (1 << 31)) >> 32;
-            *o = v as u8;
+        for ((o, &top), &bottom) in out.iter_mut().zip(a).zip(b) {
+            *o = ((u32::from(top) * (256 - fy) + u32::from(bottom) * fy + (1 << 15)) >> 16) as u8;
         }
     }
 }

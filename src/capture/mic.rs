@@ -43,6 +43,12 @@ const STALL_FILL_MARGIN_US: i64 = 20_000;
 /// How long the audio thread waits between looks at an empty ring.
 const POLL: Duration = Duration::from_millis(3);
 
+/// A device producing this many times its nominal rate is not a live device.
+const FAST_DEVICE_FACTOR: f64 = 1.5;
+
+/// Re-alignment reports are summed over this long.
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+
 /// How long opening a device may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -52,6 +58,7 @@ const NOT_MICROPHONES: &[&str] = &["null", "lavrate", "samplerate", "speexrate",
 
 /// A microphone as `tally devices` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Default)]
 pub struct MicInfo {
     /// Stable id (for ALSA the PCM name, e.g. `hw:CARD=0,DEV=0`); `--audio mic:ID`.
     pub id: String,
@@ -121,11 +128,6 @@ pub fn list_microphones() -> Result<Vec<MicInfo>, CaptureError> {
     Ok(out)
 }
 
-impl Default for MicInfo {
-    fn default() -> Self {
-        MicInfo { id: String::new(), name: String::new(), is_default: false, rates: Vec::new(), channels: Vec::new(), formats: Vec::new() }
-    }
-}
 
 /// Where a block of device audio starts and when it was captured.
 #[derive(Clone, Copy, Debug)]
@@ -193,6 +195,12 @@ pub struct MicSource {
     drop_owed: u64,
     last_data_at: Option<Instant>,
     reported_overruns: u64,
+    /// Device frames dropped and output frames inserted since the last report.
+    realigned: (u64, u64),
+    last_report: Option<Instant>,
+    popped_at_report: u64,
+    /// The next alignment follows a start or a stall and is not reported.
+    resyncing: bool,
     stalled: bool,
     native: Vec<f32>,
     stereo: Vec<f32>,
@@ -280,6 +288,10 @@ impl MicSource {
                         drop_owed: 0,
                         last_data_at: None,
                         reported_overruns: 0,
+                        realigned: (0, 0),
+                        last_report: None,
+                        popped_at_report: 0,
+                        resyncing: true,
                         stalled: false,
                         native: Vec::new(),
                         stereo: Vec::new(),
@@ -337,6 +349,10 @@ impl MicSource {
             return Ok(0);
         }
         self.last_data_at = Some(Instant::now());
+        // The first alignment after a start or a stall is expected, not news.
+        if self.stalled {
+            self.resyncing = true;
+        }
         let first = self.popped;
         self.popped += frames as u64;
         self.advance_stamps(first);
@@ -354,19 +370,27 @@ impl MicSource {
             let out_frames = self.cutter.emitted_frames() + self.cutter.pending_frames() as u64;
             let next_pts = pts_us(out_frames, self.out_rate) as i64;
             let now = self.now_us(Instant::now());
-            match self.corrector.update(next_pts, captured, now) {
+            let decision = self.corrector.update(next_pts, captured, now);
+            match decision {
                 Correction::Ratio(r) => self.resampler.set_relative_ratio(r),
                 Correction::DropInput(k) => {
                     let here = (k as usize).min(frames - start);
                     start += here;
                     self.drop_owed += k - here as u64;
-                    tracing::debug!(frames = k, "microphone audio ahead of the clock: dropped");
+                    if !self.resyncing {
+                        self.realigned.0 += k;
+                    }
                 }
                 Correction::InsertSilence(k) => {
                     self.cutter.push_silence(k as usize);
-                    tracing::debug!(frames = k, "microphone audio behind the clock: silence inserted");
+                    if !self.resyncing {
+                        self.realigned.1 += k;
+                    }
                 }
             }
+        }
+        if decide {
+            self.resyncing = false;
         }
         self.resampled.clear();
         self.resampler.process(&self.stereo[2 * start..], &mut self.resampled)?;
@@ -374,17 +398,51 @@ impl MicSource {
         Ok(frames)
     }
 
+    /// Logs what went wrong since the last report: overruns, re-alignments,
+    /// a device far faster than real time. A broken device can cause these
+    /// hundreds of times a second, so they are summed and logged at most
+    /// every [`REPORT_EVERY`]; the counters in the status are always current.
     fn report(&mut self) {
         let overruns = self.shared.overrun_frames.load(Ordering::Relaxed);
         if overruns > self.reported_overruns {
+            self.status.overruns.fetch_add(overruns - self.reported_overruns, Ordering::Relaxed);
+        }
+        let now = Instant::now();
+        let window = self.last_report.map_or(Duration::ZERO, |t| now - t);
+        if self.last_report.is_some() && window < REPORT_EVERY {
+            return;
+        }
+        let lost = overruns - self.reported_overruns;
+        // Frames the device produced in the window: what we took plus what it lost.
+        let produced = self.popped - self.popped_at_report + lost;
+        let expected = window.as_secs_f64() * f64::from(self.in_rate);
+        if expected > 0.0 && produced as f64 > expected * FAST_DEVICE_FACTOR {
             tracing::warn!(
                 microphone = %self.name,
-                lost_ms = (overruns - self.reported_overruns) * 1000 / u64::from(self.in_rate),
-                "microphone overrun: the audio thread fell behind and device samples were lost"
+                "microphone delivers audio {:.0}x faster than real time (not a live device? a file or null ALSA PCM?); \
+                 Tally keeps real time and discards the excess",
+                produced as f64 / expected
             );
-            self.status.overruns.fetch_add(overruns - self.reported_overruns, Ordering::Relaxed);
-            self.reported_overruns = overruns;
+        } else if lost > 0 {
+            tracing::warn!(
+                microphone = %self.name,
+                lost_ms = lost * 1000 / u64::from(self.in_rate),
+                "microphone overrun: Tally fell behind the device and its samples were lost"
+            );
         }
+        let (dropped, inserted) = self.realigned;
+        if dropped > 0 || inserted > 0 {
+            tracing::warn!(
+                microphone = %self.name,
+                dropped_ms = dropped * 1000 / u64::from(self.in_rate),
+                inserted_ms = inserted * 1000 / u64::from(self.out_rate),
+                "microphone clock jumped; audio re-aligned to the video"
+            );
+        }
+        self.realigned = (0, 0);
+        self.reported_overruns = overruns;
+        self.popped_at_report = self.popped;
+        self.last_report = Some(now);
     }
 }
 

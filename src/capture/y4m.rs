@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn reads_frames_in_order_then_loops_with_continuous_pts() {
         let d = tmp();
-        let frames: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i * 50 + 20; 4 * 2 + 2 * 2 * 1]).collect();
+        let frames: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i * 50 + 20; 4 * 2 + (2 * 2)]).collect();
         let path = write_y4m(&d, "a.y4m", "YUV4MPEG2 W4 H2 F10:1 C420", &frames);
         let mut s = Y4mSource::open(&path, 4, 2, false).unwrap();
         let ys: Vec<u8> = std::iter::from_fn(|| s.next_frame().unwrap()).map(|f| f.y[0]).collect();
@@ -326,7 +326,8 @@ mod tests {
         let mut s = Y4mSource::open(&path, 16, 8, false).unwrap();
         let f = s.next_frame().unwrap().unwrap();
         assert_eq!((f.width, f.height), (16, 8));
-        assert!(f.y.iter().all(|&y| y == 200));
+        // Mono is full-range luma (as ffmpeg reads it): 200 -> 16 + 200 * 219 / 255.
+        assert!(f.y.iter().all(|&y| y == 188), "{:?}", &f.y[..4]);
         assert!(f.u.iter().all(|&u| u == 128));
         std::fs::remove_dir_all(d).ok();
     }

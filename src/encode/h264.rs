@@ -38,7 +38,7 @@ impl H264Settings {
     }
 
     fn validate(&self) -> Result<(), EncodeError> {
-        if self.width == 0 || self.height == 0 || self.width % 2 != 0 || self.height % 2 != 0 {
+        if self.width == 0 || self.height == 0 || !self.width.is_multiple_of(2) || !self.height.is_multiple_of(2) {
             return Err(EncodeError::Settings(format!(
                 "frame size {}x{} must be non-zero and even",
                 self.width, self.height

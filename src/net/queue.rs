@@ -303,11 +303,10 @@ mod tests {
         let mut prev_video_ts = None;
         while let Ok(Some(t)) = q.try_pop() {
             if t.tag_type == TagType::Video {
-                if let Some(p) = prev_video_ts {
-                    if t.timestamp_ms - p > 100 {
+                if let Some(p) = prev_video_ts
+                    && t.timestamp_ms - p > 100 {
                         last_video_key_after_gap &= is_video_keyframe(&t);
                     }
-                }
                 prev_video_ts = Some(t.timestamp_ms);
             }
         }

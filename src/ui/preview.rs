@@ -31,11 +31,10 @@ impl PreviewFeed {
                 wake();
             }
         });
-        if let Err(e) = spawned {
-            if let Ok(mut slot) = error.lock() {
+        if let Err(e) = spawned
+            && let Ok(mut slot) = error.lock() {
                 *slot = Some(format!("preview thread: {e}"));
             }
-        }
         PreviewFeed { rx, stop, error }
     }
 

@@ -18,6 +18,9 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code)]
 
+pub mod media;
+pub mod pulse;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Read};
@@ -98,6 +101,10 @@ fn package_of(tool: &str) -> &'static str {
         "nginx" => "nginx",
         "ffmpeg" | "ffprobe" => "ffmpeg",
         "ss" => "iproute2",
+        "pulseaudio" => "pulseaudio",
+        "pacat" => "pulseaudio-utils",
+        "xvfb-run" => "xvfb",
+        "xwininfo" => "x11-utils",
         "dpkg" => "dpkg",
         _ => "(unknown package)",
     }
@@ -497,6 +504,17 @@ pub fn tally_bin() -> PathBuf {
 /// Starts `tally ARGS...` in the background.
 pub fn spawn_tally(args: &[&str]) -> Proc {
     Proc::spawn("tally", Command::new(tally_bin()).args(args))
+}
+
+/// Starts `tally ARGS...` with extra environment variables (e.g. a HOME
+/// holding a private `.asoundrc`).
+pub fn spawn_tally_env(args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Proc {
+    let mut cmd = Command::new(tally_bin());
+    cmd.args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Proc::spawn("tally", &mut cmd)
 }
 
 /// Runs `tally ARGS...` to completion. Past `timeout` it is killed and the
