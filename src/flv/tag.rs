@@ -1,6 +1,13 @@
 //! The tag model (FLV 10.1, E.4.1 FLVTAG).
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Bytes of an FLV tag header (E.4.1).
+pub const TAG_HEADER_LEN: usize = 11;
+
+/// An FLV file header (E.2) announcing audio and video, followed by the
+/// first PreviousTagSize (0): what a live FLV stream starts with.
+pub const STREAM_HEADER: [u8; 13] = [b'F', b'L', b'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0];
 
 /// TagType (E.4.1): 8 audio, 9 video, 18 script data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -37,6 +44,27 @@ pub struct FlvTag {
     pub timestamp_ms: u32,
     /// Tag body.
     pub data: Bytes,
+}
+
+impl FlvTag {
+    /// The tag as it appears in a file or an HTTP-FLV stream: header, body
+    /// and the PreviousTagSize that follows it. `None` for a body over the
+    /// 24-bit DataSize limit.
+    pub fn to_bytes(&self) -> Option<Bytes> {
+        let len = self.data.len();
+        if len > 0xFF_FFFF {
+            return None;
+        }
+        let mut out = BytesMut::with_capacity(TAG_HEADER_LEN + len + 4);
+        out.put_u8(self.tag_type as u8);
+        out.put_uint(len as u64, 3);
+        out.put_uint(u64::from(self.timestamp_ms & 0xFF_FFFF), 3);
+        out.put_u8((self.timestamp_ms >> 24) as u8);
+        out.put_uint(0, 3); // StreamID, always 0
+        out.put_slice(&self.data);
+        out.put_u32((TAG_HEADER_LEN + len) as u32);
+        Some(out.freeze())
+    }
 }
 
 impl std::fmt::Debug for FlvTag {

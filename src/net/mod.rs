@@ -1,10 +1,13 @@
 //! The only place with sockets: tokio drivers around the sans-IO `rtmp/`
-//! sessions, and the per-output queues they drain.
+//! sessions — the publisher, and the server (RTMP + HTTP-FLV) — and the
+//! bounded queues they drain.
 //!
 //! May use `rtmp/`, `flv/`, `media/`; never `pipeline/` or `ui/`.
 
+pub mod player;
 pub mod publisher;
 pub mod queue;
+pub mod server;
 mod status;
 
 pub use status::{OutputState, OutputStatus};

@@ -256,6 +256,16 @@ impl ChunkEncoder {
     }
 }
 
+/// Encodes `msg` self-contained: a type-0 header, then type-3 continuation
+/// chunks (repeating the extended timestamp when there is one). The bytes do
+/// not depend on anything sent before, so one encoding can be written to
+/// every player that uses the same chunk size — as long as nothing else is
+/// sent on `msg.csid` with a compressed header.
+pub fn encode_standalone(msg: &RawMessage, chunk_size: u32, out: &mut BytesMut) -> Result<(), ChunkError> {
+    let mut enc = ChunkEncoder { chunk_size: effective_chunk_size(chunk_size)?, streams: HashMap::new() };
+    enc.encode(msg, out)
+}
+
 /// Caps a [`ChunkDecoder`] enforces on what the peer declares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecoderLimits {

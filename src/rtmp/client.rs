@@ -1,16 +1,22 @@
-//! The publishing client, sans-IO: bytes in, events and bytes out.
+//! The RTMP client, sans-IO: bytes in, events and bytes out.
 //!
-//! The sequence is what FMLE, OBS and ffmpeg send and what YouTube, Twitch,
-//! Facebook and nginx-rtmp accept: handshake; SetChunkSize before `connect`;
-//! `connect`; `releaseStream`, `FCPublish`, `createStream`; `publish(key,
-//! "live")` on the new stream; media once `NetStream.Publish.Start` arrives.
+//! Publishing, the sequence is what FMLE, OBS and ffmpeg send and what
+//! YouTube, Twitch, Facebook and nginx-rtmp accept: handshake; SetChunkSize
+//! before `connect`; `connect`; `releaseStream`, `FCPublish`, `createStream`;
+//! `publish(key, "live")` on the new stream; media once
+//! `NetStream.Publish.Start` arrives.
+//!
+//! Playing (Tally's preview of its own server, the load generator, tests),
+//! it is ffmpeg's: `connect`, `createStream`, `play(name, -2000)`,
+//! SetBufferLength; media arrives as [`ClientEvent::Media`].
+//!
 //! Fully deterministic given (config, seed, epoch, inputs), so its bytes can
 //! be compared with golden captures.
 
 use super::chunk::DecoderLimits;
 use super::connection::{CSID_AUDIO, CSID_COMMAND, CSID_DATA, CSID_VIDEO, Connection, Incoming, SessionError};
 use super::handshake::{ClientHandshake, HandshakeStatus};
-use super::message::{Command, MediaKind, RtmpMessage};
+use super::message::{Command, MediaKind, RtmpMessage, UserControlEvent};
 use super::url::{RtmpUrl, StreamKey, redact_key_in};
 use crate::amf0::Amf0Value;
 use bytes::Bytes;
@@ -22,9 +28,23 @@ pub const FLASH_VER: &str = "FMLE/3.0 (compatible; Tally)";
 /// 32 times fewer chunk headers than the default 128.
 pub const CLIENT_CHUNK_SIZE: u32 = 4096;
 
-/// What a [`ClientSession`] needs to publish.
+/// Whether the client publishes or plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientMode {
+    /// Send media (`publish`).
+    Publish,
+    /// Receive media (`play`).
+    Play,
+}
+
+/// Buffer length a player announces (SetBufferLength, spec 7.1.7), ms: ffmpeg's value.
+pub const PLAY_BUFFER_MS: u32 = 3000;
+
+/// What a [`ClientSession`] needs to publish or play.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
+    /// Publish or play.
+    pub mode: ClientMode,
     /// Application (`connect`'s `app`).
     pub app: String,
     /// `connect`'s `tcUrl` (also sent as `swfUrl`, as FMLE does).
@@ -40,9 +60,15 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    /// Defaults for playing `url` (its last segment is the stream name).
+    pub fn play_from_url(url: &RtmpUrl) -> Self {
+        ClientConfig { mode: ClientMode::Play, ..ClientConfig::from_url(url) }
+    }
+
     /// Defaults for publishing to `url`.
     pub fn from_url(url: &RtmpUrl) -> Self {
         ClientConfig {
+            mode: ClientMode::Publish,
             app: url.app.clone(),
             tc_url: url.tc_url.clone(),
             stream_key: url.stream_key.clone(),
@@ -64,7 +90,7 @@ pub enum ClientState {
     CreatingStream,
     /// `publish` sent, waiting for `NetStream.Publish.Start`.
     Publishing,
-    /// Publishing: media may be sent.
+    /// Publishing: media may be sent (or, playing: media arrives).
     Live,
     /// The server refused (final).
     Rejected,
@@ -83,6 +109,21 @@ pub enum ClientEvent {
     PublishStarted {
         /// Message stream id the server created.
         stream_id: u32,
+    },
+    /// `NetStream.Play.Start`: media will arrive.
+    PlayStarted {
+        /// Message stream id the server created.
+        stream_id: u32,
+    },
+    /// Audio, video or data (`onMetaData` included) received while playing:
+    /// an FLV tag body with its timestamp.
+    Media {
+        /// Which message type.
+        kind: MediaKind,
+        /// Timestamp, ms.
+        timestamp: u32,
+        /// The body.
+        payload: Bytes,
     },
     /// Any `onStatus` (the key redacted from its words).
     Status {
@@ -317,6 +358,15 @@ impl ClientSession {
             RtmpMessage::WindowAckSize(n) => events.push(ClientEvent::PeerWindowAck(n)),
             RtmpMessage::Acknowledgement(n) => events.push(ClientEvent::PeerAcknowledged(n)),
             RtmpMessage::Command(cmd) => self.on_command(cmd, events)?,
+            RtmpMessage::Audio(payload) if self.config.mode == ClientMode::Play => {
+                events.push(ClientEvent::Media { kind: MediaKind::Audio, timestamp: incoming.timestamp, payload })
+            }
+            RtmpMessage::Video(payload) if self.config.mode == ClientMode::Play => {
+                events.push(ClientEvent::Media { kind: MediaKind::Video, timestamp: incoming.timestamp, payload })
+            }
+            RtmpMessage::Data(payload) if self.config.mode == ClientMode::Play => {
+                events.push(ClientEvent::Media { kind: MediaKind::Data, timestamp: incoming.timestamp, payload })
+            }
             other => tracing::debug!(type_id = other.type_id(), "ignoring message"),
         }
         Ok(())
@@ -328,9 +378,11 @@ impl ClientSession {
                 Some(Call::Connect) => {
                     events.push(ClientEvent::Connected);
                     self.state = ClientState::CreatingStream;
-                    let key = Amf0Value::string(self.config.stream_key.expose());
-                    self.call("releaseStream", Call::ReleaseStream, 0, vec![key.clone()])?;
-                    self.call("FCPublish", Call::FcPublish, 0, vec![key])?;
+                    if self.config.mode == ClientMode::Publish {
+                        let key = Amf0Value::string(self.config.stream_key.expose());
+                        self.call("releaseStream", Call::ReleaseStream, 0, vec![key.clone()])?;
+                        self.call("FCPublish", Call::FcPublish, 0, vec![key])?;
+                    }
                     self.call("createStream", Call::CreateStream, 0, vec![])?;
                 }
                 Some(Call::CreateStream) => {
@@ -343,8 +395,17 @@ impl ClientSession {
                     let stream_id = id as u32;
                     self.stream_id = Some(stream_id);
                     self.state = ClientState::Publishing;
-                    let args = vec![Amf0Value::string(self.config.stream_key.expose()), Amf0Value::string("live")];
-                    self.call("publish", Call::Publish, stream_id, args)?;
+                    if self.config.mode == ClientMode::Play {
+                        // start -2000: live or recorded, as ffmpeg asks.
+                        let args = vec![Amf0Value::string(self.config.stream_key.expose()), Amf0Value::Number(-2000.0)];
+                        self.call("play", Call::Publish, stream_id, args)?;
+                        let buffer = UserControlEvent::SetBufferLength { stream_id, buffer_ms: PLAY_BUFFER_MS };
+                        self.conn.send_control(RtmpMessage::UserControl(buffer))?;
+                    } else {
+                        let args =
+                            vec![Amf0Value::string(self.config.stream_key.expose()), Amf0Value::string("live")];
+                        self.call("publish", Call::Publish, stream_id, args)?;
+                    }
                 }
                 other => tracing::debug!(call = ?other, "ignoring _result"),
             },
@@ -364,10 +425,15 @@ impl ClientSession {
                     code: self.redact(code),
                     description: self.redact(description),
                 });
-                if code == "NetStream.Publish.Start" && self.state == ClientState::Publishing {
+                let play = self.config.mode == ClientMode::Play;
+                if code == "NetStream.Publish.Start" && self.state == ClientState::Publishing && !play {
                     self.state = ClientState::Live;
                     let stream_id = self.stream_id.unwrap_or_default();
                     events.push(ClientEvent::PublishStarted { stream_id });
+                } else if code == "NetStream.Play.Start" && self.state == ClientState::Publishing && play {
+                    self.state = ClientState::Live;
+                    let stream_id = self.stream_id.unwrap_or_default();
+                    events.push(ClientEvent::PlayStarted { stream_id });
                 } else if level == "error" {
                     self.reject(code, description, events);
                 }

@@ -119,6 +119,10 @@ impl Connection {
         self.encoder.set_chunk_size(size)
     }
 
+    pub fn out_chunk_size(&self) -> u32 {
+        self.encoder.chunk_size()
+    }
+
     pub fn send_window_ack_size(&mut self, size: u32) -> Result<(), ChunkError> {
         self.window_sent = Some(size);
         self.send_control(RtmpMessage::WindowAckSize(size))

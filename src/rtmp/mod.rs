@@ -22,10 +22,10 @@ pub mod url;
 #[cfg(test)]
 mod pair;
 
-pub use chunk::{ChunkDecoder, ChunkEncoder, ChunkError, DecoderLimits, RawMessage};
-pub use client::{ClientConfig, ClientEvent, ClientSession, ClientState};
+pub use chunk::{ChunkDecoder, ChunkEncoder, ChunkError, DecoderLimits, RawMessage, encode_standalone};
+pub use client::{ClientConfig, ClientEvent, ClientMode, ClientSession, ClientState};
 pub use connection::{CSID_AUDIO, CSID_COMMAND, CSID_DATA, CSID_PROTOCOL_CONTROL, CSID_VIDEO, SessionError};
 pub use handshake::{ClientHandshake, HandshakeError, HandshakeStatus, ServerHandshake};
 pub use message::{Command, MediaKind, MessageError, RtmpMessage, UserControlEvent};
-pub use server::{ServerConfig, ServerEvent, ServerSession, ServerState};
+pub use server::{PLAYER_STREAM_ID, ServerConfig, ServerEvent, ServerSession, ServerState};
 pub use url::{RtmpUrl, Scheme, StreamKey, UrlError, redact_key_in};

@@ -303,3 +303,69 @@ proptest! {
         let _ = client.handle_input(&garbage);
     }
 }
+
+/// A player: `play` is accepted, media the driver writes as shared
+/// standalone chunks (any chunk size, extended timestamps included)
+/// reaches the client intact, and unpublish/publish notifications arrive.
+#[test]
+fn play_receives_shared_media_and_notifications() {
+    let config = ClientConfig::play_from_url(&RtmpUrl::parse("rtmp://127.0.0.1/live/cam").unwrap());
+    let mut client = ClientSession::new(config, 3, 0);
+    let mut server = ServerSession::new(ServerConfig::default(), 4, 0);
+    let mut client_events = Vec::new();
+    let mut play_stream = None;
+    for _ in 0..50 {
+        let c = client.take_outbound();
+        for ev in server.handle_input(&c).unwrap() {
+            if let ServerEvent::PlayRequested { stream_id, app, name } = ev {
+                assert_eq!((app.as_str(), name.as_str()), ("live", "cam"));
+                server.accept_play(stream_id).unwrap();
+                play_stream = Some(stream_id);
+            }
+        }
+        let s = server.take_outbound();
+        if c.is_empty() && s.is_empty() {
+            break;
+        }
+        client_events.extend(client.handle_input(&s).unwrap());
+    }
+    assert_eq!(play_stream, Some(PLAYER_STREAM_ID));
+    assert_eq!(server.playing_stream(), Some(PLAYER_STREAM_ID));
+    assert!(client_events.iter().any(|e| matches!(e, ClientEvent::PlayStarted { stream_id: 1 })), "{client_events:?}");
+    assert_eq!(client.state(), ClientState::Live);
+
+    let chunk = server.out_chunk_size();
+    let big = Bytes::from((0..10_000u32).map(|i| i as u8).collect::<Vec<_>>());
+    let sent = [
+        (MediaKind::Video, 0u32, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2, 3])),
+        (MediaKind::Audio, 21, Bytes::from_static(&[0xAF, 1, 9, 9])),
+        (MediaKind::Video, 0xFF_FFF0, big.clone()),
+        (MediaKind::Video, 0x100_0010, big),
+    ];
+    let mut wire = bytes::BytesMut::new();
+    for (kind, ts, payload) in &sent {
+        let csid = match kind {
+            MediaKind::Audio => CSID_AUDIO,
+            MediaKind::Video => CSID_VIDEO,
+            MediaKind::Data => CSID_DATA,
+        };
+        let raw = RawMessage { csid, timestamp: *ts, type_id: kind.type_id(), stream_id: PLAYER_STREAM_ID, payload: payload.clone() };
+        encode_standalone(&raw, chunk, &mut wire).unwrap();
+    }
+    server.notify_unpublish(PLAYER_STREAM_ID).unwrap();
+    let mut all = wire.to_vec();
+    all.extend_from_slice(&server.take_outbound());
+    let mut events = Vec::new();
+    for piece in all.chunks(333) {
+        events.extend(client.handle_input(piece).unwrap());
+    }
+    let media: Vec<(MediaKind, u32, Bytes)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ClientEvent::Media { kind, timestamp, payload } => Some((*kind, *timestamp, payload.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(media, sent.to_vec());
+    assert!(events.iter().any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify")));
+}

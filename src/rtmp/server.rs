@@ -1,10 +1,25 @@
-//! The server side of a connection, sans-IO: enough to receive a publish
-//! (what ffmpeg, OBS and Tally's own client send). Replies mirror nginx-rtmp's
-//! so clients written against it behave the same here.
+//! The server side of a connection, sans-IO: publish (what ffmpeg, OBS,
+//! FMLE and Tally's own client send) and play (ffmpeg/ffplay, librtmp-based
+//! players — rtmpdump, GStreamer, OBS — VLC, mpv). Replies mirror
+//! nginx-rtmp's so clients written against it behave the same here.
 //!
-//! Playback (`play`), the stream registry and the GOP cache belong to a later
-//! stage; commands are dispatched by name in [`ServerSession`] so `play`
-//! slots in beside `publish`.
+//! The session decides nothing about streams: a `publish` or `play` becomes
+//! an event, and the driver (`net::server`, which owns the stream registry)
+//! answers with [`ServerSession::accept_publish`] / [`reject_publish`] /
+//! [`accept_play`] / [`reject_play`]. Rejections are `onStatus` messages with
+//! level "error"; the driver flushes them before it closes, so the client
+//! always learns why.
+//!
+//! Media for players is not encoded here: the driver writes pre-chunked,
+//! shared bytes on the media chunk streams ([`CSID_AUDIO`](crate::rtmp::CSID_AUDIO),
+//! [`CSID_DATA`](crate::rtmp::CSID_DATA), [`CSID_VIDEO`](crate::rtmp::CSID_VIDEO),
+//! message stream [`PLAYER_STREAM_ID`]); this session only
+//! ever writes on the control and command chunk streams, so the two never
+//! disturb each other's header compression.
+//!
+//! [`reject_publish`]: ServerSession::reject_publish
+//! [`accept_play`]: ServerSession::accept_play
+//! [`reject_play`]: ServerSession::reject_play
 
 use super::chunk::DecoderLimits;
 use super::connection::{CSID_COMMAND, Connection, Incoming, SessionError};
@@ -22,6 +37,11 @@ pub const MAX_STREAMS_PER_CONNECTION: usize = 8;
 /// clients look for "FMS/3" to enable features).
 pub const FMS_VERSION: &str = "FMS/3,0,1,123";
 
+/// The message stream id every client gets from its first `createStream`
+/// (ids are handed out from 1 per connection), and the one shared player
+/// media is encoded for — nginx-rtmp sends all live media on stream 1 too.
+pub const PLAYER_STREAM_ID: u32 = 1;
+
 /// Server behaviour knobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -33,6 +53,9 @@ pub struct ServerConfig {
     pub peer_bandwidth: u32,
     /// Caps on what a client may make us buffer.
     pub limits: DecoderLimits,
+    /// When set, `connect` is answered with `_error`
+    /// `NetConnection.Connect.Rejected` and this description (server full).
+    pub refuse_connect: Option<&'static str>,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +66,7 @@ impl Default for ServerConfig {
             window_ack_size: 5_000_000,
             peer_bandwidth: 5_000_000,
             limits: DecoderLimits::default(),
+            refuse_connect: None,
         }
     }
 }
@@ -82,6 +106,28 @@ pub enum ServerEvent {
         /// Publishing type: "live", "record" or "append".
         publish_type: String,
     },
+    /// `play`: answer with [`ServerSession::accept_play`] or
+    /// [`ServerSession::reject_play`].
+    PlayRequested {
+        /// Message stream id.
+        stream_id: u32,
+        /// Application from `connect`.
+        app: String,
+        /// Stream name asked for (query string included).
+        name: String,
+    },
+    /// A player stopped (`closeStream`, `deleteStream`).
+    PlayStopped {
+        /// Message stream id.
+        stream_id: u32,
+    },
+    /// A player paused (true) or resumed (false).
+    Paused {
+        /// Message stream id.
+        stream_id: u32,
+        /// Paused now.
+        paused: bool,
+    },
     /// Audio, video or a non-metadata data message on a publishing stream.
     MediaReceived {
         /// Message stream id.
@@ -116,11 +162,13 @@ pub enum ServerEvent {
     PingResponse(u32),
 }
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 enum StreamState {
     Idle,
     PublishPending,
     Publishing,
+    PlayPending,
+    Playing,
 }
 
 #[derive(Debug)]
@@ -234,6 +282,70 @@ impl ServerSession {
         self.on_status(stream_id, "error", code, description)
     }
 
+    /// Accepts a [`ServerEvent::PlayRequested`] (nginx-rtmp's order):
+    /// StreamBegin, `onStatus NetStream.Play.Reset` and `NetStream.Play.Start`,
+    /// then `|RtmpSampleAccess`. Media follows from the driver.
+    pub fn accept_play(&mut self, stream_id: u32) -> Result<(), SessionError> {
+        let stream = self.stream_in(stream_id, StreamState::PlayPending)?;
+        stream.state = StreamState::Playing;
+        self.conn.send_control(RtmpMessage::UserControl(UserControlEvent::StreamBegin(stream_id)))?;
+        self.on_status(stream_id, "status", "NetStream.Play.Reset", "Playing and resetting")?;
+        self.on_status(stream_id, "status", "NetStream.Play.Start", "Start live")?;
+        // Lets Flash-era players read the pixels and samples; others ignore it.
+        let access = amf0::encode_all(&[Amf0Value::string("|RtmpSampleAccess"), Amf0Value::Boolean(true), Amf0Value::Boolean(true)]);
+        Ok(self.conn.send(CSID_COMMAND, 0, stream_id, RtmpMessage::Data(access.freeze()))?)
+    }
+
+    /// Refuses a [`ServerEvent::PlayRequested`] with an `onStatus` error
+    /// (e.g. `NetStream.Play.StreamNotFound`).
+    pub fn reject_play(&mut self, stream_id: u32, code: &str, description: &str) -> Result<(), SessionError> {
+        self.stream_in(stream_id, StreamState::PlayPending)?.state = StreamState::Idle;
+        self.on_status(stream_id, "error", code, description)
+    }
+
+    /// Tells a player that a publisher started: StreamBegin and
+    /// `NetStream.Play.PublishNotify` (nginx-rtmp with `publish_notify`).
+    pub fn notify_publish(&mut self, stream_id: u32) -> Result<(), SessionError> {
+        self.conn.send_control(RtmpMessage::UserControl(UserControlEvent::StreamBegin(stream_id)))?;
+        self.on_status(stream_id, "status", "NetStream.Play.PublishNotify", "Start publishing")
+    }
+
+    /// Tells a player that the publisher left: StreamEOF and
+    /// `NetStream.Play.UnpublishNotify`; the player stays and waits.
+    pub fn notify_unpublish(&mut self, stream_id: u32) -> Result<(), SessionError> {
+        self.conn.send_control(RtmpMessage::UserControl(UserControlEvent::StreamEof(stream_id)))?;
+        self.on_status(stream_id, "status", "NetStream.Play.UnpublishNotify", "Stop publishing")
+    }
+
+    /// Ends a publish from the server side (another publisher took the
+    /// name over): an `onStatus` error the client reports as final.
+    pub fn end_publish(&mut self, stream_id: u32, code: &str, description: &str) -> Result<(), SessionError> {
+        if let Some(s) = self.streams.iter_mut().find(|s| s.id == stream_id) {
+            s.state = StreamState::Idle;
+        }
+        self.on_status(stream_id, "error", code, description)
+    }
+
+    /// Any `onStatus` on `stream_id`.
+    pub fn send_status(&mut self, stream_id: u32, level: &str, code: &str, description: &str) -> Result<(), SessionError> {
+        self.on_status(stream_id, level, code, description)
+    }
+
+    /// The stream id this connection plays on, if it plays.
+    pub fn playing_stream(&self) -> Option<u32> {
+        self.streams.iter().find(|s| s.state == StreamState::Playing).map(|s| s.id)
+    }
+
+    /// The stream id this connection publishes on, if it publishes.
+    pub fn publishing_stream(&self) -> Option<u32> {
+        self.streams.iter().find(|s| s.state == StreamState::Publishing).map(|s| s.id)
+    }
+
+    /// Our outgoing chunk size (what shared media must be chunked with).
+    pub fn out_chunk_size(&self) -> u32 {
+        self.conn.out_chunk_size()
+    }
+
     /// Changes our outgoing chunk size (SetChunkSize, spec 5.4.1).
     pub fn set_chunk_size(&mut self, size: u32) -> Result<(), SessionError> {
         Ok(self.conn.set_chunk_size(size)?)
@@ -246,9 +358,13 @@ impl ServerSession {
     }
 
     fn pending(&mut self, stream_id: u32) -> Result<&mut Stream, SessionError> {
+        self.stream_in(stream_id, StreamState::PublishPending)
+    }
+
+    fn stream_in(&mut self, stream_id: u32, state: StreamState) -> Result<&mut Stream, SessionError> {
         self.streams
             .iter_mut()
-            .find(|s| s.id == stream_id && matches!(s.state, StreamState::PublishPending))
+            .find(|s| s.id == stream_id && s.state == state)
             .ok_or(SessionError::UnknownStream(stream_id))
     }
 
@@ -309,6 +425,15 @@ impl ServerSession {
     fn on_command(&mut self, stream_id: u32, cmd: Command, events: &mut Vec<ServerEvent>) -> Result<(), SessionError> {
         let txn = cmd.transaction_id;
         match (self.state, cmd.name.as_str()) {
+            (ServerState::AwaitingConnect, "connect") if self.config.refuse_connect.is_some() => {
+                let why = self.config.refuse_connect.unwrap_or_default();
+                let info = Amf0Value::object([
+                    ("level", Amf0Value::string("error")),
+                    ("code", Amf0Value::string("NetConnection.Connect.Rejected")),
+                    ("description", Amf0Value::string(why)),
+                ]);
+                self.reply("_error", txn, Amf0Value::Null, vec![info])?;
+            }
             (ServerState::AwaitingConnect, "connect") => {
                 let get = |k: &str| cmd.object.get(k).and_then(Amf0Value::as_str).unwrap_or("").to_owned();
                 let (app, tc_url) = (get("app"), get("tcUrl"));
@@ -352,11 +477,44 @@ impl ServerSession {
                 self.reply("onFCPublish", 0.0, Amf0Value::Null, vec![info])?;
             }
             (ServerState::Connected, "publish") => self.on_publish(stream_id, &cmd, events)?,
-            (ServerState::Connected, "FCUnpublish" | "closeStream") => self.unpublish(stream_id, &cmd, events),
+            (ServerState::Connected, "play") => self.on_play(stream_id, &cmd, events)?,
+            (ServerState::Connected, "FCUnpublish") => self.unpublish(stream_id, &cmd, events),
+            (ServerState::Connected, "closeStream") => {
+                self.unpublish(stream_id, &cmd, events);
+                self.stop_playing(Some(stream_id), events);
+            }
             (ServerState::Connected, "deleteStream") => {
                 self.unpublish(stream_id, &cmd, events);
                 let id = cmd.args.first().and_then(Amf0Value::as_number).map(|n| n as u32);
+                self.stop_playing(id, events);
                 self.streams.retain(|s| Some(s.id) != id);
+            }
+            (ServerState::Connected, "pause") => {
+                // pause(null, flag, position): only meaningful while playing.
+                let paused = cmd.args.first().is_some_and(|v| matches!(v, Amf0Value::Boolean(true)));
+                if self.streams.iter().any(|s| s.id == stream_id && s.state == StreamState::Playing) {
+                    let (code, text) =
+                        if paused { ("NetStream.Pause.Notify", "Paused live") } else { ("NetStream.Unpause.Notify", "Unpaused live") };
+                    self.on_status(stream_id, "status", code, text)?;
+                    events.push(ServerEvent::Paused { stream_id, paused });
+                }
+            }
+            (ServerState::Connected, "releaseStream") => {
+                // FMLE/OBS/ffmpeg send it before publishing; nginx-rtmp answers nothing
+                // useful, ffmpeg ignores the answer; a plain _result keeps strict clients happy.
+                self.reply("_result", txn, Amf0Value::Null, vec![Amf0Value::Undefined])?;
+            }
+            (ServerState::Connected, "FCSubscribe") => {
+                // librtmp (rtmpdump --live, GStreamer) subscribes before play.
+                let info = Amf0Value::object([
+                    ("code", Amf0Value::string("NetStream.Play.Start")),
+                    ("description", Amf0Value::string("FCSubscribe")),
+                ]);
+                self.reply("onFCSubscribe", 0.0, Amf0Value::Null, vec![info])?;
+            }
+            (ServerState::Connected, "getStreamLength") => {
+                // Live: no length (VLC and Flash players ask).
+                self.reply("_result", txn, Amf0Value::Null, vec![Amf0Value::Number(0.0)])?;
             }
             (_, name) => tracing::debug!(command = name, "ignoring command"),
         }
@@ -383,6 +541,31 @@ impl ServerSession {
             publish_type,
         });
         Ok(())
+    }
+
+    fn on_play(&mut self, stream_id: u32, cmd: &Command, events: &mut Vec<ServerEvent>) -> Result<(), SessionError> {
+        let name = cmd.args.first().and_then(Amf0Value::as_str).unwrap_or("").to_owned();
+        let Some(stream) = self.streams.iter_mut().find(|s| s.id == stream_id) else {
+            return self.on_status(stream_id, "error", "NetStream.Play.Failed", "play on a stream never created");
+        };
+        if stream.state != StreamState::Idle {
+            return self.on_status(stream_id, "error", "NetStream.Play.Failed", "Stream busy");
+        }
+        if name.is_empty() {
+            return self.on_status(stream_id, "error", "NetStream.Play.StreamNotFound", "Empty stream name");
+        }
+        stream.state = StreamState::PlayPending;
+        events.push(ServerEvent::PlayRequested { stream_id, app: self.app.clone(), name });
+        Ok(())
+    }
+
+    fn stop_playing(&mut self, target: Option<u32>, events: &mut Vec<ServerEvent>) {
+        for s in &mut self.streams {
+            if target.is_none_or(|t| t == s.id) && matches!(s.state, StreamState::Playing | StreamState::PlayPending) {
+                s.state = StreamState::Idle;
+                events.push(ServerEvent::PlayStopped { stream_id: s.id });
+            }
+        }
     }
 
     /// Ends publishing on the stream the command names or travels on.

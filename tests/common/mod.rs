@@ -19,7 +19,9 @@
 #![allow(dead_code)]
 
 pub mod media;
+pub mod players;
 pub mod pulse;
+pub mod rtmp_client;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -105,6 +107,13 @@ fn package_of(tool: &str) -> &'static str {
         "pacat" => "pulseaudio-utils",
         "xvfb-run" => "xvfb",
         "xwininfo" => "x11-utils",
+        "rtmpdump" => "rtmpdump",
+        "gst-launch-1.0" => "gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad",
+        "cvlc" => "vlc-bin vlc-plugin-base",
+        "mpv" => "mpv",
+        "runuser" => "util-linux",
+        "node" => "nodejs",
+        "chromium" => "chromium",
         "dpkg" => "dpkg",
         _ => "(unknown package)",
     }
@@ -1425,4 +1434,150 @@ pub fn assert_audio_continuous(pts: &[f64], sample_rate: u32, min_span: f64) {
         "audio covers only {span:.3} s ({} packets), expected at least {min_span:.3} s",
         pts.len()
     );
+}
+
+// ---------------------------------------------------------------------------
+// Tally's own server
+// ---------------------------------------------------------------------------
+
+/// `tally serve` on free loopback ports (RTMP and HTTP), killed on drop.
+pub struct TallyServer {
+    pub rtmp_port: u16,
+    pub http_port: u16,
+    proc: Proc,
+}
+
+impl TallyServer {
+    /// Starts `tally serve` with `extra` arguments and waits until both ports accept.
+    pub fn start(extra: &[&str]) -> TallyServer {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            let (rtmp_port, http_port) = (free_port(), free_port());
+            let listen = format!("127.0.0.1:{rtmp_port}");
+            let http = format!("127.0.0.1:{http_port}");
+            let mut args = vec!["serve", "--listen", &listen, "--http", &http];
+            args.extend_from_slice(extra);
+            let proc = spawn_tally(&args);
+            let ready = wait_until(READY_TIMEOUT, || {
+                proc.has_exited() || (is_listening(rtmp_port) && is_listening(http_port))
+            });
+            if ready && !proc.has_exited() {
+                return TallyServer { rtmp_port, http_port, proc };
+            }
+            let err = proc.stderr_text();
+            if err.contains("Address already in use") && attempt < ATTEMPTS {
+                continue;
+            }
+            panic!("tally serve did not start\n{}", proc.describe());
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// `rtmp://127.0.0.1:PORT/live/STREAM`.
+    pub fn url(&self, stream: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{stream}", self.rtmp_port)
+    }
+
+    /// `http://127.0.0.1:PORT/live/STREAM.flv`.
+    pub fn http_url(&self, stream: &str) -> String {
+        format!("http://127.0.0.1:{}/live/{stream}.flv", self.http_port)
+    }
+
+    /// The server process.
+    pub fn proc(&self) -> &Proc {
+        &self.proc
+    }
+
+    /// `GET /api/streams`, parsed.
+    pub fn streams(&self) -> Value {
+        let body = http_get(self.http_port, "/api/streams");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/api/streams is not JSON ({e}): {body}"))
+    }
+
+    /// The stream's entry in `/api/streams`, if any.
+    pub fn stream(&self, name: &str) -> Option<Value> {
+        self.streams()["streams"].as_array()?.iter().find(|s| s["name"] == name).cloned()
+    }
+
+    /// Waits until `/api/streams` shows `name` live (or the publisher exits).
+    pub fn wait_live(&self, name: &str, publisher: &Proc, timeout: Duration) {
+        let live = wait_until(timeout, || {
+            publisher.has_exited() || self.stream(name).is_some_and(|s| s["live"] == true)
+        });
+        if !live || publisher.has_exited() {
+            panic!("stream '{name}' never went live on tally serve\n{}\n{}", publisher.describe(), self.proc.describe());
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET on loopback; returns the body (panics on failure).
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::Write;
+    let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap_or_else(|e| panic!("connect :{port}: {e}"));
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("send request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    body.to_string()
+}
+
+/// A tiny static HTTP server on a free loopback port, for test pages: each
+/// request path maps to a file. Runs on a thread until dropped.
+pub struct StaticFiles {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StaticFiles {
+    /// Serves `files` (request path, file on disk).
+    pub fn serve(files: &[(&str, PathBuf)]) -> StaticFiles {
+        use std::io::Write;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind static server");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let files: Vec<(String, PathBuf)> = files.iter().map(|(p, f)| (p.to_string(), f.clone())).collect();
+        let stop2 = stop.clone();
+        thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                let (mut s, _) = match listener.accept() {
+                    Ok(x) => x,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(POLL_INTERVAL);
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                let _ = s.set_nonblocking(false);
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut req = [0u8; 4096];
+                let n = s.read(&mut req).unwrap_or(0);
+                let line = String::from_utf8_lossy(&req[..n]);
+                let path = line.split_whitespace().nth(1).unwrap_or("").split('?').next().unwrap_or("").to_string();
+                let found = files.iter().find(|(p, _)| *p == path).and_then(|(_, f)| fs::read(f).ok());
+                let _ = match found {
+                    Some(body) => {
+                        let ctype = if path.ends_with(".js") { "text/javascript" } else { "text/html" };
+                        write!(s, "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                            .and_then(|()| s.write_all(&body))
+                    }
+                    None => write!(s, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                };
+            }
+        });
+        StaticFiles { port, stop }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for StaticFiles {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }

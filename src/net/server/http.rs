@@ -1,0 +1,184 @@
+//! HTTP-FLV and the stream list, on a minimal HTTP/1.1 responder.
+//!
+//! - `GET /APP/STREAM.flv`: an endless FLV body (file header, then metadata,
+//!   sequence headers and the cached GOP, then live tags) for browsers
+//!   (mpegts.js / flv.js), VLC and ffplay. Same hub and player queue as RTMP.
+//! - `GET /api/streams`: JSON of every stream, its publisher and players.
+//!
+//! One request per connection (`Connection: close`); the request head is
+//! capped at [`MAX_REQUEST_HEAD`] bytes and [`super::HANDSHAKE_TIMEOUT`].
+//! Responses allow any origin, so a page served elsewhere can play.
+
+use super::player::{PlayerItem, PlayerQueue, QueueLimits};
+use super::{ConnectionSlot, HANDSHAKE_TIMEOUT, Shared, WRITE_STALL_TIMEOUT};
+use crate::flv::STREAM_HEADER;
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Longest request head accepted.
+pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
+/// Tags written per batch.
+const WRITE_BATCH: usize = 64;
+
+const CORS: &str = "Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n";
+
+pub(super) async fn serve(mut socket: TcpStream, peer: SocketAddr, id: u64, slot: Option<ConnectionSlot>, shared: Arc<Shared>) {
+    if slot.is_none() {
+        let _ = respond(&mut socket, "503 Service Unavailable", "text/plain", b"server full: too many connections\n").await;
+        return;
+    }
+    let head = match timeout(HANDSHAKE_TIMEOUT, read_head(&mut socket)).await {
+        Ok(Ok(Some(h))) => h,
+        Ok(Ok(None)) => {
+            let _ = respond(&mut socket, "431 Request Header Fields Too Large", "text/plain", b"request head too large\n").await;
+            return;
+        }
+        Ok(Err(_)) | Err(_) => return,
+    };
+    let mut parts = head.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    tracing::debug!(conn = id, %peer, method, path, "http request");
+    let result = match (method, path) {
+        ("OPTIONS", _) => respond(&mut socket, "204 No Content", "text/plain", b"").await,
+        ("GET" | "HEAD", "/api/streams") => {
+            let body = serde_json::to_vec_pretty(&serde_json::json!({ "streams": shared.registry.streams() })).unwrap_or_default();
+            let body = if method == "HEAD" { Vec::new() } else { body };
+            respond(&mut socket, "200 OK", "application/json", &body).await
+        }
+        ("GET", p) => match flv_path(p) {
+            Some((app, name)) => {
+                stream_flv(socket, &peer, &app, &name, &shared).await;
+                return;
+            }
+            None => respond(&mut socket, "404 Not Found", "text/plain", b"not found: use /APP/STREAM.flv or /api/streams\n").await,
+        },
+        _ => respond(&mut socket, "405 Method Not Allowed", "text/plain", b"only GET\n").await,
+    };
+    if let Err(e) = result {
+        tracing::debug!(conn = id, %peer, error = %e, "http response not delivered");
+    }
+    drop(slot);
+}
+
+/// `/APP/STREAM.flv` -> (APP, STREAM), percent-decoding neither (stream
+/// names are plain in practice; anything else simply matches no stream).
+fn flv_path(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix('/')?;
+    let (app, file) = rest.split_once('/')?;
+    let name = file.strip_suffix(".flv")?;
+    (!app.is_empty() && !name.is_empty() && !name.contains('/')).then(|| (app.to_string(), name.to_string()))
+}
+
+/// Reads up to the blank line; `Ok(None)` when the head is too long.
+async fn read_head(socket: &mut TcpStream) -> std::io::Result<Option<String>> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            head.truncate(end);
+            return Ok(Some(String::from_utf8_lossy(&head).into_owned()));
+        }
+        if head.len() > MAX_REQUEST_HEAD {
+            return Ok(None);
+        }
+    }
+}
+
+async fn respond(socket: &mut TcpStream, status: &str, content_type: &str, body: &[u8]) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n{CORS}Connection: close\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await?;
+    socket.write_all(body).await?;
+    socket.shutdown().await
+}
+
+/// Streams one FLV until the client goes away or the server stops.
+async fn stream_flv(socket: TcpStream, peer: &SocketAddr, app: &str, name: &str, shared: &Arc<Shared>) {
+    let (mut rd, mut wr) = socket.into_split();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: video/x-flv\r\nCache-Control: no-cache\r\n{CORS}Connection: close\r\n\r\n"
+    );
+    let mut start = head.into_bytes();
+    start.extend_from_slice(&STREAM_HEADER);
+    if wr.write_all(&start).await.is_err() {
+        return;
+    }
+    let hub = shared.registry.hub(app, name);
+    let queue = Arc::new(PlayerQueue::new(QueueLimits::PLAYER));
+    hub.add_player(queue.clone());
+    tracing::info!(%peer, %app, stream = %name, "HTTP-FLV playing");
+    let mut shutdown = shared.shutdown.clone();
+    let mut items = Vec::with_capacity(WRITE_BATCH);
+    let mut sink = [0u8; 512];
+    let end = loop {
+        if let Some(reason) = queue.kicked() {
+            break reason;
+        }
+        items.clear();
+        queue.drain(&mut items, WRITE_BATCH);
+        let bufs: Vec<Bytes> = items
+            .iter()
+            .filter_map(|i| match i {
+                PlayerItem::Media(m) => m.flv_bytes(),
+                // HTTP-FLV has no status channel: the body just pauses
+                // between publishers and resumes with new sequence headers.
+                PlayerItem::Published | PlayerItem::Unpublished => None,
+            })
+            .collect();
+        if !items.is_empty() {
+            let mut failed = None;
+            for b in &bufs {
+                match timeout(WRITE_STALL_TIMEOUT, wr.write_all(b)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => failed = Some(e.to_string()),
+                    Err(_) => failed = Some("player stopped reading".into()),
+                }
+                if failed.is_some() {
+                    break;
+                }
+            }
+            match failed {
+                Some(e) => break e,
+                None => continue,
+            }
+        }
+        tokio::select! {
+            _ = queue.wait() => {}
+            r = rd.read(&mut sink) => match r {
+                Ok(0) | Err(_) => break "client closed".to_string(),
+                Ok(_) => {} // a pipelined request or junk: ignored
+            },
+            _ = shutdown.changed() => break "server stopping".to_string(),
+        }
+    };
+    tracing::info!(%peer, %app, stream = %name, "HTTP-FLV ended: {end}");
+    queue.close();
+    hub.remove_player(&queue);
+    shared.registry.release(&hub);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flv_paths() {
+        assert_eq!(flv_path("/live/cam.flv"), Some(("live".into(), "cam".into())));
+        assert_eq!(flv_path("/live/cam"), None);
+        assert_eq!(flv_path("/cam.flv"), None);
+        assert_eq!(flv_path("/live/a/b.flv"), None);
+        assert_eq!(flv_path("/live/.flv"), None);
+    }
+}

@@ -1,0 +1,247 @@
+//! Tally's own RTMP server (and HTTP-FLV): the rehearsal stage.
+//!
+//! [`Server::start`] binds the sockets and returns a [`ServerHandle`]; the
+//! CLI's `tally serve` and the GUI run the same type. One tokio task per
+//! connection drives an `rtmp::ServerSession`; streams live in a
+//! [`hub::Registry`] keyed by app and stream name; players get the cached
+//! start of the stream at once and live media through a bounded
+//! [`player::PlayerQueue`] each.
+//!
+//! Every limit is a named constant below or in [`ServerConfig`]; a hostile or
+//! broken client costs its own connection and nothing else.
+
+pub mod hub;
+mod http;
+pub mod player;
+mod rtmp_conn;
+
+pub use hub::{Registry, StreamInfo};
+
+use crate::rtmp::{DecoderLimits, ServerConfig as SessionConfig, StreamKey};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Longest a client may take for the RTMP handshake (or an HTTP request head).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection that neither publishes nor plays is closed after this long
+/// without a byte from the client.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A publisher that sends nothing for this long is dropped (nginx-rtmp's
+/// `drop_idle_publisher`), freeing the stream name.
+pub const PUBLISHER_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A write to a player that makes no progress for this long ends it: a
+/// player that stopped reading entirely.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default connection limit (RTMP and HTTP together).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Chunk size the server sends with, announced to every client at `connect`:
+/// the size shared player media is chunked for.
+pub const SERVER_CHUNK_SIZE: u32 = 4096;
+/// Longest message a client may send: 8 MiB, several times a 4K keyframe.
+pub const MAX_MESSAGE_LEN: usize = crate::rtmp::chunk::MAX_MESSAGE_LEN;
+/// Most chunk streams a client may use at once.
+pub const MAX_CHUNK_STREAMS: usize = crate::rtmp::chunk::MAX_CHUNK_STREAMS;
+
+/// How the server runs.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// RTMP listen address (loopback by default).
+    pub rtmp_listen: SocketAddr,
+    /// HTTP-FLV and `/api/streams` listen address; `None` disables HTTP.
+    pub http_listen: Option<SocketAddr>,
+    /// When set, publishing needs it (`?key=` or a `-KEY`/`_KEY` suffix).
+    pub publish_key: Option<StreamKey>,
+    /// RTMP and HTTP connections accepted at once; more are refused with a reason.
+    pub max_connections: usize,
+    /// A second publisher for a live name takes over (true) or is refused.
+    pub takeover: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            rtmp_listen: SocketAddr::from(([127, 0, 0, 1], 1935)),
+            http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            publish_key: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            takeover: true,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS's words.
+        reason: String,
+    },
+}
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub config: ServerConfig,
+    pub registry: Registry,
+    pub session: SessionConfig,
+    pub connections: AtomicUsize,
+    pub next_conn: AtomicU64,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Takes a connection slot; `None` when the server is full.
+    pub fn admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let prev = self.connections.fetch_add(1, Ordering::SeqCst);
+        let slot = ConnectionSlot(self.clone());
+        (prev < self.config.max_connections).then_some(slot)
+    }
+}
+
+/// A counted connection; frees its slot on drop.
+pub(crate) struct ConnectionSlot(Arc<Shared>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    rtmp_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ServerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerHandle").field("rtmp", &self.rtmp_addr).field("http", &self.http_addr).finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The bound RTMP address (useful with port 0).
+    pub fn rtmp_addr(&self) -> SocketAddr {
+        self.rtmp_addr
+    }
+
+    /// The bound HTTP address, if HTTP is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// Every stream, as `/api/streams` shows them.
+    pub fn streams(&self) -> Vec<StreamInfo> {
+        self.shared.registry.streams()
+    }
+
+    /// Connections open now.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting and closes every connection.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// The server type the CLI and the GUI start.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// Binds the RTMP (and HTTP) sockets and starts serving on the current
+    /// tokio runtime.
+    pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServerError> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr).await.map_err(|e| ServerError::Bind { addr, reason: e.to_string() })
+        };
+        let rtmp = bind(config.rtmp_listen).await?;
+        let http = match config.http_listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        let rtmp_addr = rtmp.local_addr().map_err(|e| ServerError::Bind { addr: config.rtmp_listen, reason: e.to_string() })?;
+        let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+        for addr in std::iter::once(rtmp_addr).chain(http_addr) {
+            if !addr.ip().is_loopback() && config.publish_key.is_none() {
+                tracing::warn!(%addr, "listening beyond this machine without --publish-key: anyone who can reach it can publish");
+            }
+        }
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let session = SessionConfig {
+            chunk_size: SERVER_CHUNK_SIZE,
+            limits: DecoderLimits { max_message_len: MAX_MESSAGE_LEN, max_chunk_streams: MAX_CHUNK_STREAMS, ..DecoderLimits::default() },
+            ..SessionConfig::default()
+        };
+        let shared = Arc::new(Shared {
+            config,
+            registry: Registry::default(),
+            session,
+            connections: AtomicUsize::new(0),
+            next_conn: AtomicU64::new(0),
+            shutdown: shutdown_rx,
+        });
+        let mut tasks = vec![tokio::spawn(accept_loop(rtmp, shared.clone(), Protocol::Rtmp))];
+        if let Some(h) = http {
+            tasks.push(tokio::spawn(accept_loop(h, shared.clone(), Protocol::Http)));
+        }
+        tracing::info!(rtmp = %rtmp_addr, http = ?http_addr, "server listening");
+        Ok(ServerHandle { rtmp_addr, http_addr, shared, shutdown: shutdown_tx, tasks })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Protocol {
+    Rtmp,
+    Http,
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, proto: Protocol) {
+    let mut shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        let (socket, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off briefly, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = socket.set_nodelay(true);
+        let id = shared.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
+        let slot = shared.admit();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            match proto {
+                Protocol::Rtmp => rtmp_conn::serve(socket, peer, id, slot, shared).await,
+                Protocol::Http => http::serve(socket, peer, id, slot, shared).await,
+            }
+        });
+    }
+}

@@ -1,0 +1,287 @@
+//! One bounded queue per player, between the publisher's fan-out (which must
+//! never wait) and the player's connection task.
+//!
+//! Bounded in milliseconds of media and in bytes. A player that falls behind
+//! (its socket drains slower than the stream arrives) skips: its backlog of
+//! media is thrown away and it resumes at the next keyframe, live again —
+//! metadata and sequence headers are never dropped. A player that needs to
+//! skip more than [`QueueLimits::max_skips`] times within
+//! [`QueueLimits::skip_window_ms`] of media cannot keep up at all and is
+//! disconnected with a reason. Neither slows the publisher or other players.
+
+use super::hub::HubMessage;
+use crate::rtmp::MediaKind;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
+
+/// Limits of one player queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Most media queued (newest minus oldest timestamp) before skipping.
+    pub max_ms: u32,
+    /// Most payload bytes queued before skipping.
+    pub max_bytes: usize,
+    /// Skips tolerated within `skip_window_ms` of media before disconnecting.
+    pub max_skips: usize,
+    /// See `max_skips`.
+    pub skip_window_ms: u32,
+}
+
+impl QueueLimits {
+    /// For a player on loopback or a LAN: 3 s of media (a slow start or a
+    /// hiccup passes), 32 MiB, three skips in 30 s.
+    pub const PLAYER: QueueLimits = QueueLimits { max_ms: 3_000, max_bytes: 32 << 20, max_skips: 3, skip_window_ms: 30_000 };
+}
+
+/// What flows to a player.
+#[derive(Clone, Debug)]
+pub enum PlayerItem {
+    /// A message of the stream.
+    Media(Arc<HubMessage>),
+    /// A publisher started: tell the player (StreamBegin, PublishNotify).
+    Published,
+    /// The publisher left: tell the player (StreamEOF, UnpublishNotify); it waits.
+    Unpublished,
+}
+
+struct Inner {
+    items: VecDeque<PlayerItem>,
+    bytes: usize,
+    /// Dropping video until a keyframe arrives.
+    skipping: bool,
+    /// Media timestamps of recent skips.
+    skips: VecDeque<u32>,
+    closed: bool,
+    kicked: Option<String>,
+}
+
+/// The queue of one player.
+pub struct PlayerQueue {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    limits: QueueLimits,
+    /// Video frames dropped by skipping.
+    pub dropped: AtomicU64,
+    /// Payload bytes handed to the connection.
+    pub delivered: AtomicU64,
+}
+
+impl std::fmt::Debug for PlayerQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlayerQueue").field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+/// Timestamp of a droppable media item (config messages do not count
+/// towards the queue's length in time: they are replayed, not late).
+fn media_ts(item: &PlayerItem) -> Option<u32> {
+    match item {
+        PlayerItem::Media(m) if !m.config => Some(m.timestamp),
+        _ => None,
+    }
+}
+
+impl PlayerQueue {
+    /// An empty queue.
+    pub fn new(limits: QueueLimits) -> Self {
+        PlayerQueue {
+            inner: Mutex::new(Inner { items: VecDeque::new(), bytes: 0, skipping: false, skips: VecDeque::new(), closed: false, kicked: None }),
+            notify: Notify::new(),
+            limits,
+            dropped: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues an item without blocking; false when it was dropped (or the
+    /// player is gone).
+    pub fn push(&self, item: PlayerItem) -> bool {
+        let mut g = self.lock();
+        if g.closed {
+            return false;
+        }
+        let msg = match &item {
+            PlayerItem::Media(m) if !m.config => m.clone(),
+            _ => {
+                if let PlayerItem::Media(m) = &item {
+                    g.bytes += m.payload.len();
+                }
+                g.items.push_back(item);
+                drop(g);
+                self.notify.notify_one();
+                return true;
+            }
+        };
+        let oldest = g.items.iter().find_map(media_ts);
+        let span = oldest.map_or(0, |o| msg.timestamp.wrapping_sub(o));
+        let over = (span < u32::MAX / 2 && span > self.limits.max_ms) || g.bytes + msg.payload.len() > self.limits.max_bytes;
+        if over {
+            // Behind: throw the backlog away and restart at a keyframe.
+            let before = g.items.len();
+            g.items.retain(|i| !matches!(i, PlayerItem::Media(m) if !m.config));
+            let dropped_video = before - g.items.len();
+            g.bytes = g.items.iter().map(|i| if let PlayerItem::Media(m) = i { m.payload.len() } else { 0 }).sum();
+            self.dropped.fetch_add(dropped_video as u64, Ordering::Relaxed);
+            g.skipping = true;
+            let window = self.limits.skip_window_ms;
+            g.skips.push_back(msg.timestamp);
+            while g.skips.front().is_some_and(|&t| msg.timestamp.wrapping_sub(t) > window) {
+                g.skips.pop_front();
+            }
+            if g.skips.len() > self.limits.max_skips {
+                g.closed = true;
+                g.kicked = Some(format!(
+                    "too slow: fell more than {} ms behind {} times within {} s",
+                    self.limits.max_ms,
+                    g.skips.len(),
+                    window / 1000
+                ));
+                g.items.clear();
+                drop(g);
+                self.notify.notify_one();
+                return false;
+            }
+        }
+        if g.skipping && msg.kind == MediaKind::Video {
+            if !msg.keyframe {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            g.skipping = false;
+        }
+        g.bytes += msg.payload.len();
+        g.items.push_back(item);
+        drop(g);
+        self.notify.notify_one();
+        true
+    }
+
+    /// Moves up to `max` items into `out` (oldest first).
+    pub fn drain(&self, out: &mut Vec<PlayerItem>, max: usize) {
+        let mut g = self.lock();
+        let n = g.items.len().min(max);
+        let mut freed = 0;
+        for item in g.items.drain(..n) {
+            if let PlayerItem::Media(m) = &item {
+                freed += m.payload.len();
+            }
+            out.push(item);
+        }
+        g.bytes -= freed;
+        self.delivered.fetch_add(freed as u64, Ordering::Relaxed);
+    }
+
+    /// Resolves when something was pushed since the last drain (or at once if
+    /// a push happened before this call: the wake-up is remembered).
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Why the player was disconnected for being slow, if it was.
+    pub fn kicked(&self) -> Option<String> {
+        self.lock().kicked.clone()
+    }
+
+    /// The player left: the fan-out forgets it.
+    pub fn close(&self) {
+        let mut g = self.lock();
+        g.closed = true;
+        g.items.clear();
+    }
+
+    /// True once closed (left or kicked).
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Media queued, ms (newest minus oldest).
+    pub fn depth_ms(&self) -> u32 {
+        let g = self.lock();
+        let first = g.items.iter().find_map(media_ts);
+        let last = g.items.iter().rev().find_map(media_ts);
+        match (first, last) {
+            (Some(a), Some(b)) if b.wrapping_sub(a) < u32::MAX / 2 => b - a,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn v(ts: u32, key: bool) -> PlayerItem {
+        PlayerItem::Media(HubMessage::new(MediaKind::Video, ts, Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 7])))
+    }
+    fn a(ts: u32) -> PlayerItem {
+        PlayerItem::Media(HubMessage::new(MediaKind::Audio, ts, Bytes::from_static(&[0xAF, 1, 5])))
+    }
+    fn limits() -> QueueLimits {
+        QueueLimits { max_ms: 1000, max_bytes: 1 << 20, max_skips: 2, skip_window_ms: 10_000 }
+    }
+
+    #[test]
+    fn a_slow_player_skips_to_the_next_keyframe_keeping_headers() {
+        let q = PlayerQueue::new(limits());
+        q.push(PlayerItem::Media(HubMessage::new(MediaKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]))));
+        // Nobody drains: at 1100 ms the queue holds more than 1000 ms.
+        for i in 0..=11u32 {
+            q.push(v(i * 100, i % 10 == 0));
+        }
+        // The backlog is gone, the sequence header is kept.
+        let mut out = Vec::new();
+        q.drain(&mut out, 1000);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(matches!(&out[0], PlayerItem::Media(m) if m.config));
+        // Video waits for the next keyframe; audio goes on meanwhile.
+        for i in 12..=21u32 {
+            q.push(v(i * 100, i % 10 == 0));
+            q.push(a(i * 100));
+        }
+        out.clear();
+        q.drain(&mut out, 1000);
+        let first_video = out.iter().find_map(|i| match i {
+            PlayerItem::Media(m) if m.kind == MediaKind::Video => Some((m.timestamp, m.keyframe)),
+            _ => None,
+        });
+        assert_eq!(first_video, Some((2000, true)));
+        assert!(matches!(&out[0], PlayerItem::Media(m) if m.kind == MediaKind::Audio && m.timestamp == 1200));
+        // 11 flushed, then 1100..=1900 skipped while waiting for the keyframe.
+        assert_eq!(q.dropped.load(Ordering::Relaxed), 11 + 9);
+        assert!(q.kicked().is_none());
+    }
+
+    #[test]
+    fn a_player_that_never_catches_up_is_disconnected() {
+        let q = PlayerQueue::new(limits());
+        let mut pushed_after_kick = false;
+        for i in 0..100u32 {
+            let ok = q.push(v(i * 100, i % 10 == 0));
+            if q.is_closed() && ok {
+                pushed_after_kick = true;
+            }
+        }
+        assert!(q.is_closed());
+        assert!(!pushed_after_kick);
+        assert!(q.kicked().unwrap().contains("too slow"));
+    }
+
+    #[test]
+    fn notices_are_never_dropped_and_wake_the_consumer() {
+        let q = PlayerQueue::new(limits());
+        assert!(q.push(PlayerItem::Unpublished));
+        assert!(q.push(PlayerItem::Published));
+        let mut out = Vec::new();
+        q.drain(&mut out, 10);
+        assert_eq!(out.len(), 2);
+        q.close();
+        assert!(!q.push(PlayerItem::Published));
+    }
+}

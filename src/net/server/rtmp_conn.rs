@@ -1,0 +1,356 @@
+//! One RTMP connection: a tokio task driving an `rtmp::ServerSession`.
+//!
+//! The task owns the socket, the session and the connection's role. It
+//! reads and answers the client, hands a publisher's messages to its
+//! [`StreamHub`], and writes a player's queue to the socket — session
+//! output (statuses, acks, pings) and shared media in the order they were
+//! produced. Whatever ends the connection, the role is undone (the stream
+//! name freed, the player removed).
+
+use super::hub::{HubMessage, Kick, StreamHub, key_matches, split_key};
+use super::player::{PlayerItem, PlayerQueue, QueueLimits};
+use super::{
+    ConnectionSlot, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, PUBLISHER_IDLE_TIMEOUT, SERVER_CHUNK_SIZE, Shared,
+    WRITE_STALL_TIMEOUT,
+};
+use crate::rtmp::{MediaKind, ServerEvent, ServerSession, ServerState, SessionError};
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::time::{sleep_until, timeout};
+
+/// Bytes read per socket read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Queue items written per batch (one vectored write).
+const WRITE_BATCH: usize = 64;
+
+/// Why a connection ended (logged; never sent anywhere).
+#[derive(Debug, thiserror::Error)]
+enum ConnEnd {
+    #[error("handshake not completed within {0:?}")]
+    HandshakeTimeout(std::time::Duration),
+    #[error("idle for {0:?}")]
+    Idle(std::time::Duration),
+    #[error("protocol error: {0}")]
+    Protocol(#[from] SessionError),
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("player stopped reading for {0:?}")]
+    WriteStall(std::time::Duration),
+    #[error("{0}")]
+    Refused(String),
+}
+
+enum Role {
+    None,
+    Publishing { hub: Arc<StreamHub>, id: u64, stream_id: u32, kick: Arc<Kick>, last_media: Instant },
+    Playing { hub: Arc<StreamHub>, queue: Arc<PlayerQueue>, stream_id: u32 },
+}
+
+struct Conn {
+    shared: Arc<Shared>,
+    peer: String,
+    session: ServerSession,
+    wr: OwnedWriteHalf,
+    role: Role,
+    last_input: Instant,
+}
+
+pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, slot: Option<ConnectionSlot>, shared: Arc<Shared>) {
+    let peer = peer.to_string();
+    let mut session_config = shared.session;
+    if slot.is_none() {
+        session_config.refuse_connect = Some("Server full: too many connections");
+        tracing::warn!(%peer, "refusing connection: the server is full");
+    }
+    let (rd, wr) = socket.into_split();
+    let session = ServerSession::new(session_config, fastrand::u64(..), 0);
+    let mut conn = Conn { shared, peer, session, wr, role: Role::None, last_input: Instant::now() };
+    let result = conn.run(rd).await;
+    conn.leave_role();
+    match result {
+        Ok(()) => tracing::debug!(conn = id, peer = %conn.peer, "connection closed"),
+        Err(e) => tracing::info!(conn = id, peer = %conn.peer, "connection ended: {e}"),
+    }
+    // Give the client a moment to read a final status before the close.
+    let _ = conn.wr.shutdown().await;
+    drop(slot);
+}
+
+impl Conn {
+    async fn flush(&mut self) -> Result<(), ConnEnd> {
+        let out = self.session.take_outbound();
+        if !out.is_empty() {
+            self.write_all(vec![out]).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes every buffer, in order, with vectored writes; a write that makes
+    /// no progress for [`WRITE_STALL_TIMEOUT`] ends the connection.
+    async fn write_all(&mut self, mut bufs: Vec<Bytes>) -> Result<(), ConnEnd> {
+        let mut first = 0;
+        while first < bufs.len() {
+            let slices: Vec<IoSlice<'_>> = bufs[first..].iter().map(|b| IoSlice::new(b)).collect();
+            let n = match timeout(WRITE_STALL_TIMEOUT, self.wr.write_vectored(&slices)).await {
+                Err(_) => return Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
+                Ok(r) => r?,
+            };
+            if n == 0 {
+                return Err(ConnEnd::Io(std::io::ErrorKind::WriteZero.into()));
+            }
+            let mut left = n;
+            while left > 0 && first < bufs.len() {
+                let b = &mut bufs[first];
+                let take = left.min(b.len());
+                b.advance(take);
+                left -= take;
+                if b.is_empty() {
+                    first += 1;
+                }
+            }
+            while first < bufs.len() && bufs[first].is_empty() {
+                first += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(&mut self, mut rd: tokio::net::tcp::OwnedReadHalf) -> Result<(), ConnEnd> {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        // Handshake (and whatever follows in the same reads) within the limit.
+        let handshake = async {
+            while self.session.state() == ServerState::Handshaking {
+                buf.clear();
+                if rd.read_buf(&mut buf).await? == 0 {
+                    return Ok::<bool, ConnEnd>(false);
+                }
+                let events = self.session.handle_input(&buf)?;
+                self.flush().await?;
+                for ev in events {
+                    self.on_event(ev).await?;
+                }
+            }
+            Ok(true)
+        };
+        match timeout(HANDSHAKE_TIMEOUT, handshake).await {
+            Err(_) => return Err(ConnEnd::HandshakeTimeout(HANDSHAKE_TIMEOUT)),
+            Ok(Ok(false)) => return Ok(()),
+            Ok(r) => {
+                r?;
+            }
+        }
+        let mut shutdown = self.shared.shutdown.clone();
+        let mut items = Vec::with_capacity(WRITE_BATCH);
+        self.last_input = Instant::now();
+        loop {
+            // Player: write what is queued before waiting again.
+            if let Role::Playing { queue, stream_id, .. } = &self.role {
+                let (queue, stream_id) = (queue.clone(), *stream_id);
+                if let Some(reason) = queue.kicked() {
+                    self.session.send_status(stream_id, "error", "NetStream.Play.Failed", &reason)?;
+                    self.flush().await?;
+                    return Err(ConnEnd::Refused(reason));
+                }
+                items.clear();
+                queue.drain(&mut items, WRITE_BATCH);
+                if !items.is_empty() {
+                    let bufs = self.render(&items, stream_id)?;
+                    self.write_all(bufs).await?;
+                    continue;
+                }
+            }
+            self.flush().await?;
+            let deadline = match &self.role {
+                Role::None => Some(self.last_input + IDLE_TIMEOUT),
+                Role::Publishing { last_media, .. } => Some(*last_media + PUBLISHER_IDLE_TIMEOUT),
+                Role::Playing { .. } => None,
+            };
+            let queue = match &self.role {
+                Role::Playing { queue, .. } => Some(queue.clone()),
+                _ => None,
+            };
+            let kick = match &self.role {
+                Role::Publishing { kick, .. } => Some(kick.clone()),
+                _ => None,
+            };
+            buf.clear();
+            tokio::select! {
+                read = rd.read_buf(&mut buf) => {
+                    if read? == 0 {
+                        return Ok(());
+                    }
+                    self.last_input = Instant::now();
+                    let events = self.session.handle_input(&buf)?;
+                    for ev in events {
+                        self.on_event(ev).await?;
+                    }
+                }
+                _ = async { match &queue { Some(q) => q.wait().await, None => std::future::pending().await } } => {}
+                _ = async { match &kick { Some(k) => k.wait().await, None => std::future::pending().await } } => {
+                    if let Role::Publishing { stream_id, .. } = self.role {
+                        self.session.end_publish(stream_id, "NetStream.Publish.BadName", "Another publisher took this stream over")?;
+                        self.flush().await?;
+                    }
+                    self.role = Role::None; // the hub already moved on
+                    return Err(ConnEnd::Refused("taken over by another publisher".into()));
+                }
+                _ = async { match deadline { Some(d) => sleep_until(d.into()).await, None => std::future::pending().await } } => {
+                    let what = if matches!(self.role, Role::Publishing { .. }) { PUBLISHER_IDLE_TIMEOUT } else { IDLE_TIMEOUT };
+                    return Err(ConnEnd::Idle(what));
+                }
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Turns queue items into bytes, in order.
+    fn render(&mut self, items: &[PlayerItem], stream_id: u32) -> Result<Vec<Bytes>, ConnEnd> {
+        let chunk_size = self.session.out_chunk_size();
+        let mut bufs = Vec::with_capacity(items.len() + 1);
+        for item in items {
+            match item {
+                PlayerItem::Media(m) => {
+                    if let Some(b) = m.rtmp_bytes(stream_id, chunk_size, SERVER_CHUNK_SIZE) {
+                        bufs.push(b);
+                    }
+                }
+                PlayerItem::Published => {
+                    self.session.notify_publish(stream_id)?;
+                    bufs.push(self.session.take_outbound());
+                }
+                PlayerItem::Unpublished => {
+                    self.session.notify_unpublish(stream_id)?;
+                    bufs.push(self.session.take_outbound());
+                }
+            }
+        }
+        Ok(bufs)
+    }
+
+    async fn on_event(&mut self, ev: ServerEvent) -> Result<(), ConnEnd> {
+        match ev {
+            ServerEvent::PublishRequested { stream_id, app, key, publish_type } => {
+                self.on_publish(stream_id, &app, key.expose(), &publish_type).await?;
+            }
+            ServerEvent::PlayRequested { stream_id, app, name } => self.on_play(stream_id, &app, &name).await?,
+            ServerEvent::MediaReceived { kind, timestamp, payload, .. } => self.on_media(kind, timestamp, payload),
+            ServerEvent::Metadata { timestamp, payload, .. } => self.on_media(MediaKind::Data, timestamp, payload),
+            ServerEvent::Unpublished { .. } => {
+                if let Role::Publishing { hub, .. } = &self.role {
+                    tracing::info!(peer = %self.peer, app = %hub.app, stream = %hub.name, "unpublished");
+                }
+                self.leave_role();
+            }
+            ServerEvent::PlayStopped { .. } => self.leave_role(),
+            ServerEvent::Paused { stream_id, paused } => self.on_pause(stream_id, paused),
+            ServerEvent::Connected { app, .. } => tracing::debug!(peer = %self.peer, %app, "connected"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_publish(&mut self, stream_id: u32, app: &str, raw_name: &str, publish_type: &str) -> Result<(), ConnEnd> {
+        let expected = self.shared.config.publish_key.as_ref().map(|k| k.expose().to_string());
+        let (name, given) = split_key(raw_name, expected.as_deref());
+        let refusal = if !matches!(self.role, Role::None) {
+            Some(("NetStream.Publish.BadName", "This connection already publishes or plays".to_string()))
+        } else if name.is_empty() {
+            Some(("NetStream.Publish.BadName", "Empty stream name".to_string()))
+        } else if let Some(want) = &expected
+            && !given.is_some_and(|g| key_matches(g, want))
+        {
+            Some((
+                "NetStream.Publish.Denied",
+                "Publishing needs this server's publish key: add ?key=KEY to the stream name, or end it with -KEY".to_string(),
+            ))
+        } else {
+            None
+        };
+        if let Some((code, why)) = refusal {
+            tracing::warn!(peer = %self.peer, %app, stream = %name, code, "publish refused: {why}");
+            self.session.reject_publish(stream_id, code, &why)?;
+            self.flush().await?;
+            return Err(ConnEnd::Refused(why));
+        }
+        let hub = self.shared.registry.hub(app, name);
+        let id = self.shared.registry.next_id();
+        match hub.start_publishing(id, &self.peer, self.shared.config.takeover) {
+            Ok(kick) => {
+                self.session.accept_publish(stream_id)?;
+                self.flush().await?;
+                tracing::info!(peer = %self.peer, %app, stream = %name, kind = publish_type, "publishing");
+                self.role = Role::Publishing { hub, id, stream_id, kick, last_media: Instant::now() };
+                Ok(())
+            }
+            Err(r) => {
+                tracing::warn!(peer = %self.peer, %app, stream = %name, code = r.code, "publish refused: {}", r.description);
+                self.session.reject_publish(stream_id, r.code, &r.description)?;
+                self.flush().await?;
+                self.shared.registry.release(&hub);
+                Err(ConnEnd::Refused(r.description))
+            }
+        }
+    }
+
+    async fn on_play(&mut self, stream_id: u32, app: &str, raw_name: &str) -> Result<(), ConnEnd> {
+        let (name, _) = split_key(raw_name, None);
+        if !matches!(self.role, Role::None) || name.is_empty() {
+            self.session.reject_play(stream_id, "NetStream.Play.Failed", "Cannot play on this connection")?;
+            self.flush().await?;
+            return Ok(());
+        }
+        self.session.accept_play(stream_id)?;
+        // Play.Start goes out before any media.
+        self.flush().await?;
+        let hub = self.shared.registry.hub(app, name);
+        let queue = Arc::new(PlayerQueue::new(QueueLimits::PLAYER));
+        hub.add_player(queue.clone());
+        tracing::info!(peer = %self.peer, %app, stream = %name, live = hub.info().live, "playing");
+        self.role = Role::Playing { hub, queue, stream_id };
+        Ok(())
+    }
+
+    fn on_media(&mut self, kind: MediaKind, timestamp: u32, payload: Bytes) {
+        if let Role::Publishing { hub, id, last_media, .. } = &mut self.role {
+            *last_media = Instant::now();
+            hub.publish(*id, HubMessage::new(kind, timestamp, payload));
+        }
+    }
+
+    fn on_pause(&mut self, stream_id: u32, paused: bool) {
+        if let Role::Playing { hub, queue, .. } = &mut self.role {
+            if paused {
+                queue.close();
+                hub.remove_player(queue);
+            } else if queue.is_closed() {
+                // Resume live from the cached start, like a new player.
+                let fresh = Arc::new(PlayerQueue::new(QueueLimits::PLAYER));
+                hub.add_player(fresh.clone());
+                *queue = fresh;
+            }
+        }
+        tracing::debug!(peer = %self.peer, stream_id, paused, "pause");
+    }
+
+    /// Undoes the role: frees the stream name or removes the player.
+    fn leave_role(&mut self) {
+        match std::mem::replace(&mut self.role, Role::None) {
+            Role::Publishing { hub, id, .. } => {
+                hub.stop_publishing(id);
+                self.shared.registry.release(&hub);
+            }
+            Role::Playing { hub, queue, .. } => {
+                queue.close();
+                hub.remove_player(&queue);
+                self.shared.registry.release(&hub);
+            }
+            Role::None => {}
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Real players, run headless against a stream: ffmpeg, rtmpdump,
+//! GStreamer, VLC and mpv — each reduced to the same verdict: which codecs,
+//! what size, how many video frames over what span of time.
+
+use super::{Proc, TestDir, probe, require};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// What one player received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Player name.
+    pub player: &'static str,
+    /// Video codec ("h264").
+    pub video_codec: String,
+    /// Audio codec ("aac").
+    pub audio_codec: String,
+    /// Picture size.
+    pub width: u32,
+    /// Picture height.
+    pub height: u32,
+    /// Video frames.
+    pub frames: usize,
+    /// Seconds from the first to the last video frame.
+    pub span: f64,
+}
+
+impl Received {
+    /// Checks codecs, size, and that the frame count is within 5 % of what
+    /// `fps` over the received span gives, over at least `min_span` seconds.
+    pub fn assert_ok(&self, width: u32, height: u32, fps: f64, min_span: f64) {
+        assert_eq!((self.video_codec.as_str(), self.audio_codec.as_str()), ("h264", "aac"), "{self:?}");
+        assert_eq!((self.width, self.height), (width, height), "{self:?}");
+        assert!(self.span >= min_span, "{}: only {:.2} s of video ({self:?})", self.player, self.span);
+        let expected = self.span * fps + 1.0;
+        let off = (self.frames as f64 - expected).abs() / expected;
+        assert!(off <= 0.05, "{}: {} frames over {:.3} s, expected {expected:.0} ± 5 % ({self:?})", self.player, self.frames, self.span);
+    }
+}
+
+/// Reads a media file a player wrote (FLV or TS) with ffprobe.
+pub fn received_from_file(player: &'static str, path: &Path) -> Received {
+    let info = probe(path);
+    let pts = info.video_pts();
+    let (lo, hi) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &p| (a.min(p), b.max(p)));
+    Received {
+        player,
+        video_codec: info.video.as_ref().map(|v| v.codec.clone()).unwrap_or_default(),
+        audio_codec: info.audio.as_ref().map(|a| a.codec.clone()).unwrap_or_default(),
+        width: info.video.as_ref().map_or(0, |v| v.width),
+        height: info.video.as_ref().map_or(0, |v| v.height),
+        frames: pts.len(),
+        span: if pts.len() > 1 { hi - lo } else { 0.0 },
+    }
+}
+
+/// `timeout SECS rtmpdump -r URL --live -o OUT` (rtmpdump runs until killed on a live stream).
+pub fn rtmpdump(url: &str, secs: u32, out: &Path) -> Proc {
+    let rtmpdump = require("rtmpdump");
+    Proc::spawn(
+        "rtmpdump",
+        Command::new("timeout").arg(secs.to_string()).arg(rtmpdump).args(["-q", "-r", url, "--live", "-o"]).arg(out),
+    )
+}
+
+/// GStreamer: `rtmpsrc ! flvdemux` with both pads linked to fakesinks, for
+/// `secs` seconds; the video sink's chain lines are parsed.
+pub fn gstreamer(url: &str, secs: u32) -> Proc {
+    let gst = require("gst-launch-1.0");
+    let location = format!("location={url} live=1");
+    Proc::spawn(
+        "gst-launch-1.0",
+        Command::new("timeout")
+            .arg(secs.to_string())
+            .arg(gst)
+            .args(["-v", "rtmpsrc", &location, "!", "flvdemux", "name=d", "d.video", "!", "queue", "!", "fakesink", "name=vs"])
+            .args(["silent=false", "d.audio", "!", "queue", "!", "fakesink"]),
+    )
+}
+
+/// What GStreamer's log says about the video it received.
+pub fn received_from_gstreamer(log: &str) -> Received {
+    let field = |line: &str, key: &str| -> Option<String> {
+        let at = line.find(key)? + key.len();
+        Some(line[at..].split([',', ')', ' ']).next()?.to_string())
+    };
+    let caps = log.lines().find(|l| l.contains("vs.GstPad:sink: caps = video/x-h264")).unwrap_or("");
+    let pts: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("vs: last-message = chain"))
+        .filter_map(|l| field(l, "pts: "))
+        .filter_map(|t| {
+            let mut p = t.split(':');
+            let (h, m, s) = (p.next()?.parse::<f64>().ok()?, p.next()?.parse::<f64>().ok()?, p.next()?.parse::<f64>().ok()?);
+            Some(h * 3600.0 + m * 60.0 + s)
+        })
+        .collect();
+    let audio = log.contains("audio/mpeg") && log.contains("mpegversion=(int)4");
+    Received {
+        player: "gstreamer",
+        video_codec: if caps.is_empty() { String::new() } else { "h264".into() },
+        audio_codec: if audio { "aac".into() } else { String::new() },
+        width: field(caps, "width=(int)").and_then(|w| w.parse().ok()).unwrap_or(0),
+        height: field(caps, "height=(int)").and_then(|h| h.parse().ok()).unwrap_or(0),
+        frames: pts.len(),
+        span: match (pts.first(), pts.last()) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        },
+    }
+}
+
+/// VLC remuxing what it receives to MPEG-TS for `secs` seconds. VLC refuses
+/// to run as root, so as root it runs as `nobody` (the output directory is
+/// made writable for it).
+pub fn vlc(url: &str, secs: u32, dir: &TestDir) -> (Proc, std::path::PathBuf) {
+    let cvlc = require("cvlc");
+    let out_dir = dir.join("vlc");
+    std::fs::create_dir_all(&out_dir).expect("vlc dir");
+    let _ = Command::new("chmod").arg("777").arg(dir.path()).status();
+    let _ = Command::new("chmod").arg("777").arg(&out_dir).status();
+    let out = out_dir.join("vlc.ts");
+    let sout = format!("#std{{access=file,mux=ts,dst={}}}", out.display());
+    let run_time = secs.to_string();
+    let vlc_args = [
+        "--intf", "dummy", "--vout", "dummy", "--aout", "dummy", "--play-and-exit", "--no-one-instance", "--run-time", &run_time, "-vv",
+        url, "--sout", &sout,
+    ];
+    let is_root = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new(require("runuser"));
+        c.args(["-u", "nobody", "--"]).arg(cvlc);
+        c
+    } else {
+        Command::new(cvlc)
+    };
+    cmd.args(vlc_args).env("HOME", &out_dir);
+    (Proc::spawn("vlc", &mut cmd), out)
+}
+
+/// mpv playing for `secs` seconds with null outputs, recording what it
+/// demuxes; its log names the decoded size and audio format.
+pub fn mpv(url: &str, secs: u32, out: &Path) -> Proc {
+    let mpv = require("mpv");
+    let record = format!("--stream-record={}", out.display());
+    Proc::spawn(
+        "mpv",
+        Command::new(mpv)
+            .args(["--no-config", "--vo=null", "--ao=null", "--msg-level=all=v", &format!("--length={secs}"), &record, url])
+            .env("HOME", out.parent().unwrap_or(Path::new("/tmp"))),
+    )
+}
+
+/// Waits for a player and returns its combined output, failing with it on timeout.
+pub fn finish(p: &Proc, limit: Duration) -> String {
+    let out = p.wait_output(limit);
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    text
+}

@@ -1,0 +1,215 @@
+//! In-process RTMP clients for server tests, built on Tally's own client
+//! (`net::player::RtmpPlayer`, `rtmp::ClientSession`): a player that decodes
+//! its first picture with openh264 (time-to-first-frame), a player that
+//! records what it receives, and a publisher of synthetic media that can go
+//! faster than real time.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use std::time::{Duration, Instant};
+use tally::net::player::RtmpPlayer;
+use tally::rtmp::{ClientConfig, ClientEvent, ClientSession, MediaKind, RtmpUrl};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A tokio runtime for one test (one worker, so spawned clients run while
+/// the test thread waits on other things).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime")
+}
+
+/// Connects, plays `url` until the server confirms (`NetStream.Play.Start`),
+/// and returns the player without reading further.
+pub async fn play_started(url: &str) -> RtmpPlayer {
+    let url = RtmpUrl::parse(url).expect("url");
+    let mut p = RtmpPlayer::connect(&url).await.expect("connect");
+    loop {
+        match p.next_event().await {
+            Ok(Some(ClientEvent::PlayStarted { .. })) => return p,
+            Ok(Some(_)) => {}
+            other => panic!("play never started: {other:?}"),
+        }
+    }
+}
+
+/// AVCDecoderConfigurationRecord (FLV video sequence header body after the
+/// 5-byte AVC header) -> Annex-B SPS and PPS.
+fn annexb_from_avcc_config(record: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut p = 5; // version, profile, compat, level, length size
+    let nsps = usize::from(*record.get(p)? & 0x1F);
+    p += 1;
+    for _ in 0..nsps {
+        let len = usize::from(u16::from_be_bytes([*record.get(p)?, *record.get(p + 1)?]));
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(record.get(p + 2..p + 2 + len)?);
+        p += 2 + len;
+    }
+    let npps = usize::from(*record.get(p)?);
+    p += 1;
+    for _ in 0..npps {
+        let len = usize::from(u16::from_be_bytes([*record.get(p)?, *record.get(p + 1)?]));
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(record.get(p + 2..p + 2 + len)?);
+        p += 2 + len;
+    }
+    Some(out)
+}
+
+/// AVCC NAL units (4-byte lengths) -> Annex-B.
+fn annexb_from_avcc(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    while data.len() >= 4 {
+        let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        let Some(nal) = data.get(4..4 + len) else { break };
+        out.extend_from_slice(&[0, 0, 0, 1]);
+        out.extend_from_slice(nal);
+        data = &data[4 + len..];
+    }
+    out
+}
+
+/// Connects to `url`, plays, and returns how long it took from starting the
+/// TCP connection to a decoded picture, and the picture's size.
+pub async fn time_to_first_picture(url: &str, limit: Duration) -> Result<(Duration, (usize, usize)), String> {
+    let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut player = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
+    let mut decoder = openh264::decoder::Decoder::new().map_err(|e| e.to_string())?;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, player.next_event())
+            .await
+            .map_err(|_| format!("no picture within {limit:?}"))?
+            .map_err(|e| e.to_string())?
+            .ok_or("server closed the connection")?;
+        let ClientEvent::Media { kind: MediaKind::Video, payload, .. } = ev else { continue };
+        if payload.len() < 5 {
+            continue;
+        }
+        let annexb = if payload[1] == 0 { annexb_from_avcc_config(&payload[5..]).unwrap_or_default() } else { annexb_from_avcc(&payload[5..]) };
+        if let Ok(Some(yuv)) = decoder.decode(&annexb) {
+            use openh264::formats::YUVSource;
+            return Ok((start.elapsed(), yuv.dimensions()));
+        }
+    }
+}
+
+/// Everything a player received, in order.
+#[derive(Debug, Default)]
+pub struct Recording {
+    /// (kind, timestamp, payload length) of every media message.
+    pub media: Vec<(MediaKind, u32, usize)>,
+    /// Status codes, in order.
+    pub statuses: Vec<String>,
+}
+
+impl Recording {
+    /// Video messages (sequence headers excluded).
+    pub fn video_frames(&self) -> usize {
+        self.media.iter().filter(|m| m.0 == MediaKind::Video).count()
+    }
+}
+
+/// Plays `url` until `stop` returns true for the recording so far, the
+/// server closes, or `limit` passes.
+pub async fn record_until(url: &str, limit: Duration, mut stop: impl FnMut(&Recording) -> bool) -> Result<Recording, String> {
+    let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
+    let mut player = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
+    let mut rec = Recording::default();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if stop(&rec) {
+            return Ok(rec);
+        }
+        let ev = match tokio::time::timeout_at(deadline, player.next_event()).await {
+            Err(_) => return Ok(rec),
+            Ok(Err(e)) => return Err(e.to_string()),
+            Ok(Ok(None)) => return Ok(rec),
+            Ok(Ok(Some(ev))) => ev,
+        };
+        match ev {
+            ClientEvent::Media { kind, timestamp, payload } => rec.media.push((kind, timestamp, payload.len())),
+            ClientEvent::Status { code, .. } => rec.statuses.push(code),
+            ClientEvent::Rejected { code, .. } => rec.statuses.push(format!("rejected: {code}")),
+            _ => {}
+        }
+    }
+}
+
+/// A synthetic video tag body: keyframe or not, `len` bytes (not decodable H.264).
+fn fake_video(key: bool, len: usize) -> Bytes {
+    let mut b = BytesMut::with_capacity(len.max(5));
+    b.put_u8(if key { 0x17 } else { 0x27 });
+    b.put_u8(1);
+    b.put_slice(&[0, 0, 0]);
+    b.resize(len.max(5), 0x55);
+    b.freeze()
+}
+
+/// Publishes `seconds` of synthetic 30 fps video (keyframe each second,
+/// `frame_bytes` a frame) plus an AVC sequence header, paced at `speed`
+/// times real time (a fast-forwarding encoder). Returns the number of video
+/// frames sent (sequence header excluded) and how long sending took.
+pub async fn fake_publish(url: &str, seconds: u32, frame_bytes: usize, speed: f64) -> Result<(usize, Duration), String> {
+    let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
+    let mut tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    let mut s = ClientSession::new(ClientConfig::from_url(&url), 7, 0);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
+    loop {
+        buf.clear();
+        if tcp.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("server closed during setup".into());
+        }
+        let events = s.handle_input(&buf).map_err(|e| e.to_string())?;
+        tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
+        if let Some(ClientEvent::Rejected { code, description }) = events.iter().find(|e| matches!(e, ClientEvent::Rejected { .. })) {
+            return Err(format!("{code}: {description}"));
+        }
+        if events.iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })) {
+            break;
+        }
+    }
+    let started = Instant::now();
+    s.send_media(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 0]).map_err(|e| e.to_string())?;
+    let frames = seconds as usize * 30;
+    let origin = tokio::time::Instant::now();
+    for i in 0..frames {
+        let ts = (i as u64 * 1000 / 30) as u32;
+        // Pace like an encoder running at `speed` x real time.
+        tokio::time::sleep_until(origin + Duration::from_secs_f64(f64::from(ts) / 1000.0 / speed)).await;
+        s.send_media(MediaKind::Video, ts, &fake_video(i % 30 == 0, frame_bytes)).map_err(|e| e.to_string())?;
+        let out = s.take_outbound();
+        tcp.write_all(&out).await.map_err(|e| e.to_string())?;
+    }
+    s.unpublish();
+    let _ = tcp.write_all(&s.take_outbound()).await;
+    Ok((frames, started.elapsed()))
+}
+
+/// Opens a TCP connection and completes the plain handshake by hand;
+/// returns the stream, ready for chunks.
+pub async fn raw_handshake(port: u16) -> TcpStream {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    let mut c0c1 = vec![3u8];
+    c0c1.extend_from_slice(&[0u8; 1536]);
+    tcp.write_all(&c0c1).await.expect("C0C1");
+    let mut s = vec![0u8; 1 + 2 * 1536];
+    tcp.read_exact(&mut s).await.expect("S0S1S2");
+    tcp.write_all(&[0u8; 1536]).await.expect("C2");
+    tcp
+}
+
+/// Reads until EOF or error (the server closed it) within `limit`; true if closed.
+pub async fn closed_within(tcp: &mut TcpStream, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}

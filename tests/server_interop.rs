@@ -1,0 +1,132 @@
+//! `tally serve` with real clients: ffmpeg and `tally stream` publish;
+//! ffmpeg, rtmpdump, GStreamer, VLC and mpv play, all at once, and each must
+//! get H.264 + AAC at the published size with a frame count within 5 % of
+//! what the rate over its received span gives. Plus HTTP-FLV: ffprobe and a
+//! headless Chromium page with mpegts.js.
+
+mod common;
+
+use common::players::{self, Received, received_from_file, received_from_gstreamer};
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const W: u32 = 640;
+const H: u32 = 360;
+const FPS: f64 = 30.0;
+/// Each player reads about this long.
+const READ_SECS: u32 = 5;
+
+enum Publisher {
+    Tally,
+    Ffmpeg,
+}
+
+fn start_publisher(kind: Publisher, url: &str, secs: u32) -> Proc {
+    let size = format!("{W}x{H}");
+    let dur = secs.to_string();
+    match kind {
+        Publisher::Tally => spawn_tally(&["stream", url, "--video", "test", "--audio", "sine", "--size", &size, "--duration", &dur]),
+        Publisher::Ffmpeg => Proc::spawn(
+            "ffmpeg publisher",
+            Command::new(require("ffmpeg"))
+                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+                .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30"), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+                .args(["-t", &dur, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "60", "-b:v", "1000k"])
+                .args(["-c:a", "aac", "-ac", "2", "-b:a", "128k", "-f", "flv", url]),
+        ),
+    }
+}
+
+fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&[]);
+    let url = server.url(stream);
+    let dir = TestDir::new("server-players");
+    let publisher = start_publisher(kind, &url, 25);
+    server.wait_live(stream, &publisher, Duration::from_secs(20));
+
+    // Everyone at once: the server serves them side by side.
+    let ff_out = dir.join("ffmpeg.flv");
+    let ff = ffmpeg_read(&url, f64::from(READ_SECS), &ff_out);
+    let rd_out = dir.join("rtmpdump.flv");
+    let rd = players::rtmpdump(&url, READ_SECS + 1, &rd_out);
+    let gst = players::gstreamer(&url, READ_SECS + 1);
+    let (vlc, vlc_out) = players::vlc(&url, READ_SECS, &dir);
+    let mpv_out = dir.join("mpv.flv");
+    let mpv = players::mpv(&url, READ_SECS, &mpv_out);
+    let limit = Duration::from_secs(u64::from(READ_SECS) + 30);
+
+    ff.wait_success(limit);
+    players::finish(&rd, limit); // exits 124 when timeout stops it: expected
+    let gst_log = players::finish(&gst, limit);
+    let vlc_log = players::finish(&vlc, limit);
+    let mpv_log = players::finish(&mpv, limit);
+
+    let mut results: Vec<Received> = vec![received_from_file("ffmpeg", &ff_out), received_from_file("rtmpdump", &rd_out)];
+    results.push(received_from_gstreamer(&gst_log));
+    assert!(vlc_log.contains("video codec = h264") && vlc_log.contains("audio codec = mp4a"), "VLC did not add H.264 + AAC:\n{}", tail(&vlc_log, 30));
+    results.push(received_from_file("vlc", &vlc_out));
+    assert!(mpv_log.contains(&format!("VO: [null] {W}x{H}")) && mpv_log.contains("AO: [null] 48000Hz stereo"), "mpv log:\n{}", tail(&mpv_log, 30));
+    results.push(received_from_file("mpv", &mpv_out));
+    for r in &results {
+        eprintln!("{}: {} frames over {:.2} s, {}x{} {}+{}", r.player, r.frames, r.span, r.width, r.height, r.video_codec, r.audio_codec);
+    }
+    for r in &results {
+        r.assert_ok(W, H, FPS, f64::from(READ_SECS) - 1.5);
+    }
+    // The server counted them while they played; all gone now.
+    let info = server.stream(stream).expect("stream listed");
+    assert_eq!(info["live"], true, "{info}");
+    drop(publisher);
+}
+
+#[test]
+fn players_of_a_tally_published_stream() {
+    every_player_sees_the_stream(Publisher::Tally, "from-tally");
+}
+
+#[test]
+fn players_of_an_ffmpeg_published_stream() {
+    every_player_sees_the_stream(Publisher::Ffmpeg, "from-ffmpeg");
+}
+
+#[test]
+fn http_flv_plays_in_ffprobe_and_in_chromium_with_mpegts_js() {
+    let _serial = realtime_lock();
+    let node = require("node");
+    require("chromium");
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web");
+    let mpegts = web.join("node_modules/mpegts.js/dist/mpegts.js");
+    assert!(mpegts.is_file(), "{} missing: `make test-deps` runs `npm ci` in tests/web", mpegts.display());
+
+    let server = TallyServer::start(&[]);
+    let url = server.url("web");
+    let publisher = start_publisher(Publisher::Tally, &url, 30);
+    server.wait_live("web", &publisher, Duration::from_secs(20));
+
+    // ffprobe / ffmpeg over HTTP.
+    let dir = TestDir::new("http-flv");
+    let out = dir.join("http.flv");
+    let reader = ffmpeg_read(&server.http_url("web"), 4.0, &out);
+    reader.wait_success(Duration::from_secs(30));
+    let r = received_from_file("ffmpeg (HTTP-FLV)", &out);
+    eprintln!("{r:?}");
+    r.assert_ok(W, H, FPS, 3.0);
+
+    // A page with mpegts.js, served from another port, in headless Chromium.
+    let page = StaticFiles::serve(&[("/page.html", web.join("page.html")), ("/mpegts.js", mpegts)]);
+    let page_url = format!("http://127.0.0.1:{}/page.html?src={}", page.port(), server.http_url("web"));
+    let browser = Proc::spawn("node play.mjs", Command::new(node).arg(web.join("play.mjs")).arg(&page_url).arg("20").current_dir(&web));
+    let out = browser.wait_output(Duration::from_secs(90));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no report from the browser:\n{}", browser.describe()));
+    eprintln!("browser report: {report}");
+    assert_eq!(report["supported"], true, "mpegts.js not supported: {report}");
+    assert!(report["decodedFrames"].as_u64().unwrap_or(0) > 0, "the page decoded no frames: {report}\n{}", browser.describe());
+    assert_eq!((report["width"].as_u64(), report["height"].as_u64()), (Some(u64::from(W)), Some(u64::from(H))), "{report}");
+}
