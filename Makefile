@@ -7,7 +7,9 @@ CARGO ?= cargo
 BUILD_PKGS := nasm libclang-dev libasound2-dev pkg-config build-essential
 # What the tests drive: real peers and a headless display.
 TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth x11-utils libgl1-mesa-dri libegl1 mesa-vulkan-drivers \
-	pulseaudio pulseaudio-utils libasound2-plugins
+	pulseaudio pulseaudio-utils libasound2-plugins \
+	rtmpdump gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+	vlc-bin vlc-plugin-base mpv chromium
 
 .PHONY: all deps test-deps run build test bench fuzz clean
 
@@ -18,6 +20,11 @@ deps:
 
 test-deps: deps
 	@./scripts/ensure-packages.sh $(TEST_PKGS)
+	@# Node drives the browser test; Debian's only when none is installed.
+	@command -v node >/dev/null && command -v npm >/dev/null || ./scripts/ensure-packages.sh nodejs npm
+	@# mpegts.js and playwright-core for the HTTP-FLV browser test (pinned by package-lock.json).
+	@[ -f tests/web/node_modules/mpegts.js/dist/mpegts.js ] && [ -d tests/web/node_modules/playwright-core ] || \
+	    (cd tests/web && npm ci --no-audit --no-fund)
 	@# Debian starts the packaged nginx on :80; tests run private instances
 	@# and need nothing from it.
 	@if command -v systemctl >/dev/null && systemctl is-active --quiet nginx 2>/dev/null; then \

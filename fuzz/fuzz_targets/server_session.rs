@@ -1,5 +1,6 @@
 #![no_main]
-//! The server session fed an arbitrary client (after a valid C0/C1/C2), accepting every publish.
+//! The server session fed an arbitrary client (after a valid C0/C1/C2),
+//! accepting every publish and play and sending player notices.
 use libfuzzer_sys::fuzz_target;
 use tally::rtmp::{ServerConfig, ServerEvent, ServerSession};
 
@@ -15,8 +16,16 @@ fuzz_target!(|data: &[u8]| {
         match server.handle_input(piece) {
             Ok(events) => {
                 for ev in events {
-                    if let ServerEvent::PublishRequested { stream_id, .. } = ev {
-                        let _ = server.accept_publish(stream_id);
+                    match ev {
+                        ServerEvent::PublishRequested { stream_id, .. } => {
+                            let _ = server.accept_publish(stream_id);
+                        }
+                        ServerEvent::PlayRequested { stream_id, .. } => {
+                            let _ = server.accept_play(stream_id);
+                            let _ = server.notify_unpublish(stream_id);
+                            let _ = server.notify_publish(stream_id);
+                        }
+                        _ => {}
                     }
                 }
             }

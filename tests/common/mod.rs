@@ -589,7 +589,8 @@ impl NginxConfig {
         );
         let _ = writeln!(conf, "pid {d}/nginx.pid;\nerror_log {d}/error.log info;");
         let _ = writeln!(conf, "load_module {};", module.display());
-        let _ = writeln!(conf, "events {{ worker_connections 256; }}");
+        // Enough for the fan-out benchmark's 500 players.
+        let _ = writeln!(conf, "events {{ worker_connections 4096; }}");
         let mut app = String::from("live on;\n");
         for directive in &self.application_directives {
             let _ = writeln!(app, "{directive}");

@@ -9,7 +9,7 @@
 //! capped at [`MAX_REQUEST_HEAD`] bytes and [`super::HANDSHAKE_TIMEOUT`].
 //! Responses allow any origin, so a page served elsewhere can play.
 
-use super::player::{PlayerItem, PlayerQueue, QueueLimits};
+use super::player::{Drained, PlayerItem, PlayerQueue, QueueLimits};
 use super::{ConnectionSlot, HANDSHAKE_TIMEOUT, Shared, WRITE_STALL_TIMEOUT};
 use crate::flv::STREAM_HEADER;
 use bytes::Bytes;
@@ -123,11 +123,18 @@ async fn stream_flv(socket: TcpStream, peer: &SocketAddr, app: &str, name: &str,
     let mut items = Vec::with_capacity(WRITE_BATCH);
     let mut sink = [0u8; 512];
     let end = loop {
-        if let Some(reason) = queue.kicked() {
-            break reason;
-        }
         items.clear();
-        queue.drain(&mut items, WRITE_BATCH);
+        let drained = tokio::select! {
+            d = queue.drain_wait(&mut items, WRITE_BATCH) => d,
+            r = rd.read(&mut sink) => match r {
+                Ok(0) | Err(_) => break "client closed".to_string(),
+                Ok(_) => continue, // a pipelined request or junk: ignored
+            },
+            _ = shutdown.changed() => break "server stopping".to_string(),
+        };
+        if let Drained::Closed(reason) = drained {
+            break reason.unwrap_or_else(|| "server stopping".to_string());
+        }
         let bufs: Vec<Bytes> = items
             .iter()
             .filter_map(|i| match i {
@@ -137,30 +144,19 @@ async fn stream_flv(socket: TcpStream, peer: &SocketAddr, app: &str, name: &str,
                 PlayerItem::Published | PlayerItem::Unpublished => None,
             })
             .collect();
-        if !items.is_empty() {
-            let mut failed = None;
-            for b in &bufs {
-                match timeout(WRITE_STALL_TIMEOUT, wr.write_all(b)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => failed = Some(e.to_string()),
-                    Err(_) => failed = Some("player stopped reading".into()),
-                }
-                if failed.is_some() {
-                    break;
-                }
+        let mut failed = None;
+        for b in &bufs {
+            match timeout(WRITE_STALL_TIMEOUT, wr.write_all(b)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failed = Some(e.to_string()),
+                Err(_) => failed = Some("player stopped reading".into()),
             }
-            match failed {
-                Some(e) => break e,
-                None => continue,
+            if failed.is_some() {
+                break;
             }
         }
-        tokio::select! {
-            _ = queue.wait() => {}
-            r = rd.read(&mut sink) => match r {
-                Ok(0) | Err(_) => break "client closed".to_string(),
-                Ok(_) => {} // a pipelined request or junk: ignored
-            },
-            _ = shutdown.changed() => break "server stopping".to_string(),
+        if let Some(e) = failed {
+            break e;
         }
     };
     tracing::info!(%peer, %app, stream = %name, "HTTP-FLV ended: {end}");

@@ -8,7 +8,7 @@
 //! Publishing never waits for a player: pushes into player queues never
 //! block (see [`super::player`]).
 
-use super::player::{PlayerItem, PlayerQueue};
+use super::player::{PlayerItem, PlayerQueue, Pushed};
 use crate::flv::{FlvTag, TagType};
 use crate::rtmp::{CSID_AUDIO, CSID_DATA, CSID_VIDEO, MediaKind, PLAYER_STREAM_ID, RawMessage, encode_standalone};
 use bytes::{Bytes, BytesMut};
@@ -318,14 +318,13 @@ impl StreamHub {
         }
         let len = msg.payload.len() as u64;
         let mut delivered = 0u64;
-        st.players.retain(|p| {
-            if p.is_closed() {
-                return false;
-            }
-            if p.push(PlayerItem::Media(msg.clone())) {
+        st.players.retain(|p| match p.push(PlayerItem::Media(msg.clone())) {
+            Pushed::Queued => {
                 delivered += len;
+                true
             }
-            true
+            Pushed::Dropped => true,
+            Pushed::Closed => false,
         });
         self.bytes_out.fetch_add(delivered, Ordering::Relaxed);
     }
@@ -407,6 +406,17 @@ impl Registry {
         let mut hubs = self.hubs.lock().unwrap_or_else(|e| e.into_inner());
         if hub.is_idle() {
             hubs.remove(&(hub.app.clone(), hub.name.clone()));
+        }
+    }
+
+    /// Closes every player queue (the server is stopping): each player's
+    /// connection wakes and ends.
+    pub fn close_all(&self) {
+        let hubs: Vec<Arc<StreamHub>> = self.hubs.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        for h in hubs {
+            for p in h.lock().players.drain(..) {
+                p.close();
+            }
         }
     }
 

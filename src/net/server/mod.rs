@@ -153,6 +153,7 @@ impl ServerHandle {
     /// Stops accepting and closes every connection.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
+        self.shared.registry.close_all();
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
@@ -162,6 +163,7 @@ impl ServerHandle {
 impl Drop for ServerHandle {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        self.shared.registry.close_all();
     }
 }
 

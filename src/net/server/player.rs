@@ -14,7 +14,7 @@ use crate::rtmp::MediaKind;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 /// Limits of one player queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,12 +55,36 @@ struct Inner {
     skips: VecDeque<u32>,
     closed: bool,
     kicked: Option<String>,
+    /// The consumer waiting for items. Kept under the queue's own lock, so
+    /// waking costs no second lock (a fan-out to hundreds of players does
+    /// this for every message).
+    waker: Option<Waker>,
+}
+
+/// What became of a pushed item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued for the player.
+    Queued,
+    /// Dropped (the player is behind and skipping).
+    Dropped,
+    /// The player is gone; forget it.
+    Closed,
+}
+
+/// What [`PlayerQueue::poll_drain`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Drained {
+    /// Items were moved out.
+    Items,
+    /// The player is gone: closed by its connection, by the server
+    /// stopping, or kicked for being too slow (the reason).
+    Closed(Option<String>),
 }
 
 /// The queue of one player.
 pub struct PlayerQueue {
     inner: Mutex<Inner>,
-    notify: Notify,
     limits: QueueLimits,
     /// Video frames dropped by skipping.
     pub dropped: AtomicU64,
@@ -87,8 +111,15 @@ impl PlayerQueue {
     /// An empty queue.
     pub fn new(limits: QueueLimits) -> Self {
         PlayerQueue {
-            inner: Mutex::new(Inner { items: VecDeque::new(), bytes: 0, skipping: false, skips: VecDeque::new(), closed: false, kicked: None }),
-            notify: Notify::new(),
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                bytes: 0,
+                skipping: false,
+                skips: VecDeque::new(),
+                closed: false,
+                kicked: None,
+                waker: None,
+            }),
             limits,
             dropped: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
@@ -99,12 +130,11 @@ impl PlayerQueue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues an item without blocking; false when it was dropped (or the
-    /// player is gone).
-    pub fn push(&self, item: PlayerItem) -> bool {
+    /// Queues an item without blocking.
+    pub fn push(&self, item: PlayerItem) -> Pushed {
         let mut g = self.lock();
         if g.closed {
-            return false;
+            return Pushed::Closed;
         }
         let msg = match &item {
             PlayerItem::Media(m) if !m.config => m.clone(),
@@ -113,9 +143,10 @@ impl PlayerQueue {
                     g.bytes += m.payload.len();
                 }
                 g.items.push_back(item);
+                let waker = g.waker.take();
                 drop(g);
-                self.notify.notify_one();
-                return true;
+                wake(waker);
+                return Pushed::Queued;
             }
         };
         let oldest = g.items.iter().find_map(media_ts);
@@ -143,28 +174,34 @@ impl PlayerQueue {
                     window / 1000
                 ));
                 g.items.clear();
+                let waker = g.waker.take();
                 drop(g);
-                self.notify.notify_one();
-                return false;
+                wake(waker);
+                return Pushed::Closed;
             }
         }
         if g.skipping && msg.kind == MediaKind::Video {
             if !msg.keyframe {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                return false;
+                return Pushed::Dropped;
             }
             g.skipping = false;
         }
         g.bytes += msg.payload.len();
         g.items.push_back(item);
+        let waker = g.waker.take();
         drop(g);
-        self.notify.notify_one();
-        true
+        wake(waker);
+        Pushed::Queued
     }
 
     /// Moves up to `max` items into `out` (oldest first).
     pub fn drain(&self, out: &mut Vec<PlayerItem>, max: usize) {
         let mut g = self.lock();
+        self.take(&mut g, out, max);
+    }
+
+    fn take(&self, g: &mut Inner, out: &mut Vec<PlayerItem>, max: usize) {
         let n = g.items.len().min(max);
         let mut freed = 0;
         for item in g.items.drain(..n) {
@@ -177,10 +214,26 @@ impl PlayerQueue {
         self.delivered.fetch_add(freed as u64, Ordering::Relaxed);
     }
 
-    /// Resolves when something was pushed since the last drain (or at once if
-    /// a push happened before this call: the wake-up is remembered).
-    pub async fn wait(&self) {
-        self.notify.notified().await;
+    /// Moves up to `max` items into `out`, or registers `cx` to be woken by
+    /// the next push (or close) and returns `Pending`.
+    pub fn poll_drain(&self, cx: &mut Context<'_>, out: &mut Vec<PlayerItem>, max: usize) -> Poll<Drained> {
+        let mut g = self.lock();
+        if g.closed {
+            return Poll::Ready(Drained::Closed(g.kicked.clone()));
+        }
+        if !g.items.is_empty() {
+            self.take(&mut g, out, max);
+            return Poll::Ready(Drained::Items);
+        }
+        if !g.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            g.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Waits for items (see [`PlayerQueue::poll_drain`]).
+    pub async fn drain_wait(&self, out: &mut Vec<PlayerItem>, max: usize) -> Drained {
+        std::future::poll_fn(|cx| self.poll_drain(cx, out, max)).await
     }
 
     /// Why the player was disconnected for being slow, if it was.
@@ -188,11 +241,15 @@ impl PlayerQueue {
         self.lock().kicked.clone()
     }
 
-    /// The player left: the fan-out forgets it.
+    /// The player left (or the server stops): the fan-out forgets it and
+    /// its connection, if waiting, wakes up to find it closed.
     pub fn close(&self) {
         let mut g = self.lock();
         g.closed = true;
         g.items.clear();
+        let waker = g.waker.take();
+        drop(g);
+        wake(waker);
     }
 
     /// True once closed (left or kicked).
@@ -209,6 +266,12 @@ impl PlayerQueue {
             (Some(a), Some(b)) if b.wrapping_sub(a) < u32::MAX / 2 => b - a,
             _ => 0,
         }
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
     }
 }
 
@@ -263,7 +326,7 @@ mod tests {
         let q = PlayerQueue::new(limits());
         let mut pushed_after_kick = false;
         for i in 0..100u32 {
-            let ok = q.push(v(i * 100, i % 10 == 0));
+            let ok = q.push(v(i * 100, i % 10 == 0)) == Pushed::Queued;
             if q.is_closed() && ok {
                 pushed_after_kick = true;
             }
@@ -276,12 +339,12 @@ mod tests {
     #[test]
     fn notices_are_never_dropped_and_wake_the_consumer() {
         let q = PlayerQueue::new(limits());
-        assert!(q.push(PlayerItem::Unpublished));
-        assert!(q.push(PlayerItem::Published));
+        assert_eq!(q.push(PlayerItem::Unpublished), Pushed::Queued);
+        assert_eq!(q.push(PlayerItem::Published), Pushed::Queued);
         let mut out = Vec::new();
         q.drain(&mut out, 10);
         assert_eq!(out.len(), 2);
         q.close();
-        assert!(!q.push(PlayerItem::Published));
+        assert_eq!(q.push(PlayerItem::Published), Pushed::Closed);
     }
 }

@@ -6,9 +6,14 @@
 //! output (statuses, acks, pings) and shared media in the order they were
 //! produced. Whatever ends the connection, the role is undone (the stream
 //! name freed, the player removed).
+//!
+//! A player's loop is the hot path of a fan-out (hundreds of them per
+//! published message), so it waits on its queue and its socket with one
+//! hand-written poll — no per-message wake-up channels, no re-registered
+//! futures — and writes each batch with one vectored write.
 
 use super::hub::{HubMessage, Kick, StreamHub, key_matches, split_key};
-use super::player::{PlayerItem, PlayerQueue, QueueLimits};
+use super::player::{Drained, PlayerItem, PlayerQueue, QueueLimits};
 use super::{
     ConnectionSlot, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, PUBLISHER_IDLE_TIMEOUT, SERVER_CHUNK_SIZE, Shared,
     WRITE_STALL_TIMEOUT,
@@ -18,10 +23,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::time::{sleep_until, timeout};
 
 /// Bytes read per socket read.
@@ -49,16 +53,23 @@ enum ConnEnd {
 enum Role {
     None,
     Publishing { hub: Arc<StreamHub>, id: u64, stream_id: u32, kick: Arc<Kick>, last_media: Instant },
-    Playing { hub: Arc<StreamHub>, queue: Arc<PlayerQueue>, stream_id: u32 },
+    Playing { hub: Arc<StreamHub>, queue: Arc<PlayerQueue>, stream_id: u32, paused: bool },
 }
 
 struct Conn {
     shared: Arc<Shared>,
     peer: String,
     session: ServerSession,
-    wr: OwnedWriteHalf,
+    socket: TcpStream,
     role: Role,
     last_input: Instant,
+    buf: BytesMut,
+}
+
+/// What woke a player's loop.
+enum PlayerWake {
+    Queue(Drained),
+    Readable(std::io::Result<()>),
 }
 
 pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, slot: Option<ConnectionSlot>, shared: Arc<Shared>) {
@@ -68,17 +79,22 @@ pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, slot: Op
         session_config.refuse_connect = Some("Server full: too many connections");
         tracing::warn!(%peer, "refusing connection: the server is full");
     }
-    let (rd, wr) = socket.into_split();
     let session = ServerSession::new(session_config, fastrand::u64(..), 0);
-    let mut conn = Conn { shared, peer, session, wr, role: Role::None, last_input: Instant::now() };
-    let result = conn.run(rd).await;
+    let mut conn = Conn {
+        shared,
+        peer,
+        session,
+        socket,
+        role: Role::None,
+        last_input: Instant::now(),
+        buf: BytesMut::with_capacity(READ_CHUNK),
+    };
+    let result = conn.run().await;
     conn.leave_role();
     match result {
         Ok(()) => tracing::debug!(conn = id, peer = %conn.peer, "connection closed"),
         Err(e) => tracing::info!(conn = id, peer = %conn.peer, "connection ended: {e}"),
     }
-    // Give the client a moment to read a final status before the close.
-    let _ = conn.wr.shutdown().await;
     drop(slot);
 }
 
@@ -96,14 +112,22 @@ impl Conn {
     async fn write_all(&mut self, mut bufs: Vec<Bytes>) -> Result<(), ConnEnd> {
         let mut first = 0;
         while first < bufs.len() {
-            let slices: Vec<IoSlice<'_>> = bufs[first..].iter().map(|b| IoSlice::new(b)).collect();
-            let n = match timeout(WRITE_STALL_TIMEOUT, self.wr.write_vectored(&slices)).await {
-                Err(_) => return Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
-                Ok(r) => r?,
+            let written = {
+                let slices: Vec<IoSlice<'_>> = bufs[first..].iter().map(|b| IoSlice::new(b)).collect();
+                self.socket.try_write_vectored(&slices)
             };
-            if n == 0 {
-                return Err(ConnEnd::Io(std::io::ErrorKind::WriteZero.into()));
-            }
+            let n = match written {
+                Ok(0) => return Err(ConnEnd::Io(std::io::ErrorKind::WriteZero.into())),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    match timeout(WRITE_STALL_TIMEOUT, self.socket.writable()).await {
+                        Err(_) => return Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
+                        Ok(r) => r?,
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let mut left = n;
             while left > 0 && first < bufs.len() {
                 let b = &mut bufs[first];
@@ -121,20 +145,35 @@ impl Conn {
         Ok(())
     }
 
-    async fn run(&mut self, mut rd: tokio::net::tcp::OwnedReadHalf) -> Result<(), ConnEnd> {
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    /// Reads what the socket has into `buf` and feeds it to the session.
+    /// `Ok(false)` when the client closed the connection.
+    async fn read_input(&mut self) -> Result<bool, ConnEnd> {
+        self.buf.clear();
+        match self.socket.try_read_buf(&mut self.buf) {
+            Ok(0) => return Ok(false),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) => return Err(e.into()),
+        }
+        self.last_input = Instant::now();
+        let input = std::mem::take(&mut self.buf);
+        let events = self.session.handle_input(&input);
+        self.buf = input;
+        for ev in events? {
+            self.on_event(ev).await?;
+        }
+        Ok(true)
+    }
+
+    async fn run(&mut self) -> Result<(), ConnEnd> {
         // Handshake (and whatever follows in the same reads) within the limit.
         let handshake = async {
             while self.session.state() == ServerState::Handshaking {
-                buf.clear();
-                if rd.read_buf(&mut buf).await? == 0 {
+                self.socket.readable().await?;
+                if !self.read_input().await? {
                     return Ok::<bool, ConnEnd>(false);
                 }
-                let events = self.session.handle_input(&buf)?;
                 self.flush().await?;
-                for ev in events {
-                    self.on_event(ev).await?;
-                }
             }
             Ok(true)
         };
@@ -146,52 +185,33 @@ impl Conn {
             }
         }
         let mut shutdown = self.shared.shutdown.clone();
-        let mut items = Vec::with_capacity(WRITE_BATCH);
         self.last_input = Instant::now();
         loop {
-            // Player: write what is queued before waiting again.
-            if let Role::Playing { queue, stream_id, .. } = &self.role {
-                let (queue, stream_id) = (queue.clone(), *stream_id);
-                if let Some(reason) = queue.kicked() {
-                    self.session.send_status(stream_id, "error", "NetStream.Play.Failed", &reason)?;
-                    self.flush().await?;
-                    return Err(ConnEnd::Refused(reason));
-                }
-                items.clear();
-                queue.drain(&mut items, WRITE_BATCH);
-                if !items.is_empty() {
-                    let bufs = self.render(&items, stream_id)?;
-                    self.write_all(bufs).await?;
-                    continue;
-                }
-            }
             self.flush().await?;
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if matches!(self.role, Role::Playing { .. }) {
+                if !self.play().await? {
+                    return Ok(());
+                }
+                continue;
+            }
             let deadline = match &self.role {
-                Role::None => Some(self.last_input + IDLE_TIMEOUT),
-                Role::Publishing { last_media, .. } => Some(*last_media + PUBLISHER_IDLE_TIMEOUT),
-                Role::Playing { .. } => None,
-            };
-            let queue = match &self.role {
-                Role::Playing { queue, .. } => Some(queue.clone()),
-                _ => None,
+                Role::Publishing { last_media, .. } => *last_media + PUBLISHER_IDLE_TIMEOUT,
+                _ => self.last_input + IDLE_TIMEOUT,
             };
             let kick = match &self.role {
                 Role::Publishing { kick, .. } => Some(kick.clone()),
                 _ => None,
             };
-            buf.clear();
             tokio::select! {
-                read = rd.read_buf(&mut buf) => {
-                    if read? == 0 {
+                r = self.socket.readable() => {
+                    r?;
+                    if !self.read_input().await? {
                         return Ok(());
                     }
-                    self.last_input = Instant::now();
-                    let events = self.session.handle_input(&buf)?;
-                    for ev in events {
-                        self.on_event(ev).await?;
-                    }
                 }
-                _ = async { match &queue { Some(q) => q.wait().await, None => std::future::pending().await } } => {}
                 _ = async { match &kick { Some(k) => k.wait().await, None => std::future::pending().await } } => {
                     if let Role::Publishing { stream_id, .. } = self.role {
                         self.session.end_publish(stream_id, "NetStream.Publish.BadName", "Another publisher took this stream over")?;
@@ -200,11 +220,52 @@ impl Conn {
                     self.role = Role::None; // the hub already moved on
                     return Err(ConnEnd::Refused("taken over by another publisher".into()));
                 }
-                _ = async { match deadline { Some(d) => sleep_until(d.into()).await, None => std::future::pending().await } } => {
+                _ = sleep_until(deadline.into()) => {
                     let what = if matches!(self.role, Role::Publishing { .. }) { PUBLISHER_IDLE_TIMEOUT } else { IDLE_TIMEOUT };
                     return Err(ConnEnd::Idle(what));
                 }
                 _ = shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// The player's loop: queue items out, client input in, until the role
+    /// changes (`Ok(true)`) or the connection should end (`Ok(false)`).
+    async fn play(&mut self) -> Result<bool, ConnEnd> {
+        let mut items = Vec::with_capacity(WRITE_BATCH);
+        loop {
+            let (queue, stream_id, paused) = match &self.role {
+                Role::Playing { queue, stream_id, paused, .. } => (queue.clone(), *stream_id, *paused),
+                _ => return Ok(true),
+            };
+            items.clear();
+            let socket = &self.socket;
+            let wake = std::future::poll_fn(|cx| {
+                if !paused && let Poll::Ready(d) = queue.poll_drain(cx, &mut items, WRITE_BATCH) {
+                    return Poll::Ready(PlayerWake::Queue(d));
+                }
+                socket.poll_read_ready(cx).map(PlayerWake::Readable)
+            })
+            .await;
+            match wake {
+                PlayerWake::Queue(Drained::Items) => {
+                    let bufs = self.render(&items, stream_id)?;
+                    self.write_all(bufs).await?;
+                }
+                PlayerWake::Queue(Drained::Closed(Some(reason))) => {
+                    self.session.send_status(stream_id, "error", "NetStream.Play.Failed", &reason)?;
+                    self.flush().await?;
+                    return Err(ConnEnd::Refused(reason));
+                }
+                // Closed without a reason: the server is stopping.
+                PlayerWake::Queue(Drained::Closed(None)) => return Ok(false),
+                PlayerWake::Readable(r) => {
+                    r?;
+                    if !self.read_input().await? {
+                        return Ok(false);
+                    }
+                    self.flush().await?;
+                }
             }
         }
     }
@@ -312,7 +373,7 @@ impl Conn {
         let queue = Arc::new(PlayerQueue::new(QueueLimits::PLAYER));
         hub.add_player(queue.clone());
         tracing::info!(peer = %self.peer, %app, stream = %name, live = hub.info().live, "playing");
-        self.role = Role::Playing { hub, queue, stream_id };
+        self.role = Role::Playing { hub, queue, stream_id, paused: false };
         Ok(())
     }
 
@@ -323,19 +384,20 @@ impl Conn {
         }
     }
 
-    fn on_pause(&mut self, stream_id: u32, paused: bool) {
-        if let Role::Playing { hub, queue, .. } = &mut self.role {
-            if paused {
+    fn on_pause(&mut self, stream_id: u32, pause: bool) {
+        if let Role::Playing { hub, queue, paused, .. } = &mut self.role {
+            if pause && !*paused {
                 queue.close();
                 hub.remove_player(queue);
-            } else if queue.is_closed() {
+            } else if !pause && *paused {
                 // Resume live from the cached start, like a new player.
                 let fresh = Arc::new(PlayerQueue::new(QueueLimits::PLAYER));
                 hub.add_player(fresh.clone());
                 *queue = fresh;
             }
+            *paused = pause;
         }
-        tracing::debug!(peer = %self.peer, stream_id, paused, "pause");
+        tracing::debug!(peer = %self.peer, stream_id, pause, "pause");
     }
 
     /// Undoes the role: frees the stream name or removes the player.

@@ -1,0 +1,291 @@
+//! Fan-out: one 2.5 Mbit/s publisher, N players, `tally serve` and
+//! nginx-rtmp side by side in the same run.
+//!
+//! A load generator of our own (Tally's RTMP client) publishes a real
+//! 2.5 Mbit/s H.264 + AAC recording (made once by ffmpeg, CBR), paced in
+//! real time and looped, noting when each video frame was sent; N player
+//! connections count bytes and look each received frame up to measure
+//! publisher-send → player-receive latency. The server process's CPU time
+//! (utime + stime) and peak RSS come from /proc. A few ffmpeg players run
+//! alongside as a sanity check that what is delivered plays.
+//!
+//! `cargo bench --bench fanout` runs 50, 200 and 500 players for 10 s each
+//! against both servers and prints a Markdown table for docs/PERFORMANCE.md.
+//! Under `cargo test` (no `--bench` argument) it runs a 5-player smoke
+//! version against `tally serve` only.
+
+#[path = "../tests/common/mod.rs"]
+#[allow(unused_imports)]
+mod common;
+
+use bytes::BytesMut;
+use std::collections::HashMap;
+use tally::flv::{FlvReader, FlvTag, TagType};
+use common::{Nginx, Proc, TallyServer, require};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tally::net::player::RtmpPlayer;
+use tally::rtmp::{ClientConfig, ClientEvent, ClientSession, MediaKind, RtmpUrl};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Seconds of media in the recording that is looped.
+const CLIP_SECS: u32 = 10;
+
+struct Totals {
+    bytes: AtomicU64,
+    latencies_us: std::sync::Mutex<Vec<u32>>,
+    /// When each video frame (by RTMP timestamp) was handed to the socket.
+    sent: std::sync::Mutex<HashMap<u32, Instant>>,
+}
+
+/// Makes the 2.5 Mbit/s CBR clip with ffmpeg (libx264 + aac) once per run.
+fn make_clip(dir: &std::path::Path) -> Vec<FlvTag> {
+    let path = dir.join("clip.flv");
+    let status = Command::new(require("ffmpeg"))
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &CLIP_SECS.to_string()])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-b:v", "2372k", "-minrate", "2372k", "-maxrate", "2372k"])
+        .args(["-bufsize", "2372k", "-x264-params", "nal-hrd=cbr:force-cfr=1", "-g", "60", "-bf", "0"])
+        .args(["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv"])
+        .arg(&path)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg could not make the clip");
+    let bytes = std::fs::read(&path).expect("read clip");
+    FlvReader::read_all(bytes).expect("parse clip")
+}
+
+/// Publishes the clip in real time, looped with continuous timestamps, until `stop`.
+async fn publish(url: RtmpUrl, clip: Arc<Vec<FlvTag>>, totals: Arc<Totals>, stop: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
+    let mut tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    let mut s = ClientSession::new(ClientConfig::from_url(&url), 1, 0);
+    let mut buf = BytesMut::with_capacity(65536);
+    tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
+    loop {
+        buf.clear();
+        if tcp.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("closed during setup".into());
+        }
+        let evs = s.handle_input(&buf).map_err(|e| e.to_string())?;
+        tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
+        if evs.iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })) {
+            break;
+        }
+    }
+    let kind = |t: &FlvTag| match t.tag_type {
+        TagType::Audio => MediaKind::Audio,
+        TagType::Video => MediaKind::Video,
+        TagType::Script => MediaKind::Data,
+    };
+    let config = |t: &FlvTag| t.tag_type == TagType::Script || t.data.get(1) == Some(&0);
+    // Metadata and sequence headers once, then the media on a loop.
+    for t in clip.iter().filter(|t| config(t)) {
+        let body = if t.tag_type == TagType::Script { tally::flv::set_data_frame(&t.data) } else { t.data.clone() };
+        s.send_media(kind(t), 0, &body).map_err(|e| e.to_string())?;
+    }
+    let media: Vec<&FlvTag> = clip.iter().filter(|t| !config(t)).collect();
+    let origin = tokio::time::Instant::now();
+    let mut scratch = [0u8; 4096];
+    for round in 0u32.. {
+        for t in &media {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let ts = t.timestamp_ms + round * CLIP_SECS * 1000;
+            tokio::time::sleep_until(origin + Duration::from_millis(u64::from(ts))).await;
+            s.send_media(kind(t), ts, &t.data).map_err(|e| e.to_string())?;
+            tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
+            if t.tag_type == TagType::Video {
+                let mut sent = totals.sent.lock().unwrap_or_else(|e| e.into_inner());
+                sent.insert(ts, Instant::now());
+                sent.retain(|&k, _| ts.wrapping_sub(k) < 10_000);
+            }
+            // Acknowledgements and pings from the server.
+            while let Ok(Ok(n)) = tokio::time::timeout(Duration::ZERO, tcp.read(&mut scratch)).await {
+                if n == 0 {
+                    return Err("server closed".into());
+                }
+                s.handle_input(&scratch[..n]).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Plays until aborted; counts bytes and video latency while `measuring`.
+async fn play(url: RtmpUrl, totals: Arc<Totals>, measuring: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
+    let mut p = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
+    let mut last_bytes = 0;
+    let mut lat = Vec::new();
+    loop {
+        let ev = match p.next_event().await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => break,
+            Err(e) => return Err(e.to_string()),
+        };
+        let now = Instant::now();
+        let m = measuring.load(Ordering::Relaxed);
+        if m
+            && let ClientEvent::Media { kind: MediaKind::Video, timestamp, payload } = &ev
+            && payload.get(1) == Some(&1)
+            && let Some(sent) = totals.sent.lock().unwrap_or_else(|e| e.into_inner()).get(timestamp).copied()
+        {
+            lat.push(now.saturating_duration_since(sent).as_micros() as u32);
+        }
+        let b = p.bytes_in();
+        if m {
+            totals.bytes.fetch_add(b - last_bytes, Ordering::Relaxed);
+        }
+        last_bytes = b;
+        if lat.len() >= 16 {
+            totals.latencies_us.lock().unwrap_or_else(|e| e.into_inner()).extend(lat.drain(..));
+        }
+    }
+    totals.latencies_us.lock().unwrap_or_else(|e| e.into_inner()).extend(lat.drain(..));
+    Ok(())
+}
+
+/// CPU seconds (utime + stime) of a process.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(") ").map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let hz = 100.0; // USER_HZ on Linux
+    ticks / hz
+}
+
+/// Peak resident set of a process, MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+struct Result_ {
+    players: usize,
+    gbit: f64,
+    cpu: f64,
+    rss: f64,
+    p50_us: u32,
+    p99_us: u32,
+    errors: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, players: usize, warmup: Duration, measure: Duration, ffmpeg_players: usize) -> Result_ {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let url = RtmpUrl::parse(url_text).expect("url");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let totals = Arc::new(Totals {
+        bytes: AtomicU64::new(0),
+        latencies_us: std::sync::Mutex::new(Vec::new()),
+        sent: std::sync::Mutex::new(HashMap::new()),
+    });
+    let publisher = rt.spawn(publish(url.clone(), clip.clone(), totals.clone(), stop.clone()));
+    // Players may join before the publisher is up: both servers hold them.
+    let tasks: Vec<_> = (0..players).map(|_| rt.spawn(play(url.clone(), totals.clone(), measuring.clone()))).collect();
+    let ff: Vec<Proc> = (0..ffmpeg_players)
+        .map(|_| {
+            Proc::spawn(
+                "ffmpeg player",
+                Command::new(require("ffmpeg")).args(["-hide_banner", "-nostdin", "-v", "error", "-i", url_text, "-t", "5", "-c", "copy", "-f", "null", "-"]),
+            )
+        })
+        .collect();
+    rt.block_on(async { tokio::time::sleep(warmup).await });
+    let cpu0 = cpu_secs(server_pid);
+    measuring.store(true, Ordering::Relaxed);
+    rt.block_on(async { tokio::time::sleep(measure).await });
+    measuring.store(false, Ordering::Relaxed);
+    let cpu = cpu_secs(server_pid) - cpu0;
+    let rss = peak_rss_mib(server_pid);
+    stop.store(true, Ordering::Relaxed);
+    for t in &tasks {
+        t.abort();
+    }
+    let mut errors = 0;
+    rt.block_on(async {
+        if let Ok(Err(e)) = publisher.await {
+            eprintln!("publisher error: {e}");
+            errors += 1;
+        }
+        for t in tasks {
+            if let Ok(Err(e)) = t.await {
+                eprintln!("player error: {e}");
+                errors += 1;
+            }
+        }
+    });
+    for p in &ff {
+        if !p.wait_timeout(Duration::from_secs(30)).is_some_and(|s| s.success()) {
+            eprintln!("ffmpeg player failed: {}", p.describe());
+            errors += 1;
+        }
+    }
+    let bits = totals.bytes.load(Ordering::Relaxed) as f64 * 8.0;
+    let mut lat = std::mem::take(&mut *totals.latencies_us.lock().unwrap_or_else(|e| e.into_inner()));
+    lat.sort_unstable();
+    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
+    Result_ { players, gbit: bits / 1e9, cpu, rss, p50_us: pct(0.5), p99_us: pct(0.99), errors }
+}
+
+fn row(server: &str, r: &Result_, secs: f64) -> String {
+    format!(
+        "| {server} | {} | {:.2} | {:.2} s | {:.2} s | {:.1} MiB | {:.2} ms | {:.2} ms |{}",
+        r.players,
+        r.gbit / secs,
+        r.cpu,
+        r.cpu / r.gbit.max(1e-9),
+        r.rss,
+        f64::from(r.p50_us) / 1000.0,
+        f64::from(r.p99_us) / 1000.0,
+        if r.errors > 0 { format!(" {} errors", r.errors) } else { String::new() }
+    )
+}
+
+fn main() {
+    // Load only, against a server already running (for profiling it):
+    // FANOUT_URL=rtmp://... FANOUT_PID=... FANOUT_PLAYERS=200
+    if let (Ok(url), Ok(pid)) = (std::env::var("FANOUT_URL"), std::env::var("FANOUT_PID")) {
+        let players = std::env::var("FANOUT_PLAYERS").ok().and_then(|p| p.parse().ok()).unwrap_or(200);
+        let dir = common::TestDir::new("fanout");
+        let clip = Arc::new(make_clip(dir.path()));
+        let r = run(&clip, pid.parse().unwrap_or(0), &url, players, Duration::from_secs(3), Duration::from_secs(10), 0);
+        println!("{}", row("external", &r, 10.0));
+        return;
+    }
+    let full = std::env::args().any(|a| a == "--bench");
+    if !full {
+        // Smoke run under `cargo test`: the generator and the server work together.
+        let dir = common::TestDir::new("fanout");
+        let clip = Arc::new(make_clip(dir.path()));
+        let server = TallyServer::start(&[]);
+        let r = run(&clip, server.proc().pid(), &server.url("bench"), 5, Duration::from_secs(1), Duration::from_secs(2), 1);
+        assert!(r.gbit > 0.0 && r.errors == 0 && r.p50_us > 0, "smoke run delivered nothing: {:.4} Gbit, {} errors, p50 {} us", r.gbit, r.errors, r.p50_us);
+        println!("fanout smoke: 5 players, {:.3} Gbit in 2 s, p50 {} us", r.gbit, r.p50_us);
+        return;
+    }
+    let (warmup, measure) = (Duration::from_secs(3), Duration::from_secs(10));
+    let dir = common::TestDir::new("fanout");
+    let clip = Arc::new(make_clip(dir.path()));
+    println!("| server | players | delivered Gbit/s | server CPU | CPU per delivered Gbit | peak RSS | relay latency p50 | p99 |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for players in [50usize, 200, 500] {
+        let server = TallyServer::start(&["--max-connections", "2000"]);
+        let r = run(&clip, server.proc().pid(), &server.url("bench"), players, warmup, measure, if players == 50 { 3 } else { 0 });
+        println!("{}", row("tally serve", &r, measure.as_secs_f64()));
+        drop(server);
+        let nginx = Nginx::start();
+        let r = run(&clip, nginx.proc().pid(), &nginx.url("bench"), players, warmup, measure, if players == 50 { 3 } else { 0 });
+        println!("{}", row("nginx-rtmp", &r, measure.as_secs_f64()));
+    }
+}
