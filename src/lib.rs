@@ -7,6 +7,7 @@
 
 pub mod amf0;
 pub mod capture;
+pub mod config;
 pub mod encode;
 pub mod flv;
 pub mod media;

@@ -1,9 +1,9 @@
 //! One bounded queue per output, measured in milliseconds of media and bytes.
 //!
 //! The fan-out pushes without ever blocking the encoder (live mode): when an
-//! output falls behind, video is dropped up to the next keyframe — never half
-//! a GOP, never a sequence header or metadata — while audio is kept as long as
-//! the byte bound allows. In `--fast` mode (no wall clock), pushes wait for
+//! output falls behind by more than its bound, the oldest media is dropped —
+//! video a GOP remainder at a time so what is left always decodes, never a
+//! sequence header or metadata — so the delay a viewer sees stays bounded. In `--fast` mode (no wall clock), pushes wait for
 //! room instead, so the slowest output sets the pace and nothing is lost.
 
 use crate::flv::{FlvTag, TagType};
@@ -23,9 +23,10 @@ pub struct QueueLimits {
 }
 
 impl QueueLimits {
-    /// Defaults for a network destination: 5 s of media, 32 MiB (a 2.5 Mbit/s
-    /// stream is ~1.5 MiB per 5 s; the byte bound only guards against a runaway).
-    pub const PUBLISHER: QueueLimits = QueueLimits { max_ms: 5_000, max_bytes: 32 << 20 };
+    /// Defaults for a network destination: 2 s of media (beyond that a
+    /// viewer is better served by a jump than by growing delay; OBS drops at
+    /// 0.7 s), 32 MiB (the byte bound only guards against a runaway).
+    pub const PUBLISHER: QueueLimits = QueueLimits { max_ms: 2_000, max_bytes: 32 << 20 };
     /// Defaults for the local recorder: a disk stall of 20 s is survivable.
     pub const RECORDER: QueueLimits = QueueLimits { max_ms: 20_000, max_bytes: 128 << 20 };
 }
@@ -136,21 +137,72 @@ impl OutputQueue {
         (too_long, too_big)
     }
 
-    /// Queues a tag without blocking, dropping per the policy when behind.
+    /// Keeps the queue within `max_ms` of `newest`: drops older media from
+    /// the front, and with dropped video also the frames that depended on it
+    /// (up to the next keyframe), so what remains always decodes. Config
+    /// tags stay. Newest-first, like a live viewer wants: the backlog goes,
+    /// not the present.
+    fn trim_older_than(&self, g: &mut Inner, newest: u32) {
+        let max_ms = self.limits.max_ms;
+        let is_old = |t: &FlvTag| {
+            let age = newest.wrapping_sub(t.timestamp_ms);
+            age < u32::MAX / 2 && age > max_ms
+        };
+        if !g.tags.front().is_some_and(is_old) {
+            return;
+        }
+        let (mut video_broken, mut dropped_video, mut dropped_audio) = (false, 0u64, 0u64);
+        g.tags.retain(|t| {
+            if is_config_tag(t) {
+                return true;
+            }
+            match t.tag_type {
+                TagType::Video => {
+                    if is_old(t) || (video_broken && !is_video_keyframe(t)) {
+                        video_broken = true;
+                        dropped_video += 1;
+                        false
+                    } else {
+                        video_broken = false;
+                        true
+                    }
+                }
+                _ if is_old(t) => {
+                    dropped_audio += 1;
+                    false
+                }
+                _ => true,
+            }
+        });
+        if video_broken {
+            g.skipping_to_keyframe = true;
+        }
+        g.bytes = g.tags.iter().map(|t| t.data.len()).sum();
+        self.counters.dropped_video.fetch_add(dropped_video, Ordering::Relaxed);
+        self.counters.dropped_audio.fetch_add(dropped_audio, Ordering::Relaxed);
+    }
+
+    /// Queues a tag without blocking. When the consumer is behind, the
+    /// oldest media goes first (see `trim_older_than`); video stays
+    /// decodable (after a drop it resumes at a keyframe); the byte bound
+    /// refuses the new tag as a last resort.
     pub fn push(&self, tag: FlvTag) -> PushOutcome {
         let mut g = self.lock();
         if g.consumer_gone {
             return PushOutcome::Closed;
         }
-        let (too_long, too_big) = self.over_limits(&g, &tag);
+        if !is_config_tag(&tag) {
+            self.trim_older_than(&mut g, tag.timestamp_ms);
+        }
+        let too_big = g.bytes + tag.data.len() > self.limits.max_bytes;
         let outcome = if is_config_tag(&tag) {
             // Never drop what a decoder needs; it is tiny and rare.
             PushOutcome::Queued
         } else if tag.tag_type == TagType::Video {
-            if g.skipping_to_keyframe && is_video_keyframe(&tag) && !too_long && !too_big {
+            if g.skipping_to_keyframe && is_video_keyframe(&tag) && !too_big {
                 g.skipping_to_keyframe = false;
             }
-            if too_long || too_big {
+            if too_big {
                 g.skipping_to_keyframe = true;
             }
             if g.skipping_to_keyframe { PushOutcome::Dropped } else { PushOutcome::Queued }
@@ -209,6 +261,42 @@ impl OutputQueue {
     pub fn finish(&self) {
         self.lock().producer_done = true;
         self.readable.notify_one();
+        self.changed.notify_all();
+    }
+
+    /// True once the producer called [`OutputQueue::finish`].
+    pub fn producer_finished(&self) -> bool {
+        self.lock().producer_done
+    }
+
+    /// After a reconnection: drops the stale part of the backlog, so the new
+    /// session starts at the latest queued video keyframe (metadata and
+    /// sequence headers are kept). Without a keyframe in the queue all
+    /// queued video goes and video resumes at the next keyframe pushed.
+    pub fn resync(&self) {
+        let mut g = self.lock();
+        let last_key = g.tags.iter().rposition(is_video_keyframe);
+        let before = g.tags.len();
+        let mut index = 0;
+        let mut dropped_video = 0u64;
+        g.tags.retain(|t| {
+            let keep = match last_key {
+                Some(k) => index >= k || is_config_tag(t),
+                None => is_config_tag(t) || t.tag_type != TagType::Video,
+            };
+            if !keep && t.tag_type == TagType::Video {
+                dropped_video += 1;
+            }
+            index += 1;
+            keep
+        });
+        if last_key.is_none() {
+            g.skipping_to_keyframe = true;
+        }
+        g.bytes = g.tags.iter().map(|t| t.data.len()).sum();
+        drop(g);
+        self.counters.dropped_video.fetch_add(dropped_video, Ordering::Relaxed);
+        tracing::debug!(dropped = before, dropped_video, "queue resynchronised at a keyframe");
         self.changed.notify_all();
     }
 
@@ -285,32 +373,76 @@ mod tests {
     }
 
     #[test]
-    fn behind_consumer_drops_video_to_next_keyframe_and_keeps_audio() {
+    fn behind_consumer_keeps_the_newest_media_and_video_decodable() {
         let q = OutputQueue::new(QueueLimits { max_ms: 1000, max_bytes: 1 << 20 });
-        let mut outcomes = Vec::new();
         // 3 s of media, keyframe every second, 10 fps, nobody consuming.
         for i in 0..30u32 {
-            outcomes.push((i, q.push(video(i * 100, i % 10 == 0))));
+            assert_eq!(q.push(video(i * 100, i % 10 == 0)), PushOutcome::Queued);
             assert_eq!(q.push(audio(i * 100)), PushOutcome::Queued);
+            assert!(q.depth_ms() <= 1000, "{}", q.depth_ms());
         }
-        // Once over 1000 ms, every video frame until a keyframe that fits is dropped.
-        let dropped: Vec<u32> = outcomes.iter().filter(|(_, o)| *o == PushOutcome::Dropped).map(|(i, _)| *i).collect();
-        assert!(dropped.contains(&11));
-        assert!(!dropped.is_empty());
-        assert_eq!(q.counters().dropped_audio.load(Ordering::Relaxed), 0);
-        // Draining: the first video after a gap is a keyframe.
-        let mut last_video_key_after_gap = true;
+        assert!(q.counters().dropped_video.load(Ordering::Relaxed) >= 19);
+        assert!(q.counters().dropped_audio.load(Ordering::Relaxed) >= 19);
+        // What is left starts at a keyframe, and every gap in video ends at one.
         let mut prev_video_ts = None;
+        let mut first_audio = None;
         while let Ok(Some(t)) = q.try_pop() {
             if t.tag_type == TagType::Video {
-                if let Some(p) = prev_video_ts
-                    && t.timestamp_ms - p > 100 {
-                        last_video_key_after_gap &= is_video_keyframe(&t);
-                    }
+                match prev_video_ts {
+                    None => assert!(is_video_keyframe(&t)),
+                    Some(p) if t.timestamp_ms - p > 100 => assert!(is_video_keyframe(&t), "{}", t.timestamp_ms),
+                    Some(_) => {}
+                }
                 prev_video_ts = Some(t.timestamp_ms);
+            } else {
+                first_audio.get_or_insert(t.timestamp_ms);
             }
         }
-        assert!(last_video_key_after_gap);
+        assert_eq!(prev_video_ts, Some(2900));
+        assert!(first_audio >= Some(1900));
+    }
+
+    #[test]
+    fn a_consumer_mid_gop_sees_the_rest_of_the_gop_dropped() {
+        let q = OutputQueue::new(QueueLimits { max_ms: 500, max_bytes: 1 << 20 });
+        for i in 0..4u32 {
+            q.push(video(i * 100, i == 0));
+        }
+        // The consumer took the keyframe and one frame, then stalls.
+        assert!(q.try_pop().unwrap().is_some_and(|t| is_video_keyframe(&t)));
+        assert!(q.try_pop().unwrap().is_some());
+        for i in 4..12u32 {
+            q.push(video(i * 100, i == 10));
+        }
+        let rest: Vec<u32> = std::iter::from_fn(|| q.try_pop().ok().flatten()).map(|t| t.timestamp_ms).collect();
+        assert_eq!(rest, vec![1000, 1100], "the broken GOP went entirely");
+    }
+
+    #[test]
+    fn resync_starts_at_the_latest_keyframe() {
+        let q = OutputQueue::new(QueueLimits { max_ms: 100_000, max_bytes: 1 << 20 });
+        let seq = FlvTag { tag_type: TagType::Video, timestamp_ms: 0, data: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]) };
+        q.push(seq);
+        for i in 0..25u32 {
+            q.push(video(i * 100, i % 10 == 0));
+            q.push(audio(i * 100));
+        }
+        q.resync();
+        let mut out = Vec::new();
+        while let Ok(Some(t)) = q.try_pop() {
+            out.push(t);
+        }
+        assert!(is_config_tag(&out[0]));
+        assert!(is_video_keyframe(&out[1]) && out[1].timestamp_ms == 2000, "{:?}", out[1]);
+        assert!(out[2..].iter().all(|t| t.timestamp_ms >= 2000));
+        assert_eq!(q.counters().dropped_video.load(Ordering::Relaxed), 20);
+        // No keyframe queued: video waits for the next one, audio stays.
+        q.push(video(3000, false));
+        q.push(audio(3000));
+        q.resync();
+        assert_eq!(q.push(video(3100, false)), PushOutcome::Dropped);
+        assert_eq!(q.push(video(3200, true)), PushOutcome::Queued);
+        assert_eq!(q.try_pop().unwrap().unwrap().tag_type, TagType::Audio);
     }
 
     #[test]

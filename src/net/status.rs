@@ -1,8 +1,10 @@
 //! Live state of one output, shared between the task that drives it and
-//! whoever displays it. Lock-free reads except for the short state text.
+//! whoever displays it (the `--stats` line, the UI). Lock-free reads except
+//! for the short state value.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// What an output is doing, as a user would say it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,10 +13,17 @@ pub enum OutputState {
     Connecting,
     /// Delivering media.
     Live,
-    /// Ended cleanly.
-    Done,
-    /// Ended with an error (final).
+    /// The network went away; the next attempt is at `next_try`.
+    Reconnecting {
+        /// Attempts made since the connection was lost (1 = the first retry pending).
+        attempt: u32,
+        /// When the next attempt starts.
+        next_try: Instant,
+    },
+    /// Ended with an error (final: no more attempts).
     Failed(String),
+    /// Ended cleanly.
+    Stopped,
 }
 
 impl std::fmt::Display for OutputState {
@@ -22,8 +31,12 @@ impl std::fmt::Display for OutputState {
         match self {
             OutputState::Connecting => f.write_str("connecting"),
             OutputState::Live => f.write_str("live"),
-            OutputState::Done => f.write_str("done"),
+            OutputState::Reconnecting { attempt, next_try } => {
+                let wait = next_try.saturating_duration_since(Instant::now());
+                write!(f, "reconnecting (attempt {attempt} in {:.1}s)", wait.as_secs_f64())
+            }
             OutputState::Failed(why) => write!(f, "failed: {why}"),
+            OutputState::Stopped => f.write_str("stopped"),
         }
     }
 }
@@ -32,13 +45,34 @@ impl std::fmt::Display for OutputState {
 #[derive(Debug)]
 pub struct OutputStatus {
     state: Mutex<OutputState>,
+    /// Media payload bytes handed to the output.
     bytes_out: AtomicU64,
+    /// Bytes written to the network, protocol overhead included, this connection.
+    wire_sent: AtomicU64,
+    /// Bytes the server acknowledged, this connection.
+    wire_acked: AtomicU64,
+    reconnects: AtomicU32,
+    /// When the current live period began (µs since `created`), 0 when not live.
+    live_since_us: AtomicU64,
+    created: Instant,
+    /// The video bitrate this output can carry now (congestion control), kbit/s; 0 = no limit.
+    bitrate_kbps: AtomicU32,
     finished: AtomicBool,
 }
 
 impl Default for OutputStatus {
     fn default() -> Self {
-        OutputStatus { state: Mutex::new(OutputState::Connecting), bytes_out: AtomicU64::new(0), finished: AtomicBool::new(false) }
+        OutputStatus {
+            state: Mutex::new(OutputState::Connecting),
+            bytes_out: AtomicU64::new(0),
+            wire_sent: AtomicU64::new(0),
+            wire_acked: AtomicU64::new(0),
+            reconnects: AtomicU32::new(0),
+            live_since_us: AtomicU64::new(0),
+            created: Instant::now(),
+            bitrate_kbps: AtomicU32::new(0),
+            finished: AtomicBool::new(false),
+        }
     }
 }
 
@@ -48,9 +82,15 @@ impl OutputStatus {
         self.state.lock().map(|s| s.clone()).unwrap_or(OutputState::Failed("status lock poisoned".into()))
     }
 
-    /// Sets the state; `Done` and `Failed` also mark the output finished.
+    /// Sets the state; `Stopped` and `Failed` also mark the output finished.
     pub fn set_state(&self, state: OutputState) {
-        let end = matches!(state, OutputState::Done | OutputState::Failed(_));
+        let end = matches!(state, OutputState::Stopped | OutputState::Failed(_));
+        if state == OutputState::Live {
+            let now = self.created.elapsed().as_micros().max(1) as u64;
+            let _ = self.live_since_us.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
+        } else {
+            self.live_since_us.store(0, Ordering::SeqCst);
+        }
         if let Ok(mut s) = self.state.lock() {
             *s = state;
         }
@@ -69,6 +109,11 @@ impl OutputStatus {
         matches!(self.state(), OutputState::Failed(_))
     }
 
+    /// True while live or getting back to live (not failed, not stopped).
+    pub fn healthy(&self) -> bool {
+        matches!(self.state(), OutputState::Live)
+    }
+
     /// Adds delivered payload bytes.
     pub fn add_bytes(&self, n: u64) {
         self.bytes_out.fetch_add(n, Ordering::Relaxed);
@@ -77,5 +122,68 @@ impl OutputStatus {
     /// Payload bytes delivered so far.
     pub fn bytes_out(&self) -> u64 {
         self.bytes_out.load(Ordering::Relaxed)
+    }
+
+    /// Records the connection's wire counters (sent, acknowledged by the server).
+    pub fn set_wire(&self, sent: u64, acked: u64) {
+        self.wire_sent.store(sent, Ordering::Relaxed);
+        self.wire_acked.store(acked, Ordering::Relaxed);
+    }
+
+    /// Bytes sent but not yet acknowledged by the server (0 when it does not acknowledge).
+    pub fn unacked(&self) -> u64 {
+        let acked = self.wire_acked.load(Ordering::Relaxed);
+        if acked == 0 { 0 } else { self.wire_sent.load(Ordering::Relaxed).saturating_sub(acked) }
+    }
+
+    /// Counts a reconnection.
+    pub fn add_reconnect(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reconnections so far.
+    pub fn reconnects(&self) -> u32 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// How long the output has been live without interruption.
+    pub fn uptime(&self) -> Duration {
+        match self.live_since_us.load(Ordering::SeqCst) {
+            0 => Duration::ZERO,
+            since => self.created.elapsed().saturating_sub(Duration::from_micros(since)),
+        }
+    }
+
+    /// The video bitrate this output asks for (0: no limit).
+    pub fn bitrate_limit(&self) -> u32 {
+        self.bitrate_kbps.load(Ordering::Relaxed)
+    }
+
+    /// Sets the video bitrate this output can carry (0: no limit).
+    pub fn set_bitrate_limit(&self, kbps: u32) {
+        self.bitrate_kbps.store(kbps, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_and_states() {
+        let s = OutputStatus::default();
+        assert_eq!(s.uptime(), Duration::ZERO);
+        s.set_state(OutputState::Live);
+        assert!(s.healthy());
+        s.set_state(OutputState::Reconnecting { attempt: 1, next_try: Instant::now() + Duration::from_secs(2) });
+        assert!(s.state().to_string().starts_with("reconnecting (attempt 1 in"));
+        assert_eq!(s.uptime(), Duration::ZERO);
+        assert!(!s.finished());
+        s.set_state(OutputState::Stopped);
+        assert!(s.finished() && !s.failed());
+        s.set_wire(1000, 0);
+        assert_eq!(s.unacked(), 0);
+        s.set_wire(1000, 400);
+        assert_eq!(s.unacked(), 600);
     }
 }

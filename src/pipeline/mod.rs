@@ -105,7 +105,7 @@ impl Broadcast {
 
         let audio_config = audio_enc.config().clone();
         let stop = Arc::new(AtomicBool::new(false));
-        let running = outputs::start_outputs(outputs, &stop, runtime)?;
+        let running = outputs::start_outputs(outputs, (settings.video_kbps, settings.audio_kbps), &stop, runtime)?;
         let counters = Arc::new(stats::PipelineCounters::default());
         let clock = MediaClock::start();
 
@@ -122,9 +122,10 @@ impl Broadcast {
         {
             let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
             let src = video_src.source;
+            let bitrate = sources::BitrateControl::new(settings.video_kbps, running.destination_statuses());
             workers.push(spawn(
                 "tally-video",
-                Box::new(move || sources::run_video(src, video_enc, &settings, clock, &stop, &end, &counters, video_tx)),
+                Box::new(move || sources::run_video(src, video_enc, &settings, clock, &stop, &end, &counters, bitrate, video_tx)),
             )?);
         }
         {

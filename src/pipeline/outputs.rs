@@ -2,7 +2,7 @@
 
 use super::PipelineError;
 use crate::flv::FlvWriter;
-use crate::net::publisher;
+use crate::net::publisher::{self, Destination};
 use crate::net::queue::{OutputQueue, QueueLimits};
 use crate::net::{OutputState, OutputStatus};
 use crate::rtmp::RtmpUrl;
@@ -15,17 +15,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// One place the broadcast goes.
 #[derive(Clone, Debug)]
 pub enum OutputSpec {
-    /// Publish to an RTMP server.
-    Publish(RtmpUrl),
+    /// Publish to an RTMP/RTMPS server.
+    Publish(Destination),
     /// Write an FLV file.
     Record(PathBuf),
+}
+
+impl OutputSpec {
+    /// Publishing to `url` with defaults (reconnecting, platform CAs).
+    pub fn publish(url: RtmpUrl) -> Self {
+        OutputSpec::Publish(Destination::new(url, 0, 0))
+    }
 }
 
 impl OutputSpec {
     /// A display name that never contains a stream key.
     pub fn name(&self) -> String {
         match self {
-            OutputSpec::Publish(url) => url.to_string(),
+            OutputSpec::Publish(dest) => dest.url.to_string(),
             OutputSpec::Record(path) => path.display().to_string(),
         }
     }
@@ -93,6 +100,11 @@ impl RunningOutputs {
         self.views.clone()
     }
 
+    /// Statuses of the network destinations (whose congestion control bounds the bitrate).
+    pub fn destination_statuses(&self) -> Vec<Arc<OutputStatus>> {
+        self.views.iter().zip(&self.kinds).filter(|(_, k)| **k == OutputKind::Publish).map(|(v, _)| v.status.clone()).collect()
+    }
+
     pub fn all_finished(&self) -> bool {
         self.views.iter().all(|v| v.status.finished())
     }
@@ -118,7 +130,7 @@ impl RunningOutputs {
             .map(|(v, kind)| {
                 let error = match v.status.state() {
                     OutputState::Failed(why) => Some(why),
-                    OutputState::Done => None,
+                    OutputState::Stopped => None,
                     other => Some(format!("ended while {other}")),
                 };
                 OutputReport { name: v.name.clone(), kind: *kind, error, bytes_out: v.status.bytes_out() }
@@ -137,6 +149,7 @@ fn on_output_end(views: &[OutputView], stop: &AtomicBool) {
 
 pub(super) fn start_outputs(
     specs: Vec<OutputSpec>,
+    (video_kbps, audio_kbps): (u32, u32),
     stop: &Arc<AtomicBool>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<RunningOutputs, PipelineError> {
@@ -171,12 +184,18 @@ pub(super) fn start_outputs(
         let all = views.clone();
         let stop = stop.clone();
         match spec {
-            OutputSpec::Publish(url) => {
+            OutputSpec::Publish(mut dest) => {
+                if dest.video_kbps == 0 {
+                    dest.video_kbps = video_kbps;
+                }
+                if dest.audio_kbps == 0 {
+                    dest.audio_kbps = audio_kbps;
+                }
                 let task = runtime.spawn(async move {
-                    let result = publisher::publish(url, view.queue.clone(), view.status.clone()).await;
+                    let result = publisher::publish(dest, view.queue.clone(), view.status.clone()).await;
                     view.queue.close_consumer();
                     match result {
-                        Ok(()) => view.status.set_state(OutputState::Done),
+                        Ok(()) => view.status.set_state(OutputState::Stopped),
                         Err(e) => {
                             tracing::error!(output = %view.name, "{e}");
                             view.status.set_state(OutputState::Failed(e.to_string()));
@@ -196,7 +215,7 @@ pub(super) fn start_outputs(
                         let result = record(file, &view);
                         view.queue.close_consumer();
                         match result {
-                            Ok(()) => view.status.set_state(OutputState::Done),
+                            Ok(()) => view.status.set_state(OutputState::Stopped),
                             Err(e) => {
                                 tracing::error!(output = %view.name, "{e}");
                                 view.status.set_state(OutputState::Failed(e));

@@ -119,6 +119,38 @@ impl MediaEnd {
     }
 }
 
+/// The encoder's bitrate follows the destinations: the lowest limit among
+/// those that are live (a reconnecting one does not drag the others down),
+/// never above the broadcast's target.
+pub(super) struct BitrateControl {
+    target: u32,
+    current: u32,
+    destinations: Vec<Arc<crate::net::OutputStatus>>,
+}
+
+impl BitrateControl {
+    pub fn new(target: u32, destinations: Vec<Arc<crate::net::OutputStatus>>) -> Self {
+        BitrateControl { target, current: target, destinations }
+    }
+
+    /// The bitrate to encode at now, if it differs from the current one.
+    fn wanted(&mut self) -> Option<u32> {
+        let limit = self
+            .destinations
+            .iter()
+            .filter(|d| d.healthy())
+            .map(|d| d.bitrate_limit())
+            .filter(|&l| l > 0)
+            .min()
+            .unwrap_or(self.target)
+            .min(self.target);
+        (limit != self.current).then(|| {
+            self.current = limit;
+            limit
+        })
+    }
+}
+
 /// Sleeps until media time `pts_us` is due on the wall clock (non-live
 /// sources only): that is the pace of a real camera, not test synchronisation.
 fn pace(pacer: &Pacer, pts_us: u64, stop: &AtomicBool) {
@@ -140,6 +172,7 @@ pub(super) fn run_video(
     stop: &AtomicBool,
     end: &MediaEnd,
     counters: &PipelineCounters,
+    mut bitrate: BitrateControl,
     tx: SyncSender<VideoItem>,
 ) -> Result<(), String> {
     src.start(clock);
@@ -175,6 +208,15 @@ pub(super) fn run_video(
         last_ms = Some(frame.pts_us / 1000);
         pace(&pacer, frame.pts_us, stop);
         counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
+        // The encoder must have coded a frame before its bitrate can change.
+        if counters.video_frames_out.load(Ordering::Relaxed) > 0
+            && let Some(kbps) = bitrate.wanted()
+        {
+            match enc.set_bitrate(kbps) {
+                Ok(()) => tracing::info!(kbps, "video bitrate now {kbps} kbit/s (destinations' congestion control)"),
+                Err(e) => tracing::warn!(error = %e, "could not change the video bitrate"),
+            }
+        }
         let output = enc.encode(&frame).map_err(|e| {
             stop.store(true, Ordering::SeqCst);
             e.to_string()

@@ -24,7 +24,7 @@ pub(crate) struct PipelineCounters {
 }
 
 /// A source's figures in a [`Stats`] snapshot.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct SourceStats {
     /// What it is ("test pattern", "camera 0: ...", "microphone ...").
     pub name: String,
@@ -41,7 +41,7 @@ impl SourceStats {
 }
 
 /// One output's figures in a [`Stats`] snapshot.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct OutputStats {
     /// The output's name (URL with the key redacted, or file path).
     pub name: String,
@@ -55,10 +55,18 @@ pub struct OutputStats {
     pub dropped_frames: u64,
     /// Bytes delivered so far.
     pub bytes_out: u64,
+    /// How long it has been live without interruption.
+    pub uptime_secs: f64,
+    /// Reconnections so far.
+    pub reconnects: u32,
+    /// Bytes sent but not yet acknowledged by the server (its lag).
+    pub unacked_bytes: u64,
+    /// Congestion control's bitrate limit for this destination, kbit/s (0: none).
+    pub bitrate_limit_kbps: u32,
 }
 
 /// A snapshot of the whole broadcast.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Stats {
     /// Media time of the newest encoded video frame, seconds.
     pub media_secs: f64,
@@ -90,8 +98,8 @@ impl Stats {
     /// The one-line form printed by `--stats`.
     pub fn line(&self) -> String {
         let mut s = format!(
-            "t={:.1}s fps={:.1} enc={:.0}kbps skipped={} audio={:.0}dBFS",
-            self.media_secs, self.fps, self.encoded_kbps, self.skipped_frames, self.audio_rms_dbfs
+            "t={:.1}s fps={:.1} enc={:.0}kbps bitrate={}kbps skipped={} audio={:.0}dBFS",
+            self.media_secs, self.fps, self.encoded_kbps, self.video_bitrate_kbps, self.skipped_frames, self.audio_rms_dbfs
         );
         for src in [&self.video_source, &self.audio_source] {
             if src.state != "live" && !src.state.is_empty() {
@@ -103,8 +111,15 @@ impl Stats {
         }
         for o in &self.outputs {
             s.push_str(&format!(
-                " | {} [{}] out={:.0}kbps queue={}ms dropped={}",
-                o.name, o.state, o.kbps_out, o.queue_ms, o.dropped_frames
+                " | {} [{}] out={:.0}kbps queue={}ms dropped={} reconnects={} unacked={}KB up={:.0}s",
+                o.name,
+                o.state,
+                o.kbps_out,
+                o.queue_ms,
+                o.dropped_frames,
+                o.reconnects,
+                o.unacked_bytes / 1024,
+                o.uptime_secs
             ));
         }
         s
@@ -184,6 +199,10 @@ fn publish(
             queue_ms: o.queue.depth_ms(),
             dropped_frames: o.queue.counters().dropped_video.load(Ordering::Relaxed),
             bytes_out: sent,
+            uptime_secs: o.status.uptime().as_secs_f64(),
+            reconnects: o.status.reconnects(),
+            unacked_bytes: o.status.unacked(),
+            bitrate_limit_kbps: o.status.bitrate_limit(),
         });
         *prev = sent;
     }

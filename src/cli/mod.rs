@@ -1,0 +1,71 @@
+//! The command line (binary only; the library never sees clap). Each
+//! subcommand lives in its own file and ends in the library's types:
+//! `stream`/`record` in a [`tally::pipeline::Broadcast`], `serve` in a
+//! [`tally::net::server::Server`], `profiles` in a
+//! [`tally::config::ProfileStore`].
+
+/// `println!` that shrugs off a closed stdout (`tally profiles list | head`)
+/// instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+pub mod devices;
+pub mod media;
+pub mod profiles;
+pub mod serve;
+pub mod stream;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// `tally`'s arguments.
+#[derive(Parser, Debug)]
+#[command(name = "tally", version, about = "Go live: camera + microphone -> H.264/AAC -> RTMP", long_about = None)]
+pub struct Cli {
+    /// What to do; without one, the app opens.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Go live headless to one or more RTMP/RTMPS URLs and/or a saved profile.
+    Stream(stream::StreamArgs),
+    /// Encode to a local FLV file.
+    Record {
+        /// The FLV file to write (overwritten).
+        #[arg(value_name = "FILE.flv")]
+        file: PathBuf,
+        #[command(flatten)]
+        media: media::MediaArgs,
+    },
+    /// Saved profiles: destinations, keys and settings.
+    #[command(subcommand)]
+    Profiles(profiles::ProfilesCommand),
+    /// Run the built-in RTMP server (and HTTP-FLV) until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// List cameras (with their modes) and microphones.
+    Devices {
+        /// Print JSON for scripts instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a parsed command; `Ok(false)` for a run that ended with errors
+/// already shown.
+pub fn run(command: Option<Command>) -> anyhow::Result<bool> {
+    match command {
+        None => tally::ui::run().map(|()| true),
+        Some(Command::Stream(args)) => stream::stream(args),
+        Some(Command::Record { file, media }) => stream::record(file, &media),
+        Some(Command::Profiles(cmd)) => profiles::run(cmd).map(|()| true),
+        Some(Command::Devices { json }) => devices::list(json).map(|()| true),
+        Some(Command::Serve(args)) => serve::serve(args).map(|()| true),
+    }
+}

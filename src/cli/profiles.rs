@@ -1,0 +1,386 @@
+//! `tally profiles …`: saved ways of going live. Keys go in through stdin
+//! (or a no-echo prompt), never through arguments, which other users of
+//! the machine can read; nothing here ever prints one except an export
+//! asked for with `--include-keys`.
+
+use super::media::EncodeArgs;
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use tally::config::{self, DestinationProfile, KeyRef, Profile, ProfileStore};
+use tally::rtmp::StreamKey;
+
+/// The `profiles` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ProfilesCommand {
+    /// List saved profiles, and where profiles and keys are kept.
+    List,
+    /// Show one profile: settings, destinations, whether each has a key (never the key).
+    Show {
+        /// Profile name.
+        name: String,
+    },
+    /// Save a new profile with one destination (add more with add-destination).
+    Add {
+        /// Profile name.
+        name: String,
+        #[command(flatten)]
+        dest: DestinationArgs,
+        /// Record locally too: a directory (timestamped files) or an .flv file.
+        #[arg(long, value_name = "DIR|FILE.flv")]
+        record: Option<PathBuf>,
+        /// Replace a profile of the same name (keys of kept destinations stay).
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        encode: EncodeArgs,
+    },
+    /// Add a destination to a profile (several destinations go live together).
+    AddDestination {
+        /// Profile name.
+        profile: String,
+        #[command(flatten)]
+        dest: DestinationArgs,
+    },
+    /// Remove a destination (and its key) from a profile.
+    RemoveDestination {
+        /// Profile name.
+        profile: String,
+        /// Destination name.
+        destination: String,
+    },
+    /// Set or replace a destination's stream key (read from stdin, or prompted without echo).
+    SetKey {
+        /// Profile name.
+        profile: String,
+        /// Destination name.
+        destination: String,
+        /// Accepted for symmetry with add: the key is always read from stdin.
+        #[arg(long = "key-stdin")]
+        key_stdin: bool,
+    },
+    /// Delete a profile and its keys.
+    Remove {
+        /// Profile name.
+        name: String,
+    },
+    /// Print a profile as TOML (without keys unless --include-keys).
+    Export {
+        /// Profile name.
+        name: String,
+        /// Include the stream keys: anyone with the output can stream as you.
+        #[arg(long = "include-keys")]
+        include_keys: bool,
+        /// Write to this file (created 0600) instead of stdout.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Import profiles from an export; keys in it go to the keyring.
+    Import {
+        /// The exported TOML file.
+        file: PathBuf,
+        /// Save even when a service's hard limits are exceeded.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the built-in service presets and their limits.
+    Presets,
+}
+
+/// One destination, as given to `add` / `add-destination`.
+#[derive(Args, Debug)]
+pub struct DestinationArgs {
+    /// Server URL without the key: rtmp[s]://host[:port]/app[/instance]
+    /// [default: the preset's first server].
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Service preset (tally profiles presets); detected from the URL's host when omitted.
+    #[arg(long, value_name = "ID")]
+    preset: Option<String>,
+    /// The destination's name within the profile [default: the preset id, or "main"].
+    #[arg(long = "dest", value_name = "NAME")]
+    dest: Option<String>,
+    /// Read the stream key from stdin (a no-echo prompt on a terminal).
+    #[arg(long = "key-stdin")]
+    key_stdin: bool,
+    /// PEM file of a private CA to trust for this rtmps:// server.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Save even when the service's hard limits are exceeded.
+    #[arg(long)]
+    force: bool,
+}
+
+fn store() -> anyhow::Result<ProfileStore> {
+    Ok(ProfileStore::open(&config::config_dir()?))
+}
+
+/// Runs a `profiles` subcommand.
+pub fn run(cmd: ProfilesCommand) -> anyhow::Result<()> {
+    match cmd {
+        ProfilesCommand::List => list(),
+        ProfilesCommand::Show { name } => show(&name),
+        ProfilesCommand::Add { name, dest, record, replace, encode } => add(name, dest, record, replace, &encode),
+        ProfilesCommand::AddDestination { profile, dest } => add_destination(&profile, dest),
+        ProfilesCommand::RemoveDestination { profile, destination } => remove_destination(&profile, &destination),
+        ProfilesCommand::SetKey { profile, destination, key_stdin: _ } => {
+            let key = read_key(&format!("Stream key for {profile}/{destination}: "))?;
+            warn_all(store()?.set_key(&profile, &destination, &key)?);
+            say!("Key saved for {profile}/{destination}.");
+            Ok(())
+        }
+        ProfilesCommand::Remove { name } => {
+            store()?.remove(&name)?;
+            say!("Removed profile '{name}' and its keys.");
+            Ok(())
+        }
+        ProfilesCommand::Export { name, include_keys, output } => export(&name, include_keys, output),
+        ProfilesCommand::Import { file, force } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let (names, warnings) = store()?.import(&text, force)?;
+            warn_all(warnings);
+            say!("Imported: {}", names.join(", "));
+            Ok(())
+        }
+        ProfilesCommand::Presets => {
+            presets();
+            Ok(())
+        }
+    }
+}
+
+fn warn_all(warnings: Vec<String>) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+/// Reads one key: a no-echo prompt on a terminal (a key typed on screen
+/// ends up on stream), else the first line of stdin.
+fn read_key(prompt: &str) -> anyhow::Result<StreamKey> {
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt).context("reading the key")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the key from stdin")?;
+        line
+    };
+    let key = line.trim();
+    if key.is_empty() {
+        bail!("no stream key given on stdin");
+    }
+    if key.contains('/') || key.chars().any(char::is_whitespace) {
+        bail!("a stream key cannot contain '/' or spaces (paste only the key, not the URL)");
+    }
+    Ok(StreamKey::new(key))
+}
+
+/// A destination from the arguments, and its key if one was read.
+fn destination(args: &DestinationArgs) -> anyhow::Result<(DestinationProfile, Option<StreamKey>)> {
+    let preset = match &args.preset {
+        Some(id) => Some(config::service(id).with_context(|| format!("no service preset '{id}' (tally profiles presets)"))?),
+        None => args.url.as_deref().and_then(config::detect),
+    };
+    let server = match (&args.url, &preset) {
+        (Some(url), _) => url.clone(),
+        (None, Some(p)) => match p.servers.first() {
+            Some(s) => s.url.clone(),
+            None => bail!("preset '{}' has no server of its own: give --url", p.id),
+        },
+        (None, None) => bail!("give --url URL or --preset ID"),
+    };
+    let name = args.dest.clone().or_else(|| preset.as_ref().map(|p| p.id.clone())).unwrap_or_else(|| "main".into());
+    if name.is_empty() || name.contains('/') {
+        bail!("a destination name must be non-empty and without '/'");
+    }
+    if let Some(ca) = &args.ca_file
+        && !ca.is_file()
+    {
+        bail!("CA file {} does not exist", ca.display());
+    }
+    let key = if args.key_stdin { Some(read_key(&format!("Stream key for {name}: "))?) } else { None };
+    let dest = DestinationProfile {
+        name,
+        preset: preset.map(|p| p.id),
+        server,
+        key: KeyRef::None,
+        ca_file: args.ca_file.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        key_value: None,
+    };
+    Ok((dest, key))
+}
+
+fn add(name: String, args: DestinationArgs, record: Option<PathBuf>, replace: bool, encode: &EncodeArgs) -> anyhow::Result<()> {
+    let store = store()?;
+    let (dest, key) = destination(&args)?;
+    let old = if replace { store.get(&name).ok() } else { None };
+    let mut profile = Profile {
+        name: name.clone(),
+        video: Default::default(),
+        audio: Default::default(),
+        record: record.map(|p| std::path::absolute(&p).unwrap_or(p)),
+        destinations: vec![dest],
+    };
+    encode.apply_to(&mut profile);
+    // Replacing keeps the keys of destinations that keep their name.
+    if let Some(old) = &old {
+        for d in &mut profile.destinations {
+            if let Some(o) = old.destinations.iter().find(|o| o.name == d.name) {
+                d.key = o.key.clone();
+            }
+        }
+    }
+    let keys: Vec<(String, StreamKey)> = key.into_iter().map(|k| (profile.destinations[0].name.clone(), k)).collect();
+    let dest_name = profile.destinations[0].name.clone();
+    let has_key = !keys.is_empty() || profile.destinations[0].key == KeyRef::SecretStore;
+    warn_all(store.save(profile, &keys, replace, args.force)?);
+    say!("Saved profile '{name}' in {}.", store.path().display());
+    if !has_key {
+        say!("No stream key yet: tally profiles set-key {name} {dest_name} --key-stdin");
+    }
+    Ok(())
+}
+
+fn add_destination(profile: &str, args: DestinationArgs) -> anyhow::Result<()> {
+    let store = store()?;
+    let mut p = store.get(profile)?;
+    let (dest, key) = destination(&args)?;
+    if p.destinations.iter().any(|d| d.name == dest.name) {
+        bail!("profile '{profile}' already has a destination '{}' (name another with --dest)", dest.name);
+    }
+    let dest_name = dest.name.clone();
+    p.destinations.push(dest);
+    let keys: Vec<(String, StreamKey)> = key.into_iter().map(|k| (dest_name.clone(), k)).collect();
+    let has_key = !keys.is_empty();
+    warn_all(store.save(p, &keys, true, args.force)?);
+    say!("Added destination '{dest_name}' to profile '{profile}'.");
+    if !has_key {
+        say!("No stream key yet: tally profiles set-key {profile} {dest_name} --key-stdin");
+    }
+    Ok(())
+}
+
+fn remove_destination(profile: &str, destination: &str) -> anyhow::Result<()> {
+    let store = store()?;
+    let mut p = store.get(profile)?;
+    let before = p.destinations.len();
+    p.destinations.retain(|d| d.name != destination);
+    if p.destinations.len() == before {
+        bail!("profile '{profile}' has no destination '{destination}'");
+    }
+    if p.destinations.is_empty() {
+        bail!("'{destination}' is the profile's only destination: remove the profile instead");
+    }
+    store.save(p, &[], true, true)?;
+    store.secrets().delete(&config::key_id(profile, destination))?;
+    say!("Removed destination '{destination}' from profile '{profile}'.");
+    Ok(())
+}
+
+fn list() -> anyhow::Result<()> {
+    let store = store()?;
+    let profiles = store.list()?;
+    say!("Profiles: {}", store.path().display());
+    say!("Keys:     {}", store.secrets().backend());
+    if profiles.is_empty() {
+        say!("\nNo profiles yet: tally profiles add NAME --preset twitch --key-stdin");
+    }
+    for p in &profiles {
+        let dests: Vec<String> = p.destinations.iter().map(|d| d.name.clone()).collect();
+        say!("  {:<20} {}x{}  -> {}", p.name, p.video.size, p.video.fps, dests.join(", "));
+    }
+    Ok(())
+}
+
+fn show(name: &str) -> anyhow::Result<()> {
+    let store = store()?;
+    let p = store.get(name)?;
+    say!("Profile {}", p.name);
+    say!("  video: {} {} @ {} fps, {} kbit/s, keyframe every {} s", p.video.source, p.video.size, p.video.fps, p.video.bitrate_kbps, p.video.keyint_secs);
+    say!("  audio: {}, {} kbit/s AAC", p.audio.source, p.audio.bitrate_kbps);
+    match &p.record {
+        Some(r) => say!("  record: {}", r.display()),
+        None => say!("  record: no"),
+    }
+    for d in &p.destinations {
+        // Whether a key exists, never the key.
+        let key = match store.key(&p.name, d) {
+            Ok(Some(_)) => match store.secrets().backend() {
+                tally::config::Backend::Keyring => "set, in the OS keyring".to_string(),
+                tally::config::Backend::File(_) => "set, in the key file (tally profiles list shows where)".to_string(),
+            },
+            Ok(None) => "NOT SET".to_string(),
+            Err(e) => format!("unreadable: {e}"),
+        };
+        say!("  destination {}: {}", d.name, d.server);
+        if let Some(preset) = &d.preset {
+            say!("    preset: {preset}");
+        }
+        if let Some(ca) = &d.ca_file {
+            say!("    trusts CA: {}", ca.display());
+        }
+        say!("    key: {key}");
+    }
+    for w in p.check(true)? {
+        say!("  note: {w}");
+    }
+    Ok(())
+}
+
+fn export(name: &str, include_keys: bool, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let text = store()?.export(name, include_keys)?;
+    match output {
+        None => {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        }
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
+            file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("Exported '{name}' to {}{}", path.display(), if include_keys { " (WITH stream keys)" } else { "" });
+        }
+    }
+    Ok(())
+}
+
+fn presets() {
+    for s in config::services() {
+        say!("{:<9} {}", s.id, s.name);
+        for srv in &s.servers {
+            say!("            {:<22} {}", srv.name, srv.url);
+        }
+        let mut limits = Vec::new();
+        if let Some(v) = s.max_video_kbps {
+            limits.push(format!("video <= {v} kbit/s"));
+        }
+        if let Some(a) = s.max_audio_kbps {
+            limits.push(format!("audio <= {a} kbit/s"));
+        }
+        if let Some(f) = s.max_fps {
+            limits.push(format!("<= {f} fps"));
+        }
+        if let Some(k) = s.max_keyint_secs {
+            limits.push(format!("keyframe <= {k} s"));
+        }
+        if s.cbr {
+            limits.push("CBR".into());
+        }
+        if s.rtmps_only {
+            limits.push("RTMPS only".into());
+        }
+        if !limits.is_empty() {
+            say!("            limits: {}", limits.join(", "));
+        }
+        if !s.notes.is_empty() {
+            say!("            {}", s.notes);
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Stream keys at rest: the OS keyring (Secret Service on Linux, Keychain on
+//! macOS, Credential Manager on Windows) through the keyring crate, and where
+//! no keyring service exists (a server, a bare VM) a `keys.toml` beside the
+//! configuration, created readable by its owner only (0600), with a warning
+//! the first time it is used. Profiles only refer to a key; the key itself
+//! is never written to the profile file.
+//!
+//! `TALLY_SECRET_STORE=file` forces the file (headless machines, tests).
+
+use super::ConfigError;
+use crate::rtmp::StreamKey;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Keyring service name every Tally key is stored under.
+pub const KEYRING_SERVICE: &str = "tally";
+/// The fallback file's name, in the configuration directory.
+pub const KEYS_FILE: &str = "keys.toml";
+
+/// Where keys end up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The OS keyring.
+    Keyring,
+    /// The 0600 file.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Keyring => f.write_str("the OS keyring"),
+            Backend::File(p) => write!(f, "{} (readable only by you; no OS keyring available)", p.display()),
+        }
+    }
+}
+
+/// Reads and writes stream keys by id (`PROFILE/DESTINATION`).
+#[derive(Debug)]
+pub struct SecretStore {
+    file: PathBuf,
+    use_keyring: bool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct KeysFile {
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+}
+
+fn keyring_usable() -> bool {
+    if std::env::var("TALLY_SECRET_STORE").is_ok_and(|v| v == "file") {
+        return false;
+    }
+    if keyring::Entry::store_status().is_err() {
+        return false;
+    }
+    // The store may initialise yet have no service behind it (no D-Bus
+    // session, no Secret Service): a harmless read tells.
+    matches!(keyring::Entry::new(KEYRING_SERVICE, "probe").map(|e| e.get_password()), Ok(Ok(_) | Err(keyring::Error::NoEntry)))
+}
+
+impl SecretStore {
+    /// The store for the configuration in `config_dir`.
+    pub fn open(config_dir: &Path) -> Self {
+        SecretStore { file: config_dir.join(KEYS_FILE), use_keyring: keyring_usable() }
+    }
+
+    /// A store that never uses the keyring (tests, `TALLY_SECRET_STORE=file`).
+    pub fn open_file_only(config_dir: &Path) -> Self {
+        SecretStore { file: config_dir.join(KEYS_FILE), use_keyring: false }
+    }
+
+    /// Where new keys go.
+    pub fn backend(&self) -> Backend {
+        if self.use_keyring { Backend::Keyring } else { Backend::File(self.file.clone()) }
+    }
+
+    /// Stores `key` under `id`; returns where it went, and whether this is the
+    /// first key written to the fallback file (the caller warns once).
+    pub fn set(&self, id: &str, key: &StreamKey) -> Result<(Backend, bool), ConfigError> {
+        if self.use_keyring {
+            let stored = keyring::Entry::new(KEYRING_SERVICE, id).and_then(|e| e.set_password(key.expose()));
+            match stored {
+                Ok(()) => return Ok((Backend::Keyring, false)),
+                Err(e) => tracing::warn!(error = %e, "the OS keyring refused the key; using the key file"),
+            }
+        }
+        let first = !self.file.exists();
+        let mut keys = self.read_file()?;
+        keys.keys.insert(id.to_string(), key.expose().to_string());
+        self.write_file(&keys)?;
+        Ok((Backend::File(self.file.clone()), first))
+    }
+
+    /// The key stored under `id`, from the keyring or the file.
+    pub fn get(&self, id: &str) -> Result<Option<StreamKey>, ConfigError> {
+        if self.use_keyring
+            && let Ok(Ok(k)) = keyring::Entry::new(KEYRING_SERVICE, id).map(|e| e.get_password())
+        {
+            return Ok(Some(StreamKey::new(k)));
+        }
+        Ok(self.read_file()?.keys.remove(id).map(StreamKey::new))
+    }
+
+    /// Forgets the key under `id` (both places).
+    pub fn delete(&self, id: &str) -> Result<(), ConfigError> {
+        if self.use_keyring
+            && let Ok(e) = keyring::Entry::new(KEYRING_SERVICE, id)
+        {
+            let _ = e.delete_credential();
+        }
+        if self.file.exists() {
+            let mut keys = self.read_file()?;
+            if keys.keys.remove(id).is_some() {
+                self.write_file(&keys)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_file(&self) -> Result<KeysFile, ConfigError> {
+        match std::fs::read_to_string(&self.file) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse { path: self.file.clone(), reason: e.to_string() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeysFile::default()),
+            Err(e) => Err(ConfigError::Io { path: self.file.clone(), reason: e.to_string() }),
+        }
+    }
+
+    /// Writes the key file atomically, owner-only from the first byte.
+    fn write_file(&self, keys: &KeysFile) -> Result<(), ConfigError> {
+        let io = |e: std::io::Error| ConfigError::Io { path: self.file.clone(), reason: e.to_string() };
+        if let Some(dir) = self.file.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let text = toml::to_string(keys).map_err(|e| ConfigError::Io { path: self.file.clone(), reason: e.to_string() })?;
+        let tmp = self.file.with_extension("toml.tmp");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(io)?;
+        f.write_all(b"# Tally stream keys (no OS keyring was available). Keep this file private.\n").map_err(io)?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+        std::fs::rename(&tmp, &self.file).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_store_is_private_and_round_trips() {
+        let dir = std::env::temp_dir().join(format!("tally-secrets-{}-{}", std::process::id(), fastrand::u64(..)));
+        let store = SecretStore { file: dir.join(KEYS_FILE), use_keyring: false };
+        let (backend, first) = store.set("show/twitch", &StreamKey::new("live_123_abc")).unwrap();
+        assert!(first && matches!(backend, Backend::File(_)));
+        let (_, first) = store.set("show/youtube", &StreamKey::new("yt-key")).unwrap();
+        assert!(!first);
+        assert_eq!(store.get("show/twitch").unwrap().unwrap().expose(), "live_123_abc");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(KEYS_FILE)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        store.delete("show/twitch").unwrap();
+        assert!(store.get("show/twitch").unwrap().is_none());
+        assert!(store.get("show/youtube").unwrap().is_some());
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
