@@ -12,7 +12,7 @@
 //!   acknowledgements for too long) is not: the publisher reconnects with a
 //!   jittered geometric backoff (10 % of the outage so far, 1 s to 30 s), a
 //!   fresh session, metadata and sequence headers first, and media resuming
-//!   at the latest keyframe with the timestamps continuing.
+//!   at a keyframe the encoder makes for it, the timestamps continuing.
 //! - **Congestion**: the queue's depth in ms of media is sampled twice a
 //!   second; a sustained backlog lowers this destination's bitrate limit in
 //!   steps, a clear queue raises it back (see [`Congestion`]). The pipeline
@@ -59,7 +59,7 @@ pub const STALE_SESSION_WINDOW: Duration = Duration::from_secs(90);
 /// Most unsent bytes the kernel holds for us (`TCP_NOTSENT_LOWAT`). Beyond
 /// it writes wait, so a backlog builds in our queue, where it is measured
 /// and dropped at keyframes, not invisibly in a socket buffer of megabytes.
-pub const SOCKET_UNSENT_MAX: u32 = 64 * 1024;
+pub const SOCKET_UNSENT_MAX: u32 = 32 * 1024;
 /// Read buffer size; the session reassembles messages itself.
 const READ_CHUNK: usize = 64 * 1024;
 /// How often congestion and liveness are sampled.
@@ -413,7 +413,7 @@ pub async fn publish(dest: Destination, queue: Arc<OutputQueue>, status: Arc<Out
         let mut went_live = false;
         let result = async {
             let transport = connect(&dest, tls.as_ref()).await?;
-            run_session(transport, &dest, &queue, &status, &mut cache, &mut congestion, &mut went_live).await
+            run_session(transport, &dest, &queue, &status, &mut cache, &mut congestion, ever_live, &mut went_live).await
         }
         .await;
         if went_live {
@@ -429,9 +429,12 @@ pub async fn publish(dest: Destination, queue: Arc<OutputQueue>, status: Arc<Out
             Err(e) => e,
         };
         let started = *outage.get_or_insert_with(Instant::now);
-        // After being live, "already publishing" is most likely our own
-        // dead session, still held by the server: retry for a while.
+        // After being live, "already publishing" in answer to a new
+        // session's publish is most likely our own dead session, still held
+        // by the server: retry for a while. The same code arriving while
+        // live means another publisher took the stream over: final.
         let stale_session = ever_live
+            && !went_live
             && matches!(&err, PublishError::Rejected { code, .. } if code == "NetStream.Publish.BadName")
             && started.elapsed() < STALE_SESSION_WINDOW;
         if (err.is_final() && !stale_session) || !ever_live || !dest.reconnect {
@@ -450,8 +453,6 @@ pub async fn publish(dest: Destination, queue: Arc<OutputQueue>, status: Arc<Out
             }
             tokio::time::sleep(next_try.saturating_duration_since(Instant::now()).min(Duration::from_millis(200))).await;
         }
-        // Stale media is useless to viewers: resume at the latest keyframe.
-        queue.resync();
     }
 }
 
@@ -464,6 +465,7 @@ async fn run_session(
     status: &OutputStatus,
     cache: &mut ConfigCache,
     congestion: &mut Congestion,
+    resuming: bool,
     went_live: &mut bool,
 ) -> Result<(), PublishError> {
     let (mut rd, mut wr) = tokio::io::split(transport);
@@ -475,7 +477,6 @@ async fn run_session(
     let setup = async {
         flush(&mut session, &mut wr).await?;
         loop {
-            buf.clear();
             let n = rd.read_buf(&mut buf).await.map_err(|e| PublishError::Io(e.to_string()))?;
             if n == 0 {
                 return Err(if session.state() == ClientState::Publishing {
@@ -484,7 +485,9 @@ async fn run_session(
                     PublishError::ClosedDuringSetup("setting up the stream")
                 });
             }
+            // The session keeps what it cannot parse yet; `buf` must never be fed twice.
             let events = session.handle_input(&buf).map_err(|e| PublishError::Protocol(e.to_string()))?;
+            buf.clear();
             let started = check_events(events, &mut window)?;
             flush(&mut session, &mut wr).await?;
             if started {
@@ -497,6 +500,12 @@ async fn run_session(
         Ok(r) => r?,
     }
     *went_live = true;
+    if resuming {
+        // What queued during the outage is stale: viewers get the present,
+        // from a keyframe made for this session.
+        queue.restart_at_next_keyframe();
+        status.request_keyframe();
+    }
     status.set_state(OutputState::Live);
     tracing::info!(url = %dest.url, "live");
 

@@ -269,34 +269,24 @@ impl OutputQueue {
         self.lock().producer_done
     }
 
-    /// After a reconnection: drops the stale part of the backlog, so the new
-    /// session starts at the latest queued video keyframe (metadata and
-    /// sequence headers are kept). Without a keyframe in the queue all
-    /// queued video goes and video resumes at the next keyframe pushed.
-    pub fn resync(&self) {
+    /// For a new session after a reconnection: drops the queued media (only
+    /// metadata and sequence headers stay) and lets video in again from the
+    /// next keyframe — which the publisher asks the encoder for at once — so
+    /// viewers get the present, not the backlog of the outage.
+    pub fn restart_at_next_keyframe(&self) {
         let mut g = self.lock();
-        let last_key = g.tags.iter().rposition(is_video_keyframe);
-        let before = g.tags.len();
-        let mut index = 0;
         let mut dropped_video = 0u64;
         g.tags.retain(|t| {
-            let keep = match last_key {
-                Some(k) => index >= k || is_config_tag(t),
-                None => is_config_tag(t) || t.tag_type != TagType::Video,
-            };
+            let keep = is_config_tag(t);
             if !keep && t.tag_type == TagType::Video {
                 dropped_video += 1;
             }
-            index += 1;
             keep
         });
-        if last_key.is_none() {
-            g.skipping_to_keyframe = true;
-        }
+        g.skipping_to_keyframe = true;
         g.bytes = g.tags.iter().map(|t| t.data.len()).sum();
         drop(g);
         self.counters.dropped_video.fetch_add(dropped_video, Ordering::Relaxed);
-        tracing::debug!(dropped = before, dropped_video, "queue resynchronised at a keyframe");
         self.changed.notify_all();
     }
 
@@ -419,7 +409,7 @@ mod tests {
     }
 
     #[test]
-    fn resync_starts_at_the_latest_keyframe() {
+    fn a_restart_keeps_config_and_waits_for_a_keyframe() {
         let q = OutputQueue::new(QueueLimits { max_ms: 100_000, max_bytes: 1 << 20 });
         let seq = FlvTag { tag_type: TagType::Video, timestamp_ms: 0, data: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]) };
         q.push(seq);
@@ -427,22 +417,14 @@ mod tests {
             q.push(video(i * 100, i % 10 == 0));
             q.push(audio(i * 100));
         }
-        q.resync();
-        let mut out = Vec::new();
-        while let Ok(Some(t)) = q.try_pop() {
-            out.push(t);
-        }
-        assert!(is_config_tag(&out[0]));
-        assert!(is_video_keyframe(&out[1]) && out[1].timestamp_ms == 2000, "{:?}", out[1]);
-        assert!(out[2..].iter().all(|t| t.timestamp_ms >= 2000));
-        assert_eq!(q.counters().dropped_video.load(Ordering::Relaxed), 20);
-        // No keyframe queued: video waits for the next one, audio stays.
-        q.push(video(3000, false));
-        q.push(audio(3000));
-        q.resync();
-        assert_eq!(q.push(video(3100, false)), PushOutcome::Dropped);
-        assert_eq!(q.push(video(3200, true)), PushOutcome::Queued);
-        assert_eq!(q.try_pop().unwrap().unwrap().tag_type, TagType::Audio);
+        q.restart_at_next_keyframe();
+        assert_eq!(q.counters().dropped_video.load(Ordering::Relaxed), 25);
+        assert!(q.try_pop().unwrap().is_some_and(|t| is_config_tag(&t)));
+        assert!(q.try_pop().is_err(), "only config stays");
+        assert_eq!(q.push(video(2600, false)), PushOutcome::Dropped);
+        assert_eq!(q.push(audio(2600)), PushOutcome::Queued);
+        assert_eq!(q.push(video(2700, true)), PushOutcome::Queued);
+        assert_eq!(q.push(video(2800, false)), PushOutcome::Queued);
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct OutputStatus {
     /// The video bitrate this output can carry now (congestion control), kbit/s; 0 = no limit.
     bitrate_kbps: AtomicU32,
     finished: AtomicBool,
+    /// The output needs a keyframe now (a new session after a reconnection).
+    keyframe_wanted: AtomicBool,
 }
 
 impl Default for OutputStatus {
@@ -72,6 +74,7 @@ impl Default for OutputStatus {
             created: Instant::now(),
             bitrate_kbps: AtomicU32::new(0),
             finished: AtomicBool::new(false),
+            keyframe_wanted: AtomicBool::new(false),
         }
     }
 }
@@ -157,6 +160,16 @@ impl OutputStatus {
     /// The video bitrate this output asks for (0: no limit).
     pub fn bitrate_limit(&self) -> u32 {
         self.bitrate_kbps.load(Ordering::Relaxed)
+    }
+
+    /// Asks the encoder for a keyframe as soon as possible.
+    pub fn request_keyframe(&self) {
+        self.keyframe_wanted.store(true, Ordering::Relaxed);
+    }
+
+    /// Takes a pending keyframe request (the encoder calls this).
+    pub fn take_keyframe_request(&self) -> bool {
+        self.keyframe_wanted.swap(false, Ordering::Relaxed)
     }
 
     /// Sets the video bitrate this output can carry (0: no limit).

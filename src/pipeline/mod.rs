@@ -122,10 +122,10 @@ impl Broadcast {
         {
             let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
             let src = video_src.source;
-            let bitrate = sources::BitrateControl::new(settings.video_kbps, running.destination_statuses());
+            let feedback = sources::DestinationFeedback::new(settings.video_kbps, running.destination_statuses());
             workers.push(spawn(
                 "tally-video",
-                Box::new(move || sources::run_video(src, video_enc, &settings, clock, &stop, &end, &counters, bitrate, video_tx)),
+                Box::new(move || sources::run_video(src, video_enc, &settings, clock, &stop, &end, &counters, feedback, video_tx)),
             )?);
         }
         {

@@ -119,18 +119,25 @@ impl MediaEnd {
     }
 }
 
-/// The encoder's bitrate follows the destinations: the lowest limit among
-/// those that are live (a reconnecting one does not drag the others down),
-/// never above the broadcast's target.
-pub(super) struct BitrateControl {
+/// What the destinations ask of the shared encoder: its bitrate follows the
+/// lowest limit among those that are live (a reconnecting one does not drag
+/// the others down), never above the broadcast's target; and a keyframe when
+/// one of them starts a new session.
+pub(super) struct DestinationFeedback {
     target: u32,
     current: u32,
     destinations: Vec<Arc<crate::net::OutputStatus>>,
 }
 
-impl BitrateControl {
+impl DestinationFeedback {
     pub fn new(target: u32, destinations: Vec<Arc<crate::net::OutputStatus>>) -> Self {
-        BitrateControl { target, current: target, destinations }
+        DestinationFeedback { target, current: target, destinations }
+    }
+
+    /// True when some destination asked for a keyframe since the last call.
+    fn keyframe_wanted(&self) -> bool {
+        // Every request is taken, so one IDR answers several at once.
+        self.destinations.iter().fold(false, |any, d| d.take_keyframe_request() | any)
     }
 
     /// The bitrate to encode at now, if it differs from the current one.
@@ -172,7 +179,7 @@ pub(super) fn run_video(
     stop: &AtomicBool,
     end: &MediaEnd,
     counters: &PipelineCounters,
-    mut bitrate: BitrateControl,
+    mut feedback: DestinationFeedback,
     tx: SyncSender<VideoItem>,
 ) -> Result<(), String> {
     src.start(clock);
@@ -210,12 +217,16 @@ pub(super) fn run_video(
         counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
         // The encoder must have coded a frame before its bitrate can change.
         if counters.video_frames_out.load(Ordering::Relaxed) > 0
-            && let Some(kbps) = bitrate.wanted()
+            && let Some(kbps) = feedback.wanted()
         {
             match enc.set_bitrate(kbps) {
                 Ok(()) => tracing::info!(kbps, "video bitrate now {kbps} kbit/s (destinations' congestion control)"),
                 Err(e) => tracing::warn!(error = %e, "could not change the video bitrate"),
             }
+        }
+        if feedback.keyframe_wanted() {
+            tracing::debug!("keyframe for a destination's new session");
+            enc.force_keyframe();
         }
         let output = enc.encode(&frame).map_err(|e| {
             stop.store(true, Ordering::SeqCst);
