@@ -22,6 +22,25 @@ pub mod stream;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// A command-line value that holds a secret (a URL with its stream key, a
+/// publish key): parsing never fails (so clap never echoes it in an error)
+/// and Debug prints `<redacted>`.
+#[derive(Clone)]
+pub struct SecretArg(pub String);
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(tally::rtmp::REDACTED)
+    }
+}
+
 /// `tally`'s arguments.
 #[derive(Parser, Debug)]
 #[command(name = "tally", version, about = "Go live: camera + microphone -> H.264/AAC -> RTMP", long_about = None)]

@@ -15,7 +15,7 @@ pub struct ServeArgs {
     /// Require this key to publish (as ?key=KEY on the stream name, or a -KEY suffix).
     /// Prefer the TALLY_PUBLISH_KEY environment variable: arguments are visible to other users.
     #[arg(long = "publish-key", value_name = "KEY", env = "TALLY_PUBLISH_KEY", hide_env_values = true)]
-    publish_key: Option<String>,
+    publish_key: Option<super::SecretArg>,
     /// Most RTMP + HTTP connections at once.
     #[arg(long = "max-connections", value_name = "N", default_value_t = tally::net::server::DEFAULT_MAX_CONNECTIONS as u64,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
@@ -56,7 +56,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = tally::net::server::ServerConfig {
         rtmp_listen: args.listen,
         http_listen: args.http.0,
-        publish_key: args.publish_key.filter(|k| !k.is_empty()).map(tally::rtmp::StreamKey::new),
+        publish_key: args.publish_key.filter(|k| !k.0.is_empty()).map(|k| tally::rtmp::StreamKey::new(k.0)),
         max_connections: args.max_connections as usize,
         takeover: !args.no_takeover,
     };

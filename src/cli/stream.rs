@@ -21,7 +21,7 @@ pub struct StreamArgs {
     /// Destination URLs, rtmp[s]://host[:port]/app[/instance]/KEY: the last
     /// path segment is the stream key. Added to the profile's destinations.
     #[arg(value_name = "URL")]
-    urls: Vec<String>,
+    urls: Vec<super::SecretArg>,
     /// Go live with a saved profile (tally profiles list): its destinations,
     /// keys and settings; options given here override its settings.
     #[arg(long, value_name = "NAME")]
@@ -52,7 +52,7 @@ pub fn stream(args: StreamArgs) -> anyhow::Result<bool> {
     // URLs are parsed here rather than by clap: clap would echo the raw
     // value, stream key included, into its error message.
     for (i, raw) in args.urls.iter().enumerate() {
-        let url = RtmpUrl::parse(raw).map_err(|e| UsageError(format!("error: invalid value for '<URL>' #{}: {e}", i + 1)))?;
+        let url = RtmpUrl::parse(&raw.0).map_err(|e| UsageError(format!("error: invalid value for '<URL>' #{}: {e}", i + 1)))?;
         let mut dest = Destination::new(url, 0, 0);
         dest.ca_file = args.ca_file.clone();
         outputs.push(OutputSpec::Publish(dest));
@@ -116,15 +116,24 @@ fn profile_outputs(p: &Profile, ca_file: Option<&Path>, settings: &BroadcastSett
 fn recording_path(place: &Path, now: SystemTime) -> anyhow::Result<PathBuf> {
     let stamp = utc_stamp(now);
     let is_file = place.extension().is_some_and(|e| e.eq_ignore_ascii_case("flv"));
-    if !is_file {
+    let (dir, stem) = if is_file {
+        if !place.exists() {
+            return Ok(place.to_path_buf());
+        }
+        let stem = place.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        (place.parent().map(Path::to_path_buf).unwrap_or_default(), stem)
+    } else {
         std::fs::create_dir_all(place).with_context(|| format!("creating the recording directory {}", place.display()))?;
-        return Ok(place.join(format!("tally-{stamp}.flv")));
+        (place.to_path_buf(), "tally".to_owned())
+    };
+    // Never overwrite an earlier recording, even from the same second.
+    let mut candidate = dir.join(format!("{stem}-{stamp}.flv"));
+    let mut n = 2;
+    while candidate.exists() {
+        candidate = dir.join(format!("{stem}-{stamp}-{n}.flv"));
+        n += 1;
     }
-    if !place.exists() {
-        return Ok(place.to_path_buf());
-    }
-    let stem = place.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(place.with_file_name(format!("{stem}-{stamp}.flv")))
+    Ok(candidate)
 }
 
 /// `YYYY-MM-DDTHH-MM-SSZ` (UTC; no colons, which some file systems refuse).

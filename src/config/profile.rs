@@ -80,9 +80,9 @@ pub struct DestinationProfile {
     /// A PEM file of a private CA to trust for RTMPS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    /// Only in exports made with `--include-keys`: the key itself.
+    /// Only in exports made with `--include-keys`: the key itself (its Debug is redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_value: Option<String>,
+    pub key_value: Option<StreamKey>,
 }
 
 /// A saved way of going live.
@@ -272,7 +272,7 @@ impl ProfileStore {
         let mut p = self.get(name)?;
         if include_keys {
             for d in &mut p.destinations {
-                d.key_value = self.key(name, d)?.map(|k| k.expose().to_string());
+                d.key_value = self.key(name, d)?;
             }
         }
         let file = ProfilesFile { profiles: vec![p] };
@@ -293,7 +293,7 @@ impl ProfileStore {
         let mut warnings = Vec::new();
         for mut p in file.profiles {
             let keys: Vec<(String, StreamKey)> =
-                p.destinations.iter().filter_map(|d| d.key_value.clone().map(|k| (d.name.clone(), StreamKey::new(k)))).collect();
+                p.destinations.iter().filter_map(|d| d.key_value.clone().map(|k| (d.name.clone(), k))).collect();
             for d in &mut p.destinations {
                 if d.key_value.is_none() {
                     d.key = KeyRef::None;

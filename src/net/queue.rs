@@ -1,10 +1,12 @@
 //! One bounded queue per output, measured in milliseconds of media and bytes.
 //!
 //! The fan-out pushes without ever blocking the encoder (live mode): when an
-//! output falls behind by more than its bound, the oldest media is dropped —
-//! video a GOP remainder at a time so what is left always decodes, never a
-//! sequence header or metadata — so the delay a viewer sees stays bounded. In `--fast` mode (no wall clock), pushes wait for
-//! room instead, so the slowest output sets the pace and nothing is lost.
+//! output falls behind by more than its bound, the oldest video is dropped,
+//! a GOP remainder at a time so what is left always decodes, while audio is
+//! kept twice as long; never a sequence header or metadata. So the delay a
+//! viewer sees stays bounded, and so does memory through an outage. In
+//! `--fast` mode (no wall clock), pushes wait for room instead, so the
+//! slowest output sets the pace and nothing is lost.
 
 use crate::flv::{FlvTag, TagType};
 use std::collections::VecDeque;
@@ -16,17 +18,19 @@ use tokio::sync::Notify;
 /// Limits of one output queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueLimits {
-    /// Most media (newest minus oldest queued timestamp) before video is dropped.
+    /// Most media (newest minus oldest queued timestamp) before video is
+    /// dropped; audio is dropped past twice this.
     pub max_ms: u32,
     /// Most payload bytes held; beyond this even audio is dropped.
     pub max_bytes: usize,
 }
 
 impl QueueLimits {
-    /// Defaults for a network destination: 2 s of media (beyond that a
+    /// Defaults for a network destination: 1.5 s of video (beyond that a
     /// viewer is better served by a jump than by growing delay; OBS drops at
-    /// 0.7 s), 32 MiB (the byte bound only guards against a runaway).
-    pub const PUBLISHER: QueueLimits = QueueLimits { max_ms: 2_000, max_bytes: 32 << 20 };
+    /// 0.7 s; congestion control acts from 1 s), 3 s of audio, 32 MiB (the
+    /// byte bound only guards against a runaway).
+    pub const PUBLISHER: QueueLimits = QueueLimits { max_ms: 1_500, max_bytes: 32 << 20 };
     /// Defaults for the local recorder: a disk stall of 20 s is survivable.
     pub const RECORDER: QueueLimits = QueueLimits { max_ms: 20_000, max_bytes: 128 << 20 };
 }
@@ -144,11 +148,18 @@ impl OutputQueue {
     /// not the present.
     fn trim_older_than(&self, g: &mut Inner, newest: u32) {
         let max_ms = self.limits.max_ms;
+        // Audio is kept twice as long as video: it is small, and a viewer
+        // forgives lost pictures far more than lost sound. Once the video
+        // backlog is gone the audio drains at once on any path that carries
+        // the stream at all; the bound only matters when nothing moves.
         let is_old = |t: &FlvTag| {
             let age = newest.wrapping_sub(t.timestamp_ms);
-            age < u32::MAX / 2 && age > max_ms
+            let limit = if t.tag_type == TagType::Video { max_ms } else { max_ms.saturating_mul(2) };
+            age < u32::MAX / 2 && age > limit
         };
-        if !g.tags.front().is_some_and(is_old) {
+        // Tags are in timestamp order: the first of each kind is its oldest.
+        let oldest = |video: bool| g.tags.iter().find(|t| !is_config_tag(t) && (t.tag_type == TagType::Video) == video);
+        if !oldest(true).is_some_and(is_old) && !oldest(false).is_some_and(is_old) {
             return;
         }
         let (mut video_broken, mut dropped_video, mut dropped_audio) = (false, 0u64, 0u64);
@@ -369,10 +380,11 @@ mod tests {
         for i in 0..30u32 {
             assert_eq!(q.push(video(i * 100, i % 10 == 0)), PushOutcome::Queued);
             assert_eq!(q.push(audio(i * 100)), PushOutcome::Queued);
-            assert!(q.depth_ms() <= 1000, "{}", q.depth_ms());
+            // Video within 1 s (to its GOP), audio within 2 s.
+            assert!(q.depth_ms() <= 2000, "{}", q.depth_ms());
         }
         assert!(q.counters().dropped_video.load(Ordering::Relaxed) >= 19);
-        assert!(q.counters().dropped_audio.load(Ordering::Relaxed) >= 19);
+        assert!(q.counters().dropped_audio.load(Ordering::Relaxed) >= 9);
         // What is left starts at a keyframe, and every gap in video ends at one.
         let mut prev_video_ts = None;
         let mut first_audio = None;
@@ -389,7 +401,8 @@ mod tests {
             }
         }
         assert_eq!(prev_video_ts, Some(2900));
-        assert!(first_audio >= Some(1900));
+        // Audio outlives the video it came with: from 0.9 s, video from 2 s.
+        assert_eq!(first_audio, Some(900));
     }
 
     #[test]

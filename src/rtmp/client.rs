@@ -316,6 +316,7 @@ impl ClientSession {
             self.calls.push((txn, call));
         }
         let cmd = Command::new(name, txn, object, args);
+        tracing::trace!(command = %self.redact(&format!("{cmd:?}")), "rtmp: sending");
         Ok(self.conn.send(CSID_COMMAND, 0, stream_id, RtmpMessage::Command(cmd))?)
     }
 
@@ -373,6 +374,7 @@ impl ClientSession {
     }
 
     fn on_command(&mut self, cmd: Command, events: &mut Vec<ClientEvent>) -> Result<(), SessionError> {
+        tracing::trace!(command = %self.redact(&format!("{cmd:?}")), "rtmp: received");
         match cmd.name.as_str() {
             "_result" => match self.take_call(cmd.transaction_id) {
                 Some(Call::Connect) => {

@@ -28,4 +28,4 @@ pub use connection::{CSID_AUDIO, CSID_COMMAND, CSID_DATA, CSID_PROTOCOL_CONTROL,
 pub use handshake::{ClientHandshake, HandshakeError, HandshakeStatus, ServerHandshake};
 pub use message::{Command, MediaKind, MessageError, RtmpMessage, UserControlEvent};
 pub use server::{PLAYER_STREAM_ID, ServerConfig, ServerEvent, ServerSession, ServerState};
-pub use url::{RtmpUrl, Scheme, StreamKey, UrlError, redact_key_in};
+pub use url::{REDACTED, RtmpUrl, Scheme, StreamKey, UrlError, redact_key_in};

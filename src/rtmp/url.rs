@@ -46,6 +46,20 @@ impl fmt::Debug for StreamKey {
     }
 }
 
+/// Serialized as the plain key: only profile exports made with
+/// `--include-keys` and the 0600 key file ever serialize one.
+impl serde::Serialize for StreamKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StreamKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(StreamKey)
+    }
+}
+
 impl fmt::Display for StreamKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
@@ -69,6 +83,12 @@ pub fn redact_key_in(text: &str, key: &StreamKey) -> String {
         return out;
     }
     out = redact_one(&out, k);
+    // As Debug output escapes it (a key with a quote or a backslash).
+    let escaped = format!("{k:?}");
+    let escaped = &escaped[1..escaped.len() - 1];
+    if escaped != k {
+        out = redact_one(&out, escaped);
+    }
     if let Some((name, _query)) = k.split_once('?')
         && !name.is_empty()
     {
@@ -376,5 +396,9 @@ mod tests {
         // Long keys are redacted wherever they occur.
         let long = StreamKey::new("live_12345678");
         assert_eq!(redact_key_in("xlive_12345678y", &long), "x<redacted>y");
+        // Also as Debug output escapes it.
+        let quoted = StreamKey::new("live_\"1234\\5678");
+        let debug = format!("{:?}", ["x", quoted.expose()]);
+        assert_eq!(redact_key_in(&debug, &quoted), "[\"x\", \"<redacted>\"]");
     }
 }

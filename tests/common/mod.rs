@@ -20,6 +20,8 @@
 
 pub mod media;
 pub mod players;
+pub mod proxy;
+pub mod tls;
 pub mod pulse;
 pub mod rtmp_client;
 
@@ -115,6 +117,9 @@ fn package_of(tool: &str) -> &'static str {
         "node" => "nodejs",
         "chromium" => "chromium",
         "dpkg" => "dpkg",
+        "stunnel4" => "stunnel4",
+        "openssl" => "openssl",
+        "gnuplot" => "gnuplot-nox",
         _ => "(unknown package)",
     }
 }
@@ -284,12 +289,26 @@ impl Proc {
     /// Spawns `cmd` (stdin null, stdout/stderr captured). `name` labels the
     /// process in failure messages.
     pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        cmd.stdin(Stdio::null())
+        Proc::spawn_with_input(name, cmd, None)
+    }
+
+    /// [`Proc::spawn`], writing `input` to the child's stdin and closing it
+    /// (a stream key for `--key-stdin`).
+    pub fn spawn_with_input(name: &str, cmd: &mut Command, input: Option<&str>) -> Proc {
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        if let (Some(mut stdin), Some(text)) = (child.stdin.take(), input) {
+            let text = text.to_owned();
+            // A thread, so a child that never reads cannot block the test.
+            thread::spawn(move || {
+                use std::io::Write as _;
+                let _ = stdin.write_all(text.as_bytes());
+            });
+        }
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut drains = Vec::new();
@@ -530,6 +549,22 @@ pub fn spawn_tally_env(args: &[&str], envs: &[(&str, &std::ffi::OsStr)]) -> Proc
 /// test fails with its stderr.
 pub fn run_tally(args: &[&str], timeout: Duration) -> Output {
     spawn_tally(args).wait_output(timeout)
+}
+
+/// A `tally` command whose configuration lives under `home`
+/// (`home/.config/tally/`), with keys in the 0600 file rather than the
+/// desktop's keyring, so tests never touch the user's real profiles or keys.
+pub fn tally_in_home_cmd(args: &[&str], home: &Path) -> Command {
+    let mut cmd = Command::new(tally_bin());
+    cmd.args(args).env("HOME", home).env_remove("XDG_CONFIG_HOME").env("TALLY_SECRET_STORE", "file");
+    cmd
+}
+
+/// Runs a short `tally` command (profiles) under `home`, feeding `input` on
+/// stdin; returns its output. Past 60 s it is killed and the test fails.
+pub fn tally_in_home(args: &[&str], home: &Path, input: Option<&str>) -> Output {
+    let proc = Proc::spawn_with_input("tally", &mut tally_in_home_cmd(args, home), Some(input.unwrap_or("")));
+    proc.wait_output(Duration::from_secs(60))
 }
 
 // ---------------------------------------------------------------------------
@@ -799,6 +834,29 @@ impl Nginx {
                 self.diagnostics()
             );
         }
+    }
+
+    /// Kills nginx with SIGKILL, as a crash would, and waits until it is gone.
+    pub fn kill(&self) {
+        self.proc.kill();
+        self.proc.wait_timeout(READY_TIMEOUT);
+    }
+
+    /// Starts nginx again on the same port with the same configuration
+    /// (after [`Nginx::kill`]); waits until it accepts connections.
+    pub fn restart(&mut self) {
+        let conf_path = self.dir.join("nginx.conf");
+        self.proc = Proc::spawn(
+            "nginx",
+            Command::new(require("nginx"))
+                .arg("-p")
+                .arg(self.dir.path())
+                .arg("-c")
+                .arg(&conf_path)
+                .arg("-e")
+                .arg(self.dir.join("error.log")),
+        );
+        self.wait_ready();
     }
 
     /// The process state and the tail of the error log.

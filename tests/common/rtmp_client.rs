@@ -213,3 +213,96 @@ pub async fn closed_within(tcp: &mut TcpStream, limit: Duration) -> bool {
         }
     }
 }
+
+/// One media message a [`Watcher`] received.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// When it arrived.
+    pub at: Instant,
+    /// Audio, video or data.
+    pub kind: MediaKind,
+    /// Its RTMP timestamp, ms.
+    pub ts: u32,
+    /// A video keyframe (FLV FrameType 1), sequence headers excluded.
+    pub keyframe: bool,
+    /// An AVC/AAC sequence header.
+    pub config: bool,
+    /// Payload bytes.
+    pub len: usize,
+    /// Which connection of the watcher got it (0, 1, ... after reconnects).
+    pub connection: u32,
+}
+
+/// A viewer that keeps watching: plays `url` on its own thread, reconnects
+/// whenever the server goes away, and logs every media message with its
+/// arrival time, for timeline checks across faults.
+pub struct Watcher {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watcher {
+    /// Starts watching.
+    pub fn start(url: &str) -> Watcher {
+        use std::sync::atomic::Ordering;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let url = RtmpUrl::parse(url).expect("watcher url");
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("watcher runtime");
+            rt.block_on(async move {
+                let mut connection = 0u32;
+                while !stop2.load(Ordering::Relaxed) {
+                    if let Ok(Ok(mut player)) = tokio::time::timeout(Duration::from_secs(2), RtmpPlayer::connect(&url)).await {
+                        loop {
+                            if stop2.load(Ordering::Relaxed) {
+                                return;
+                            }
+                            let ev = match tokio::time::timeout(Duration::from_millis(200), player.next_event()).await {
+                                Err(_) => continue,
+                                Ok(Ok(Some(ev))) => ev,
+                                Ok(_) => break,
+                            };
+                            if let ClientEvent::Media { kind, timestamp, payload } = ev {
+                                let config = kind != MediaKind::Data && payload.get(1) == Some(&0);
+                                let keyframe = kind == MediaKind::Video && !config && payload.first().is_some_and(|b| b >> 4 == 1);
+                                let s = Seen { at: Instant::now(), kind, ts: timestamp, keyframe, config, len: payload.len(), connection };
+                                seen2.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+                            }
+                        }
+                        connection += 1;
+                    }
+                    // The server is down: try again shortly (a viewer's player retries too).
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        });
+        Watcher { seen, stop, thread: Some(thread) }
+    }
+
+    /// Everything received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Video frames (not sequence headers) received so far.
+    pub fn video(&self) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.kind == MediaKind::Video && !s.config).collect()
+    }
+
+    /// Waits until `condition` holds for what was received; false on timeout.
+    pub fn wait_for(&self, timeout: Duration, mut condition: impl FnMut(&[Seen]) -> bool) -> bool {
+        super::wait_until(timeout, || condition(&self.seen.lock().unwrap_or_else(|e| e.into_inner())))
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
