@@ -47,6 +47,12 @@ bench: test-deps
 	./benches/compare.sh
 	./benches/live_cpu.sh
 
+# Re-runs the congestion test and plots it: docs/congestion.csv -> .png.
+plot: test-deps
+	@./scripts/ensure-packages.sh gnuplot-nox
+	TALLY_CONGESTION_CSV=$(CURDIR)/docs/congestion.csv $(CARGO) test --locked --test destinations congestion -- --nocapture
+	gnuplot docs/congestion.gp
+
 fuzz: deps
 	./fuzz/run.sh
 

@@ -299,7 +299,8 @@ async fn connect_transport(dest: &Destination, tcp: TcpStream, tls: Option<&Arc<
 
 /// Congestion control of one destination: a video bitrate limit that
 /// follows its queue. Sustained backlog (over [`Congestion::HIGH_MS`] for a
-/// second) cuts the limit, at most every two seconds, to 70 % of what it was
+/// second), or video dropped from the queue at all, cuts the limit, at most
+/// every two seconds, to 70 % of what it was
 /// or to what the path measurably carried (85 % of the drain rate, less the
 /// audio), whichever is lower, down to [`Congestion::MIN_KBPS`]; a clear
 /// queue (under [`Congestion::LOW_MS`] for four seconds) raises it by 25 %,
@@ -332,16 +333,18 @@ impl Congestion {
         self.limit
     }
 
-    /// Feeds a sample: the queue's depth and, when known, the rate the
-    /// queue drained at lately (kbit/s of media). Returns the new limit when
-    /// it changed.
-    pub fn sample(&mut self, queue_ms: u32, drained_kbps: Option<u32>, now: Instant) -> Option<u32> {
+    /// Feeds a sample: the queue's depth, whether video was dropped since
+    /// the last sample, and, when known, the rate the queue drained at lately
+    /// (kbit/s of media). Returns the new limit when it changed.
+    pub fn sample(&mut self, queue_ms: u32, dropped: bool, drained_kbps: Option<u32>, now: Instant) -> Option<u32> {
         let since = |t: &Option<Instant>| t.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         let since_change = self.last_change.map_or(Duration::MAX, |t| now.saturating_duration_since(t));
-        if queue_ms > Self::HIGH_MS {
+        if queue_ms > Self::HIGH_MS || dropped {
             self.low_since = None;
             self.high_since.get_or_insert(now);
-            if since(&self.high_since) >= Duration::from_secs(1) && since_change >= Duration::from_secs(2) && self.limit > Self::MIN_KBPS {
+            // Drops are proof enough; a deep queue must last a second.
+            let persistent = dropped || since(&self.high_since) >= Duration::from_secs(1);
+            if persistent && since_change >= Duration::from_secs(2) && self.limit > Self::MIN_KBPS {
                 let mut next = self.limit * 7 / 10;
                 // A path that still carries something tells its capacity; one
                 // that carries nothing (a stall) says nothing about it.
@@ -547,6 +550,7 @@ async fn run_session(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_ack = (Instant::now(), 0u64);
     let mut drain = DrainMeter::default();
+    let mut backlog_drops = queue.counters().backlog_drops.load(std::sync::atomic::Ordering::Relaxed);
     loop {
         tokio::select! {
             tag = queue.pop() => {
@@ -581,7 +585,10 @@ async fn run_session(
                 }
                 let drained = drain.sample(now, status.bytes_out());
                 let queue_ms = queue.depth_ms();
-                if let Some(kbps) = congestion.sample(queue_ms, drained, now) {
+                let drops_now = queue.counters().backlog_drops.load(std::sync::atomic::Ordering::Relaxed);
+                let dropped = drops_now > backlog_drops;
+                backlog_drops = drops_now;
+                if let Some(kbps) = congestion.sample(queue_ms, dropped, drained, now) {
                     tracing::info!(url = %dest.url, kbps, queue_ms, drained_kbps = drained.unwrap_or(0), "congestion control: video bitrate limit now {kbps} kbit/s");
                 }
                 let limit = congestion.limit();
@@ -678,22 +685,22 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Congestion::new(2500, 128);
         let at = |s: f64| t0 + Duration::from_secs_f64(s);
-        assert_eq!(c.sample(3000, None, at(0.0)), None);
-        assert_eq!(c.sample(3000, None, at(0.5)), None);
-        assert_eq!(c.sample(3000, None, at(1.0)), Some(1750));
-        assert_eq!(c.sample(3000, None, at(1.5)), None, "no faster than every 2 s");
+        assert_eq!(c.sample(3000, false, None, at(0.0)), None);
+        assert_eq!(c.sample(3000, false, None, at(0.5)), None);
+        assert_eq!(c.sample(3000, false, None, at(1.0)), Some(1750));
+        assert_eq!(c.sample(3000, false, None, at(1.5)), None, "no faster than every 2 s");
         // A stalled path (nothing drained) steps geometrically.
-        assert_eq!(c.sample(3000, Some(0), at(3.0)), Some(1225));
+        assert_eq!(c.sample(3000, false, Some(0), at(3.0)), Some(1225));
         for i in 0..40 {
-            c.sample(3000, None, at(3.5 + f64::from(i) * 0.5));
+            c.sample(3000, false, None, at(3.5 + f64::from(i) * 0.5));
         }
         assert_eq!(c.limit(), Congestion::MIN_KBPS);
         // Clear for 4 s: back up by 25 %.
-        assert_eq!(c.sample(100, None, at(30.0)), None);
-        assert_eq!(c.sample(100, None, at(34.0)), Some(375));
-        assert_eq!(c.sample(100, None, at(38.0)), Some(468));
+        assert_eq!(c.sample(100, false, None, at(30.0)), None);
+        assert_eq!(c.sample(100, false, None, at(34.0)), Some(375));
+        assert_eq!(c.sample(100, false, None, at(38.0)), Some(468));
         // In between: hold.
-        assert_eq!(c.sample(600, None, at(50.0)), None);
+        assert_eq!(c.sample(600, false, None, at(50.0)), None);
         assert_eq!(c.limit(), 468);
     }
 
@@ -702,9 +709,20 @@ mod tests {
         let t0 = Instant::now();
         let at = |s: f64| t0 + Duration::from_secs_f64(s);
         let mut c = Congestion::new(2500, 128);
-        c.sample(3000, Some(1000), at(0.0));
+        c.sample(3000, false, Some(1000), at(0.0));
         // 1 Mbit/s drained: 850 - 128 audio, rather than 1750.
-        assert_eq!(c.sample(3000, Some(1000), at(1.0)), Some(722));
+        assert_eq!(c.sample(3000, false, Some(1000), at(1.0)), Some(722));
+    }
+
+    #[test]
+    fn dropped_video_steps_down_at_once() {
+        let t0 = Instant::now();
+        let at = |s: f64| t0 + Duration::from_secs_f64(s);
+        let mut c = Congestion::new(2500, 128);
+        // The queue was trimmed: shallow now, but the path could not keep up.
+        assert_eq!(c.sample(400, true, Some(1000), at(0.0)), Some(722));
+        assert_eq!(c.sample(400, true, Some(1000), at(1.0)), None, "no faster than every 2 s");
+        assert_eq!(c.sample(400, true, Some(1000), at(2.0)), Some(505));
     }
 
     #[test]

@@ -49,10 +49,13 @@ pub enum PushOutcome {
 /// Counters of one queue, readable without locking.
 #[derive(Debug, Default)]
 pub struct QueueCounters {
-    /// Video frames dropped for congestion.
+    /// Video frames dropped (congestion, or a new session's wait for a keyframe).
     pub dropped_video: AtomicU64,
-    /// Audio frames dropped (byte bound reached).
+    /// Audio frames dropped (a backlog past the bound, or the byte bound).
     pub dropped_audio: AtomicU64,
+    /// Times the consumer was so far behind that media was thrown away:
+    /// the congestion signal (a new session's restart does not count).
+    pub backlog_drops: AtomicU64,
     /// Tags delivered to the consumer.
     pub delivered: AtomicU64,
 }
@@ -191,6 +194,9 @@ impl OutputQueue {
         g.bytes = g.tags.iter().map(|t| t.data.len()).sum();
         self.counters.dropped_video.fetch_add(dropped_video, Ordering::Relaxed);
         self.counters.dropped_audio.fetch_add(dropped_audio, Ordering::Relaxed);
+        if dropped_video + dropped_audio > 0 {
+            self.counters.backlog_drops.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Queues a tag without blocking. When the consumer is behind, the
@@ -215,9 +221,11 @@ impl OutputQueue {
             }
             if too_big {
                 g.skipping_to_keyframe = true;
+                self.counters.backlog_drops.fetch_add(1, Ordering::Relaxed);
             }
             if g.skipping_to_keyframe { PushOutcome::Dropped } else { PushOutcome::Queued }
         } else if too_big {
+            self.counters.backlog_drops.fetch_add(1, Ordering::Relaxed);
             PushOutcome::Dropped
         } else {
             PushOutcome::Queued
@@ -385,6 +393,7 @@ mod tests {
         }
         assert!(q.counters().dropped_video.load(Ordering::Relaxed) >= 19);
         assert!(q.counters().dropped_audio.load(Ordering::Relaxed) >= 9);
+        assert!(q.counters().backlog_drops.load(Ordering::Relaxed) > 0, "congestion is signalled");
         // What is left starts at a keyframe, and every gap in video ends at one.
         let mut prev_video_ts = None;
         let mut first_audio = None;
@@ -438,6 +447,7 @@ mod tests {
         assert_eq!(q.push(audio(2600)), PushOutcome::Queued);
         assert_eq!(q.push(video(2700, true)), PushOutcome::Queued);
         assert_eq!(q.push(video(2800, false)), PushOutcome::Queued);
+        assert_eq!(q.counters().backlog_drops.load(Ordering::Relaxed), 0, "a restart is not congestion");
     }
 
     #[test]
