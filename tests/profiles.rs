@@ -94,6 +94,12 @@ fn an_export_has_no_keys_unless_asked_and_an_import_puts_them_back_in_the_store(
 
     let file = home.join("with-keys.toml");
     let file_arg = file.to_string_lossy().into_owned();
+    // Over an existing, world-readable file: it ends up private all the same.
+    std::fs::write(&file, "old").expect("write");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
     ok(&tally_in_home(&["profiles", "export", "show", "--include-keys", "-o", &file_arg], home.path(), None), "export --include-keys");
     assert_eq!(mode(&file), 0o600, "an export with keys is private");
     let with_keys = std::fs::read_to_string(&file).expect("export");

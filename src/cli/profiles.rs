@@ -336,15 +336,8 @@ fn export(name: &str, include_keys: bool, output: Option<PathBuf>) -> anyhow::Re
             let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
         }
         Some(path) => {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
-            file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+            // Private even over an existing file: it may hold keys.
+            config::write_file_atomic(&path, &text, true)?;
             eprintln!("Exported '{name}' to {}{}", path.display(), if include_keys { " (WITH stream keys)" } else { "" });
         }
     }

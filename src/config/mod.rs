@@ -14,7 +14,7 @@ pub use profile::{AudioProfile, DestinationProfile, KeyRef, Profile, ProfileStor
 pub use secrets::{Backend, SecretStore};
 pub use services::{Service, detect, service, services};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why configuration could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -50,4 +50,77 @@ pub enum ConfigError {
 /// `~/.config/tally`) on Linux, the platform's equivalent elsewhere.
 pub fn config_dir() -> Result<PathBuf, ConfigError> {
     directories::ProjectDirs::from("", "", "tally").map(|d| d.config_dir().to_path_buf()).ok_or(ConfigError::NoConfigDir)
+}
+
+/// Reads a TOML file of ours; a file that does not exist yet is the default.
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), reason: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(ConfigError::Io { path: path.to_path_buf(), reason: e.to_string() }),
+    }
+}
+
+/// Writes `text` to `path` atomically: a fresh temporary file beside it,
+/// synced, then renamed over it, so a crash leaves the old file or the new
+/// one, never half of either. With `private` the file is readable by its
+/// owner only (0600) from its first byte, whatever was there before.
+pub fn write_file_atomic(path: &Path, text: &str, private: bool) -> Result<(), ConfigError> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| ConfigError::Io { path: path.to_path_buf(), reason: e.to_string() };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    // A leftover from a crash may have other permissions: start afresh.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(&tmp).map_err(io)?;
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_write_is_owner_only_even_over_a_readable_file_or_leftover() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tally-atomic-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("keys.toml");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        // An existing world-readable file, and a world-readable leftover temporary file.
+        std::fs::write(&path, "old").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        std::fs::write(dir.join("keys.toml.tmp"), "stale").expect("write");
+        std::fs::set_permissions(dir.join("keys.toml.tmp"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        write_file_atomic(&path, "secret = 1\n", true).expect("write");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "secret = 1\n");
+        assert!(!dir.join("keys.toml.tmp").exists());
+        // Missing files read as the default; broken ones are named.
+        let missing: std::collections::BTreeMap<String, String> = read_toml(&dir.join("none.toml")).expect("default");
+        assert!(missing.is_empty());
+        std::fs::write(dir.join("bad.toml"), "= nope").expect("write");
+        let bad = read_toml::<std::collections::BTreeMap<String, String>>(&dir.join("bad.toml"));
+        assert!(matches!(bad, Err(ConfigError::Parse { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -173,23 +173,13 @@ impl ProfileStore {
     }
 
     fn read(&self) -> Result<ProfilesFile, ConfigError> {
-        match std::fs::read_to_string(&self.path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse { path: self.path.clone(), reason: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ProfilesFile::default()),
-            Err(e) => Err(ConfigError::Io { path: self.path.clone(), reason: e.to_string() }),
-        }
+        super::read_toml(&self.path)
     }
 
     fn write(&self, file: &ProfilesFile) -> Result<(), ConfigError> {
-        let io = |e: std::io::Error| ConfigError::Io { path: self.path.clone(), reason: e.to_string() };
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
         let mut text = String::from("# Tally profiles. Stream keys are not in this file: see `tally profiles list`.\n\n");
         text.push_str(&toml::to_string_pretty(file).map_err(|e| ConfigError::Invalid(e.to_string()))?);
-        let tmp = self.path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        super::write_file_atomic(&self.path, &text, false)
     }
 
     /// Every profile, in file order.

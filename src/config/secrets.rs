@@ -10,7 +10,6 @@
 use super::ConfigError;
 use crate::rtmp::StreamKey;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Keyring service name every Tally key is stored under.
@@ -121,39 +120,14 @@ impl SecretStore {
     }
 
     fn read_file(&self) -> Result<KeysFile, ConfigError> {
-        match std::fs::read_to_string(&self.file) {
-            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse { path: self.file.clone(), reason: e.to_string() }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeysFile::default()),
-            Err(e) => Err(ConfigError::Io { path: self.file.clone(), reason: e.to_string() }),
-        }
+        super::read_toml(&self.file)
     }
 
     /// Writes the key file atomically, owner-only from the first byte.
     fn write_file(&self, keys: &KeysFile) -> Result<(), ConfigError> {
-        let io = |e: std::io::Error| ConfigError::Io { path: self.file.clone(), reason: e.to_string() };
-        if let Some(dir) = self.file.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let text = toml::to_string(keys).map_err(|e| ConfigError::Io { path: self.file.clone(), reason: e.to_string() })?;
-        let tmp = self.file.with_extension("toml.tmp");
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(io)?;
-        f.write_all(b"# Tally stream keys (no OS keyring was available). Keep this file private.\n").map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-        }
-        std::fs::rename(&tmp, &self.file).map_err(io)
+        let mut text = String::from("# Tally stream keys (no OS keyring was available). Keep this file private.\n");
+        text.push_str(&toml::to_string(keys).map_err(|e| ConfigError::Invalid(e.to_string()))?);
+        super::write_file_atomic(&self.file, &text, true)
     }
 }
 
