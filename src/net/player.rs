@@ -79,6 +79,11 @@ impl RtmpPlayer {
         self.stream
     }
 
+    /// The local end of the connection: how the server lists this player.
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.stream.local_addr()
+    }
+
     /// Bytes received so far.
     pub fn bytes_in(&self) -> u64 {
         self.bytes_in

@@ -25,7 +25,7 @@ use super::chunk::DecoderLimits;
 use super::connection::{CSID_COMMAND, Connection, Incoming, SessionError};
 use super::handshake::{HandshakeStatus, ServerHandshake};
 use super::message::{Command, MediaKind, PeerBandwidthLimit, RtmpMessage, UserControlEvent};
-use super::url::StreamKey;
+use super::url::{REDACTED, StreamKey};
 use crate::amf0::{self, Amf0Value};
 use bytes::Bytes;
 
@@ -375,11 +375,14 @@ impl ServerSession {
             ("description", Amf0Value::string(description)),
         ]);
         let cmd = Command::new("onStatus", 0.0, Amf0Value::Null, vec![info]);
+        // Our replies carry no secret: names in them are the key-stripped ones.
+        tracing::trace!(command = ?cmd, "rtmp: sending");
         Ok(self.conn.send(CSID_COMMAND, 0, stream_id, RtmpMessage::Command(cmd))?)
     }
 
     fn reply(&mut self, name: &str, txn: f64, object: Amf0Value, args: Vec<Amf0Value>) -> Result<(), SessionError> {
         let cmd = Command::new(name, txn, object, args);
+        tracing::trace!(command = ?cmd, "rtmp: sending");
         Ok(self.conn.send(CSID_COMMAND, 0, 0, RtmpMessage::Command(cmd))?)
     }
 
@@ -423,6 +426,7 @@ impl ServerSession {
     }
 
     fn on_command(&mut self, stream_id: u32, cmd: Command, events: &mut Vec<ServerEvent>) -> Result<(), SessionError> {
+        tracing::trace!(stream_id, command = %loggable(&cmd), "rtmp: received");
         let txn = cmd.transaction_id;
         match (self.state, cmd.name.as_str()) {
             (ServerState::AwaitingConnect, "connect") if self.config.refuse_connect.is_some() => {
@@ -585,6 +589,38 @@ impl ServerSession {
     }
 }
 
+/// Commands whose first argument is the stream name a publisher sent: on an
+/// ingest that name is the stream key (FMLE, OBS and ffmpeg send it with
+/// `releaseStream`, `FCPublish`, `publish` and `FCUnpublish`).
+const KEY_BEARING_COMMANDS: [&str; 4] = ["publish", "releaseStream", "FCPublish", "FCUnpublish"];
+
+/// A received command as it may be logged: a publisher's stream name is
+/// replaced with [`REDACTED`] (it is a key, or carries this server's publish
+/// key), and so is every query string in any other text (`?key=`,
+/// `?token=`, as some clients put credentials in `tcUrl` or a play name).
+fn loggable(cmd: &Command) -> String {
+    fn scrub(v: &Amf0Value) -> Amf0Value {
+        match v {
+            Amf0Value::String(s) => match s.split_once('?') {
+                Some((head, _)) => Amf0Value::String(format!("{head}?{REDACTED}")),
+                None => v.clone(),
+            },
+            Amf0Value::Object(pairs) => Amf0Value::Object(pairs.iter().map(|(k, v)| (k.clone(), scrub(v))).collect()),
+            Amf0Value::EcmaArray(pairs) => Amf0Value::EcmaArray(pairs.iter().map(|(k, v)| (k.clone(), scrub(v))).collect()),
+            Amf0Value::StrictArray(items) => Amf0Value::StrictArray(items.iter().map(scrub).collect()),
+            other => other.clone(),
+        }
+    }
+    let key_bearing = KEY_BEARING_COMMANDS.contains(&cmd.name.as_str());
+    let args = cmd
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| if key_bearing && i == 0 && a.as_str().is_some() { Amf0Value::string(REDACTED) } else { scrub(a) })
+        .collect();
+    format!("{:?}", Command { name: cmd.name.clone(), transaction_id: cmd.transaction_id, object: scrub(&cmd.object), args })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,6 +655,29 @@ mod tests {
             out.push(m);
         }
         out
+    }
+
+    #[test]
+    fn logged_commands_never_show_a_key() {
+        let publish = Command::new("publish", 5.0, Amf0Value::Null, vec![Amf0Value::string("cam?key=s3cret"), Amf0Value::string("live")]);
+        let text = loggable(&publish);
+        assert!(text.contains("\"publish\"") && text.contains(REDACTED) && text.contains("\"live\""), "{text}");
+        assert!(!text.contains("s3cret") && !text.contains("cam"), "{text}");
+        for name in KEY_BEARING_COMMANDS {
+            let text = loggable(&Command::new(name, 3.0, Amf0Value::Null, vec![Amf0Value::string("sk_live_abcdef")]));
+            assert!(!text.contains("sk_live") && text.contains(REDACTED), "{text}");
+        }
+        let connect = Command::new(
+            "connect",
+            1.0,
+            Amf0Value::object([("app", Amf0Value::string("live?auth=tok3n")), ("tcUrl", Amf0Value::string("rtmp://h/live?auth=tok3n"))]),
+            vec![],
+        );
+        let text = loggable(&connect);
+        assert!(text.contains("rtmp://h/live?") && !text.contains("tok3n"), "{text}");
+        // A player's stream name is public; its query is not.
+        let play = loggable(&Command::new("play", 4.0, Amf0Value::Null, vec![Amf0Value::string("cam?token=t0k")]));
+        assert!(play.contains("cam?") && !play.contains("t0k"), "{play}");
     }
 
     #[test]

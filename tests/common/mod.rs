@@ -981,6 +981,75 @@ impl FfmpegListen {
 }
 
 // ---------------------------------------------------------------------------
+// ffmpeg as a publisher (an outside peer: x264 + ffmpeg's AAC and RTMP client)
+// ---------------------------------------------------------------------------
+
+/// What an ffmpeg-made clip looks like.
+#[derive(Clone, Debug)]
+pub struct ClipSpec {
+    /// `WxH`.
+    pub size: &'static str,
+    /// Seconds of media (30 fps).
+    pub secs: u32,
+    /// x264 bitrate, kbit/s (CBR-ish: maxrate = bitrate).
+    pub kbps: u32,
+    /// Frames per GOP.
+    pub gop: u32,
+    /// Add noise so the encoder really needs the bitrate.
+    pub noise: bool,
+}
+
+/// Encodes `spec` with ffmpeg (testsrc2 + a sine, libx264 High profile +
+/// AAC) into an FLV at `path`; returns how many video frames it holds.
+pub fn make_clip(path: &Path, spec: &ClipSpec) -> usize {
+    let noise = if spec.noise { ",noise=alls=40:allf=t+u" } else { "" };
+    let rate = format!("{}k", spec.kbps);
+    let out = Command::new(require("ffmpeg"))
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={}:rate=30{noise}", spec.size)])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", &spec.secs.to_string()])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-b:v", &rate, "-maxrate", &rate, "-bufsize", &rate])
+        .args(["-g", &spec.gop.to_string(), "-keyint_min", &spec.gop.to_string(), "-sc_threshold", "0", "-bf", "0"])
+        .args(["-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv"])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ffmpeg: {e}"));
+    assert!(out.status.success(), "ffmpeg could not make the clip: {}", String::from_utf8_lossy(&out.stderr));
+    probe(path).video_packets.len()
+}
+
+/// `ffmpeg -readrate SPEED -i CLIP -c copy -f flv URL`: publishes a clip at
+/// `speed` times real time (1.0 = as live).
+pub fn ffmpeg_publish_clip(clip: &Path, url: &str, speed: f64) -> Proc {
+    Proc::spawn(
+        "ffmpeg publisher",
+        Command::new(require("ffmpeg"))
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-readrate", &format!("{speed}"), "-i"])
+            .arg(clip)
+            .args(["-map", "0", "-c", "copy", "-f", "flv", url]),
+    )
+}
+
+/// ffmpeg encoding live (`-re`) for `secs` and publishing to `url`:
+/// testsrc2 at `size` and 30 fps, libx264 High profile (AVC profile 100,
+/// unlike Tally's Constrained Baseline) with a keyframe every second, AAC.
+pub fn ffmpeg_publish_live(url: &str, size: &str, secs: u32) -> Proc {
+    Proc::spawn(
+        "ffmpeg publisher",
+        Command::new(require("ffmpeg"))
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+            .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30"), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &secs.to_string(), "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "high"])
+            .args(["-g", "30", "-b:v", "800k", "-c:a", "aac", "-ac", "2", "-b:a", "128k", "-f", "flv", url]),
+    )
+}
+
+/// AVC profile of openh264's streams (Tally): Constrained Baseline.
+pub const TALLY_AVC_PROFILE: u8 = 66;
+/// AVC profile of the ffmpeg publishers above: High.
+pub const X264_AVC_PROFILE: u8 = 100;
+
+// ---------------------------------------------------------------------------
 // Players
 // ---------------------------------------------------------------------------
 

@@ -94,46 +94,184 @@ pub async fn time_to_first_picture(url: &str, limit: Duration) -> Result<(Durati
     }
 }
 
+/// One thing a player heard: a media message or a status.
+#[derive(Clone, Debug)]
+pub enum Heard {
+    /// Audio, video or data.
+    Media(Seen),
+    /// An `onStatus` (or `_error`): `rejected` for level "error".
+    Status {
+        /// When it arrived.
+        at: Instant,
+        /// E.g. `NetStream.Play.PublishNotify`.
+        code: String,
+        /// The server's words.
+        description: String,
+        /// Level "error" (or `_error`).
+        rejected: bool,
+    },
+}
+
 /// Everything a player received, in order.
 #[derive(Debug, Default)]
 pub struct Recording {
-    /// (kind, timestamp, payload length) of every media message.
-    pub media: Vec<(MediaKind, u32, usize)>,
-    /// Status codes, in order.
-    pub statuses: Vec<String>,
+    /// Media and statuses in arrival order.
+    pub heard: Vec<Heard>,
+    /// The first video payloads (sequence headers included), when asked for.
+    pub video_payloads: Vec<Bytes>,
 }
 
 impl Recording {
-    /// Video messages (sequence headers excluded).
+    /// Every media message, in order.
+    pub fn media(&self) -> Vec<&Seen> {
+        self.heard.iter().filter_map(|h| if let Heard::Media(s) = h { Some(s) } else { None }).collect()
+    }
+
+    /// Video frames (sequence headers excluded), in order.
+    pub fn video(&self) -> Vec<&Seen> {
+        self.media().into_iter().filter(|s| s.kind == MediaKind::Video && !s.config).collect()
+    }
+
+    /// Video frames (sequence headers excluded).
     pub fn video_frames(&self) -> usize {
-        self.media.iter().filter(|m| m.0 == MediaKind::Video).count()
+        self.video().len()
+    }
+
+    /// Status codes in order; rejections as `rejected: CODE`.
+    pub fn statuses(&self) -> Vec<String> {
+        self.heard
+            .iter()
+            .filter_map(|h| match h {
+                Heard::Status { code, rejected: false, .. } => Some(code.clone()),
+                Heard::Status { code, rejected: true, .. } => Some(format!("rejected: {code}")),
+                Heard::Media(_) => None,
+            })
+            .collect()
+    }
+
+    /// How many statuses so far have a code ending with `suffix`.
+    pub fn count_status(&self, suffix: &str) -> usize {
+        self.statuses().iter().filter(|c| c.ends_with(suffix)).count()
+    }
+
+    /// What was heard between the `nth` (0-based) status ending with
+    /// `suffix` and the next status ending with `until` (or the end).
+    pub fn between(&self, suffix: &str, nth: usize, until: &str) -> &[Heard] {
+        let is = |h: &Heard, sfx: &str| matches!(h, Heard::Status { code, .. } if code.ends_with(sfx));
+        let Some(start) = self.heard.iter().enumerate().filter(|(_, h)| is(h, suffix)).nth(nth).map(|(i, _)| i + 1) else {
+            return &[];
+        };
+        let end = self.heard[start..].iter().position(|h| is(h, until)).map_or(self.heard.len(), |p| start + p);
+        &self.heard[start..end]
+    }
+}
+
+/// The media among `heard`.
+pub fn media_of(heard: &[Heard]) -> Vec<&Seen> {
+    heard.iter().filter_map(|h| if let Heard::Media(s) = h { Some(s) } else { None }).collect()
+}
+
+/// The largest time between two consecutive video frames' arrivals.
+pub fn largest_arrival_gap(video: &[&Seen]) -> Duration {
+    video.windows(2).map(|w| w[1].at.saturating_duration_since(w[0].at)).max().unwrap_or_default()
+}
+
+/// How a [`Listener`] stopped listening.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The caller's condition held.
+    Done,
+    /// The server closed the connection.
+    Closed,
+    /// The time limit passed.
+    TimedOut,
+}
+
+/// A player that records what it hears, and reads only when asked to: a
+/// test can make it stop reading (a stalled viewer) and read again later.
+pub struct Listener {
+    player: RtmpPlayer,
+    /// What it heard so far.
+    pub rec: Recording,
+    keep_payloads: usize,
+}
+
+impl Listener {
+    /// Connects and plays `url`.
+    pub async fn connect(url: &str) -> Result<Listener, String> {
+        let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
+        let player = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
+        Ok(Listener { player, rec: Recording::default(), keep_payloads: 0 })
+    }
+
+    /// Also keeps the payloads of the first `n` video messages.
+    pub fn keep_video_payloads(mut self, n: usize) -> Self {
+        self.keep_payloads = n;
+        self
+    }
+
+    /// `ip:port` of our end: how the server lists this player.
+    pub fn local_addr(&self) -> String {
+        self.player.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    /// Reads and records until `stop` holds for the recording, the server
+    /// closes, or `limit` passes. A protocol or socket error is an `Err`.
+    pub async fn listen_until(&mut self, limit: Duration, mut stop: impl FnMut(&Recording) -> bool) -> Result<Ended, String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if stop(&self.rec) {
+                return Ok(Ended::Done);
+            }
+            let ev = match tokio::time::timeout_at(deadline, self.player.next_event()).await {
+                Err(_) => return Ok(Ended::TimedOut),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Ok(None)) => return Ok(Ended::Closed),
+                Ok(Ok(Some(ev))) => ev,
+            };
+            let at = Instant::now();
+            match ev {
+                ClientEvent::Media { kind, timestamp, payload } => {
+                    if kind == MediaKind::Video && self.rec.video_payloads.len() < self.keep_payloads {
+                        self.rec.video_payloads.push(payload.clone());
+                    }
+                    self.rec.heard.push(Heard::Media(Seen::of(at, kind, timestamp, &payload, 0)));
+                }
+                ClientEvent::Status { code, description, .. } => {
+                    self.rec.heard.push(Heard::Status { at, code, description, rejected: false })
+                }
+                ClientEvent::Rejected { code, description } => {
+                    self.rec.heard.push(Heard::Status { at, code, description, rejected: true })
+                }
+                _ => {}
+            }
+        }
     }
 }
 
 /// Plays `url` until `stop` returns true for the recording so far, the
 /// server closes, or `limit` passes.
-pub async fn record_until(url: &str, limit: Duration, mut stop: impl FnMut(&Recording) -> bool) -> Result<Recording, String> {
-    let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
-    let mut player = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
-    let mut rec = Recording::default();
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if stop(&rec) {
-            return Ok(rec);
+pub async fn record_until(url: &str, limit: Duration, stop: impl FnMut(&Recording) -> bool) -> Result<Recording, String> {
+    let mut l = Listener::connect(url).await?;
+    l.listen_until(limit, stop).await?;
+    Ok(l.rec)
+}
+
+/// Decodes the first picture out of video payloads (FLV AVC bodies,
+/// sequence header first) with openh264; its size.
+pub fn first_picture(payloads: &[Bytes]) -> Option<(usize, usize)> {
+    let mut decoder = openh264::decoder::Decoder::new().ok()?;
+    for payload in payloads {
+        if payload.len() < 5 {
+            continue;
         }
-        let ev = match tokio::time::timeout_at(deadline, player.next_event()).await {
-            Err(_) => return Ok(rec),
-            Ok(Err(e)) => return Err(e.to_string()),
-            Ok(Ok(None)) => return Ok(rec),
-            Ok(Ok(Some(ev))) => ev,
-        };
-        match ev {
-            ClientEvent::Media { kind, timestamp, payload } => rec.media.push((kind, timestamp, payload.len())),
-            ClientEvent::Status { code, .. } => rec.statuses.push(code),
-            ClientEvent::Rejected { code, .. } => rec.statuses.push(format!("rejected: {code}")),
-            _ => {}
+        let annexb = if payload[1] == 0 { annexb_from_avcc_config(&payload[5..]).unwrap_or_default() } else { annexb_from_avcc(&payload[5..]) };
+        if let Ok(Some(yuv)) = decoder.decode(&annexb) {
+            use openh264::formats::YUVSource;
+            return Some(yuv.dimensions());
         }
     }
+    None
 }
 
 /// A synthetic video tag body: keyframe or not, `len` bytes (not decodable H.264).
@@ -225,12 +363,31 @@ pub struct Seen {
     pub ts: u32,
     /// A video keyframe (FLV FrameType 1), sequence headers excluded.
     pub keyframe: bool,
-    /// An AVC/AAC sequence header.
+    /// Not a picture or a sound: metadata, an AVC/AAC sequence header, an
+    /// AVC end of sequence.
     pub config: bool,
     /// Payload bytes.
     pub len: usize,
     /// Which connection of the watcher got it (0, 1, ... after reconnects).
     pub connection: u32,
+    /// For an AVC sequence header: `AVCProfileIndication` (66 Baseline, as
+    /// openh264 encodes; 100 High, as x264 does by default). Tells two
+    /// publishers apart.
+    pub avc_profile: Option<u8>,
+}
+
+impl Seen {
+    /// Classifies a received FLV body.
+    pub fn of(at: Instant, kind: MediaKind, ts: u32, payload: &[u8], connection: u32) -> Seen {
+        // Metadata, sequence headers and AVC end-of-sequence (AVCPacketType
+        // 2, which ffmpeg's muxer writes last) are not pictures.
+        let config = kind == MediaKind::Data || payload.get(1) == Some(&0) || (kind == MediaKind::Video && payload.get(1) == Some(&2));
+        let keyframe = kind == MediaKind::Video && !config && payload.first().is_some_and(|b| b >> 4 == 1);
+        // FLV AVC body: FrameType|CodecID, AVCPacketType, CTS (3), then the
+        // AVCDecoderConfigurationRecord: version, profile, ...
+        let avc_profile = (kind == MediaKind::Video && config).then(|| payload.get(6).copied()).flatten();
+        Seen { at, kind, ts, keyframe, config, len: payload.len(), connection, avc_profile }
+    }
 }
 
 /// A viewer that keeps watching: plays `url` on its own thread, reconnects
@@ -266,9 +423,7 @@ impl Watcher {
                                 Ok(_) => break,
                             };
                             if let ClientEvent::Media { kind, timestamp, payload } = ev {
-                                let config = kind != MediaKind::Data && payload.get(1) == Some(&0);
-                                let keyframe = kind == MediaKind::Video && !config && payload.first().is_some_and(|b| b >> 4 == 1);
-                                let s = Seen { at: Instant::now(), kind, ts: timestamp, keyframe, config, len: payload.len(), connection };
+                                let s = Seen::of(Instant::now(), kind, timestamp, &payload, connection);
                                 seen2.lock().unwrap_or_else(|e| e.into_inner()).push(s);
                             }
                         }

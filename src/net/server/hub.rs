@@ -8,7 +8,7 @@
 //! Publishing never waits for a player: pushes into player queues never
 //! block (see [`super::player`]).
 
-use super::player::{PlayerItem, PlayerQueue, Pushed};
+use super::player::{PlayerInfo, PlayerItem, PlayerQueue, Pushed};
 use crate::flv::{FlvTag, TagType};
 use crate::rtmp::{CSID_AUDIO, CSID_DATA, CSID_VIDEO, MediaKind, PLAYER_STREAM_ID, RawMessage, encode_standalone};
 use bytes::{Bytes, BytesMut};
@@ -209,6 +209,8 @@ pub struct StreamInfo {
     pub publishing_since: Option<u64>,
     /// Players connected (RTMP and HTTP-FLV).
     pub players: usize,
+    /// Each of them, in the order they joined.
+    pub player_list: Vec<PlayerInfo>,
     /// Average kbit/s received since the publisher started.
     pub kbps_in: f64,
     /// Payload bytes received / delivered to players, since the hub exists.
@@ -366,6 +368,7 @@ impl StreamHub {
             publisher: pubr.map(|p| p.peer.clone()),
             publishing_since: pubr.and_then(|p| p.since.duration_since(SystemTime::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
             players: st.players.iter().filter(|p| !p.is_closed()).count(),
+            player_list: st.players.iter().filter(|p| !p.is_closed()).map(|p| p.info()).collect(),
             kbps_in: if secs > 0.5 { bytes_in as f64 * 8.0 / 1000.0 / secs } else { 0.0 },
             bytes_in,
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
@@ -471,7 +474,7 @@ pub fn key_matches(given: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::server::player::QueueLimits;
+    use crate::net::server::player::{PlayerProtocol, QueueLimits};
 
     fn video(ts: u32, key: bool) -> Arc<HubMessage> {
         HubMessage::new(MediaKind::Video, ts, Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 1, 2]))
@@ -507,7 +510,7 @@ mod tests {
         hub.publish(1, video(33, false));
         hub.publish(1, video(66, true)); // new GOP
         hub.publish(1, video(100, false));
-        let player = Arc::new(PlayerQueue::new(QueueLimits::PLAYER));
+        let player = Arc::new(PlayerQueue::new(QueueLimits::PLAYER, "127.0.0.1:2", PlayerProtocol::Rtmp));
         hub.add_player(player.clone());
         hub.publish(1, video(133, false));
         let mut items = Vec::new();

@@ -36,6 +36,10 @@ pub const PUBLISHER_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A write to a player that makes no progress for this long ends it: a
 /// player that stopped reading entirely.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a refused client gets to read our reason and close after we
+/// have (see `rtmp_conn::Conn::close_gracefully`); a client that keeps
+/// sending is cut off then.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// Default connection limit (RTMP and HTTP together).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Chunk size the server sends with, announced to every client at `connect`:

@@ -82,19 +82,50 @@ pub enum Drained {
     Closed(Option<String>),
 }
 
+/// How a player reaches the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlayerProtocol {
+    /// RTMP `play`.
+    Rtmp,
+    /// `GET /app/name.flv`.
+    HttpFlv,
+}
+
+/// One player as `/api/streams` lists it: who it is and how well it keeps up.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PlayerInfo {
+    /// The player's address (`ip:port`).
+    pub peer: String,
+    /// RTMP or HTTP-FLV.
+    pub protocol: PlayerProtocol,
+    /// Media waiting in its queue, ms.
+    pub queue_ms: u32,
+    /// Times it fell behind and was skipped to the next keyframe.
+    pub skips: u64,
+    /// Video frames it lost to skipping.
+    pub dropped_frames: u64,
+    /// Payload bytes handed to its connection.
+    pub bytes_out: u64,
+}
+
 /// The queue of one player.
 pub struct PlayerQueue {
     inner: Mutex<Inner>,
     limits: QueueLimits,
+    peer: String,
+    protocol: PlayerProtocol,
     /// Video frames dropped by skipping.
     pub dropped: AtomicU64,
+    /// Times the player was skipped to the next keyframe.
+    pub skips: AtomicU64,
     /// Payload bytes handed to the connection.
     pub delivered: AtomicU64,
 }
 
 impl std::fmt::Debug for PlayerQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlayerQueue").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("PlayerQueue").field("peer", &self.peer).field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -108,8 +139,8 @@ fn media_ts(item: &PlayerItem) -> Option<u32> {
 }
 
 impl PlayerQueue {
-    /// An empty queue.
-    pub fn new(limits: QueueLimits) -> Self {
+    /// An empty queue for the player at `peer`.
+    pub fn new(limits: QueueLimits, peer: &str, protocol: PlayerProtocol) -> Self {
         PlayerQueue {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
@@ -121,8 +152,23 @@ impl PlayerQueue {
                 waker: None,
             }),
             limits,
+            peer: peer.to_string(),
+            protocol,
             dropped: AtomicU64::new(0),
+            skips: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+        }
+    }
+
+    /// A snapshot for the API.
+    pub fn info(&self) -> PlayerInfo {
+        PlayerInfo {
+            peer: self.peer.clone(),
+            protocol: self.protocol,
+            queue_ms: self.depth_ms(),
+            skips: self.skips.load(Ordering::Relaxed),
+            dropped_frames: self.dropped.load(Ordering::Relaxed),
+            bytes_out: self.delivered.load(Ordering::Relaxed),
         }
     }
 
@@ -159,6 +205,7 @@ impl PlayerQueue {
             let dropped_video = before - g.items.len();
             g.bytes = g.items.iter().map(|i| if let PlayerItem::Media(m) = i { m.payload.len() } else { 0 }).sum();
             self.dropped.fetch_add(dropped_video as u64, Ordering::Relaxed);
+            self.skips.fetch_add(1, Ordering::Relaxed);
             g.skipping = true;
             let window = self.limits.skip_window_ms;
             g.skips.push_back(msg.timestamp);
@@ -292,7 +339,7 @@ mod tests {
 
     #[test]
     fn a_slow_player_skips_to_the_next_keyframe_keeping_headers() {
-        let q = PlayerQueue::new(limits());
+        let q = PlayerQueue::new(limits(), "127.0.0.1:1", PlayerProtocol::Rtmp);
         q.push(PlayerItem::Media(HubMessage::new(MediaKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]))));
         // Nobody drains: at 1100 ms the queue holds more than 1000 ms.
         for i in 0..=11u32 {
@@ -323,7 +370,7 @@ mod tests {
 
     #[test]
     fn a_player_that_never_catches_up_is_disconnected() {
-        let q = PlayerQueue::new(limits());
+        let q = PlayerQueue::new(limits(), "127.0.0.1:1", PlayerProtocol::Rtmp);
         let mut pushed_after_kick = false;
         for i in 0..100u32 {
             let ok = q.push(v(i * 100, i % 10 == 0)) == Pushed::Queued;
@@ -338,7 +385,7 @@ mod tests {
 
     #[test]
     fn notices_are_never_dropped_and_wake_the_consumer() {
-        let q = PlayerQueue::new(limits());
+        let q = PlayerQueue::new(limits(), "127.0.0.1:1", PlayerProtocol::Rtmp);
         assert_eq!(q.push(PlayerItem::Unpublished), Pushed::Queued);
         assert_eq!(q.push(PlayerItem::Published), Pushed::Queued);
         let mut out = Vec::new();

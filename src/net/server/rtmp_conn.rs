@@ -13,9 +13,9 @@
 //! futures — and writes each batch with one vectored write.
 
 use super::hub::{HubMessage, Kick, StreamHub, key_matches, split_key};
-use super::player::{Drained, PlayerItem, PlayerQueue, QueueLimits};
+use super::player::{Drained, PlayerItem, PlayerProtocol, PlayerQueue, QueueLimits};
 use super::{
-    ConnectionSlot, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, PUBLISHER_IDLE_TIMEOUT, SERVER_CHUNK_SIZE, Shared,
+    CLOSE_LINGER, ConnectionSlot, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, PUBLISHER_IDLE_TIMEOUT, SERVER_CHUNK_SIZE, Shared,
     WRITE_STALL_TIMEOUT,
 };
 use crate::rtmp::{MediaKind, ServerEvent, ServerSession, ServerState, SessionError};
@@ -91,6 +91,9 @@ pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, slot: Op
     };
     let result = conn.run().await;
     conn.leave_role();
+    if let Err(ConnEnd::Refused(_) | ConnEnd::Protocol(_)) = &result {
+        conn.close_gracefully().await;
+    }
     match result {
         Ok(()) => tracing::debug!(conn = id, peer = %conn.peer, "connection closed"),
         Err(e) => tracing::info!(conn = id, peer = %conn.peer, "connection ended: {e}"),
@@ -99,6 +102,28 @@ pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, slot: Op
 }
 
 impl Conn {
+    /// Ends a connection we refused so that the client reads our last
+    /// words: closing a socket with unread input (a player's
+    /// acknowledgements, a publisher's first media) makes the kernel reset
+    /// it and throw away what we had not yet delivered — the onStatus
+    /// saying why. So: FIN after our queued bytes, then discard what the
+    /// client still sends until it closes too, for at most [`CLOSE_LINGER`].
+    async fn close_gracefully(&mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if self.socket.shutdown().await.is_err() {
+            return;
+        }
+        let mut sink = [0u8; 4096];
+        let drain = async {
+            while let Ok(n) = self.socket.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = timeout(CLOSE_LINGER, drain).await;
+    }
+
     async fn flush(&mut self) -> Result<(), ConnEnd> {
         let out = self.session.take_outbound();
         if !out.is_empty() {
@@ -370,7 +395,7 @@ impl Conn {
         // Play.Start goes out before any media.
         self.flush().await?;
         let hub = self.shared.registry.hub(app, name);
-        let queue = Arc::new(PlayerQueue::new(QueueLimits::PLAYER));
+        let queue = Arc::new(PlayerQueue::new(QueueLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
         hub.add_player(queue.clone());
         tracing::info!(peer = %self.peer, %app, stream = %name, live = hub.info().live, "playing");
         self.role = Role::Playing { hub, queue, stream_id, paused: false };
@@ -391,7 +416,7 @@ impl Conn {
                 hub.remove_player(queue);
             } else if !pause && *paused {
                 // Resume live from the cached start, like a new player.
-                let fresh = Arc::new(PlayerQueue::new(QueueLimits::PLAYER));
+                let fresh = Arc::new(PlayerQueue::new(QueueLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
                 hub.add_player(fresh.clone());
                 *queue = fresh;
             }
