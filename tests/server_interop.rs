@@ -6,8 +6,9 @@
 
 mod common;
 
-use common::players::{self, Received, received_from_file, received_from_gstreamer};
+use common::players::{self, Received, received_from_file};
 use common::*;
+use serde_json::Value;
 use std::process::Command;
 use std::time::Duration;
 
@@ -51,20 +52,31 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     let ff = ffmpeg_read(&url, f64::from(READ_SECS), &ff_out);
     let rd_out = dir.join("rtmpdump.flv");
     let rd = players::rtmpdump(&url, READ_SECS + 1, &rd_out);
-    let gst = players::gstreamer(&url, READ_SECS + 1);
+    let gst_out = dir.join("gstreamer.flv");
+    let gst = players::gstreamer(&url, READ_SECS + 1, &gst_out);
     let (vlc, vlc_out) = players::vlc(&url, READ_SECS, &dir);
     let mpv_out = dir.join("mpv.flv");
     let mpv = players::mpv(&url, READ_SECS, &mpv_out);
     let limit = Duration::from_secs(u64::from(READ_SECS) + 30);
+    // The server lists all five while they play, each as an RTMP player.
+    let mut listed = Value::Null;
+    let all_in = wait_until(Duration::from_secs(READ_SECS.into()), || {
+        listed = server.stream(stream).unwrap_or_default();
+        listed["players"] == 5
+    });
+    assert!(all_in, "the server never counted the five players: {listed}");
+    let list = listed["player_list"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 5, "{listed}");
+    assert!(list.iter().all(|p| p["protocol"] == "rtmp" && p["peer"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:"))), "{listed}");
 
     ff.wait_success(limit);
     players::finish(&rd, limit); // exits 124 when timeout stops it: expected
-    let gst_log = players::finish(&gst, limit);
+    players::finish(&gst, limit); // exits 124 when timeout stops it: expected
     let vlc_log = players::finish(&vlc, limit);
     let mpv_log = players::finish(&mpv, limit);
 
     let mut results: Vec<Received> = vec![received_from_file("ffmpeg", &ff_out), received_from_file("rtmpdump", &rd_out)];
-    results.push(received_from_gstreamer(&gst_log));
+    results.push(received_from_file("gstreamer", &gst_out));
     assert!(vlc_log.contains("video codec = h264") && vlc_log.contains("audio codec = mp4a"), "VLC did not add H.264 + AAC:\n{}", tail(&vlc_log, 30));
     results.push(received_from_file("vlc", &vlc_out));
     assert!(mpv_log.contains(&format!("VO: [null] {W}x{H}")) && mpv_log.contains("AO: [null] 48000Hz stereo"), "mpv log:\n{}", tail(&mpv_log, 30));
@@ -75,9 +87,13 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     for r in &results {
         r.assert_ok(W, H, FPS, f64::from(READ_SECS) - 1.5);
     }
-    // The server counted them while they played; all gone now.
-    let info = server.stream(stream).expect("stream listed");
-    assert_eq!(info["live"], true, "{info}");
+    // All gone now; the stream is still live.
+    let mut info = Value::Null;
+    let gone = wait_until(Duration::from_secs(10), || {
+        info = server.stream(stream).unwrap_or_default();
+        info["players"] == 0
+    });
+    assert!(gone && info["live"] == true, "after the players left: {info}");
     drop(publisher);
 }
 
@@ -109,6 +125,12 @@ fn http_flv_plays_in_ffprobe_and_in_chromium_with_mpegts_js() {
     let dir = TestDir::new("http-flv");
     let out = dir.join("http.flv");
     let reader = ffmpeg_read(&server.http_url("web"), 4.0, &out);
+    let mut listed = Value::Null;
+    let counted = wait_until(Duration::from_secs(10), || {
+        listed = server.stream("web").unwrap_or_default();
+        listed["player_list"].as_array().is_some_and(|l| l.len() == 1 && l[0]["protocol"] == "http-flv")
+    });
+    assert!(counted || reader.has_exited(), "the HTTP-FLV player was not listed: {listed}");
     reader.wait_success(Duration::from_secs(30));
     let r = received_from_file("ffmpeg (HTTP-FLV)", &out);
     eprintln!("{r:?}");
@@ -127,6 +149,10 @@ fn http_flv_plays_in_ffprobe_and_in_chromium_with_mpegts_js() {
         .unwrap_or_else(|| panic!("no report from the browser:\n{}", browser.describe()));
     eprintln!("browser report: {report}");
     assert_eq!(report["supported"], true, "mpegts.js not supported: {report}");
-    assert!(report["decodedFrames"].as_u64().unwrap_or(0) > 0, "the page decoded no frames: {report}\n{}", browser.describe());
+    assert_eq!(report["errors"], serde_json::json!([]), "the player reported errors: {report}\n{}", browser.describe());
+    let decoded = report["decodedFrames"].as_u64().unwrap_or(0);
+    assert!(decoded >= 30, "the page decoded {decoded} frames, expected 30 or more: {report}\n{}", browser.describe());
+    let clock: Vec<f64> = report["clock"].as_array().map(|c| c.iter().filter_map(|t| t.as_f64()).collect()).unwrap_or_default();
+    assert!(clock.len() == 2 && clock[1] > clock[0], "the video's clock did not move on after 30 frames: {clock:?} {report}");
     assert_eq!((report["width"].as_u64(), report["height"].as_u64()), (Some(u64::from(W)), Some(u64::from(H))), "{report}");
 }

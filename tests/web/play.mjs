@@ -1,6 +1,9 @@
 // Usage: node play.mjs PAGE_URL SECONDS
-// Opens PAGE_URL in Debian's headless Chromium, waits until the page's
-// video has decoded frames (or SECONDS pass), prints window.tallyReport as JSON.
+// Opens PAGE_URL in Debian's headless Chromium and polls the page's own
+// report (window.tallyReport) until the video has decoded 30 frames and its
+// playback clock has then moved on by half a second, or SECONDS pass.
+// Prints the last report as JSON, with `clock`: the video's currentTime
+// when 30 frames had decoded and when the poll ended.
 import { chromium } from 'playwright-core';
 
 const [pageUrl, secondsArg] = process.argv.slice(2);
@@ -11,18 +14,25 @@ const browser = await chromium.launch({
          '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
 });
 let report = null;
+const clock = [];
 try {
   const page = await browser.newPage();
   page.on('console', m => console.error('console:', m.text()));
+  page.on('pageerror', e => console.error('pageerror:', e.message));
   await page.goto(pageUrl);
   const deadline = Date.now() + seconds * 1000;
-  // Poll the page's own report; a live stream has no "done" event.
+  // A live stream has no "done" event: poll.
   while (Date.now() < deadline) {
     report = await page.evaluate(() => window.tallyReport);
-    if (report && (report.decodedFrames >= 30 || !report.supported)) break;
-    await page.waitForTimeout(200);
+    if (report && !report.supported) break;
+    if (report && report.decodedFrames >= 30) {
+      if (clock.length === 0) clock.push(report.currentTime);
+      else if (report.currentTime >= clock[0] + 0.5) break;
+    }
+    await page.waitForTimeout(100);
   }
+  if (report && clock.length > 0) clock.push(report.currentTime);
 } finally {
   await browser.close();
 }
-console.log(JSON.stringify(report));
+console.log(JSON.stringify({ ...report, clock }));
