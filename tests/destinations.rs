@@ -1,171 +1,50 @@
 //! Destinations that hold up, against real peers: RTMPS through stunnel with
 //! a private CA, two destinations at once with one server killed and
 //! restarted, network faults through a proxy the test owns (cut, stall,
-//! refusal, a long outage), a bad key, congestion on a thin uplink, and a
-//! trace-level run that must never show the stream key.
+//! refusal, a long outage), a bad key, congestion on a thin uplink, and
+//! trace-level runs of `tally stream` and `tally serve` that must never show
+//! a stream key.
 //!
 //! These run at 640x360 (a few % of a core each), so they do not take the
-//! real-time lock: two at a time leave the machine idle enough for the
-//! timing bounds below, which are the issue's, not tuned to this machine.
+//! real-time lock. Nothing here asserts how fast a stream resumes or how far
+//! behind a player falls: each test waits for the event with a generous
+//! timeout and judges what arrived. The figures themselves come from
+//! `benches/recovery.rs` and `benches/congestion.rs` (docs/PERFORMANCE.md).
 
 mod common;
 
+use common::live::*;
 use common::proxy::{FaultProxy, PathState};
-use common::rtmp_client::{Seen, Watcher};
+use common::rtmp_client::Watcher;
 use common::tls::{Stunnel, TestCa};
 use common::*;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tally::rtmp::MediaKind;
 
-/// Small and light: what these tests prove does not depend on the size.
-const SMALL: [&str; 8] = ["--video", "test", "--audio", "sine", "--size", "640x360", "--fps", "30"];
-
 fn args<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
-    head.iter().chain(SMALL.iter()).chain(tail.iter()).copied().collect()
+    head.iter().chain(SMALL_SOURCE.iter()).chain(tail.iter()).copied().collect()
 }
 
-/// Milliseconds from `from` to `to` (negative when `to` is earlier).
-fn ms_between(from: Instant, to: Instant) -> i64 {
-    if to >= from { (to - from).as_millis() as i64 } else { -((from - to).as_millis() as i64) }
-}
-
-/// How late each video frame arrived relative to the first one: arrival time
-/// elapsed minus media time elapsed, ms. A constant for a healthy live
-/// stream; it grows with every second of backlog.
-fn lags(video: &[Seen]) -> Vec<(Instant, u32, i64)> {
-    let Some(first) = video.first() else { return Vec::new() };
-    video.iter().map(|s| (s.at, s.ts, ms_between(first.at, s.at) - (i64::from(s.ts) - i64::from(first.ts)))).collect()
-}
-
-/// The lowest lag seen before `until`: the stream's own latency, to measure
-/// delay against.
-fn baseline_lag(video: &[Seen], until: Instant) -> i64 {
-    lags(video).iter().filter(|(at, _, _)| *at < until).map(|(_, _, l)| *l).min().unwrap_or(0)
-}
-
-/// Resident memory of a process, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The `--stats-json` lines printed so far.
-fn stats_lines(tally: &Proc) -> Vec<Value> {
-    tally.stdout_text().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
-/// Video timestamps strictly increase on every watcher connection.
-fn assert_video_monotonic(video: &[Seen]) {
-    for w in video.windows(2) {
-        if w[0].connection == w[1].connection {
-            assert!(w[1].ts > w[0].ts, "video timestamp went from {} to {} ms", w[0].ts, w[1].ts);
+/// A resumed stream restarts on a keyframe, in a fresh session. Seen in
+/// what Tally sent on every connection after the first (nginx-rtmp would
+/// hide a bad restart: it holds a new publisher's video back from players
+/// until a keyframe), and at the viewer: after the new session's sequence
+/// header, the first frame is a keyframe.
+fn assert_restarted_on_keyframe(live: &LiveThroughProxy, resumed: &Resumed, what: &str) {
+    let sessions = live.proxy.carried();
+    assert!(sessions >= 2, "{what}: no new connection carried the stream");
+    for nth in 1..sessions {
+        let first = first_frame_sent(&live.proxy.sent_on(nth));
+        // A connection that never got to media (an attempt into a stalled path) has none.
+        if let Some((ts, key)) = first {
+            assert!(key, "{what}: connection {nth} started with a non-keyframe at {ts} ms");
         }
     }
-}
-
-/// The recording's video is one unbroken 30 fps run of at least `min_secs`.
-fn assert_recording_continuous(path: &Path, min_secs: f64) {
-    let errors = ffprobe_errors(path);
-    assert!(errors.is_empty(), "ffprobe on the recording: {errors}");
-    let info = probe(path);
-    assert_video_continuous(&info.video_pts(), 30.0, min_secs);
-}
-
-/// A live stream to nginx-rtmp through the fault proxy, watched by a player
-/// on nginx, recorded locally alongside.
-struct LiveThroughProxy {
-    nginx: Nginx,
-    proxy: FaultProxy,
-    watcher: Watcher,
-    tally: Proc,
-    recording: PathBuf,
-    stream: String,
-    _dir: TestDir,
-}
-
-impl LiveThroughProxy {
-    fn start(label: &str, extra: &[&str]) -> LiveThroughProxy {
-        let dir = TestDir::new(label);
-        let nginx = Nginx::start();
-        let proxy = FaultProxy::start(nginx.port());
-        let stream = format!("{label}-SECRETKEY-{}", std::process::id());
-        let watcher = Watcher::start(&nginx.url(&stream));
-        let recording = dir.join("local.flv");
-        let url = proxy.url("live", &stream);
-        let rec = recording.to_string_lossy().into_owned();
-        let mut tail = vec!["--record", rec.as_str(), "--stats-json"];
-        tail.extend_from_slice(extra);
-        let tally = spawn_tally(&args(&["stream", &url], &tail));
-        let live = LiveThroughProxy { nginx, proxy, watcher, tally, recording, stream, _dir: dir };
-        live.wait_media_secs(3.0, Duration::from_secs(30));
-        live
-    }
-
-    /// Waits until the watcher has seen `secs` of video (timestamp span).
-    fn wait_media_secs(&self, secs: f64, timeout: Duration) {
-        let ok = self.watcher.wait_for(timeout, |seen| {
-            let v: Vec<&Seen> = seen.iter().filter(|s| s.kind == MediaKind::Video && !s.config).collect();
-            v.len() > 1 && f64::from(v[v.len() - 1].ts.saturating_sub(v[0].ts)) / 1000.0 >= secs
-        });
-        assert!(ok, "the player saw less than {secs} s of video\n{}\n{}", self.tally.describe(), self.nginx.diagnostics());
-    }
-
-    /// Waits for the stream to be live again after `healed`: a video frame
-    /// arriving after it with no more delay than before the fault (+1 s).
-    /// Returns how long after `healed` that was.
-    fn wait_resumed(&self, fault_at: Instant, healed: Instant, timeout: Duration) -> Duration {
-        let baseline = baseline_lag(&self.watcher.video(), fault_at);
-        let mut resumed = None;
-        self.watcher.wait_for(timeout, |seen| {
-            let video: Vec<Seen> = seen.iter().filter(|s| s.kind == MediaKind::Video && !s.config).cloned().collect();
-            resumed = lags(&video).into_iter().find(|(at, _, lag)| *at >= healed && *lag <= baseline + 1000).map(|(at, _, _)| at);
-            resumed.is_some()
-        });
-        match resumed {
-            Some(at) => at - healed,
-            None => panic!(
-                "the stream did not resume within {timeout:?} of the path healing\n{}\n{}",
-                self.tally.describe(),
-                self.nginx.diagnostics()
-            ),
-        }
-    }
-
-    /// Puts the path in `state` for `duration` of wall time (the fault
-    /// itself, not a wait for an event), opens it, and checks the stream is
-    /// back within 3 s of the healing; returns how long it took.
-    fn fault_then_resume(&self, state: PathState, duration: Duration) -> Duration {
-        let at = Instant::now();
-        self.proxy.set_state(state);
-        std::thread::sleep(duration);
-        self.proxy.set_state(PathState::Open);
-        let healed = Instant::now();
-        let took = self.wait_resumed(at, healed, Duration::from_secs(15));
-        assert!(took <= Duration::from_secs(3), "resumed {took:?} after healing\n{}", self.tally.describe());
-        took
-    }
-
-    /// Ctrl-C: Tally unpublishes and exits 0; the recording is whole; the
-    /// key never showed.
-    fn finish(self, min_recorded_secs: f64) {
-        self.tally.signal("INT");
-        let status = self.tally.wait_timeout(Duration::from_secs(20)).unwrap_or_else(|| panic!("tally did not stop\n{}", self.tally.describe()));
-        assert!(status.success(), "exit {status}\n{}", self.tally.describe());
-        let all = format!("{}{}", self.tally.stdout_text(), self.tally.stderr_text());
-        assert!(!all.contains("SECRETKEY"), "the key leaked:\n{}", self.tally.describe());
-        assert_video_monotonic(&self.watcher.video());
-        assert_recording_continuous(&self.recording, min_recorded_secs);
-        drop(self.proxy);
-        drop(self.stream);
-    }
+    assert!(first_frame_sent(&live.proxy.sent_on(sessions - 1)).is_some(), "{what}: the last connection carried no video");
+    let first = resumed.first_frame.as_ref();
+    assert!(first.is_some_and(|f| f.keyframe), "{what}: the viewer's new session starts with {first:?}, not a keyframe");
 }
 
 // ---------------------------------------------------------------------------
@@ -293,47 +172,73 @@ fn a_bad_key_fails_once_and_never_loops_while_the_other_destination_streams() {
 // Network faults
 // ---------------------------------------------------------------------------
 
+/// Generous: the stream comes back in about a second (docs/PERFORMANCE.md,
+/// `benches/recovery.rs`); this only bounds a test that would otherwise wait
+/// for ever.
+const RESUME_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[test]
-fn a_cut_connection_resumes_within_three_seconds() {
-    let live = LiveThroughProxy::start("cut", &[]);
+fn a_cut_connection_resumes_on_a_new_connection_from_a_keyframe() {
+    let live = LiveThroughProxy::start("cut", &SMALL_SOURCE, &[]);
     let accepted = live.proxy.accepted();
     let at = Instant::now();
     live.proxy.cut();
-    let took = live.wait_resumed(at, at, Duration::from_secs(10));
-    eprintln!("cut: resumed {:.2} s after the cut", took.as_secs_f64());
-    assert!(took <= Duration::from_secs(3), "resumed {took:?} after the cut\n{}", live.tally.describe());
+    let resumed = live.wait_resumed(at, at, RESUME_TIMEOUT);
+    eprintln!("cut: resumed {:.2} s after the cut", resumed.after.as_secs_f64());
     assert!(live.proxy.accepted() > accepted, "a new connection carried the stream");
+    assert_restarted_on_keyframe(&live, &resumed, "cut");
     live.wait_media_secs(8.0, Duration::from_secs(20));
     live.finish(7.0);
 }
 
 #[test]
-fn a_ten_second_stall_resumes_within_three_seconds_of_healing() {
-    let live = LiveThroughProxy::start("stall", &[]);
-    let took = live.fault_then_resume(PathState::Stalled, Duration::from_secs(10));
-    eprintln!("stall: resumed {:.2} s after the path healed", took.as_secs_f64());
+fn a_ten_second_stall_resumes_from_a_keyframe_once_the_path_heals() {
+    let live = LiveThroughProxy::start("stall", &SMALL_SOURCE, &[]);
+    let accepted = live.proxy.accepted();
+    let (at, healed) = live.fault(PathState::Stalled, Duration::from_secs(10));
+    let resumed = live.wait_resumed(at, healed, RESUME_TIMEOUT);
+    eprintln!("stall: resumed {:.2} s after the path healed", resumed.after.as_secs_f64());
+    assert_restarted_on_keyframe(&live, &resumed, "stall");
+    // The stalled connection was given up on, not waited out.
+    assert!(live.proxy.accepted() > accepted, "the stream did not move to a new connection");
+    assert!(live.tally.stderr_text().contains("reconnecting"), "{}", live.tally.describe());
     live.wait_media_secs(18.0, Duration::from_secs(20));
     live.finish(17.0);
 }
 
 #[test]
-fn twenty_seconds_of_refused_connections_resume_within_three_seconds() {
-    let live = LiveThroughProxy::start("refuse", &[]);
-    let took = live.fault_then_resume(PathState::Refusing, Duration::from_secs(20));
-    eprintln!("refuse: resumed {:.2} s after the port reopened", took.as_secs_f64());
+fn twenty_seconds_of_refused_connections_then_it_resumes_from_a_keyframe() {
+    let live = LiveThroughProxy::start("refuse", &SMALL_SOURCE, &[]);
+    let (at, healed) = live.fault(PathState::Refusing, Duration::from_secs(20));
+    let resumed = live.wait_resumed(at, healed, RESUME_TIMEOUT);
+    eprintln!("refuse: resumed {:.2} s after the port reopened", resumed.after.as_secs_f64());
+    assert_restarted_on_keyframe(&live, &resumed, "refused");
     let err = live.tally.stderr_text();
     assert!(err.contains("Connection refused"), "attempts met refusals:\n{err}");
-    assert!(err.contains("reconnecting"), "{err}");
+    // Kept trying through the 20 s, with a backoff: more than one attempt.
+    assert!(err.matches("could not connect").count() >= 2, "{err}");
     live.wait_media_secs(28.0, Duration::from_secs(20));
     live.finish(27.0);
 }
 
+/// The 60-second outage's memory bound, as a share of what an unbounded
+/// queue would have held: everything encoded during the outage.
+const OUTAGE_GROWTH_SHARE: f64 = 0.25;
+
 #[test]
 fn a_sixty_second_outage_keeps_memory_bounded_and_the_recording_whole() {
-    let live = LiveThroughProxy::start("outage", &[]);
+    // A source that really is ~2.5 Mbit/s: the test pattern compresses to a
+    // tenth of that, and an unbounded queue of it would fit in any bound.
+    let dir = TestDir::new("outage");
+    let clip = noisy_clip(&dir, 4);
+    let video = format!("y4m:{}", clip.display());
+    let source = ["--video", video.as_str(), "--loop", "--audio", "sine", "--video-bitrate", "2500"];
+    let live = LiveThroughProxy::start_in(dir, "outage", &source, &[]);
+    live.wait_media_secs(6.0, Duration::from_secs(30));
     let pid = live.tally.pid();
     let before = rss_kib(pid);
     let at = Instant::now();
+    let outage_from = unix_secs(std::time::SystemTime::now());
     live.proxy.set_state(PathState::Stalled);
     // Sample memory once a second through the outage (the samples pace it).
     let mut samples = Vec::new();
@@ -343,15 +248,42 @@ fn a_sixty_second_outage_keeps_memory_bounded_and_the_recording_whole() {
     }
     live.proxy.set_state(PathState::Open);
     let healed = Instant::now();
+    let outage_to = unix_secs(std::time::SystemTime::now());
+
+    // What an unbounded queue would hold by the end: every byte encoded
+    // during the outage (the encoder's own output rate, once a second).
+    let stats = stats_lines(&live.tally);
+    let during = stats_between(&stats, outage_from, outage_to);
+    assert!(during.len() >= 50, "only {} stats lines during the 60 s outage", during.len());
+    let encoded_kbit: f64 = during.iter().filter_map(|s| s["encoded_kbps"].as_f64()).sum();
+    let unbounded_kib = encoded_kbit * 1000.0 / 8.0 / 1024.0;
+    let mean_kbps = encoded_kbit / during.len() as f64;
+    let before_outage = stats_between(&stats, outage_from - 5.0, outage_from);
+    let live_kbps = before_outage.iter().filter_map(|s| s["encoded_kbps"].as_f64()).sum::<f64>() / before_outage.len().max(1) as f64;
+    assert!(live_kbps >= 2000.0, "the source encodes at only {live_kbps:.0} kbit/s before the outage: not a 2.5 Mbit/s test");
+
     let peak = samples.iter().copied().max().unwrap_or(0);
     let first_half = samples[..samples.len() / 2].iter().copied().max().unwrap_or(0);
     let second_half = samples[samples.len() / 2..].iter().copied().max().unwrap_or(0);
-    eprintln!("outage: RSS before {before} KiB, peak during {peak} KiB (first half {first_half}, second half {second_half})");
-    assert!(peak <= before + 16 * 1024, "RSS grew from {before} to {peak} KiB during the outage");
-    assert!(second_half <= first_half + 2 * 1024, "RSS kept growing: {first_half} then {second_half} KiB");
-    let took = live.wait_resumed(at, healed, Duration::from_secs(30));
-    eprintln!("outage: resumed {:.2} s after the path healed", took.as_secs_f64());
-    assert!(took <= Duration::from_secs(10), "resumed {took:?} after healing\n{}", live.tally.describe());
+    eprintln!(
+        "outage: encoded {mean_kbps:.0} kbit/s on average ({live_kbps:.0} before): an unbounded queue would hold {unbounded_kib:.0} KiB; \
+         RSS before {before} KiB, peak during {peak} KiB (first half {first_half}, second half {second_half})"
+    );
+    let growth = peak.saturating_sub(before) as f64;
+    assert!(
+        growth <= OUTAGE_GROWTH_SHARE * unbounded_kib,
+        "RSS grew by {growth:.0} KiB during the outage, more than {:.0} % of the {unbounded_kib:.0} KiB an unbounded queue would hold",
+        OUTAGE_GROWTH_SHARE * 100.0
+    );
+    let second_growth = second_half.saturating_sub(first_half) as f64;
+    assert!(
+        second_growth <= OUTAGE_GROWTH_SHARE * unbounded_kib / 2.0,
+        "RSS kept growing: {first_half} then {second_half} KiB (an unbounded queue adds {:.0} KiB in 30 s)",
+        unbounded_kib / 2.0
+    );
+    let resumed = live.wait_resumed(at, healed, RESUME_TIMEOUT);
+    eprintln!("outage: resumed {:.2} s after the path healed", resumed.after.as_secs_f64());
+    assert_restarted_on_keyframe(&live, &resumed, "outage");
     live.wait_media_secs(66.0, Duration::from_secs(30));
     live.finish(65.0);
 }
@@ -360,147 +292,32 @@ fn a_sixty_second_outage_keeps_memory_bounded_and_the_recording_whole() {
 // Congestion
 // ---------------------------------------------------------------------------
 
-/// A clip that really needs its bitrate (noise defeats the encoder), so a
-/// 2.5 Mbit/s stream is 2.5 Mbit/s.
-fn noisy_clip(dir: &TestDir) -> PathBuf {
-    let path = dir.join("noise.y4m");
-    let out = Command::new(require("ffmpeg"))
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30,noise=alls=25:allf=t+u"])
-        .args(["-t", "4", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-y"])
-        .arg(&path)
-        .output()
-        .expect("run ffmpeg");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    path
-}
+/// The publisher's queue bound: audio is kept up to twice the 1.5 s of
+/// video (`net::queue::QueueLimits::PUBLISHER`), plus a frame.
+const PUBLISHER_QUEUE_BOUND_MS: u64 = 3_000 + 50;
 
 #[test]
-fn congestion_steps_the_bitrate_down_keeps_latency_and_steps_back_up() {
-    let dir = TestDir::new("congestion");
-    let clip = noisy_clip(&dir);
-    let nginx = Nginx::start();
-    let proxy = FaultProxy::start(nginx.port());
-    let stream = "congestion-SECRETKEY";
-    let watcher = Watcher::start(&nginx.url(stream));
-    let recording = dir.join("local.flv");
-    let video = format!("y4m:{}", clip.display());
-    let rec = recording.to_string_lossy().into_owned();
-    let tally = spawn_tally(&[
-        "stream",
-        &proxy.url("live", stream),
-        "--video",
-        &video,
-        "--loop",
-        "--audio",
-        "sine",
-        "--video-bitrate",
-        "2500",
-        "--record",
-        &rec,
-        "--stats-json",
-    ]);
-    let started = Instant::now();
-    assert!(watcher.wait_for(Duration::from_secs(30), |s| s.len() > 100), "nothing arrived\n{}", tally.describe());
-    // 10 s clear, 30 s at 1 Mbit/s, then clear until the bitrate is back.
-    while started.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    proxy.limit_rate(1_000_000);
-    let limited_at = Instant::now();
-    let limited_wall = std::time::SystemTime::now();
-    std::thread::sleep(Duration::from_secs(30));
-    proxy.limit_rate(0);
-    let lifted_at = Instant::now();
-    let lifted_wall = std::time::SystemTime::now();
-    let recovered = wait_until(Duration::from_secs(60), || {
-        stats_lines(&tally).last().and_then(|s| s["video_bitrate_kbps"].as_u64()) == Some(2500)
-    });
-    let recovered_after = lifted_at.elapsed();
-    // A little more clear air for the plot.
-    std::thread::sleep(Duration::from_secs(5));
-    tally.signal("INT");
-    let status = tally.wait_timeout(Duration::from_secs(20)).unwrap_or_else(|| panic!("tally did not stop\n{}", tally.describe()));
-    assert!(status.success(), "exit {status}\n{}", tally.describe());
-
-    let stats = stats_lines(&tally);
-    let wall = |s: &Value| s["wall"].as_f64().unwrap_or(0.0);
-    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    let (limit_from, limit_to) = (secs(limited_wall), secs(lifted_wall));
-    let bitrate = |s: &Value| s["video_bitrate_kbps"].as_u64().unwrap_or(0);
-    let lowest = stats.iter().filter(|s| wall(s) >= limit_from && wall(s) <= limit_to + 1.0).map(bitrate).min().unwrap_or(0);
-    let steps_down = stats.windows(2).filter(|w| bitrate(&w[1]) < bitrate(&w[0])).count();
-    let steps_up = stats.windows(2).filter(|w| bitrate(&w[1]) > bitrate(&w[0]) && wall(&w[1]) > limit_to).count();
-
-    // Latency at the player stayed under 3 s.
-    let seen_video = watcher.video();
-    let baseline = baseline_lag(&seen_video, limited_at);
-    let worst = lags(&seen_video).iter().map(|(_, _, l)| l - baseline).max().unwrap_or(0);
-
-    // Drops land on GOP boundaries: whatever the recording has and the
-    // player lacks is followed, at the player, by a keyframe.
-    let recorded: Vec<u32> = probe(&recording).video_pts().iter().map(|t| (t * 1000.0).round() as u32).collect();
-    let received: std::collections::HashMap<u32, bool> = seen_video.iter().map(|s| (s.ts, s.keyframe)).collect();
-    let first_seen = seen_video.first().map_or(0, |s| s.ts);
-    let last_seen = seen_video.last().map_or(0, |s| s.ts);
-    let mut missing_runs = 0;
-    let mut bad_resumes = Vec::new();
-    let mut in_gap = false;
-    for ts in recorded.iter().copied().filter(|t| *t >= first_seen && *t <= last_seen) {
-        match (received.get(&ts), in_gap) {
-            (None, false) => {
-                in_gap = true;
-                missing_runs += 1;
-            }
-            (Some(key), true) => {
-                in_gap = false;
-                if !key {
-                    bad_resumes.push(ts);
-                }
-            }
-            _ => {}
-        }
-    }
-    let dropped = stats.last().and_then(|s| s["outputs"][0]["dropped_frames"].as_u64()).unwrap_or(0);
-
-    // The run, for docs/congestion.png.
-    let mut csv = String::from("t_s,path_limit_kbps,video_bitrate_kbps,out_kbps,queue_ms,dropped_frames,player_delay_ms\n");
-    let t0 = stats.first().map_or(0.0, wall);
-    let lag_series = lags(&seen_video);
-    for s in &stats {
-        let t = wall(s);
-        let limit = if t >= limit_from && t < limit_to { 1000 } else { 0 };
-        let at = started + Duration::from_secs_f64((t - t0).max(0.0));
-        let delay = lag_series
-            .iter()
-            .filter(|(a, _, _)| *a <= at && *a + Duration::from_secs(1) > at)
-            .map(|(_, _, l)| l - baseline)
-            .max()
-            .unwrap_or(0);
-        let o = &s["outputs"][0];
-        csv.push_str(&format!(
-            "{:.1},{limit},{},{:.0},{},{},{delay}\n",
-            t - t0,
-            bitrate(s),
-            o["kbps_out"].as_f64().unwrap_or(0.0),
-            o["queue_ms"].as_u64().unwrap_or(0),
-            o["dropped_frames"].as_u64().unwrap_or(0)
-        ));
-    }
-    std::fs::write(dir.join("congestion.csv"), &csv).expect("write csv");
+fn congestion_steps_the_bitrate_down_keeps_the_queue_bounded_and_steps_back_up() {
+    let run = run_congestion();
+    let f = run.figures();
     if let Some(out) = std::env::var_os("TALLY_CONGESTION_CSV") {
-        std::fs::write(&out, &csv).expect("write TALLY_CONGESTION_CSV");
+        std::fs::write(&out, &f.csv).expect("write TALLY_CONGESTION_CSV");
     }
     eprintln!(
-        "congestion: lowest bitrate {lowest} kbit/s, {steps_down} steps down, {steps_up} up, back to 2500 after {:.1} s; worst player delay {worst} ms; {dropped} frames dropped in {missing_runs} runs",
-        recovered_after.as_secs_f64()
+        "congestion: lowest bitrate {} kbit/s over {} stats lines under the limit, {} steps down, {} up, recovered {:?}; \
+         deepest queue {} ms; worst player delay {} ms; {} frames dropped in {} runs",
+        f.lowest_kbps, f.lines_in_limit, f.steps_down, f.steps_up, run.recovered, f.max_queue_ms, f.worst_delay_ms, f.dropped, f.missing_runs
     );
-
-    assert!(worst < 3000, "the player fell {worst} ms behind\n{csv}");
-    assert!(lowest <= 800, "the bitrate only went down to {lowest} kbit/s under a 1 Mbit/s path\n{csv}");
-    assert!(steps_down >= 1 && dropped > 0 && missing_runs > 0, "congestion showed no effect\n{csv}");
-    assert!(bad_resumes.is_empty(), "video resumed without a keyframe at {bad_resumes:?} ms");
-    assert!(recovered && steps_up >= 2, "the bitrate did not step back up to 2500 within 60 s\n{csv}");
-    assert!(!tally.stderr_text().contains("SECRETKEY"));
+    // About one line a second for the 30 s under the limit.
+    assert!(f.lines_in_limit >= 25, "only {} stats lines fell while the path was limited\n{}", f.lines_in_limit, f.csv);
+    assert!(f.lowest_kbps <= 800, "the bitrate only went down to {} kbit/s under a 1 Mbit/s path\n{}", f.lowest_kbps, f.csv);
+    // Latency is kept by dropping, not queueing: the queue never held more
+    // than its bound, and what it dropped is missing at the player, whole GOPs.
+    assert!(f.max_queue_ms <= PUBLISHER_QUEUE_BOUND_MS, "the queue held {} ms of media\n{}", f.max_queue_ms, f.csv);
+    assert!(f.steps_down >= 1 && f.dropped > 0 && f.missing_runs > 0, "congestion showed no effect\n{}", f.csv);
+    assert!(f.bad_resumes.is_empty(), "video resumed without a keyframe at {:?} ms", f.bad_resumes);
+    assert!(run.recovered.is_some() && f.steps_up >= 2, "the bitrate did not step back up to 2500 within 60 s\n{}", f.csv);
+    assert!(!run.log.contains("SECRETKEY"));
 }
 
 // ---------------------------------------------------------------------------
@@ -538,8 +355,24 @@ fn at_trace_level_across_connect_error_and_reconnect_the_key_shows_nowhere() {
     let status = tally.wait_timeout(Duration::from_secs(60)).unwrap_or_else(|| panic!("{}", tally.describe()));
     assert_eq!(status.code(), Some(1), "the rejected backup makes the run fail\n{}", tally.describe());
 
-    let (stdout, stderr) = (tally.stdout_text(), tally.stderr_text());
-    assert!(stderr.contains("TRACE") && stderr.contains("in answer to publish"), "a trace-level run with the error:\n{}", tail(&stderr, 40));
+    let (stdout, stderr) = (tally.stdout_text(), strip_ansi(&tally.stderr_text()));
+    assert!(stderr.contains("in answer to publish"), "the rejection was reported:\n{}", tail(&stderr, 40));
+    // The very lines that carry a key were written, with the key redacted:
+    // the URL at each attempt, and the commands that name the stream.
+    for port in [proxy.port(), bad_nginx.port()] {
+        let line = format!("connecting url=rtmp://127.0.0.1:{port}/live/<redacted>");
+        assert!(stderr.contains(&line), "no '{line}' line:\n{}", tail(&stderr, 40));
+    }
+    let publishes = trace_lines(&stderr, "rtmp: sending", "name: \"publish\"");
+    // Main, backup, and main again after the cut.
+    assert!(publishes.len() >= 3, "{} traced publish commands:\n{}", publishes.len(), tail(&stderr, 60));
+    for line in &publishes {
+        assert!(line.contains("args: [String(\"<redacted>\"), String(\"live\")]"), "{line}");
+    }
+    for name in ["releaseStream", "FCPublish", "FCUnpublish"] {
+        let lines = trace_lines(&stderr, "rtmp: sending", &format!("name: \"{name}\""));
+        assert!(!lines.is_empty() && lines.iter().all(|l| l.contains("String(\"<redacted>\")")), "{name}: {lines:?}");
+    }
     for key in [GOOD, BAD] {
         for (what, text) in [("stdout", &stdout), ("stderr", &stderr)] {
             assert!(!text.contains(key), "{what} shows a key");
@@ -560,6 +393,57 @@ fn at_trace_level_across_connect_error_and_reconnect_the_key_shows_nowhere() {
         let text = std::fs::read(&entry).unwrap_or_default();
         let text = String::from_utf8_lossy(&text);
         assert!(!text.contains(GOOD) && !text.contains(BAD), "{} holds a key", entry.display());
+    }
+}
+
+/// The TRACE lines of `log` that contain both `what` and `detail`.
+fn trace_lines<'a>(log: &'a str, what: &str, detail: &str) -> Vec<&'a str> {
+    log.lines().filter(|l| l.contains(" TRACE ") && l.contains(what) && l.contains(detail)).collect()
+}
+
+#[test]
+fn at_trace_level_tally_serve_never_shows_a_publish_key() {
+    const KEY: &str = "srv_PUBLISHKEY_0123456789";
+    let mut cmd = Command::new(tally_bin());
+    let server = {
+        let (rtmp_port, http_port) = (free_port(), free_port());
+        let (listen, http) = (format!("127.0.0.1:{rtmp_port}"), format!("127.0.0.1:{http_port}"));
+        cmd.args(["serve", "--listen", &listen, "--http", &http, "--publish-key", KEY]).env("RUST_LOG", "trace");
+        let proc = Proc::spawn("tally serve", &mut cmd);
+        assert!(wait_until(READY_TIMEOUT, || is_listening(rtmp_port) || proc.has_exited()), "{}", proc.describe());
+        (proc, rtmp_port)
+    };
+    let (serve, port) = server;
+    // Tally with the key as a query, ffmpeg with it as a suffix; then one
+    // with a wrong key, refused.
+    let url = |name: &str| format!("rtmp://127.0.0.1:{port}/live/{name}");
+    let out = run_tally(&args(&["stream", &url(&format!("cam?key={KEY}"))], &["--duration", "2"]), Duration::from_secs(30));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ff = ffmpeg_publish_live(&url(&format!("cam2-{KEY}")), "320x180", 2);
+    ff.wait_success(Duration::from_secs(30));
+    let wrong = run_tally(&args(&["stream", &url("cam?key=srv_WRONGKEY_55555")], &["--duration", "1"]), Duration::from_secs(30));
+    assert_eq!(wrong.status.code(), Some(1), "{}", String::from_utf8_lossy(&wrong.stderr));
+    serve.signal("INT");
+    serve.wait_timeout(Duration::from_secs(20));
+
+    let log = strip_ansi(&serve.stderr_text());
+    // The commands that carry the key were traced, redacted.
+    let publishes = trace_lines(&log, "rtmp: received", "name: \"publish\"");
+    assert_eq!(publishes.len(), 3, "traced publish commands:\n{}", tail(&log, 60));
+    for line in &publishes {
+        assert!(line.contains("args: [String(\"<redacted>\"), String(\"live\")]"), "{line}");
+    }
+    for name in ["releaseStream", "FCPublish"] {
+        let lines = trace_lines(&log, "rtmp: received", &format!("name: \"{name}\""));
+        assert!(lines.len() >= 3 && lines.iter().all(|l| l.contains("String(\"<redacted>\")")), "{name}: {lines:?}");
+    }
+    // ...and so were the answers, and the streams by their plain names.
+    let statuses = trace_lines(&log, "rtmp: sending", "name: \"onStatus\"");
+    assert_eq!(statuses.iter().filter(|l| l.contains("NetStream.Publish.Start")).count(), 2, "{statuses:#?}");
+    assert_eq!(statuses.iter().filter(|l| l.contains("NetStream.Publish.Denied")).count(), 1, "{statuses:#?}");
+    assert!(log.contains("stream=cam ") && log.contains("stream=cam2 "), "{}", tail(&log, 60));
+    for secret in [KEY, &KEY[4..18], "srv_WRONGKEY_55555"] {
+        assert!(!log.contains(secret), "the server's log shows '{secret}'");
     }
 }
 

@@ -18,6 +18,7 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code)]
 
+pub mod live;
 pub mod media;
 pub mod players;
 pub mod proxy;
@@ -186,6 +187,27 @@ pub fn rtmp_module_path() -> PathBuf {
         "nginx RTMP module not found (neither {RTMP_MODULE_DEFAULT} nor in `dpkg -L \
          libnginx-mod-rtmp`): install it with `apt-get install libnginx-mod-rtmp`"
     )
+}
+
+/// `text` without ANSI colour codes (tracing colours its output even into a pipe).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters... final byte in @..~
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Last `lines` lines of `text`, for failure messages.

@@ -48,6 +48,10 @@ struct Control {
     rate: u64,
 }
 
+/// Client→server bytes kept per connection for [`FaultProxy::sent_on`]:
+/// enough for the publish sequence and the first seconds of media.
+const TAP_LIMIT: usize = 2 << 20;
+
 /// Counters the test can read.
 #[derive(Debug, Default)]
 pub struct ProxyCounters {
@@ -55,6 +59,9 @@ pub struct ProxyCounters {
     pub accepted: AtomicU64,
     /// Client→server bytes carried.
     pub upstream_bytes: AtomicU64,
+    /// The first [`TAP_LIMIT`] client→server bytes of each connection, in
+    /// the order they were accepted.
+    taps: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
 }
 
 /// The proxy. Dropping it stops it and closes every connection.
@@ -109,6 +116,18 @@ impl FaultProxy {
     /// Connections accepted so far.
     pub fn accepted(&self) -> u64 {
         self.counters.accepted.load(Ordering::Relaxed)
+    }
+
+    /// What the client sent on the `nth` connection (0-based) that reached
+    /// the server, up to 2 MiB: the bytes as they left the client.
+    pub fn sent_on(&self, nth: usize) -> Vec<u8> {
+        let taps = self.counters.taps.lock().unwrap_or_else(|e| e.into_inner());
+        taps.get(nth).map(|t| t.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default()
+    }
+
+    /// Connections that reached the server so far.
+    pub fn carried(&self) -> usize {
+        self.counters.taps.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Sets the path's state.
@@ -222,9 +241,11 @@ async fn carry(client: TcpStream, target: SocketAddr, mut control: watch::Receiv
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
+    let tap = Arc::new(Mutex::new(Vec::new()));
+    counters.taps.lock().unwrap_or_else(|e| e.into_inner()).push(tap.clone());
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let up = pump(cr, sw, control.clone(), generation, Some(counters));
+    let up = pump(cr, sw, control.clone(), generation, Some((counters, tap)));
     let down = pump(sr, cw, control.clone(), generation, None);
     // When either direction ends (EOF, error, cut), both sockets close.
     tokio::select! {
@@ -238,7 +259,7 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut control: watch::Receiver<Control>,
     generation: u64,
-    counters: Option<Arc<ProxyCounters>>,
+    counters: Option<(Arc<ProxyCounters>, Arc<Mutex<Vec<u8>>>)>,
 ) {
     let mut buf = vec![0u8; CHUNK];
     let paced = counters.is_some();
@@ -273,8 +294,11 @@ async fn pump(
         if to.write_all(&buf[..n]).await.is_err() {
             return;
         }
-        if let Some(c) = &counters {
+        if let Some((c, tap)) = &counters {
             c.upstream_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            let mut tap = tap.lock().unwrap_or_else(|e| e.into_inner());
+            let room = TAP_LIMIT.saturating_sub(tap.len()).min(n);
+            tap.extend_from_slice(&buf[..room]);
         }
         let rate = control.borrow().rate;
         if paced && rate > 0 {
