@@ -337,7 +337,11 @@ pub struct ChunkDecoder {
     chunk_size: usize,
     streams: HashMap<u32, InStream>,
     state: ReadState,
-    buffered: usize,
+    /// Declared lengths of the partial messages: what they will hold once
+    /// complete, checked against `max_buffered_bytes` when a message starts.
+    declared: usize,
+    /// Bytes the partial messages hold now.
+    held: usize,
     limits: DecoderLimits,
 }
 
@@ -371,7 +375,8 @@ impl ChunkDecoder {
             chunk_size: DEFAULT_CHUNK_SIZE as usize,
             streams: HashMap::new(),
             state: ReadState::Header,
-            buffered: 0,
+            declared: 0,
+            held: 0,
             limits,
         }
     }
@@ -391,9 +396,10 @@ impl ChunkDecoder {
     /// Applies the peer's Abort (spec 5.4.2): drops the partial message on `csid`.
     pub fn abort(&mut self, csid: u32) {
         if let Some(s) = self.streams.get_mut(&csid)
-            && s.partial.take().is_some()
+            && let Some(partial) = s.partial.take()
         {
-            self.buffered -= s.len;
+            self.declared -= s.len;
+            self.held -= partial.len();
         }
     }
 
@@ -402,11 +408,18 @@ impl ChunkDecoder {
         self.input.extend_from_slice(bytes);
     }
 
-    /// Bytes held by the decoder: unparsed input plus the declared lengths of
-    /// partial messages. After `next_message` returns `Ok(None)` the unparsed
-    /// part is less than one chunk header (18 bytes).
+    /// Bytes held by the decoder: unparsed input plus what partial
+    /// messages have received so far — never more than the peer sent.
+    /// After `next_message` returns `Ok(None)` the unparsed part is less
+    /// than one chunk header (18 bytes).
     pub fn buffered_len(&self) -> usize {
-        self.input.len() + self.buffered
+        self.input.len() + self.held
+    }
+
+    /// The declared lengths of the partial messages (at most
+    /// `max_buffered_bytes`): what they will hold once complete.
+    pub fn declared_len(&self) -> usize {
+        self.declared
     }
 
     /// The next complete message, `Ok(None)` when more bytes are needed.
@@ -434,9 +447,11 @@ impl ChunkDecoder {
                     self.state = if left == 0 { ReadState::Header } else { ReadState::Body { csid, left } };
                     let Some(partial) = s.partial.as_mut() else { continue };
                     partial.extend_from_slice(&piece);
+                    self.held += piece.len();
                     if partial.len() == s.len {
                         let payload = s.partial.take().unwrap_or_default().freeze();
-                        self.buffered -= s.len;
+                        self.declared -= s.len;
+                        self.held -= s.len;
                         return Ok(Some(RawMessage {
                             csid,
                             timestamp: s.timestamp,
@@ -516,10 +531,11 @@ impl ChunkDecoder {
             self.state = ReadState::Body { csid: h.csid, left: (s.len - got).min(self.chunk_size) };
             return Ok(None);
         }
-        if s.partial.take().is_some() {
+        if let Some(partial) = s.partial.take() {
             // ffmpeg does the same when a new header interrupts a message.
             tracing::debug!(csid = h.csid, "new message header discards a partial message");
-            self.buffered -= s.len;
+            self.declared -= s.len;
+            self.held -= partial.len();
         }
         let ext_or_field = h.ext.unwrap_or(h.field);
         match h.fmt {
@@ -555,11 +571,14 @@ impl ChunkDecoder {
                 payload: Bytes::new(),
             }));
         }
-        if self.buffered + s.len > self.limits.max_buffered_bytes {
+        if self.declared + s.len > self.limits.max_buffered_bytes {
             return Err(ChunkError::BufferLimit { max: self.limits.max_buffered_bytes });
         }
-        self.buffered += s.len;
-        s.partial = Some(BytesMut::with_capacity(s.len));
+        self.declared += s.len;
+        // Memory follows what arrives, not what the header declares: a
+        // header costs a peer 12 bytes and could otherwise make us reserve
+        // 8 MiB (16 MiB per connection across chunk streams) for nothing.
+        s.partial = Some(BytesMut::with_capacity(s.len.min(self.chunk_size)));
         self.state = ReadState::Body { csid: h.csid, left: s.len.min(self.chunk_size) };
         Ok(None)
     }
@@ -716,9 +735,10 @@ mod tests {
         enc.encode(&msg(6, 0, 9, 1, &[3u8; 300]), &mut out).unwrap();
         let mut dec = ChunkDecoder::new();
         assert!(decode_all(&mut dec, &out[..12 + 128]).is_empty());
-        assert_eq!(dec.buffered_len(), 300);
+        // Held: the 128 bytes that came; declared: the 300 to come.
+        assert_eq!((dec.buffered_len(), dec.declared_len()), (128, 300));
         dec.abort(6);
-        assert_eq!(dec.buffered_len(), 0);
+        assert_eq!((dec.buffered_len(), dec.declared_len()), (0, 0));
         // The next message on that stream starts afresh with a type-1 header.
         let mut out = BytesMut::new();
         enc.encode(&msg(6, 40, 9, 1, b"next"), &mut out).unwrap();

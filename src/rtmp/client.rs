@@ -175,6 +175,8 @@ pub struct ClientSession {
     next_transaction: u32,
     calls: Vec<(f64, Call)>,
     stream_id: Option<u32>,
+    /// `handle_input` returned an error: no more input is taken.
+    failed: bool,
 }
 
 impl ClientSession {
@@ -192,6 +194,7 @@ impl ClientSession {
             next_transaction: 1,
             calls: Vec::new(),
             stream_id: None,
+            failed: false,
         }
     }
 
@@ -227,7 +230,25 @@ impl ClientSession {
     }
 
     /// Feeds bytes read from the server.
+    ///
+    /// An error is final: the bytes broke the protocol or a limit, and
+    /// every later call returns [`SessionError::Closed`].
     pub fn handle_input(&mut self, input: &[u8]) -> Result<Vec<ClientEvent>, SessionError> {
+        if self.failed {
+            return Err(SessionError::Closed);
+        }
+        let result = self.process_input(input);
+        self.failed = result.is_err();
+        result
+    }
+
+    /// Received bytes held until their message is complete (bounded by
+    /// the decoder's limits).
+    pub fn buffered_input(&self) -> usize {
+        self.conn.buffered_len()
+    }
+
+    fn process_input(&mut self, input: &[u8]) -> Result<Vec<ClientEvent>, SessionError> {
         let mut events = Vec::new();
         self.conn.bytes_received += input.len() as u64;
         let leftover;

@@ -44,6 +44,10 @@ pub enum SessionError {
     /// No such stream (or not in the state the call needs).
     #[error("no pending publish on stream {0}")]
     UnknownStream(u32),
+    /// Input after the session already failed: a session that rejected its
+    /// peer's bytes takes no more (the driver closes the connection).
+    #[error("the session already failed; it takes no more input")]
+    Closed,
 }
 
 /// A received message with its header fields.
@@ -126,6 +130,11 @@ impl Connection {
     pub fn send_window_ack_size(&mut self, size: u32) -> Result<(), ChunkError> {
         self.window_sent = Some(size);
         self.send_control(RtmpMessage::WindowAckSize(size))
+    }
+
+    /// Received bytes not yet part of a complete message.
+    pub fn buffered_len(&self) -> usize {
+        self.decoder.buffered_len()
     }
 
     pub fn push(&mut self, bytes: &[u8]) {

@@ -284,26 +284,84 @@ fn client_bytes_are_deterministic() {
     assert_eq!(&a[after_c2..after_c2 + 16], &[2, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0x10, 0]);
 }
 
+/// A server and a client session, each past its handshake, fed nothing else.
+fn sessions_after_handshake() -> (ServerSession, ClientSession) {
+    let mut server = ServerSession::new(ServerConfig::default(), 1, 0);
+    let mut hello = vec![3u8];
+    hello.extend_from_slice(&[0u8; 2 * handshake::HANDSHAKE_SIZE]);
+    server.handle_input(&hello).unwrap();
+    let config = ClientConfig::from_url(&RtmpUrl::parse(URL).unwrap());
+    let mut client = ClientSession::new(config, 1, 0);
+    client.handle_input(&hello).unwrap();
+    (server, client)
+}
+
+/// A well-formed PingRequest on the control chunk stream: what a healthy
+/// session would take.
+fn a_valid_ping() -> Vec<u8> {
+    let mut enc = ChunkEncoder::new();
+    let mut wire = bytes::BytesMut::new();
+    let ping = RtmpMessage::UserControl(UserControlEvent::PingRequest(7)).into_raw(2, 0, 0);
+    enc.encode(&ping, &mut wire).unwrap();
+    wire.to_vec()
+}
+
+/// What became of a session fed `input` twice: `Err` if it rejected the
+/// input (and then it must refuse everything after, a valid message
+/// included), else `Ok(bytes it holds)`.
+fn feed_twice<E: std::fmt::Debug>(mut handle: impl FnMut(&[u8]) -> Result<E, SessionError>, input: &[u8]) -> Result<(), TestCaseError> {
+    if handle(input).is_ok() && handle(input).is_ok() {
+        return Ok(());
+    }
+    prop_assert_eq!(handle(&a_valid_ping()).err(), Some(SessionError::Closed), "a failed session took more input");
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
+    /// Whatever follows the handshake, a session either rejects it — and
+    /// from then on takes nothing, so its driver closes the connection — or
+    /// holds no more of it than it was given (the rest of a message it
+    /// waits for, within its limits).
     #[test]
-    fn sessions_survive_garbage_after_the_handshake(garbage in prop::collection::vec(any::<u8>(), 0..2000)) {
-        let mut server = ServerSession::new(ServerConfig::default(), 1, 0);
-        let mut hello = vec![3u8];
-        hello.extend_from_slice(&[0u8; 2 * handshake::HANDSHAKE_SIZE]);
-        server.handle_input(&hello).unwrap();
-        let _ = server.handle_input(&garbage);
-        let _ = server.handle_input(&garbage);
+    fn sessions_reject_garbage_after_the_handshake_or_hold_no_more_than_given(garbage in prop::collection::vec(any::<u8>(), 0..2000)) {
+        let (mut server, mut client) = sessions_after_handshake();
+        feed_twice(|b| server.handle_input(b), &garbage)?;
+        prop_assert!(server.buffered_input() <= 2 * garbage.len(), "server holds {} of {} bytes", server.buffered_input(), 2 * garbage.len());
+        feed_twice(|b| client.handle_input(b), &garbage)?;
+        prop_assert!(client.buffered_input() <= 2 * garbage.len(), "client holds {} of {} bytes", client.buffered_input(), 2 * garbage.len());
+    }
 
-        let config = ClientConfig::from_url(&RtmpUrl::parse(URL).unwrap());
-        let mut client = ClientSession::new(config, 1, 0);
-        client.handle_input(&hello).unwrap();
-        let _ = client.handle_input(&garbage);
-        let _ = client.handle_input(&garbage);
+    /// A first chunk that cannot be right — a type-3 header (no header of
+    /// its own) on a chunk stream nothing has opened — is an error at once,
+    /// whatever follows, and the session stays closed.
+    #[test]
+    fn an_impossible_first_chunk_is_an_error_and_closes_the_session(first in 0xC0u8..=0xFF, rest in prop::collection::vec(any::<u8>(), 0..500)) {
+        let (mut server, mut client) = sessions_after_handshake();
+        let mut garbage = vec![first];
+        garbage.extend_from_slice(&rest);
+        prop_assert!(server.handle_input(&garbage).is_err());
+        prop_assert_eq!(server.handle_input(&a_valid_ping()).err(), Some(SessionError::Closed));
+        prop_assert!(client.handle_input(&garbage).is_err());
+        prop_assert_eq!(client.handle_input(&a_valid_ping()).err(), Some(SessionError::Closed));
+    }
+
+    /// A message header declaring more than the limit is an error as soon
+    /// as the header has arrived: nothing is reserved for it.
+    #[test]
+    fn an_over_long_message_is_an_error_from_its_header(len in (chunk::MAX_MESSAGE_LEN as u32 + 1)..=0xFF_FFFF, rest in prop::collection::vec(any::<u8>(), 0..500)) {
+        let (mut server, mut client) = sessions_after_handshake();
+        let l = len.to_be_bytes();
+        // fmt 0 on csid 3: timestamp 0, length, type 9 (video), stream 1.
+        let mut garbage = vec![0x03, 0, 0, 0, l[1], l[2], l[3], 0x09, 1, 0, 0, 0];
+        garbage.extend_from_slice(&rest);
+        prop_assert!(server.handle_input(&garbage).is_err());
+        prop_assert!(client.handle_input(&garbage).is_err());
+        prop_assert!(server.buffered_input() <= rest.len());
+        prop_assert_eq!(server.handle_input(&a_valid_ping()).err(), Some(SessionError::Closed));
     }
 }
-
 /// A player: `play` is accepted, media the driver writes as shared
 /// standalone chunks (any chunk size, extended timestamps included)
 /// reaches the client intact, and unpublish/publish notifications arrive.

@@ -191,6 +191,8 @@ pub struct ServerSession {
     app: String,
     streams: Vec<Stream>,
     next_stream_id: u32,
+    /// `handle_input` returned an error: no more input is taken.
+    failed: bool,
 }
 
 impl ServerSession {
@@ -206,6 +208,7 @@ impl ServerSession {
             app: String::new(),
             streams: Vec::new(),
             next_stream_id: 1,
+            failed: false,
         }
     }
 
@@ -240,7 +243,25 @@ impl ServerSession {
     }
 
     /// Feeds bytes read from the client.
+    ///
+    /// An error is final: the bytes broke the protocol or a limit, and
+    /// every later call returns [`SessionError::Closed`].
     pub fn handle_input(&mut self, input: &[u8]) -> Result<Vec<ServerEvent>, SessionError> {
+        if self.failed {
+            return Err(SessionError::Closed);
+        }
+        let result = self.process_input(input);
+        self.failed = result.is_err();
+        result
+    }
+
+    /// Received bytes held until their message is complete (bounded by
+    /// the decoder's limits).
+    pub fn buffered_input(&self) -> usize {
+        self.conn.buffered_len()
+    }
+
+    fn process_input(&mut self, input: &[u8]) -> Result<Vec<ServerEvent>, SessionError> {
         let mut events = Vec::new();
         self.conn.bytes_received += input.len() as u64;
         let leftover;
