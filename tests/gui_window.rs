@@ -1,5 +1,6 @@
-//! `tally` with no arguments opens a real window (under Xvfb here) that keeps
-//! running and draws the preview.
+//! `tally` with no arguments opens a real window (under Xvfb here) that
+//! keeps running and draws: a screenshot of the screen is not blank, and
+//! the app is still alive after it was taken.
 
 mod common;
 
@@ -7,20 +8,41 @@ use common::*;
 use std::process::Command;
 use std::time::Duration;
 
+/// A drawn window (test pattern, text, buttons) has thousands of colours; an
+/// empty X screen has one, a window that never painted one or two.
+const MIN_COLOURS: u64 = 64;
+
 #[test]
-fn the_app_opens_a_window_titled_tally() {
+fn the_app_opens_a_window_titled_tally_and_draws_it() {
     let xvfb = require("xvfb-run");
     require("xwininfo");
+    let import = require("import");
+    let identify = require("identify");
     let dir = TestDir::new("gui");
-    // xvfb-run starts a private X server; the script lists windows once the
-    // app has mapped one, then stops the app.
+    let shot = dir.join("window.png");
+    // xvfb-run starts a private X server. The script waits for the app's
+    // window, then screenshots the screen until it shows more than a blank
+    // (or gives up), checks the app is still running, and stops it.
     let script = format!(
-        "{bin} & app=$!; for i in $(seq 1 100); do \
+        "{bin} & app=$!; \
+         for i in $(seq 1 150); do \
            if xwininfo -root -tree | grep -q '\"Tally\"'; then echo WINDOW-FOUND; break; fi; \
            if ! kill -0 $app 2>/dev/null; then echo APP-EXITED; break; fi; \
            sleep 0.2; \
-         done; kill $app; wait $app; echo APP-STOPPED",
-        bin = tally_bin().display()
+         done; \
+         for i in $(seq 1 100); do \
+           {import} -window root {shot} 2>/dev/null; \
+           colours=$({identify} -format '%k' {shot} 2>/dev/null || echo 0); \
+           if [ \"$colours\" -ge {MIN_COLOURS} ]; then break; fi; \
+           sleep 0.2; \
+         done; \
+         echo COLOURS=$colours; \
+         if kill -0 $app 2>/dev/null; then echo APP-ALIVE; fi; \
+         kill $app; wait $app; echo APP-STOPPED",
+        bin = tally_bin().display(),
+        import = import.display(),
+        identify = identify.display(),
+        shot = shot.display(),
     );
     let proc = Proc::spawn(
         "xvfb-run",
@@ -28,8 +50,12 @@ fn the_app_opens_a_window_titled_tally() {
             .args(["-a", "-s", "-screen 0 1280x800x24", "bash", "-c", &script])
             .env("XDG_RUNTIME_DIR", dir.path()),
     );
-    let out = proc.wait_output(Duration::from_secs(60));
+    let out = proc.wait_output(Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("WINDOW-FOUND"), "no Tally window appeared:\n{}", proc.describe());
+    let colours: u64 = stdout.lines().find_map(|l| l.strip_prefix("COLOURS=")).and_then(|c| c.trim().parse().ok()).unwrap_or(0);
+    eprintln!("screenshot {}: {colours} colours", shot.display());
+    assert!(colours >= MIN_COLOURS, "the window never drew: its screenshot has {colours} colours\n{}", proc.describe());
+    assert!(stdout.contains("APP-ALIVE"), "the app had exited by the time it was screenshotted:\n{}", proc.describe());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", proc.describe());
 }

@@ -7,6 +7,10 @@ use common::*;
 use std::time::Duration;
 use tally::flv::{FlvError, FlvReader, TagType};
 
+/// The recorder's write buffer (`pipeline::outputs`): without the
+/// once-a-second flush, nothing reaches the disk before this much is written.
+const WRITE_BUFFER_BYTES: u64 = 256 * 1024;
+
 fn media_ms_on_disk(path: &std::path::Path) -> u32 {
     let Ok(bytes) = std::fs::read(path) else { return 0 };
     let Ok(reader) = FlvReader::new(bytes) else { return 0 };
@@ -20,16 +24,22 @@ fn a_killed_recording_plays_up_to_the_last_second() {
     let dir = TestDir::new("record-crash");
     let out = dir.join("crash.flv");
     let out_arg = out.to_string_lossy().into_owned();
-    // A low bitrate (~16 KB/s) so that the 256 KiB write buffer alone would
-    // not reach the disk for ~15 s: only the once-a-second flush gets 2.5 s
-    // of media there within the 8 s allowed.
+    // A low bitrate (~16 KB/s) so that the 256 KiB write buffer would take
+    // ~15 s to fill: 2.5 s of media reach the disk while the file is far
+    // smaller than that buffer only if the writer flushes by media time.
     let tally = spawn_tally(&[
         "record", &out_arg, "--size", "640x360", "--video-bitrate", "100", "--audio-bitrate", "32",
     ]);
+    let mut on_disk = (0, 0);
+    let reached = wait_until(Duration::from_secs(60), || {
+        on_disk = (media_ms_on_disk(&out), std::fs::metadata(&out).map_or(0, |m| m.len()));
+        on_disk.0 >= 2500
+    });
+    assert!(reached, "recording never reached 2.5 s on disk: {}", tally.describe());
     assert!(
-        wait_until(Duration::from_secs(8), || media_ms_on_disk(&out) >= 2500),
-        "recording never reached 2.5 s on disk: {}",
-        tally.describe()
+        on_disk.1 < WRITE_BUFFER_BYTES,
+        "2.5 s of media reached the disk only with {} bytes written: a full buffer, not a timely flush",
+        on_disk.1
     );
     tally.signal("KILL");
     tally.wait_timeout(Duration::from_secs(5));

@@ -121,6 +121,7 @@ fn package_of(tool: &str) -> &'static str {
         "stunnel4" => "stunnel4",
         "openssl" => "openssl",
         "gnuplot" => "gnuplot-nox",
+        "import" | "identify" => "imagemagick",
         _ => "(unknown package)",
     }
 }
