@@ -47,10 +47,11 @@ bench: test-deps
 	./benches/compare.sh
 	./benches/live_cpu.sh
 
-# Re-runs the congestion test and plots it: docs/congestion.csv -> .png.
+# Re-runs the recovery benchmark (faults and congestion) and plots its last
+# congestion run: docs/congestion.csv -> docs/congestion.png.
 plot: test-deps
 	@./scripts/ensure-packages.sh gnuplot-nox
-	TALLY_CONGESTION_CSV=$(CURDIR)/docs/congestion.csv $(CARGO) test --locked --test destinations congestion -- --nocapture
+	TALLY_CONGESTION_CSV=$(CURDIR)/docs/congestion.csv $(CARGO) bench --locked --bench recovery
 	gnuplot docs/congestion.gp
 
 fuzz: deps

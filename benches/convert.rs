@@ -9,13 +9,16 @@ use tally::capture::{FrameConverter, PixelFormat, RawFrame};
 /// A frame of `format` with some structure (a gradient), so MJPEG is not trivially small.
 fn frame(format: PixelFormat, w: u32, h: u32) -> Option<Vec<u8>> {
     if format == PixelFormat::Mjpeg {
-        // zune-jpeg decodes; ffmpeg encodes the input once (skipped without ffmpeg).
+        // zune-jpeg decodes; ffmpeg encodes the input once. Without ffmpeg
+        // the benchmark fails, as the tests do: a row left out would read
+        // as a row measured.
         let out = std::process::Command::new("ffmpeg")
             .args(["-v", "error", "-f", "lavfi", "-i", &format!("testsrc2=size={w}x{h}:rate=1"), "-frames:v", "1"])
             .args(["-c:v", "mjpeg", "-q:v", "3", "-f", "mjpeg", "-"])
             .output()
-            .ok()?;
-        return out.status.success().then_some(out.stdout);
+            .unwrap_or_else(|e| panic!("ffmpeg makes the MJPEG input (apt-get install ffmpeg; `make test-deps`): {e}"));
+        assert!(out.status.success(), "ffmpeg could not make the MJPEG input: {}", String::from_utf8_lossy(&out.stderr));
+        return Some(out.stdout);
     }
     let len = format.frame_len(w, h)?;
     Some((0..len).map(|i| (i * 7 % 251) as u8).collect())
@@ -26,10 +29,7 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(2)).sample_size(20);
     for (w, h) in [(640u32, 480u32), (1280, 720), (1920, 1080)] {
         for format in [PixelFormat::Nv12, PixelFormat::Yuyv, PixelFormat::Rgb24, PixelFormat::Mjpeg] {
-            let Some(data) = frame(format, w, h) else {
-                eprintln!("skipping {format} {w}x{h}: ffmpeg not available to make the JPEG");
-                continue;
-            };
+            let data = frame(format, w, h).unwrap_or_else(|| panic!("no {format} frame of {w}x{h}"));
             let mut conv = FrameConverter::new(w, h).expect("converter");
             g.throughput(Throughput::Elements(1));
             g.bench_function(format!("{format}/{w}x{h}"), |b| {

@@ -9,6 +9,12 @@
 //! (utime + stime) and peak RSS come from /proc. A few ffmpeg players run
 //! alongside as a sanity check that what is delivered plays.
 //!
+//! The load generator shares the machine's two cores with the server, so
+//! its own CPU time is reported beside the server's, and so is how many
+//! players were actually receiving during the measurement. The two servers
+//! take turns going first, and each configuration is measured `SAMPLES`
+//! times (default 3): the table gives the median and the range.
+//!
 //! `cargo bench --bench fanout` runs 50, 200 and 500 players for 10 s each
 //! against both servers and prints a Markdown table for docs/PERFORMANCE.md.
 //! Under `cargo test` (no `--bench` argument) it runs a 5-player smoke
@@ -36,6 +42,8 @@ const CLIP_SECS: u32 = 10;
 
 struct Totals {
     bytes: AtomicU64,
+    /// Players that received data while measuring.
+    live_players: AtomicU64,
     latencies_us: std::sync::Mutex<Vec<u32>>,
     /// When each video frame (by RTMP timestamp) was handed to the socket.
     sent: std::sync::Mutex<HashMap<u32, Instant>>,
@@ -121,6 +129,7 @@ async fn play(url: RtmpUrl, totals: Arc<Totals>, measuring: Arc<std::sync::atomi
     let mut p = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
     let mut last_bytes = 0;
     let mut lat = Vec::new();
+    let mut counted = false;
     loop {
         let ev = match p.next_event().await {
             Ok(Some(ev)) => ev,
@@ -139,6 +148,10 @@ async fn play(url: RtmpUrl, totals: Arc<Totals>, measuring: Arc<std::sync::atomi
         let b = p.bytes_in();
         if m {
             totals.bytes.fetch_add(b - last_bytes, Ordering::Relaxed);
+            if !counted && b > last_bytes {
+                counted = true;
+                totals.live_players.fetch_add(1, Ordering::Relaxed);
+            }
         }
         last_bytes = b;
         if lat.len() >= 16 {
@@ -171,8 +184,12 @@ fn peak_rss_mib(pid: u32) -> f64 {
 
 struct Result_ {
     players: usize,
+    /// Players that received data during the measurement.
+    live: u64,
     gbit: f64,
     cpu: f64,
+    /// The load generator's (this process's) CPU seconds meanwhile.
+    generator_cpu: f64,
     rss: f64,
     p50_us: u32,
     p99_us: u32,
@@ -187,6 +204,7 @@ fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, players: usize,
     let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let totals = Arc::new(Totals {
         bytes: AtomicU64::new(0),
+        live_players: AtomicU64::new(0),
         latencies_us: std::sync::Mutex::new(Vec::new()),
         sent: std::sync::Mutex::new(HashMap::new()),
     });
@@ -203,10 +221,12 @@ fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, players: usize,
         .collect();
     rt.block_on(async { tokio::time::sleep(warmup).await });
     let cpu0 = cpu_secs(server_pid);
+    let gen0 = cpu_secs(std::process::id());
     measuring.store(true, Ordering::Relaxed);
     rt.block_on(async { tokio::time::sleep(measure).await });
     measuring.store(false, Ordering::Relaxed);
     let cpu = cpu_secs(server_pid) - cpu0;
+    let generator_cpu = cpu_secs(std::process::id()) - gen0;
     let rss = peak_rss_mib(server_pid);
     stop.store(true, Ordering::Relaxed);
     for t in &tasks {
@@ -235,20 +255,49 @@ fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, players: usize,
     let mut lat = std::mem::take(&mut *totals.latencies_us.lock().unwrap_or_else(|e| e.into_inner()));
     lat.sort_unstable();
     let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
-    Result_ { players, gbit: bits / 1e9, cpu, rss, p50_us: pct(0.5), p99_us: pct(0.99), errors }
+    let live = totals.live_players.load(Ordering::Relaxed);
+    Result_ { players, live, gbit: bits / 1e9, cpu, generator_cpu, rss, p50_us: pct(0.5), p99_us: pct(0.99), errors }
 }
 
 fn row(server: &str, r: &Result_, secs: f64) -> String {
     format!(
-        "| {server} | {} | {:.2} | {:.2} s | {:.2} s | {:.1} MiB | {:.2} ms | {:.2} ms |{}",
+        "| {server} | {} ({} live) | {:.2} | {:.2} s | {:.2} s | {:.2} s | {:.1} MiB | {:.2} ms | {:.2} ms |{}",
         r.players,
+        r.live,
         r.gbit / secs,
         r.cpu,
         r.cpu / r.gbit.max(1e-9),
+        r.generator_cpu,
         r.rss,
         f64::from(r.p50_us) / 1000.0,
         f64::from(r.p99_us) / 1000.0,
         if r.errors > 0 { format!(" {} errors", r.errors) } else { String::new() }
+    )
+}
+
+/// Median and range of `f` over the samples, formatted with `unit`.
+fn spread(samples: &[Result_], unit: &str, f: impl Fn(&Result_) -> f64) -> String {
+    let mut v: Vec<f64> = samples.iter().map(f).collect();
+    v.sort_by(f64::total_cmp);
+    let median = v[v.len() / 2];
+    format!("{median:.2}{unit} ({:.2}–{:.2})", v[0], v[v.len() - 1])
+}
+
+/// One row per server and size: medians over the samples, ranges in brackets.
+fn summary_row(server: &str, samples: &[Result_], secs: f64) -> String {
+    let live_min = samples.iter().map(|r| r.live).min().unwrap_or(0);
+    let errors: usize = samples.iter().map(|r| r.errors).sum();
+    format!(
+        "| {server} | {} (≥ {live_min} live) | {} | {} | {} | {} | {} | {} | {} |{}",
+        samples[0].players,
+        spread(samples, " Gbit/s", |r| r.gbit / secs),
+        spread(samples, " s", |r| r.cpu),
+        spread(samples, " s", |r| r.cpu / r.gbit.max(1e-9)),
+        spread(samples, " s", |r| r.generator_cpu),
+        spread(samples, " MiB", |r| r.rss),
+        spread(samples, " ms", |r| f64::from(r.p50_us) / 1000.0),
+        spread(samples, " ms", |r| f64::from(r.p99_us) / 1000.0),
+        if errors > 0 { format!(" {errors} errors") } else { String::new() }
     )
 }
 
@@ -275,17 +324,38 @@ fn main() {
         return;
     }
     let (warmup, measure) = (Duration::from_secs(3), Duration::from_secs(10));
+    let samples: usize = std::env::var("SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
     let dir = common::TestDir::new("fanout");
     let clip = Arc::new(make_clip(dir.path()));
-    println!("| server | players | delivered Gbit/s | server CPU | CPU per delivered Gbit | peak RSS | relay latency p50 | p99 |");
-    println!("|---|---|---|---|---|---|---|---|");
+    let mut lines = Vec::new();
+    let mut turn = 0usize;
     for players in [50usize, 200, 500] {
-        let server = TallyServer::start(&["--max-connections", "2000"]);
-        let r = run(&clip, server.proc().pid(), &server.url("bench"), players, warmup, measure, if players == 50 { 3 } else { 0 });
-        println!("{}", row("tally serve", &r, measure.as_secs_f64()));
-        drop(server);
-        let nginx = Nginx::start();
-        let r = run(&clip, nginx.proc().pid(), &nginx.url("bench"), players, warmup, measure, if players == 50 { 3 } else { 0 });
-        println!("{}", row("nginx-rtmp", &r, measure.as_secs_f64()));
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for _ in 0..samples {
+            // The servers take turns going first.
+            for k in 0..2 {
+                let ffmpeg_players = if players == 50 { 3 } else { 0 };
+                if (k + turn) % 2 == 0 {
+                    let server = TallyServer::start(&["--max-connections", "2000"]);
+                    let r = run(&clip, server.proc().pid(), &server.url("bench"), players, warmup, measure, ffmpeg_players);
+                    eprintln!("{}", row("tally serve", &r, measure.as_secs_f64()));
+                    ours.push(r);
+                } else {
+                    let nginx = Nginx::start();
+                    let r = run(&clip, nginx.proc().pid(), &nginx.url("bench"), players, warmup, measure, ffmpeg_players);
+                    eprintln!("{}", row("nginx-rtmp", &r, measure.as_secs_f64()));
+                    theirs.push(r);
+                }
+            }
+            turn += 1;
+        }
+        lines.push(summary_row("tally serve", &ours, measure.as_secs_f64()));
+        lines.push(summary_row("nginx-rtmp", &theirs, measure.as_secs_f64()));
+    }
+    println!("| server | players | delivered | server CPU (10 s) | server CPU per delivered Gbit | load generator CPU | server peak RSS | relay latency p50 | p99 |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for l in lines {
+        println!("{l}");
     }
 }

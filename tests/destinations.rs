@@ -300,9 +300,6 @@ const PUBLISHER_QUEUE_BOUND_MS: u64 = 3_000 + 50;
 fn congestion_steps_the_bitrate_down_keeps_the_queue_bounded_and_steps_back_up() {
     let run = run_congestion();
     let f = run.figures();
-    if let Some(out) = std::env::var_os("TALLY_CONGESTION_CSV") {
-        std::fs::write(&out, &f.csv).expect("write TALLY_CONGESTION_CSV");
-    }
     eprintln!(
         "congestion: lowest bitrate {} kbit/s over {} stats lines under the limit, {} steps down, {} up, recovered {:?}; \
          deepest queue {} ms; worst player delay {} ms; {} frames dropped in {} runs",
