@@ -175,9 +175,13 @@ fn run_broadcast(outputs: Vec<OutputSpec>, settings: BroadcastSettings, run: &Ru
                 }
             }
         });
+        // The printer ends when the stats channel closes (the broadcast's
+        // sampler is done), after printing the last snapshot; it is awaited
+        // below so that last line is never lost to the runtime shutting down.
+        let mut printer = None;
         if print_stats || print_json {
             let mut rx = broadcast.stats();
-            tokio::spawn(async move {
+            printer = Some(tokio::spawn(async move {
                 while rx.changed().await.is_ok() {
                     let stats = rx.borrow_and_update().clone();
                     if print_json {
@@ -191,9 +195,12 @@ fn run_broadcast(outputs: Vec<OutputSpec>, settings: BroadcastSettings, run: &Ru
                         say!("{}", stats.line());
                     }
                 }
-            });
+            }));
         }
         let summary = broadcast.wait().await;
+        if let Some(p) = printer {
+            let _ = p.await;
+        }
         for e in &summary.pipeline_errors {
             eprintln!("error: {e}");
         }
