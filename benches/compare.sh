@@ -8,16 +8,16 @@
 #   tally   tally record --fast  (openh264, one encoder thread; fdk-aac)
 #   ffmpeg  libx264 -preset ultrafast -tune zerolatency -threads 1; its aac
 # Both are timed the same way: the whole process, wall clock and CPU
-# (user + sys) from bash's `time`, median of RUNS runs, and the most threads
-# each process had at once (sampled from /proc) is reported, since neither
-# is single-threaded even with a one-thread encoder.
+# (user + sys) from bash's `time`, median of RUNS runs (default 5); the most
+# threads each process had at once (sampled from /proc in a separate run) is
+# reported, since neither is single-threaded even with a one-thread encoder.
 # For reference, "openh264 alone" encodes the same pattern frames in memory
 # (pre-rendered, timed inside the process): the encoder's own ceiling.
 # Prints a Markdown table (paste into docs/PERFORMANCE.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${FRAMES:-600}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-5}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
@@ -27,27 +27,28 @@ TALLY=target/release/tally
 RAW=target/release/examples/raw_h264
 SECS=$(awk -v f="$FRAMES" 'BEGIN { printf "%.3f", f / 30 }')
 
-# Runs "$@" and prints "wall cpu threads": wall and user+sys seconds from
-# bash's time, and the largest thread count seen in /proc/PID/status.
+# Runs "$@" and prints "wall cpu": wall and user+sys seconds from bash's time.
 measure() {
-    local t threads=0
-    t=$( { TIMEFORMAT='%R %U %S'; time {
-        "$@" >/dev/null 2>&1 &
-        local pid=$!
-        while kill -0 "$pid" 2>/dev/null; do
-            n=$(awk '/^Threads:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
-            [ "${n:-0}" -gt "$threads" ] && threads=$n
-            sleep 0.05
-        done
-        wait "$pid"
-        echo "$threads" > "$OUT/threads"
-    }; } 2>&1 )
-    awk -v t="$t" -v th="$(cat "$OUT/threads")" 'BEGIN { split(t, a, " "); printf "%s %.3f %s\n", a[1], a[2] + a[3], th }'
+    local t
+    t=$( { TIMEFORMAT='%R %U %S'; time "$@" >/dev/null 2>&1; } 2>&1 )
+    awk -v t="$t" 'BEGIN { split(t, a, " "); printf "%s %.3f\n", a[1], a[2] + a[3] }'
 }
 
-# Median of RUNS measurements: "wall cpu threads".
+# Median of RUNS timed runs ("wall cpu"), then one more, untimed run that
+# counts the most threads the process had at once (sampling /proc would
+# disturb the timed runs); prints "wall cpu threads".
 median_of() {
-    for _ in $(seq "$RUNS"); do measure "$@"; done | sort -n -k1,1 | awk -v n="$RUNS" 'NR == int((n + 1) / 2)'
+    local m threads=0 n
+    m=$(for _ in $(seq "$RUNS"); do measure "$@"; done | sort -n -k1,1 | awk -v n="$RUNS" 'NR == int((n + 1) / 2)')
+    "$@" >/dev/null 2>&1 &
+    local pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        n=$(awk '/^Threads:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+        [ "${n:-0}" -gt "$threads" ] && threads=$n
+        sleep 0.05
+    done
+    wait "$pid" || true
+    echo "$m $threads"
 }
 
 echo "| size | tally record --fast: fps (wall) | CPU s | threads | ffmpeg libx264 + aac: fps (wall) | CPU s | threads | tally / ffmpeg (fps) | openh264 alone (fps, in-process) |"

@@ -336,7 +336,7 @@ fn main() {
             // The servers take turns going first.
             for k in 0..2 {
                 let ffmpeg_players = if players == 50 { 3 } else { 0 };
-                if (k + turn) % 2 == 0 {
+                if (k + turn).is_multiple_of(2) {
                     let server = TallyServer::start(&["--max-connections", "2000"]);
                     let r = run(&clip, server.proc().pid(), &server.url("bench"), players, warmup, measure, ffmpeg_players);
                     eprintln!("{}", row("tally serve", &r, measure.as_secs_f64()));

@@ -396,8 +396,16 @@ impl CongestionRun {
 
         let mut csv = String::from("t_s,path_limit_kbps,video_bitrate_kbps,out_kbps,queue_ms,dropped_frames,player_delay_ms\n");
         let t0 = stats.first().map_or(0.0, wall);
+        let mut previous: Option<f64> = None;
         for s in stats {
             let t = wall(s);
+            // The last snapshot, taken at the stop a moment after the one
+            // before, rates the final flush over a fraction of a second: not
+            // a point of the run.
+            if previous.is_some_and(|p| t - p < 0.5) {
+                continue;
+            }
+            previous = Some(t);
             let limit = if t >= self.limit_from && t < self.limit_to { CONGESTION_LIMIT_BPS / 1000 } else { 0 };
             let at = self.started + Duration::from_secs_f64((t - t0).max(0.0));
             let delay = lag_series

@@ -48,6 +48,9 @@ struct Control {
     rate: u64,
 }
 
+/// One connection's captured client→server bytes.
+type Tap = Arc<Mutex<Vec<u8>>>;
+
 /// Client→server bytes kept per connection for [`FaultProxy::sent_on`]:
 /// enough for the publish sequence and the first seconds of media.
 const TAP_LIMIT: usize = 2 << 20;
@@ -61,7 +64,7 @@ pub struct ProxyCounters {
     pub upstream_bytes: AtomicU64,
     /// The first [`TAP_LIMIT`] client→server bytes of each connection, in
     /// the order they were accepted.
-    taps: Mutex<Vec<Arc<Mutex<Vec<u8>>>>>,
+    taps: Mutex<Vec<Tap>>,
 }
 
 /// The proxy. Dropping it stops it and closes every connection.
@@ -259,7 +262,7 @@ async fn pump(
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut control: watch::Receiver<Control>,
     generation: u64,
-    counters: Option<(Arc<ProxyCounters>, Arc<Mutex<Vec<u8>>>)>,
+    counters: Option<(Arc<ProxyCounters>, Tap)>,
 ) {
     let mut buf = vec![0u8; CHUNK];
     let paced = counters.is_some();
