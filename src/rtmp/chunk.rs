@@ -16,6 +16,10 @@ use std::collections::HashMap;
 /// Chunk size both sides start with (spec 5.4.1).
 pub const DEFAULT_CHUNK_SIZE: u32 = 128;
 
+/// What a partial message reserves when its header arrives; it grows with
+/// the bytes that follow. Big enough that most frames never reallocate.
+const PARTIAL_START_CAPACITY: usize = 16 * 1024;
+
 /// Largest chunk size used. The spec allows up to 0x7FFFFFFF, but a message is
 /// at most 0xFFFFFF bytes (its length field is 24 bits), so any larger chunk
 /// size behaves exactly like this one: larger values are accepted and clamped.
@@ -578,7 +582,8 @@ impl ChunkDecoder {
         // Memory follows what arrives, not what the header declares: a
         // header costs a peer 12 bytes and could otherwise make us reserve
         // 8 MiB (16 MiB per connection across chunk streams) for nothing.
-        s.partial = Some(BytesMut::with_capacity(s.len.min(self.chunk_size)));
+        // Not the chunk size either: the peer sets that too.
+        s.partial = Some(BytesMut::with_capacity(s.len.min(PARTIAL_START_CAPACITY)));
         self.state = ReadState::Body { csid: h.csid, left: s.len.min(self.chunk_size) };
         Ok(None)
     }

@@ -355,6 +355,11 @@ impl StreamHub {
         st.publisher.is_none() && st.players.iter().all(|p| p.is_closed())
     }
 
+    /// Whether a publisher is live.
+    pub fn is_live(&self) -> bool {
+        self.lock().publisher.is_some()
+    }
+
     /// A snapshot for the API.
     pub fn info(&self) -> StreamInfo {
         let st = self.lock();

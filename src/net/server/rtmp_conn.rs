@@ -397,7 +397,7 @@ impl Conn {
         let hub = self.shared.registry.hub(app, name);
         let queue = Arc::new(PlayerQueue::new(QueueLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
         hub.add_player(queue.clone());
-        tracing::info!(peer = %self.peer, %app, stream = %name, live = hub.info().live, "playing");
+        tracing::info!(peer = %self.peer, %app, stream = %name, live = hub.is_live(), "playing");
         self.role = Role::Playing { hub, queue, stream_id, paused: false };
         Ok(())
     }
