@@ -4,7 +4,7 @@
 //!
 //! May use `rtmp/`, `flv/`, `media/`; never `pipeline/` or `ui/`.
 
-pub mod player;
+pub mod rtmp_player;
 pub mod publisher;
 pub mod queue;
 pub mod server;

@@ -1,12 +1,12 @@
 //! In-process RTMP clients for server tests, built on Tally's own client
-//! (`net::player::RtmpPlayer`, `rtmp::ClientSession`): a player that decodes
+//! (`net::rtmp_player::RtmpPlayer`, `rtmp::ClientSession`): a player that decodes
 //! its first picture with openh264 (time-to-first-frame), a player that
 //! records what it receives, and a publisher of synthetic media that can go
 //! faster than real time.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use std::time::{Duration, Instant};
-use tally::net::player::RtmpPlayer;
+use tally::net::rtmp_player::RtmpPlayer;
 use tally::rtmp::{ClientConfig, ClientEvent, ClientSession, MediaKind, RtmpUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -9,7 +9,7 @@
 //! capped at [`MAX_REQUEST_HEAD`] bytes and [`super::HANDSHAKE_TIMEOUT`].
 //! Responses allow any origin, so a page served elsewhere can play.
 
-use super::player::{Drained, PlayerItem, PlayerProtocol, PlayerQueue, QueueLimits};
+use super::player_queue::{Drained, PlayerItem, PlayerProtocol, PlayerQueue, QueueLimits};
 use super::{ConnectionSlot, HANDSHAKE_TIMEOUT, Shared, WRITE_STALL_TIMEOUT};
 use crate::flv::STREAM_HEADER;
 use bytes::Bytes;

@@ -6,15 +6,14 @@
 //! chunking and its FLV tag form are computed at most once, on first use,
 //! and the same bytes go to every player (`Bytes` clones, no copies).
 //! Publishing never waits for a player: pushes into player queues never
-//! block (see [`super::player`]).
+//! block (see [`super::player_queue`]).
 
-use super::player::{PlayerInfo, PlayerItem, PlayerQueue, Pushed};
-use crate::flv::{FlvTag, TagType};
-use crate::rtmp::{CSID_AUDIO, CSID_DATA, CSID_VIDEO, MediaKind, PLAYER_STREAM_ID, RawMessage, encode_standalone};
-use bytes::{Bytes, BytesMut};
+use super::message::HubMessage;
+use super::player_queue::{PlayerInfo, PlayerItem, PlayerQueue, Pushed};
+use crate::rtmp::MediaKind;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 use tokio::sync::Notify;
 
@@ -24,98 +23,6 @@ use tokio::sync::Notify;
 pub const MAX_GOP_BYTES: usize = 16 << 20;
 /// Most messages held in the GOP cache.
 pub const MAX_GOP_MESSAGES: usize = 4096;
-
-/// One message of a published stream, shared by every player.
-pub struct HubMessage {
-    /// Audio, video or data (`onMetaData`).
-    pub kind: MediaKind,
-    /// Timestamp, ms, as the publisher sent it.
-    pub timestamp: u32,
-    /// FLV tag body (for data: from `onMetaData` on, without `@setDataFrame`).
-    pub payload: Bytes,
-    /// A video keyframe.
-    pub keyframe: bool,
-    /// Metadata or a sequence header: never dropped, replayed to new players.
-    pub config: bool,
-    /// When the server received it (relay latency, queue age).
-    pub received_at: Instant,
-    rtmp: OnceLock<Option<Bytes>>,
-    flv: OnceLock<Option<Bytes>>,
-}
-
-impl std::fmt::Debug for HubMessage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HubMessage")
-            .field("kind", &self.kind)
-            .field("timestamp", &self.timestamp)
-            .field("len", &self.payload.len())
-            .field("keyframe", &self.keyframe)
-            .field("config", &self.config)
-            .finish()
-    }
-}
-
-impl HubMessage {
-    /// Wraps a received message; classifies it from its FLV body.
-    pub fn new(kind: MediaKind, timestamp: u32, payload: Bytes) -> Arc<HubMessage> {
-        let first = payload.first().copied().unwrap_or(0);
-        let (keyframe, config) = match kind {
-            // FLV 10.1 E.4.3.1: FrameType 1 = keyframe; AVCPacketType 0 = sequence header.
-            MediaKind::Video => (first >> 4 == 1, first & 0x0F == 7 && payload.get(1) == Some(&0)),
-            // E.4.2.1: SoundFormat 10 (AAC) with AACPacketType 0 = AudioSpecificConfig.
-            MediaKind::Audio => (false, first >> 4 == 10 && payload.get(1) == Some(&0)),
-            MediaKind::Data => (false, true),
-        };
-        Arc::new(HubMessage {
-            kind,
-            timestamp,
-            payload,
-            keyframe,
-            config,
-            received_at: Instant::now(),
-            rtmp: OnceLock::new(),
-            flv: OnceLock::new(),
-        })
-    }
-
-    fn raw(&self, stream_id: u32) -> RawMessage {
-        let csid = match self.kind {
-            MediaKind::Audio => CSID_AUDIO,
-            MediaKind::Video => CSID_VIDEO,
-            MediaKind::Data => CSID_DATA,
-        };
-        RawMessage { csid, timestamp: self.timestamp, type_id: self.kind.type_id(), stream_id, payload: self.payload.clone() }
-    }
-
-    /// The message chunked for a player on `stream_id` with outgoing chunk
-    /// size `chunk_size`: the shared encoding when those are the server's
-    /// defaults (computed once), a private one otherwise.
-    pub fn rtmp_bytes(&self, stream_id: u32, chunk_size: u32, shared_chunk_size: u32) -> Option<Bytes> {
-        let encode = |sid, cs| {
-            let mut out = BytesMut::with_capacity(self.payload.len() + 64);
-            encode_standalone(&self.raw(sid), cs, &mut out).ok().map(|()| out.freeze())
-        };
-        if stream_id == PLAYER_STREAM_ID && chunk_size == shared_chunk_size {
-            self.rtmp.get_or_init(|| encode(PLAYER_STREAM_ID, shared_chunk_size)).clone()
-        } else {
-            encode(stream_id, chunk_size)
-        }
-    }
-
-    /// The message as an FLV tag (header, body, PreviousTagSize), computed once.
-    pub fn flv_bytes(&self) -> Option<Bytes> {
-        self.flv
-            .get_or_init(|| {
-                let tag_type = match self.kind {
-                    MediaKind::Audio => TagType::Audio,
-                    MediaKind::Video => TagType::Video,
-                    MediaKind::Data => TagType::Script,
-                };
-                FlvTag { tag_type, timestamp_ms: self.timestamp, data: self.payload.clone() }.to_bytes()
-            })
-            .clone()
-    }
-}
 
 /// Why a publish was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -479,7 +386,8 @@ pub fn key_matches(given: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::server::player::{PlayerProtocol, QueueLimits};
+    use crate::net::server::player_queue::{PlayerProtocol, QueueLimits};
+    use bytes::Bytes;
 
     fn video(ts: u32, key: bool) -> Arc<HubMessage> {
         HubMessage::new(MediaKind::Video, ts, Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 1, 2]))

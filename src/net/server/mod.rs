@@ -5,14 +5,15 @@
 //! connection drives an `rtmp::ServerSession`; streams live in a
 //! [`hub::Registry`] keyed by app and stream name; players get the cached
 //! start of the stream at once and live media through a bounded
-//! [`player::PlayerQueue`] each.
+//! [`player_queue::PlayerQueue`] each.
 //!
 //! Every limit is a named constant below or in [`ServerConfig`]; a hostile or
 //! broken client costs its own connection and nothing else.
 
 pub mod hub;
 mod http;
-pub mod player;
+pub mod message;
+pub mod player_queue;
 mod rtmp_conn;
 
 pub use hub::{Registry, StreamInfo};

@@ -12,8 +12,9 @@
 //! hand-written poll — no per-message wake-up channels, no re-registered
 //! futures — and writes each batch with one vectored write.
 
-use super::hub::{HubMessage, Kick, StreamHub, key_matches, split_key};
-use super::player::{Drained, PlayerItem, PlayerProtocol, PlayerQueue, QueueLimits};
+use super::hub::{Kick, StreamHub, key_matches, split_key};
+use super::message::HubMessage;
+use super::player_queue::{Drained, PlayerItem, PlayerProtocol, PlayerQueue, QueueLimits};
 use super::{
     CLOSE_LINGER, ConnectionSlot, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, PUBLISHER_IDLE_TIMEOUT, SERVER_CHUNK_SIZE, Shared,
     WRITE_STALL_TIMEOUT,

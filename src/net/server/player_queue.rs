@@ -9,7 +9,7 @@
 //! [`QueueLimits::skip_window_ms`] of media cannot keep up at all and is
 //! disconnected with a reason. Neither slows the publisher or other players.
 
-use super::hub::HubMessage;
+use super::message::HubMessage;
 use crate::rtmp::MediaKind;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
