@@ -58,16 +58,27 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     let mpv_out = dir.join("mpv.flv");
     let mpv = players::mpv(&url, READ_SECS, &mpv_out);
     let limit = Duration::from_secs(u64::from(READ_SECS) + 30);
-    // The server lists all five while they play, each as an RTMP player.
+    // The server lists all five while they play, each as an RTMP player
+    // from loopback, and its count always agrees with its list. (They do not
+    // all overlap on a loaded machine: VLC may start after ffmpeg is done,
+    // so each is looked for while it plays rather than all at one instant.)
     let mut listed = Value::Null;
-    let all_in = wait_until(Duration::from_secs(READ_SECS.into()), || {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut miscounted = None;
+    let all_seen = wait_until(limit, || {
         listed = server.stream(stream).unwrap_or_default();
-        listed["players"] == 5
+        let list = listed["player_list"].as_array().cloned().unwrap_or_default();
+        if listed["players"].as_u64() != Some(list.len() as u64) {
+            miscounted.get_or_insert_with(|| listed.clone());
+        }
+        for p in &list {
+            assert!(p["protocol"] == "rtmp" && p["peer"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{listed}");
+            seen.insert(p["peer"].as_str().unwrap_or_default().to_string());
+        }
+        seen.len() >= 5
     });
-    assert!(all_in, "the server never counted the five players: {listed}");
-    let list = listed["player_list"].as_array().cloned().unwrap_or_default();
-    assert_eq!(list.len(), 5, "{listed}");
-    assert!(list.iter().all(|p| p["protocol"] == "rtmp" && p["peer"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:"))), "{listed}");
+    assert!(all_seen, "the server listed {} of the five players ({seen:?}); last: {listed}", seen.len());
+    assert!(miscounted.is_none(), "the player count disagreed with the list: {miscounted:?}");
 
     ff.wait_success(limit);
     players::finish(&rd, limit); // exits 124 when timeout stops it: expected

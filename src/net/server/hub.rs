@@ -273,14 +273,16 @@ impl StreamHub {
         let pubr = st.publisher.as_ref();
         let bytes_in = self.bytes_in.load(Ordering::Relaxed);
         let secs = pubr.map_or(0.0, |p| p.started.elapsed().as_secs_f64());
+        // One pass, so the count always agrees with the list.
+        let player_list: Vec<PlayerInfo> = st.players.iter().filter(|p| !p.is_closed()).map(|p| p.info()).collect();
         StreamInfo {
             app: self.app.clone(),
             name: self.name.clone(),
             live: pubr.is_some(),
             publisher: pubr.map(|p| p.peer.clone()),
             publishing_since: pubr.and_then(|p| p.since.duration_since(SystemTime::UNIX_EPOCH).ok()).map(|d| d.as_secs()),
-            players: st.players.iter().filter(|p| !p.is_closed()).count(),
-            player_list: st.players.iter().filter(|p| !p.is_closed()).map(|p| p.info()).collect(),
+            players: player_list.len(),
+            player_list,
             kbps_in: if secs > 0.5 { bytes_in as f64 * 8.0 / 1000.0 / secs } else { 0.0 },
             bytes_in,
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
