@@ -9,6 +9,7 @@ pub mod amf0;
 pub mod capture;
 pub mod config;
 pub mod encode;
+pub mod engine;
 pub mod flv;
 pub mod media;
 pub mod net;

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use tally::config::{self, DestinationProfile, KeyRef, Profile, ProfileStore};
+use tally::config::{self, DestinationDraft, DestinationProfile, KeyRef, Profile, ProfileStore};
 use tally::rtmp::StreamKey;
 
 /// The `profiles` subcommands.
@@ -166,77 +166,38 @@ fn read_key(prompt: &str) -> anyhow::Result<StreamKey> {
         std::io::stdin().lock().read_line(&mut line).context("reading the key from stdin")?;
         line
     };
-    let key = line.trim();
-    if key.is_empty() {
+    if line.trim().is_empty() {
         bail!("no stream key given on stdin");
     }
-    if key.contains('/') || key.chars().any(char::is_whitespace) {
-        bail!("a stream key cannot contain '/' or spaces (paste only the key, not the URL)");
-    }
-    Ok(StreamKey::new(key))
+    Ok(config::parse_key(&line)?)
 }
 
 /// A destination from the arguments, and its key if one was read.
 fn destination(args: &DestinationArgs) -> anyhow::Result<(DestinationProfile, Option<StreamKey>)> {
-    let preset = match &args.preset {
-        Some(id) => Some(config::service(id).with_context(|| format!("no service preset '{id}' (tally profiles presets)"))?),
-        None => args.url.as_deref().and_then(config::detect),
-    };
-    let server = match (&args.url, &preset) {
-        (Some(url), _) => url.clone(),
-        (None, Some(p)) => match p.servers.first() {
-            Some(s) => s.url.clone(),
-            None => bail!("preset '{}' has no server of its own: give --url", p.id),
-        },
-        (None, None) => bail!("give --url URL or --preset ID"),
-    };
-    let name = args.dest.clone().or_else(|| preset.as_ref().map(|p| p.id.clone())).unwrap_or_else(|| "main".into());
-    if name.is_empty() || name.contains('/') {
-        bail!("a destination name must be non-empty and without '/'");
-    }
-    if let Some(ca) = &args.ca_file
-        && !ca.is_file()
-    {
-        bail!("CA file {} does not exist", ca.display());
-    }
-    let key = if args.key_stdin { Some(read_key(&format!("Stream key for {name}: "))?) } else { None };
-    let dest = DestinationProfile {
-        name,
-        preset: preset.map(|p| p.id),
-        server,
-        key: KeyRef::None,
-        ca_file: args.ca_file.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
-        key_value: None,
-    };
+    let draft = DestinationDraft { url: args.url.clone(), preset: args.preset.clone(), name: args.dest.clone(), ca_file: args.ca_file.clone() };
+    let dest = draft.build()?;
+    let key = if args.key_stdin { Some(read_key(&format!("Stream key for {}: ", dest.name))?) } else { None };
     Ok((dest, key))
 }
 
 fn add(name: String, args: DestinationArgs, record: Option<PathBuf>, replace: bool, encode: &EncodeArgs) -> anyhow::Result<()> {
     let store = store()?;
     let (dest, key) = destination(&args)?;
-    let old = if replace { store.get(&name).ok() } else { None };
-    let mut profile = Profile {
-        name: name.clone(),
-        video: Default::default(),
-        audio: Default::default(),
-        record: record.map(|p| std::path::absolute(&p).unwrap_or(p)),
-        destinations: vec![dest],
-    };
-    encode.apply_to(&mut profile);
-    // Replacing keeps the keys of destinations that keep their name.
-    if let Some(old) = &old {
-        for d in &mut profile.destinations {
-            if let Some(o) = old.destinations.iter().find(|o| o.name == d.name) {
-                d.key = o.key.clone();
-            }
-        }
-    }
-    let keys: Vec<(String, StreamKey)> = key.into_iter().map(|k| (profile.destinations[0].name.clone(), k)).collect();
+    let mut profile = Profile::named(&name);
+    profile.record = record.map(|p| std::path::absolute(&p).unwrap_or(p));
+    profile.destinations.push(dest);
+    encode.overrides().apply_to(&mut profile);
     let dest_name = profile.destinations[0].name.clone();
-    let has_key = !keys.is_empty() || profile.destinations[0].key == KeyRef::SecretStore;
-    warn_all(store.save(profile, &keys, replace, args.force)?);
+    let keys: Vec<(String, StreamKey)> = key.into_iter().map(|k| (dest_name.clone(), k)).collect();
+    let warnings = if replace {
+        store.save_keeping_keys(profile, &keys, args.force)?
+    } else {
+        store.save(profile, &keys, false, args.force)?
+    };
+    warn_all(warnings);
     say!("Saved profile '{name}' in {}.", store.path().display());
-    if !has_key {
+    let saved = store.get(&name)?;
+    if saved.destinations.iter().all(|d| d.key != KeyRef::SecretStore) {
         say!("No stream key yet: tally profiles set-key {name} {dest_name} --key-stdin");
     }
     Ok(())
@@ -244,16 +205,10 @@ fn add(name: String, args: DestinationArgs, record: Option<PathBuf>, replace: bo
 
 fn add_destination(profile: &str, args: DestinationArgs) -> anyhow::Result<()> {
     let store = store()?;
-    let mut p = store.get(profile)?;
     let (dest, key) = destination(&args)?;
-    if p.destinations.iter().any(|d| d.name == dest.name) {
-        bail!("profile '{profile}' already has a destination '{}' (name another with --dest)", dest.name);
-    }
     let dest_name = dest.name.clone();
-    p.destinations.push(dest);
-    let keys: Vec<(String, StreamKey)> = key.into_iter().map(|k| (dest_name.clone(), k)).collect();
-    let has_key = !keys.is_empty();
-    warn_all(store.save(p, &keys, true, args.force)?);
+    let has_key = key.is_some();
+    warn_all(store.add_destination(profile, dest, key, args.force)?);
     say!("Added destination '{dest_name}' to profile '{profile}'.");
     if !has_key {
         say!("No stream key yet: tally profiles set-key {profile} {dest_name} --key-stdin");
@@ -262,18 +217,7 @@ fn add_destination(profile: &str, args: DestinationArgs) -> anyhow::Result<()> {
 }
 
 fn remove_destination(profile: &str, destination: &str) -> anyhow::Result<()> {
-    let store = store()?;
-    let mut p = store.get(profile)?;
-    let before = p.destinations.len();
-    p.destinations.retain(|d| d.name != destination);
-    if p.destinations.len() == before {
-        bail!("profile '{profile}' has no destination '{destination}'");
-    }
-    if p.destinations.is_empty() {
-        bail!("'{destination}' is the profile's only destination: remove the profile instead");
-    }
-    store.save(p, &[], true, true)?;
-    store.secrets().delete(&config::key_id(profile, destination))?;
+    store()?.remove_destination(profile, destination)?;
     say!("Removed destination '{destination}' from profile '{profile}'.");
     Ok(())
 }

@@ -2,15 +2,18 @@
 //! directory), stream keys (OS keyring, or a private file), and the
 //! built-in service presets.
 //!
-//! May use `rtmp` (URLs, `StreamKey`); never `net`, `pipeline` or `ui`.
+//! May use `rtmp` (URLs, `StreamKey`), `media` (sizes, defaults) and
+//! `capture::spec` (source names); never `net`, `pipeline` or `ui`.
 //! Everything here is blocking file/keyring I/O: the UI calls it off its
 //! thread.
 
+pub mod editing;
 pub mod profile;
 pub mod secrets;
 pub mod services;
 
 pub use profile::{AudioProfile, DestinationProfile, KeyRef, Profile, ProfileStore, VideoProfile, key_id};
+pub use editing::{DestinationDraft, EncodeOverrides, check_name, parse_key};
 pub use secrets::{Backend, SecretStore};
 pub use services::{Service, detect, service, services};
 

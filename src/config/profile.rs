@@ -10,6 +10,9 @@
 use super::ConfigError;
 use super::secrets::SecretStore;
 use super::services::{self, Advice, Checked};
+use crate::capture::spec::{AudioSourceSpec, VideoSourceSpec};
+use crate::media::FrameSize;
+use crate::media::settings::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
 use crate::rtmp::{RtmpUrl, StreamKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -22,9 +25,9 @@ pub const PROFILES_FILE: &str = "profiles.toml";
 #[serde(default)]
 pub struct VideoProfile {
     /// `auto`, `test`, `camera[:N]`, `y4m:PATH`.
-    pub source: String,
+    pub source: VideoSourceSpec,
     /// `WxH`.
-    pub size: String,
+    pub size: FrameSize,
     /// Frames per second.
     pub fps: u32,
     /// kbit/s.
@@ -35,7 +38,13 @@ pub struct VideoProfile {
 
 impl Default for VideoProfile {
     fn default() -> Self {
-        VideoProfile { source: "auto".into(), size: "1280x720".into(), fps: 30, bitrate_kbps: 2500, keyint_secs: 2.0 }
+        VideoProfile {
+            source: VideoSourceSpec::Auto,
+            size: DEFAULT_SIZE,
+            fps: DEFAULT_FPS,
+            bitrate_kbps: DEFAULT_VIDEO_KBPS,
+            keyint_secs: DEFAULT_KEYINT_SECS,
+        }
     }
 }
 
@@ -44,14 +53,14 @@ impl Default for VideoProfile {
 #[serde(default)]
 pub struct AudioProfile {
     /// `auto`, `sine`, `silence`, `mic[:NAME]`, `wav:PATH`.
-    pub source: String,
+    pub source: AudioSourceSpec,
     /// kbit/s.
     pub bitrate_kbps: u32,
 }
 
 impl Default for AudioProfile {
     fn default() -> Self {
-        AudioProfile { source: "auto".into(), bitrate_kbps: 128 }
+        AudioProfile { source: AudioSourceSpec::Auto, bitrate_kbps: DEFAULT_AUDIO_KBPS }
     }
 }
 
@@ -110,6 +119,17 @@ pub fn key_id(profile: &str, destination: &str) -> String {
 }
 
 impl Profile {
+    /// A profile with the default settings and no destination yet.
+    pub fn named(name: &str) -> Self {
+        Profile {
+            name: name.into(),
+            video: VideoProfile::default(),
+            audio: AudioProfile::default(),
+            record: None,
+            destinations: Vec::new(),
+        }
+    }
+
     /// Checks every destination against its service preset: hard limits
     /// exceeded are errors unless `force`; recommendations are returned as
     /// warnings.
@@ -159,7 +179,12 @@ pub struct ProfileStore {
 impl ProfileStore {
     /// The store in `config_dir` (nothing is created until something is saved).
     pub fn open(config_dir: &Path) -> Self {
-        ProfileStore { path: config_dir.join(PROFILES_FILE), secrets: SecretStore::open(config_dir) }
+        Self::with_secrets(config_dir, SecretStore::open(config_dir))
+    }
+
+    /// The profiles of `config_dir` with keys kept in `secrets`.
+    pub fn with_secrets(config_dir: &Path, secrets: SecretStore) -> Self {
+        ProfileStore { path: config_dir.join(PROFILES_FILE), secrets }
     }
 
     /// The profiles file.
@@ -200,9 +225,7 @@ impl ProfileStore {
     /// destinations' keys by destination name, stored in the secret store.
     /// Returns warnings (service recommendations, the key-file notice).
     pub fn save(&self, mut profile: Profile, keys: &[(String, StreamKey)], replace: bool, force: bool) -> Result<Vec<String>, ConfigError> {
-        if profile.name.trim().is_empty() || profile.name.contains('/') {
-            return Err(ConfigError::Invalid("a profile name must be non-empty and without '/'".into()));
-        }
+        super::editing::check_name(&profile.name, "profile")?;
         let mut warnings = profile.check(force)?;
         let mut file = self.read()?;
         let exists = file.profiles.iter().any(|p| p.name == profile.name);

@@ -5,8 +5,10 @@
 //! use it; it uses nothing of Tally's.
 
 mod clock;
+pub mod settings;
 
 pub use clock::MediaClock;
+pub use settings::FrameSize;
 
 use bytes::Bytes;
 

@@ -1,105 +1,8 @@
 //! What a broadcast is asked to do.
 
-use std::path::PathBuf;
+pub use crate::capture::spec::{AudioSourceSpec, VideoSourceSpec};
+use crate::media::settings::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
 use std::time::Duration;
-
-/// Where video comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum VideoSourceSpec {
-    /// The first camera if there is one, else the test pattern (with a notice).
-    Auto,
-    /// The synthetic test pattern (colour bars, counter, flash each second).
-    TestPattern,
-    /// A camera: by index from `tally devices`, or the first one.
-    Camera(Option<u32>),
-    /// A YUV4MPEG2 file.
-    Y4m(PathBuf),
-}
-
-/// Where audio comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AudioSourceSpec {
-    /// The default microphone if it opens, else silence (with a notice).
-    Auto,
-    /// A 440 Hz tone with a beep on each second, in step with the pattern's flash.
-    Sine,
-    /// Digital silence.
-    Silence,
-    /// A microphone: by id or name (see `tally devices`), or the default one.
-    Mic(Option<String>),
-    /// A WAV file.
-    Wav(PathBuf),
-}
-
-impl std::fmt::Display for VideoSourceSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            VideoSourceSpec::Auto => f.write_str("auto"),
-            VideoSourceSpec::TestPattern => f.write_str("test"),
-            VideoSourceSpec::Camera(None) => f.write_str("camera"),
-            VideoSourceSpec::Camera(Some(i)) => write!(f, "camera:{i}"),
-            VideoSourceSpec::Y4m(p) => write!(f, "y4m:{}", p.display()),
-        }
-    }
-}
-
-impl std::fmt::Display for AudioSourceSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AudioSourceSpec::Auto => f.write_str("auto"),
-            AudioSourceSpec::Sine => f.write_str("sine"),
-            AudioSourceSpec::Silence => f.write_str("silence"),
-            AudioSourceSpec::Mic(None) => f.write_str("mic"),
-            AudioSourceSpec::Mic(Some(n)) => write!(f, "mic:{n}"),
-            AudioSourceSpec::Wav(p) => write!(f, "wav:{}", p.display()),
-        }
-    }
-}
-
-impl std::str::FromStr for VideoSourceSpec {
-    type Err = String;
-    /// `auto`, `test`, `camera`, `camera:N`, `y4m:PATH`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.split_once(':') {
-            None => match s {
-                "auto" => Ok(VideoSourceSpec::Auto),
-                "test" => Ok(VideoSourceSpec::TestPattern),
-                "camera" => Ok(VideoSourceSpec::Camera(None)),
-                "y4m" => Err("y4m needs a file: y4m:PATH".into()),
-                other => Err(format!("unknown video source '{other}' (auto, test, camera[:N], y4m:PATH)")),
-            },
-            Some(("camera", n)) => {
-                n.parse().map(|i| VideoSourceSpec::Camera(Some(i))).map_err(|_| format!("camera index '{n}' is not a number"))
-            }
-            Some(("y4m", p)) if !p.is_empty() => Ok(VideoSourceSpec::Y4m(PathBuf::from(p))),
-            Some(("y4m", _)) => Err("y4m needs a file: y4m:PATH".into()),
-            Some((kind, _)) => Err(format!("unknown video source '{kind}' (auto, test, camera[:N], y4m:PATH)")),
-        }
-    }
-}
-
-impl std::str::FromStr for AudioSourceSpec {
-    type Err = String;
-    /// `auto`, `sine`, `silence`, `mic`, `mic:NAME`, `wav:PATH`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.split_once(':') {
-            None => match s {
-                "auto" => Ok(AudioSourceSpec::Auto),
-                "sine" => Ok(AudioSourceSpec::Sine),
-                "silence" => Ok(AudioSourceSpec::Silence),
-                "mic" => Ok(AudioSourceSpec::Mic(None)),
-                "wav" => Err("wav needs a file: wav:PATH".into()),
-                other => Err(format!("unknown audio source '{other}' (auto, sine, silence, mic[:NAME], wav:PATH)")),
-            },
-            // ALSA names contain colons (hw:CARD=0,DEV=0): everything after "mic:" is the name.
-            Some(("mic", n)) if !n.is_empty() => Ok(AudioSourceSpec::Mic(Some(n.to_string()))),
-            Some(("mic", _)) => Ok(AudioSourceSpec::Mic(None)),
-            Some(("wav", p)) if !p.is_empty() => Ok(AudioSourceSpec::Wav(PathBuf::from(p))),
-            Some(("wav", _)) => Err("wav needs a file: wav:PATH".into()),
-            Some((kind, _)) => Err(format!("unknown audio source '{kind}' (auto, sine, silence, mic[:NAME], wav:PATH)")),
-        }
-    }
-}
 
 /// Everything the capture and encode stages need.
 #[derive(Clone, Debug, PartialEq)]
@@ -137,12 +40,12 @@ impl Default for BroadcastSettings {
         BroadcastSettings {
             video: VideoSourceSpec::Auto,
             audio: AudioSourceSpec::Auto,
-            width: 1280,
-            height: 720,
-            fps: 30,
-            video_kbps: 2500,
-            audio_kbps: 128,
-            keyint_secs: 2.0,
+            width: DEFAULT_SIZE.width,
+            height: DEFAULT_SIZE.height,
+            fps: DEFAULT_FPS,
+            video_kbps: DEFAULT_VIDEO_KBPS,
+            audio_kbps: DEFAULT_AUDIO_KBPS,
+            keyint_secs: DEFAULT_KEYINT_SECS,
             duration: None,
             fast: false,
             start_offset_ms: 0,
@@ -156,23 +59,3 @@ impl Default for BroadcastSettings {
 pub const AUDIO_RATE: u32 = 48_000;
 /// See [`AUDIO_RATE`].
 pub const AUDIO_CHANNELS: u16 = 2;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn source_specs_parse_and_print() {
-        for s in ["auto", "test", "camera", "camera:2", "y4m:/tmp/a b.y4m"] {
-            assert_eq!(s.parse::<VideoSourceSpec>().unwrap().to_string(), s);
-        }
-        for s in ["auto", "sine", "silence", "mic", "mic:hw:CARD=0,DEV=0", "wav:x.wav"] {
-            assert_eq!(s.parse::<AudioSourceSpec>().unwrap().to_string(), s);
-        }
-        assert!("camera:x".parse::<VideoSourceSpec>().unwrap_err().contains("not a number"));
-        assert!("y4m:".parse::<VideoSourceSpec>().is_err());
-        assert!("webcam".parse::<VideoSourceSpec>().unwrap_err().contains("unknown video source"));
-        assert!("wav".parse::<AudioSourceSpec>().is_err());
-        assert!("speaker".parse::<AudioSourceSpec>().unwrap_err().contains("unknown audio source"));
-    }
-}
