@@ -2,6 +2,8 @@
 
 use anyhow::Context;
 use clap::Args;
+use tally::engine::{Command, Engine, EngineOptions, ServerState};
+use tally::net::server::ServerConfig;
 
 /// `tally serve`'s options.
 #[derive(Args, Debug)]
@@ -41,19 +43,9 @@ fn parse_http(s: &str) -> Result<HttpListen, String> {
     s.parse().map(|a| HttpListen(Some(a))).map_err(|_| format!("'{s}' is not an address like 127.0.0.1:8080 (or none)"))
 }
 
-/// Runs the server until Ctrl-C.
+/// Runs the server on the engine until Ctrl-C.
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(usize::from(args.threads))
-            .thread_name("tally-server")
-            .enable_all()
-            .build()
-    }
-    .context("starting the network runtime")?;
-    let config = tally::net::server::ServerConfig {
+    let config = ServerConfig {
         rtmp_listen: args.listen,
         http_listen: args.http.0,
         publish_key: args.publish_key.filter(|k| !k.0.is_empty()).map(|k| tally::rtmp::StreamKey::new(k.0)),
@@ -61,21 +53,31 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         takeover: !args.no_takeover,
     };
     let keyed = config.publish_key.is_some();
-    runtime.block_on(async move {
-        let server = tally::net::server::Server::start(config).await?;
-        let rtmp = server.rtmp_addr();
+    let options = EngineOptions { net_threads: args.threads, server: config.clone(), ..EngineOptions::default() };
+    let engine = Engine::start(options).context("starting the network runtime")?;
+    engine.send(Command::StartServer(config))?;
+    let mut state = engine.state();
+    let result = engine.runtime().block_on(async move {
+        let started = state.wait_for(|s| matches!(s.server, ServerState::Running { .. } | ServerState::Failed { .. })).await;
+        let (rtmp, http) = match started.map(|s| s.server.clone()) {
+            Ok(ServerState::Running { rtmp, http }) => (rtmp, http),
+            Ok(ServerState::Failed { message }) => anyhow::bail!("{message}"),
+            _ => anyhow::bail!("the engine stopped before the server started"),
+        };
         let key_hint = if keyed { "?key=KEY" } else { "" };
         say!("Tally server ready.");
         say!("  publish: rtmp://{rtmp}/live/NAME{key_hint}   (e.g. tally stream rtmp://{rtmp}/live/test{key_hint})");
         say!("  watch:   ffplay rtmp://{rtmp}/live/NAME");
-        if let Some(http) = server.http_addr() {
+        if let Some(http) = http {
             say!("  watch:   ffplay http://{http}/live/NAME.flv   (browsers: mpegts.js / flv.js)");
             say!("  streams: http://{http}/api/streams");
         }
         say!("Ctrl-C stops.");
         tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
         tracing::info!("stopping the server");
-        server.stop().await;
         Ok(())
-    })
+    });
+    // Shutting down stops the server: every connection closed, tasks joined.
+    engine.shutdown();
+    result
 }

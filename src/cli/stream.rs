@@ -6,8 +6,8 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tally::config::{self, ProfileStore};
-use tally::engine::{BroadcastPlan, GoLiveRequest};
-use tally::pipeline::{Broadcast, OutputKind, OutputSpec};
+use tally::engine::{BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, GoLiveRequest};
+use tally::pipeline::{OutputKind, OutputSpec, Stats};
 use tally::rtmp::RtmpUrl;
 
 /// A mistake in the arguments (exit status 2, like clap's own).
@@ -72,67 +72,74 @@ pub fn record(file: PathBuf, media: &MediaArgs) -> anyhow::Result<bool> {
     run_broadcast(plan, &media.run)
 }
 
-/// Runs a broadcast until it ends (`--duration`, a file source's end, all
-/// outputs failed) or Ctrl-C; a second Ctrl-C quits at once.
+/// Runs a broadcast on the engine until it ends (`--duration`, a file
+/// source's end, all outputs failed) or Ctrl-C; a second Ctrl-C quits at once.
 fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("tally-net")
-        .enable_all()
-        .build()
-        .context("starting the network runtime")?;
+    let engine = Engine::start(EngineOptions::default()).context("starting the network runtime")?;
+    engine.send(Command::GoLivePlan(plan))?;
     let (print_stats, print_json) = (run.stats, run.stats_json);
-    runtime.block_on(async move {
-        let broadcast = Broadcast::start(plan.settings, plan.outputs, &tokio::runtime::Handle::current())?;
-        let stopper = broadcast.stopper();
+    let mut state = engine.state();
+    let mut stats = engine.stats();
+    let stopper = engine.command_sender();
+    let outcome = engine.runtime().block_on(async move {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("Stopping: finishing the outputs cleanly (Ctrl-C again to quit at once)");
-                stopper.stop();
+                let _ = stopper.try_send(Command::Stop);
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
                 }
             }
         });
-        // The printer ends when the stats channel closes (the broadcast's
-        // sampler is done), after printing the last snapshot; it is awaited
-        // below so that last line is never lost to the runtime shutting down.
-        let mut printer = None;
-        if print_stats || print_json {
-            let mut rx = broadcast.stats();
-            printer = Some(tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    let stats = rx.borrow_and_update().clone();
-                    if print_json {
-                        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64();
-                        let mut doc = serde_json::to_value(&stats).unwrap_or_default();
-                        if let Some(obj) = doc.as_object_mut() {
-                            obj.insert("wall".into(), serde_json::json!(wall));
-                        }
-                        say!("{doc}");
-                    } else {
-                        say!("{}", stats.line());
+        // Prints each snapshot until the broadcast is over; the engine hands
+        // over the last one before it says so, so it is never lost.
+        let print = |stats: &Stats| {
+            if print_json {
+                let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64();
+                let mut doc = serde_json::to_value(stats).unwrap_or_default();
+                if let Some(obj) = doc.as_object_mut() {
+                    obj.insert("wall".into(), serde_json::json!(wall));
+                }
+                say!("{doc}");
+            } else if print_stats {
+                say!("{}", stats.line());
+            }
+        };
+        loop {
+            tokio::select! {
+                changed = stats.changed() => {
+                    if changed.is_ok() {
+                        print(&stats.borrow_and_update().clone());
                     }
                 }
-            }));
+                over = state.wait_for(|s| s.broadcast.is_over()) => {
+                    let over = over.map(|s| s.broadcast.clone()).unwrap_or_default();
+                    if stats.has_changed().unwrap_or(false) {
+                        print(&stats.borrow_and_update().clone());
+                    }
+                    return over;
+                }
+            }
         }
-        let summary = broadcast.wait().await;
-        if let Some(p) = printer {
-            let _ = p.await;
-        }
-        for e in &summary.pipeline_errors {
-            eprintln!("error: {e}");
-        }
-        // Failures were reported when they happened; name them once more in
-        // a multi-output run so the end of the log tells the whole story.
-        let failed: Vec<&str> = summary.outputs.iter().filter(|o| o.error.is_some()).map(|o| o.name.as_str()).collect();
-        for o in summary.outputs.iter().filter(|o| o.error.is_none()) {
-            let what = if o.kind == OutputKind::Record { "recorded" } else { "finished" };
-            tracing::info!(output = %o.name, bytes = o.bytes_out, "{what}");
-        }
-        if !failed.is_empty() && summary.outputs.len() > 1 {
-            eprintln!("{} of {} outputs did not finish cleanly: {}", failed.len(), summary.outputs.len(), failed.join(", "));
-        }
-        Ok(summary.all_ok())
-    })
+    });
+    engine.shutdown();
+    let summary = match outcome {
+        BroadcastState::Ended(summary) => summary,
+        BroadcastState::Failed { message } => anyhow::bail!("{message}"),
+        other => anyhow::bail!("the broadcast ended unexpectedly ({other:?})"),
+    };
+    for e in &summary.pipeline_errors {
+        eprintln!("error: {e}");
+    }
+    // Failures were reported when they happened; name them once more in
+    // a multi-output run so the end of the log tells the whole story.
+    let failed: Vec<&str> = summary.outputs.iter().filter(|o| o.error.is_some()).map(|o| o.name.as_str()).collect();
+    for o in summary.outputs.iter().filter(|o| o.error.is_none()) {
+        let what = if o.kind == OutputKind::Record { "recorded" } else { "finished" };
+        tracing::info!(output = %o.name, bytes = o.bytes_out, "{what}");
+    }
+    if !failed.is_empty() && summary.outputs.len() > 1 {
+        eprintln!("{} of {} outputs did not finish cleanly: {}", failed.len(), summary.outputs.len(), failed.join(", "));
+    }
+    Ok(summary.all_ok())
 }

@@ -1,8 +1,170 @@
 //! The engine both faces drive (see `docs/ARCHITECTURE.md`, "Two faces").
 //!
+//! [`Engine::start`] makes the tokio runtime and a controller task on it;
+//! a face sends [`Command`]s (a bounded channel, never waited on) and reads
+//! [`EngineState`] and [`Stats`] snapshots from watch channels. What a
+//! command starts — a broadcast's threads, the server's tasks — belongs to
+//! the engine; [`Engine::shutdown`] ends them cleanly and joins them.
+//!
 //! May use `pipeline`, `net` (the server), `config`, `capture`; never `ui`
 //! or the command line.
 
+mod controller;
 pub mod plan;
+mod state;
 
+pub use controller::{Command, error_chain};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
+pub use state::{BroadcastState, EngineState, OutputSnapshot, ServerState};
+
+use crate::net::server::ServerConfig;
+use crate::pipeline::Stats;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, watch};
+
+/// Commands queued before the engine takes them: a face that sends more
+/// than this without the engine keeping up is told so, not blocked.
+pub const COMMAND_QUEUE: usize = 32;
+
+/// How the engine runs.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Where profiles and keys are; `None`: the platform's config directory.
+    pub config_dir: Option<PathBuf>,
+    /// Network threads. 1 runs everything on the engine's own thread (the
+    /// lowest CPU per byte for `tally serve`, no cross-thread wake-ups);
+    /// 2 suits a broadcast with several destinations.
+    pub net_threads: u16,
+    /// The server a rehearsal starts when none runs.
+    pub server: ServerConfig,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { config_dir: None, net_threads: 2, server: ServerConfig::default() }
+    }
+}
+
+/// Why the engine did not take a command.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The runtime or its thread could not be made.
+    #[error("starting the engine: {0}")]
+    Start(String),
+    /// More commands are waiting than [`COMMAND_QUEUE`].
+    #[error("the engine is busy: too many commands waiting")]
+    Busy,
+    /// The engine has shut down.
+    #[error("the engine has stopped")]
+    Gone,
+}
+
+/// The running engine.
+pub struct Engine {
+    commands: Option<mpsc::Sender<Command>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    state: watch::Receiver<EngineState>,
+    stats: watch::Receiver<Stats>,
+    handle: tokio::runtime::Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("state", &*self.state.borrow()).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Starts the runtime and the controller on a thread of their own.
+    pub fn start(options: EngineOptions) -> Result<Engine, EngineError> {
+        let runtime = if options.net_threads <= 1 {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(usize::from(options.net_threads))
+                .thread_name("tally-net")
+                .enable_all()
+                .build()
+        }
+        .map_err(|e| EngineError::Start(e.to_string()))?;
+        let handle = runtime.handle().clone();
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (state_tx, state) = watch::channel(EngineState::default());
+        let (stats_tx, stats) = watch::channel(Stats::default());
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel();
+        let controller = controller::Controller {
+            config_dir: options.config_dir,
+            server_defaults: options.server,
+            state: state_tx,
+            stats: stats_tx,
+        };
+        let thread = std::thread::Builder::new()
+            .name("tally-engine".into())
+            .spawn(move || {
+                runtime.block_on(controller.run(commands_rx, shutdown_rx));
+                // Tasks still running (a player's linger) get a moment, not forever.
+                runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            })
+            .map_err(|e| EngineError::Start(e.to_string()))?;
+        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, handle, thread: Some(thread) })
+    }
+
+    /// Queues a command; never waits.
+    pub fn send(&self, command: Command) -> Result<(), EngineError> {
+        let tx = self.commands.as_ref().ok_or(EngineError::Gone)?;
+        tx.try_send(command).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => EngineError::Busy,
+            mpsc::error::TrySendError::Closed(_) => EngineError::Gone,
+        })
+    }
+
+    /// A sender for commands from another task (a Ctrl-C handler, a UI
+    /// callback); `try_send` on it never waits.
+    pub fn command_sender(&self) -> mpsc::Sender<Command> {
+        match &self.commands {
+            Some(tx) => tx.clone(),
+            // After shutdown: a sender whose receiver is gone.
+            None => mpsc::channel(1).0,
+        }
+    }
+
+    /// The engine's state; `changed()` wakes on every change.
+    pub fn state(&self) -> watch::Receiver<EngineState> {
+        self.state.clone()
+    }
+
+    /// The current broadcast's once-a-second stats.
+    pub fn stats(&self) -> watch::Receiver<Stats> {
+        self.stats.clone()
+    }
+
+    /// The engine's runtime, for a face that awaits its channels (the CLI
+    /// blocks on it from the main thread; the UI never does).
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Ends what runs cleanly (the broadcast drains, the server closes its
+    /// connections) and joins every thread the engine started.
+    pub fn shutdown(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.commands = None;
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}

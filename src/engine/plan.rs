@@ -186,6 +186,7 @@ fn profile_outputs(p: &Profile, store: &ProfileStore, ca_file: Option<&Path>) ->
         })?;
         let mut dest = Destination::new(url, 0, 0);
         dest.ca_file = d.ca_file.clone().or_else(|| ca_file.map(Path::to_path_buf));
+        dest.id = Some(crate::config::key_id(&p.name, &d.name));
         outputs.push(OutputSpec::Publish(dest));
     }
     Ok(outputs)

@@ -10,4 +10,4 @@ pub mod queue;
 pub mod server;
 mod status;
 
-pub use status::{OutputState, OutputStatus};
+pub use status::{FailureKind, OutputState, OutputStatus};

@@ -22,7 +22,7 @@
 //! Errors never contain the stream key.
 
 use super::queue::OutputQueue;
-use super::status::{OutputState, OutputStatus};
+use super::status::{FailureKind, OutputState, OutputStatus};
 use crate::flv::{self, FlvTag, TagType};
 use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, ClientState, MediaKind, RtmpUrl, Scheme};
 use bytes::BytesMut;
@@ -140,6 +140,28 @@ impl PublishError {
                 | PublishError::Protocol(_)
         )
     }
+
+    /// The kind a face shows.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            PublishError::Dns { .. } => FailureKind::Resolve,
+            PublishError::Connect { .. } => FailureKind::Connect,
+            PublishError::Tls { .. } => FailureKind::Tls,
+            PublishError::Rejected { .. } | PublishError::PublishRefused => FailureKind::Rejected,
+            PublishError::ClosedDuringSetup(_)
+            | PublishError::Closed
+            | PublishError::Timeout(_)
+            | PublishError::Stalled(_)
+            | PublishError::Io(_) => FailureKind::Network,
+            PublishError::Config(_) => FailureKind::Config,
+            PublishError::Protocol(_) => FailureKind::Protocol,
+        }
+    }
+
+    /// This error as an output's final state.
+    pub fn as_state(&self) -> OutputState {
+        OutputState::failed(self.kind(), self.is_final(), self.to_string())
+    }
 }
 
 /// Where to publish, and how.
@@ -155,13 +177,16 @@ pub struct Destination {
     pub video_kbps: u32,
     /// The audio bitrate, kbit/s: congestion control leaves room for it.
     pub audio_kbps: u32,
+    /// A stable name for this destination (`PROFILE/DESTINATION`), which
+    /// tells apart two keys on the same ingest; `None`: its position.
+    pub id: Option<String>,
 }
 
 impl Destination {
     /// Publishing to `url` with defaults: reconnecting, no private CA; the
     /// bitrates (0 = the broadcast's own) bound congestion control.
     pub fn new(url: RtmpUrl, video_kbps: u32, audio_kbps: u32) -> Self {
-        Destination { url, ca_file: None, reconnect: true, video_kbps, audio_kbps }
+        Destination { url, ca_file: None, reconnect: true, video_kbps, audio_kbps, id: None }
     }
 }
 

@@ -1,15 +1,15 @@
 //! Live state of one output, shared between the task that drives it and
 //! whoever displays it (the `--stats` line, the UI). Lock-free reads except
-//! for the short state value.
+//! for the state value, which is a watch channel so a face can await changes.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What an output is doing, as a user would say it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum OutputState {
     /// Opening the file / resolving, connecting, handshaking, publishing.
+    #[default]
     Connecting,
     /// Delivering media.
     Live,
@@ -20,8 +20,17 @@ pub enum OutputState {
         /// When the next attempt starts.
         next_try: Instant,
     },
-    /// Ended with an error (final: no more attempts).
-    Failed(String),
+    /// Ended with an error: no more attempts.
+    Failed {
+        /// What went wrong, for a face to pick its words and icon.
+        kind: FailureKind,
+        /// The error itself is final (a rejection, a bad certificate): retrying
+        /// the same settings would fail the same way. `false` means the
+        /// network failed and a retry later may work.
+        is_final: bool,
+        /// What to tell the person (never a key).
+        message: String,
+    },
     /// Ended cleanly.
     Stopped,
 }
@@ -35,16 +44,48 @@ impl std::fmt::Display for OutputState {
                 let wait = next_try.saturating_duration_since(Instant::now());
                 write!(f, "reconnecting (attempt {attempt} in {:.1}s)", wait.as_secs_f64())
             }
-            OutputState::Failed(why) => write!(f, "failed: {why}"),
+            OutputState::Failed { message, .. } => write!(f, "failed: {message}"),
             OutputState::Stopped => f.write_str("stopped"),
         }
+    }
+}
+
+/// The kind of error that ended an output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The host name did not resolve.
+    Resolve,
+    /// No TCP connection could be made.
+    Connect,
+    /// TLS failed (certificate, handshake).
+    Tls,
+    /// The server refused the stream (a bad key, a name in use).
+    Rejected,
+    /// The server closed or stalled the connection, or a step timed out.
+    Network,
+    /// The peer broke the protocol.
+    Protocol,
+    /// The output cannot work as configured (a CA file, a recording path).
+    Config,
+    /// Writing a recording failed.
+    File,
+    /// Tally itself failed (a thread, a lock).
+    Internal,
+}
+
+impl OutputState {
+    /// A failure of `kind`.
+    pub fn failed(kind: FailureKind, is_final: bool, message: impl Into<String>) -> Self {
+        OutputState::Failed { kind, is_final, message: message.into() }
     }
 }
 
 /// Shared, updatable status of one output.
 #[derive(Debug)]
 pub struct OutputStatus {
-    state: Mutex<OutputState>,
+    /// A watch channel rather than a mutex: a face can wait for the next change.
+    state: tokio::sync::watch::Sender<OutputState>,
     /// Media payload bytes handed to the output.
     bytes_out: AtomicU64,
     /// Bytes written to the network, protocol overhead included, this connection.
@@ -65,7 +106,7 @@ pub struct OutputStatus {
 impl Default for OutputStatus {
     fn default() -> Self {
         OutputStatus {
-            state: Mutex::new(OutputState::Connecting),
+            state: tokio::sync::watch::Sender::new(OutputState::Connecting),
             bytes_out: AtomicU64::new(0),
             wire_sent: AtomicU64::new(0),
             wire_acked: AtomicU64::new(0),
@@ -82,21 +123,24 @@ impl Default for OutputStatus {
 impl OutputStatus {
     /// Current state.
     pub fn state(&self) -> OutputState {
-        self.state.lock().map(|s| s.clone()).unwrap_or(OutputState::Failed("status lock poisoned".into()))
+        self.state.borrow().clone()
+    }
+
+    /// A receiver that wakes on every state change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<OutputState> {
+        self.state.subscribe()
     }
 
     /// Sets the state; `Stopped` and `Failed` also mark the output finished.
     pub fn set_state(&self, state: OutputState) {
-        let end = matches!(state, OutputState::Stopped | OutputState::Failed(_));
+        let end = matches!(state, OutputState::Stopped | OutputState::Failed { .. });
         if state == OutputState::Live {
             let now = self.created.elapsed().as_micros().max(1) as u64;
             let _ = self.live_since_us.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst);
         } else {
             self.live_since_us.store(0, Ordering::SeqCst);
         }
-        if let Ok(mut s) = self.state.lock() {
-            *s = state;
-        }
+        self.state.send_replace(state);
         if end {
             self.finished.store(true, Ordering::SeqCst);
         }
@@ -109,7 +153,7 @@ impl OutputStatus {
 
     /// True once the output ended with an error.
     pub fn failed(&self) -> bool {
-        matches!(self.state(), OutputState::Failed(_))
+        matches!(self.state(), OutputState::Failed { .. })
     }
 
     /// True while live or getting back to live (not failed, not stopped).

@@ -12,7 +12,7 @@ mod settings;
 mod sources;
 mod stats;
 
-pub use outputs::{OutputKind, OutputReport, OutputSpec};
+pub use outputs::{OutputKind, OutputReport, OutputSpec, OutputWatch};
 pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
 pub use stats::{OutputStats, SourceStats, Stats};
 
@@ -161,6 +161,11 @@ impl Broadcast {
     /// A handle that can stop the broadcast from another task (Ctrl-C, the UI).
     pub fn stopper(&self) -> Stopper {
         Stopper(self.stop.clone())
+    }
+
+    /// Each output's state as it changes.
+    pub fn output_states(&self) -> Vec<OutputWatch> {
+        self.outputs.watches()
     }
 
     /// A receiver of once-a-second snapshots (the UI and `--stats` read these).

@@ -4,7 +4,7 @@ use super::PipelineError;
 use crate::flv::FlvWriter;
 use crate::net::publisher::{self, Destination};
 use crate::net::queue::{OutputQueue, QueueLimits};
-use crate::net::{OutputState, OutputStatus};
+use crate::net::{FailureKind, OutputState, OutputStatus};
 use crate::rtmp::RtmpUrl;
 use std::fs::File;
 use std::io::BufWriter;
@@ -29,6 +29,15 @@ impl OutputSpec {
 }
 
 impl OutputSpec {
+    /// A stable id within the broadcast: the destination's own, else its position.
+    pub fn id(&self, index: usize) -> String {
+        match self {
+            OutputSpec::Publish(Destination { id: Some(id), .. }) => id.clone(),
+            OutputSpec::Publish(_) => format!("destination-{}", index + 1),
+            OutputSpec::Record(_) => format!("recording-{}", index + 1),
+        }
+    }
+
     /// A display name that never contains a stream key.
     pub fn name(&self) -> String {
         match self {
@@ -50,6 +59,8 @@ pub enum OutputKind {
 /// How one output ended.
 #[derive(Debug, Clone)]
 pub struct OutputReport {
+    /// Stable id within the broadcast (see [`OutputSpec::id`]).
+    pub id: String,
     /// Display name (key redacted).
     pub name: String,
     /// Kind.
@@ -60,9 +71,24 @@ pub struct OutputReport {
     pub bytes_out: u64,
 }
 
+/// An output's state as it changes, for a face that shows it at once
+/// rather than at the next 1 Hz snapshot.
+#[derive(Clone, Debug)]
+pub struct OutputWatch {
+    /// Stable id within the broadcast.
+    pub id: String,
+    /// Display name (key redacted).
+    pub name: String,
+    /// Destination or recording.
+    pub kind: OutputKind,
+    /// Wakes on every change.
+    pub state: tokio::sync::watch::Receiver<OutputState>,
+}
+
 /// What the stats sampler and the UI see of an output.
 #[derive(Clone)]
 pub(crate) struct OutputView {
+    pub id: String,
     pub name: String,
     pub queue: Arc<OutputQueue>,
     pub status: Arc<OutputStatus>,
@@ -74,9 +100,6 @@ impl OutputView {
     }
     pub fn bytes_out(&self) -> u64 {
         self.status.bytes_out()
-    }
-    pub fn state(&self) -> String {
-        self.status.state().to_string()
     }
 }
 
@@ -98,6 +121,14 @@ impl RunningOutputs {
 
     pub fn views(&self) -> Vec<OutputView> {
         self.views.clone()
+    }
+
+    pub fn watches(&self) -> Vec<OutputWatch> {
+        self.views
+            .iter()
+            .zip(&self.kinds)
+            .map(|(v, kind)| OutputWatch { id: v.id.clone(), name: v.name.clone(), kind: *kind, state: v.status.subscribe() })
+            .collect()
     }
 
     /// Statuses of the network destinations (whose congestion control bounds the bitrate).
@@ -129,11 +160,11 @@ impl RunningOutputs {
             .zip(&self.kinds)
             .map(|(v, kind)| {
                 let error = match v.status.state() {
-                    OutputState::Failed(why) => Some(why),
+                    OutputState::Failed { message, .. } => Some(message),
                     OutputState::Stopped => None,
                     other => Some(format!("ended while {other}")),
                 };
-                OutputReport { name: v.name.clone(), kind: *kind, error, bytes_out: v.status.bytes_out() }
+                OutputReport { id: v.id.clone(), name: v.name.clone(), kind: *kind, error, bytes_out: v.status.bytes_out() }
             })
             .collect()
     }
@@ -156,12 +187,13 @@ pub(super) fn start_outputs(
     let mut views = Vec::new();
     let mut kinds = Vec::new();
     let mut pending = Vec::new();
-    for spec in &specs {
+    for (index, spec) in specs.iter().enumerate() {
         let limits = match spec {
             OutputSpec::Publish(_) => QueueLimits::PUBLISHER,
             OutputSpec::Record(_) => QueueLimits::RECORDER,
         };
         views.push(OutputView {
+            id: spec.id(index),
             name: spec.name(),
             queue: Arc::new(OutputQueue::new(limits)),
             status: Arc::new(OutputStatus::default()),
@@ -198,7 +230,7 @@ pub(super) fn start_outputs(
                         Ok(()) => view.status.set_state(OutputState::Stopped),
                         Err(e) => {
                             tracing::error!(output = %view.name, "{e}");
-                            view.status.set_state(OutputState::Failed(e.to_string()));
+                            view.status.set_state(e.as_state());
                         }
                     }
                     on_output_end(&all, &stop);
@@ -218,7 +250,7 @@ pub(super) fn start_outputs(
                             Ok(()) => view.status.set_state(OutputState::Stopped),
                             Err(e) => {
                                 tracing::error!(output = %view.name, "{e}");
-                                view.status.set_state(OutputState::Failed(e));
+                                view.status.set_state(OutputState::failed(FailureKind::File, true, e));
                             }
                         }
                         on_output_end(&all, &stop);

@@ -3,6 +3,7 @@
 use super::outputs::OutputView;
 use crate::capture::SourceStatus;
 use crate::capture::pcm::Levels;
+use crate::net::OutputState;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -43,10 +44,15 @@ impl SourceStats {
 /// One output's figures in a [`Stats`] snapshot.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct OutputStats {
+    /// Stable id within the broadcast (`PROFILE/DESTINATION`, or its position).
+    pub id: String,
     /// The output's name (URL with the key redacted, or file path).
     pub name: String,
     /// Human-readable state ("connecting", "live", "done", "failed: ...").
     pub state: String,
+    /// The same state, typed, for a face.
+    #[serde(skip)]
+    pub phase: OutputState,
     /// Payload kbit/s delivered over the last second.
     pub kbps_out: f64,
     /// Media queued for this output, ms.
@@ -192,9 +198,12 @@ fn publish(
     *last_bytes = bytes;
     for (o, prev) in outputs.iter().zip(last_out.iter_mut()) {
         let sent = o.bytes_out();
+        let phase = o.status.state();
         stats.outputs.push(OutputStats {
+            id: o.id.clone(),
             name: o.name.clone(),
-            state: o.state(),
+            state: phase.to_string(),
+            phase,
             kbps_out: sent.saturating_sub(*prev) as f64 * 8.0 / 1000.0 / dt,
             queue_ms: o.queue.depth_ms(),
             dropped_frames: o.queue.counters().dropped_video.load(Ordering::Relaxed),

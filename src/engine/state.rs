@@ -1,0 +1,99 @@
+//! What the engine publishes for a face to draw: plain snapshots, cloned
+//! out of a watch channel, never a lock a face could wait on.
+
+use crate::net::OutputState;
+use crate::pipeline::{BroadcastSummary, OutputKind};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Everything but the 1 Hz stats (those are on their own channel).
+#[derive(Clone, Debug, Default)]
+pub struct EngineState {
+    /// The broadcast, if any.
+    pub broadcast: BroadcastState,
+    /// Each output of the current (or last) broadcast, its state as it
+    /// changes; the counters are in the stats.
+    pub outputs: Vec<OutputSnapshot>,
+    /// The built-in server.
+    pub server: ServerState,
+    /// The services' advice for the latest plan, for the person to read.
+    pub warnings: Vec<String>,
+}
+
+/// One output as a face shows it.
+#[derive(Clone, Debug)]
+pub struct OutputSnapshot {
+    /// Stable id (`PROFILE/DESTINATION`, or its position).
+    pub id: String,
+    /// Display name (key redacted).
+    pub name: String,
+    /// Destination or recording.
+    pub kind: OutputKind,
+    /// `Connecting`, `Live { since }`, `Reconnecting { attempt, next_try }`,
+    /// `Failed { kind, is_final, message }`, `Stopped`.
+    pub state: OutputState,
+    /// When the current state began.
+    pub since: Instant,
+}
+
+/// Where the broadcast is. Each destination's own state is in the stats
+/// (`Stats::outputs[i].phase`).
+#[derive(Clone, Debug, Default)]
+pub enum BroadcastState {
+    /// Nothing going out.
+    #[default]
+    Idle,
+    /// Planning, opening sources, encoders and outputs.
+    Starting,
+    /// Media flows to the outputs (each may still be connecting).
+    Running {
+        /// When it started.
+        since: Instant,
+    },
+    /// Asked to stop: the outputs drain what was encoded.
+    Stopping,
+    /// Over; the summary says how each output ended.
+    Ended(Arc<BroadcastSummary>),
+    /// It could not start.
+    Failed {
+        /// Why (never a key).
+        message: String,
+    },
+}
+
+impl BroadcastState {
+    /// True once a broadcast has ended or failed to start.
+    pub fn is_over(&self) -> bool {
+        matches!(self, BroadcastState::Ended(_) | BroadcastState::Failed { .. })
+    }
+
+    /// True while a broadcast is starting, running or stopping.
+    pub fn is_active(&self) -> bool {
+        matches!(self, BroadcastState::Starting | BroadcastState::Running { .. } | BroadcastState::Stopping)
+    }
+}
+
+/// The built-in RTMP (and HTTP-FLV) server.
+#[derive(Clone, Debug, Default)]
+pub enum ServerState {
+    /// Not running.
+    #[default]
+    Off,
+    /// Binding its sockets.
+    Starting,
+    /// Serving.
+    Running {
+        /// Where RTMP publishers and players connect.
+        rtmp: SocketAddr,
+        /// Where HTTP-FLV and `/api/streams` are, if on.
+        http: Option<SocketAddr>,
+    },
+    /// Closing its connections.
+    Stopping,
+    /// It could not start (an address in use...).
+    Failed {
+        /// Why.
+        message: String,
+    },
+}

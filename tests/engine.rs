@@ -1,0 +1,237 @@
+//! The engine as the app drives it: commands in, snapshots out, against
+//! real peers (Tally's in-process server, nginx-rtmp, ffmpeg as the
+//! viewer). Every wait is for a state with a generous timeout; nothing
+//! here asserts how fast.
+//!
+//! The tests take one lock: each checks that the engine's threads are gone
+//! after shutdown, which only means something when no other engine runs.
+
+mod common;
+
+use common::players::received_from_file;
+use common::proxy::{FaultProxy, PathState};
+use common::*;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tally::capture::{AudioSourceSpec, VideoSourceSpec};
+use tally::config::{DestinationDraft, EncodeOverrides, Profile, ProfileStore};
+use tally::engine::{BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, RunOptions, ServerState};
+use tally::media::FrameSize;
+use tally::net::server::ServerConfig;
+use tally::net::{FailureKind, OutputState};
+use tally::rtmp::{RtmpUrl, StreamKey};
+
+const W: u32 = 640;
+const H: u32 = 360;
+/// Generous: each of these happens in well under a second normally.
+const STATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn engine_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn small_test_source() -> EncodeOverrides {
+    EncodeOverrides {
+        video: Some(VideoSourceSpec::TestPattern),
+        audio: Some(AudioSourceSpec::Sine),
+        size: Some(FrameSize::new(W, H)),
+        video_kbps: Some(800),
+        ..Default::default()
+    }
+}
+
+fn loopback_server() -> ServerConfig {
+    ServerConfig {
+        rtmp_listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    }
+}
+
+/// Waits for a state the predicate accepts; the state, or a panic naming the last one.
+fn wait_state(engine: &Engine, what: &str, mut pred: impl FnMut(&EngineState) -> bool) -> EngineState {
+    let mut rx = engine.state();
+    let got = engine.runtime().block_on(async { tokio::time::timeout(STATE_TIMEOUT, rx.wait_for(|s| pred(s))).await.map(|r| r.map(|s| s.clone())) });
+    match got {
+        Ok(Ok(state)) => state,
+        _ => panic!("{what}: not reached; last state: {:?}", *engine.state().borrow()),
+    }
+}
+
+fn output_state(s: &EngineState) -> Option<&OutputState> {
+    s.outputs.first().map(|o| &o.state)
+}
+
+/// Threads this process has whose name starts with `tally-`.
+fn tally_threads() -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            if let Ok(comm) = std::fs::read_to_string(t.path().join("comm"))
+                && comm.starts_with("tally-")
+            {
+                names.push(comm.trim().to_string());
+            }
+        }
+    }
+    names
+}
+
+fn running_server(engine: &Engine) -> (SocketAddr, Option<SocketAddr>) {
+    match wait_state(engine, "server running", |s| matches!(s.server, ServerState::Running { .. } | ServerState::Failed { .. })).server {
+        ServerState::Running { rtmp, http } => (rtmp, http),
+        other => panic!("the server did not start: {other:?}"),
+    }
+}
+
+/// ffmpeg reads `secs` of `url` into a file; what it got.
+fn watch_with_ffmpeg(url: &str, secs: f64, dir: &TestDir, name: &str) -> common::players::Received {
+    let out = dir.join(name);
+    let reader = ffmpeg_read(url, secs, &out);
+    reader.wait_success(Duration::from_secs(60));
+    received_from_file("ffmpeg", &out)
+}
+
+#[test]
+fn a_profile_goes_live_to_the_in_process_server_connecting_then_live_then_stopped() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-profile");
+    let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), ..EngineOptions::default() }).unwrap();
+    engine.send(Command::StartServer(loopback_server())).unwrap();
+    let (rtmp, _) = running_server(&engine);
+
+    // The destination sits behind a proxy held stalled, so "connecting" lasts
+    // until the test opens the path.
+    let proxy = FaultProxy::start(rtmp.port());
+    proxy.set_state(PathState::Stalled);
+    let store = ProfileStore::open(dir.path());
+    let name = format!("engine-{}", std::process::id());
+    let mut profile = Profile::named(&name);
+    let draft = DestinationDraft { url: Some(format!("rtmp://127.0.0.1:{}/live", proxy.port())), name: Some("local".into()), ..Default::default() };
+    profile.destinations.push(draft.build().unwrap());
+    store.save(profile, &[("local".into(), StreamKey::new("show-from-profile"))], false, false).unwrap();
+
+    let request = GoLiveRequest { profile: Some(name.clone()), encode: small_test_source(), ..Default::default() };
+    engine.send(Command::GoLive(request)).unwrap();
+    let connecting = wait_state(&engine, "connecting", |s| matches!(s.broadcast, BroadcastState::Running { .. }) && !s.outputs.is_empty());
+    assert_eq!(output_state(&connecting), Some(&OutputState::Connecting), "{connecting:?}");
+    assert_eq!(connecting.outputs[0].id, format!("{name}/local"), "the destination's id is stable: profile/destination");
+    assert!(!connecting.outputs[0].name.contains("show-from-profile"), "the key shows nowhere: {:?}", connecting.outputs[0].name);
+    proxy.set_state(PathState::Open);
+    wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
+
+    // What a viewer of the local server gets: the profile's stream, H.264 + AAC.
+    let got = watch_with_ffmpeg(&format!("rtmp://{rtmp}/live/show-from-profile"), 3.0, &dir, "viewer.flv");
+    got.assert_ok(W, H, 30.0, 2.0);
+    // The stats name the same destination, counting what went out.
+    let stats = engine.stats().borrow().clone();
+    assert_eq!(stats.outputs.first().map(|o| o.id.as_str()), Some(format!("{name}/local").as_str()), "{stats:?}");
+    assert!(stats.outputs[0].bytes_out > 0, "{stats:?}");
+
+    engine.send(Command::Stop).unwrap();
+    let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
+    let BroadcastState::Ended(summary) = &ended.broadcast else { panic!("{ended:?}") };
+    assert!(summary.all_ok(), "{summary:?}");
+    assert_eq!(output_state(&ended), Some(&OutputState::Stopped), "{ended:?}");
+    engine.shutdown();
+    // Joined, not merely told to end: none is left the moment shutdown returns.
+    assert_eq!(tally_threads(), Vec::<String>::new(), "threads left after shutdown");
+    store.remove(&name).ok();
+}
+
+#[test]
+fn a_bad_key_fails_once_and_finally() {
+    let _lock = engine_lock();
+    let nginx = NginxConfig::new().on_publish_allow(&["good-stream"]).start();
+    let engine = Engine::start(EngineOptions::default()).unwrap();
+    let request = GoLiveRequest {
+        urls: vec![RtmpUrl::parse(&nginx.url("wrong-SECRETKEY")).unwrap()],
+        encode: small_test_source(),
+        ..Default::default()
+    };
+    engine.send(Command::GoLive(request)).unwrap();
+    let failed = wait_state(&engine, "failed", |s| matches!(output_state(s), Some(OutputState::Failed { .. })));
+    match output_state(&failed) {
+        Some(OutputState::Failed { kind, is_final, message }) => {
+            assert_eq!((*kind, *is_final), (FailureKind::Rejected, true), "{message}");
+            assert!(message.contains("in answer to publish") && !message.contains("SECRETKEY"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Its only output failed, so the broadcast ends by itself, without a retry.
+    let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
+    assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if !s.all_ok()), "{ended:?}");
+    assert_eq!(nginx.log_count("publish: name='wrong-"), 1, "exactly one attempt:\n{}", nginx.diagnostics());
+    engine.shutdown();
+}
+
+#[test]
+fn a_lost_server_shows_reconnecting_with_its_attempt_then_live_again() {
+    let _lock = engine_lock();
+    let mut nginx = Nginx::start();
+    let engine = Engine::start(EngineOptions::default()).unwrap();
+    let request = GoLiveRequest { urls: vec![RtmpUrl::parse(&nginx.url("comeback")).unwrap()], encode: small_test_source(), ..Default::default() };
+    engine.send(Command::GoLive(request)).unwrap();
+    wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
+    nginx.kill();
+    let lost = wait_state(&engine, "reconnecting", |s| matches!(output_state(s), Some(OutputState::Reconnecting { .. })));
+    let Some(OutputState::Reconnecting { attempt, next_try }) = output_state(&lost) else { panic!("{lost:?}") };
+    assert!(*attempt >= 1, "{lost:?}");
+    assert!(*next_try > lost.outputs[0].since, "the next try is ahead of the loss: {lost:?}");
+    nginx.restart();
+    wait_state(&engine, "live again", |s| output_state(s) == Some(&OutputState::Live));
+    assert!(wait_until(STATE_TIMEOUT, || nginx.has_publisher("comeback")), "{}", nginx.diagnostics());
+    engine.send(Command::Stop).unwrap();
+    let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
+    assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if s.all_ok()), "{ended:?}");
+    engine.shutdown();
+}
+
+#[test]
+fn rehearse_starts_the_local_server_and_a_viewer_sees_the_stream() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-rehearse");
+    let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
+    engine
+        .send(Command::Rehearse { stream: "rehearsal".into(), encode: small_test_source(), run: RunOptions::default() })
+        .unwrap();
+    let (rtmp, http) = running_server(&engine);
+    assert!(http.is_some());
+    wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
+    let got = watch_with_ffmpeg(&format!("rtmp://{rtmp}/live/rehearsal"), 3.0, &dir, "rehearsal.flv");
+    got.assert_ok(W, H, 30.0, 2.0);
+    engine.send(Command::Stop).unwrap();
+    wait_state(&engine, "ended", |s| s.broadcast.is_over());
+    engine.send(Command::StopServer).unwrap();
+    wait_state(&engine, "server off", |s| matches!(s.server, ServerState::Off));
+    engine.shutdown();
+}
+
+#[test]
+fn what_cannot_start_comes_back_as_state() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-fail");
+    let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), ..EngineOptions::default() }).unwrap();
+    engine.send(Command::GoLive(GoLiveRequest { profile: Some("no-such-profile".into()), ..Default::default() })).unwrap();
+    let failed = wait_state(&engine, "failed", |s| s.broadcast.is_over());
+    assert!(matches!(&failed.broadcast, BroadcastState::Failed { message } if message.contains("no profile 'no-such-profile'")), "{failed:?}");
+    let missing = dir.join("missing.y4m");
+    let encode = EncodeOverrides { video: Some(VideoSourceSpec::Y4m(missing)), ..small_test_source() };
+    let url = RtmpUrl::parse("rtmp://127.0.0.1:9/live/x").unwrap();
+    engine.send(Command::GoLive(GoLiveRequest { urls: vec![url], encode, ..Default::default() })).unwrap();
+    let failed = wait_state(&engine, "failed", |s| matches!(&s.broadcast, BroadcastState::Failed { message } if message.contains("missing.y4m")));
+    assert!(failed.outputs.is_empty(), "nothing was started: {failed:?}");
+    // Taken while the first server holds the port: a clear failure, not a hang.
+    engine.send(Command::StartServer(loopback_server())).unwrap();
+    let (rtmp, _) = running_server(&engine);
+    engine.send(Command::StopServer).unwrap();
+    wait_state(&engine, "server off", |s| matches!(s.server, ServerState::Off));
+    let holder = std::net::TcpListener::bind(rtmp).unwrap();
+    engine.send(Command::StartServer(ServerConfig { rtmp_listen: rtmp, http_listen: None, ..ServerConfig::default() })).unwrap();
+    let failed = wait_state(&engine, "bind failed", |s| matches!(s.server, ServerState::Failed { .. }));
+    assert!(matches!(&failed.server, ServerState::Failed { message } if message.contains(&rtmp.to_string())), "{failed:?}");
+    drop(holder);
+    engine.shutdown();
+}
