@@ -8,6 +8,7 @@
 pub mod amf0;
 pub mod capture;
 pub mod config;
+pub mod decode;
 pub mod encode;
 pub mod engine;
 pub mod flv;

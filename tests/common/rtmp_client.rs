@@ -1,11 +1,12 @@
 //! In-process RTMP clients for server tests, built on Tally's own client
 //! (`net::rtmp_player::RtmpPlayer`, `rtmp::ClientSession`): a player that decodes
-//! its first picture with openh264 (time-to-first-frame), a player that
+//! its first picture with the library's decoder (time-to-first-frame), a player that
 //! records what it receives, and a publisher of synthetic media that can go
 //! faster than real time.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use std::time::{Duration, Instant};
+use tally::decode::H264Decoder;
 use tally::net::rtmp_player::RtmpPlayer;
 use tally::rtmp::{ClientConfig, ClientEvent, ClientSession, MediaKind, RtmpUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,50 +32,13 @@ pub async fn play_started(url: &str) -> RtmpPlayer {
     }
 }
 
-/// AVCDecoderConfigurationRecord (FLV video sequence header body after the
-/// 5-byte AVC header) -> Annex-B SPS and PPS.
-fn annexb_from_avcc_config(record: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut p = 5; // version, profile, compat, level, length size
-    let nsps = usize::from(*record.get(p)? & 0x1F);
-    p += 1;
-    for _ in 0..nsps {
-        let len = usize::from(u16::from_be_bytes([*record.get(p)?, *record.get(p + 1)?]));
-        out.extend_from_slice(&[0, 0, 0, 1]);
-        out.extend_from_slice(record.get(p + 2..p + 2 + len)?);
-        p += 2 + len;
-    }
-    let npps = usize::from(*record.get(p)?);
-    p += 1;
-    for _ in 0..npps {
-        let len = usize::from(u16::from_be_bytes([*record.get(p)?, *record.get(p + 1)?]));
-        out.extend_from_slice(&[0, 0, 0, 1]);
-        out.extend_from_slice(record.get(p + 2..p + 2 + len)?);
-        p += 2 + len;
-    }
-    Some(out)
-}
-
-/// AVCC NAL units (4-byte lengths) -> Annex-B.
-fn annexb_from_avcc(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + 16);
-    while data.len() >= 4 {
-        let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        let Some(nal) = data.get(4..4 + len) else { break };
-        out.extend_from_slice(&[0, 0, 0, 1]);
-        out.extend_from_slice(nal);
-        data = &data[4 + len..];
-    }
-    out
-}
-
 /// Connects to `url`, plays, and returns how long it took from starting the
 /// TCP connection to a decoded picture, and the picture's size.
 pub async fn time_to_first_picture(url: &str, limit: Duration) -> Result<(Duration, (usize, usize)), String> {
     let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let mut player = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
-    let mut decoder = openh264::decoder::Decoder::new().map_err(|e| e.to_string())?;
+    let mut decoder = H264Decoder::new().map_err(|e| e.to_string())?;
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let ev = tokio::time::timeout_at(deadline, player.next_event())
@@ -83,13 +47,8 @@ pub async fn time_to_first_picture(url: &str, limit: Duration) -> Result<(Durati
             .map_err(|e| e.to_string())?
             .ok_or("server closed the connection")?;
         let ClientEvent::Media { kind: MediaKind::Video, payload, .. } = ev else { continue };
-        if payload.len() < 5 {
-            continue;
-        }
-        let annexb = if payload[1] == 0 { annexb_from_avcc_config(&payload[5..]).unwrap_or_default() } else { annexb_from_avcc(&payload[5..]) };
-        if let Ok(Some(yuv)) = decoder.decode(&annexb) {
-            use openh264::formats::YUVSource;
-            return Ok((start.elapsed(), yuv.dimensions()));
+        if let Ok(Some(picture)) = decoder.decode_tag(&payload, 0) {
+            return Ok((start.elapsed(), (picture.width as usize, picture.height as usize)));
         }
     }
 }
@@ -260,15 +219,10 @@ pub async fn record_until(url: &str, limit: Duration, stop: impl FnMut(&Recordin
 /// Decodes the first picture out of video payloads (FLV AVC bodies,
 /// sequence header first) with openh264; its size.
 pub fn first_picture(payloads: &[Bytes]) -> Option<(usize, usize)> {
-    let mut decoder = openh264::decoder::Decoder::new().ok()?;
+    let mut decoder = H264Decoder::new().ok()?;
     for payload in payloads {
-        if payload.len() < 5 {
-            continue;
-        }
-        let annexb = if payload[1] == 0 { annexb_from_avcc_config(&payload[5..]).unwrap_or_default() } else { annexb_from_avcc(&payload[5..]) };
-        if let Ok(Some(yuv)) = decoder.decode(&annexb) {
-            use openh264::formats::YUVSource;
-            return Some(yuv.dimensions());
+        if let Ok(Some(picture)) = decoder.decode_tag(payload, 0) {
+            return Some((picture.width as usize, picture.height as usize));
         }
     }
     None
