@@ -44,8 +44,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The console log (stderr, `RUST_LOG`, info by default) and the recent
+/// log the app shows (`tally::engine::LogRing`), through the same filter.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let _ = tracing_subscriber::registry().with(filter).with(console).with(tally::engine::log::layer()).try_init();
 }

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tally::capture::{AudioSourceSpec, VideoSourceSpec};
 use tally::config::{DestinationDraft, EncodeOverrides, Profile, ProfileStore};
-use tally::engine::{BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, RunOptions, ServerState};
+use tally::engine::{BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, LogRing, RunOptions, ServerState};
 use tally::media::FrameSize;
 use tally::net::server::ServerConfig;
 use tally::net::{FailureKind, OutputState};
@@ -29,6 +29,13 @@ const STATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn engine_lock() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
+    // The recent log, as the app installs it (main.rs does the same).
+    static LOG: std::sync::Once = std::sync::Once::new();
+    LOG.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let _ = tracing_subscriber::registry().with(tracing_subscriber::EnvFilter::new("trace")).with(tally::engine::log::layer()).try_init();
+    });
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -165,6 +172,12 @@ fn a_bad_key_fails_once_and_finally() {
     assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if !s.all_ok()), "{ended:?}");
     assert_eq!(nginx.log_count("publish: name='wrong-"), 1, "exactly one attempt:\n{}", nginx.diagnostics());
     engine.shutdown();
+    // The app's log view has the reason, at trace level too, and never the key.
+    let log = LogRing::global().snapshot();
+    assert!(log.iter().any(|e| e.level == tracing::Level::ERROR && e.message.contains("in answer to publish")), "{log:?}");
+    assert!(log.iter().any(|e| e.level == tracing::Level::TRACE), "trace events were kept too");
+    let leaked: Vec<&str> = log.iter().map(|e| e.message.as_str()).filter(|m| m.contains("SECRETKEY")).collect();
+    assert!(leaked.is_empty(), "the key in the recent log: {leaked:?}");
 }
 
 #[test]

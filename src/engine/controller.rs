@@ -200,6 +200,9 @@ impl Controller {
     async fn start_server(&self, config: ServerConfig, server: &mut Option<RunningServer>) {
         self.set(|s| s.server = ServerState::Starting);
         let publish_key = config.publish_key.clone();
+        if let Some(k) = &publish_key {
+            super::log::LogRing::global().remember_secret(k);
+        }
         match Server::start(config).await {
             Ok(handle) => {
                 let (rtmp, http) = (handle.rtmp_addr(), handle.http_addr());
@@ -219,6 +222,11 @@ impl Controller {
     async fn go_live(&self, plan: BroadcastPlan, stopper: &mut Option<Stopper>, ended: &mpsc::Sender<Ended>) {
         let warnings = plan.warnings.clone();
         self.set(|s| s.warnings = warnings);
+        for output in &plan.outputs {
+            if let OutputSpec::Publish(d) = output {
+                super::log::LogRing::global().remember_secret(&d.url.stream_key);
+            }
+        }
         let runtime = tokio::runtime::Handle::current();
         let started = tokio::task::spawn_blocking(move || Broadcast::start(plan.settings, plan.outputs, &runtime)).await;
         let broadcast = match started {

@@ -10,10 +10,12 @@
 //! or the command line.
 
 mod controller;
+pub mod log;
 pub mod plan;
 mod state;
 
 pub use controller::{Command, error_chain};
+pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
 pub use state::{BroadcastState, EngineState, OutputSnapshot, ServerState};
 
