@@ -16,7 +16,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tally::capture::{AudioSourceSpec, VideoSourceSpec};
 use tally::config::{DestinationDraft, EncodeOverrides, Profile, ProfileStore};
-use tally::engine::{BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, LogRing, RunOptions, ServerState};
+use tally::engine::{
+    BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, LogRing, PreviewRequest, RunOptions, ServerState, SessionFormat,
+    SourcesState,
+};
 use tally::media::FrameSize;
 use tally::net::server::ServerConfig;
 use tally::net::{FailureKind, OutputState};
@@ -246,5 +249,141 @@ fn what_cannot_start_comes_back_as_state() {
     let failed = wait_state(&engine, "bind failed", |s| matches!(s.server, ServerState::Failed { .. }));
     assert!(matches!(&failed.server, ServerState::Failed { message } if message.contains(&rtmp.to_string())), "{failed:?}");
     drop(holder);
+    engine.shutdown();
+}
+
+fn session_format() -> SessionFormat {
+    SessionFormat { width: W, height: H, fps: 30 }
+}
+
+/// A Y4M clip of ffmpeg's testsrc2 at the session's size (not Tally's pattern).
+fn other_clip(dir: &TestDir) -> std::path::PathBuf {
+    let path = dir.join("other.y4m");
+    let out = std::process::Command::new(require("ffmpeg"))
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", &format!("testsrc2=size={W}x{H}:rate=30")])
+        .args(["-t", "2", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-y"])
+        .arg(&path)
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+#[test]
+fn sources_opened_idle_give_the_preview_and_the_meters_before_going_live() {
+    let _lock = engine_lock();
+    let engine = Engine::start(EngineOptions::default()).unwrap();
+    engine.send(Command::SetPreview(Some(PreviewRequest { width: 320, height: 320, max_fps: 10 }))).unwrap();
+    engine
+        .send(Command::OpenSources { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: false })
+        .unwrap();
+    let open = wait_state(&engine, "sources open", |s| matches!(s.sources, SourcesState::Open { .. } | SourcesState::Failed { .. }));
+    assert!(matches!(&open.sources, SourcesState::Open { video, .. } if video == "test pattern"), "{:?}", open.sources);
+
+    // Preview pictures: fitted into 320x320 with the aspect kept, drawn (the
+    // pattern's bars, not a blank), and never more than asked: 10 a second
+    // of the source's own time.
+    let mut preview = engine.preview();
+    let mut pictures = Vec::new();
+    engine.runtime().block_on(async {
+        tokio::time::timeout(STATE_TIMEOUT, async {
+            while pictures.len() < 12 {
+                if preview.changed().await.is_err() {
+                    break;
+                }
+                if let Some(p) = preview.borrow_and_update().clone() {
+                    pictures.push(p);
+                }
+            }
+        })
+        .await
+        .ok();
+    });
+    assert!(pictures.len() >= 12, "only {} preview pictures", pictures.len());
+    let first = &pictures[0];
+    assert_eq!((first.width, first.height, first.rgba.len()), (320, 180, 320 * 180 * 4));
+    assert!(pictures.iter().all(|p| (p.width, p.height) == (320, 180)));
+    // (The pattern flashes white on each second: one picture may be plain.)
+    let colours = pictures.iter().map(|p| p.rgba.chunks(4).collect::<std::collections::HashSet<&[u8]>>().len()).max().unwrap_or(0);
+    assert!(colours > 8, "the preview is blank: {colours} colours");
+    let (a, b) = (&pictures[1], pictures.last().unwrap());
+    let rate = (b.serial - a.serial) as f64 / ((b.pts_us - a.pts_us) as f64 / 1e6);
+    assert!(rate <= 10.5, "{rate:.1} preview pictures per second of video, asked for 10");
+
+    // Meters from the capture path: 30+ updates per second of audio, the
+    // tone's level per channel.
+    let mut levels = engine.levels();
+    let start = engine.runtime().block_on(async { levels.wait_for(|l| l.serial > 0).await.map(|l| l.clone()) }).unwrap();
+    let later = engine
+        .runtime()
+        .block_on(async { levels.wait_for(|l| l.media_us >= start.media_us + 2_000_000).await.map(|l| l.clone()) })
+        .unwrap();
+    let per_sec = (later.serial - start.serial) as f64 / ((later.media_us - start.media_us) as f64 / 1e6);
+    assert!(per_sec >= 30.0, "{per_sec:.1} meter updates per second of audio");
+    assert_eq!(later.peak_dbfs.len(), 2, "{later:?}");
+    assert!(later.peak_dbfs.iter().all(|&p| p > -40.0 && p < 0.0) && !later.clipping, "the tone's level: {later:?}");
+
+    // Nothing went out: this was all before going live.
+    let state = engine.state().borrow().clone();
+    assert!(matches!(state.broadcast, BroadcastState::Idle) && state.outputs.is_empty(), "{state:?}");
+    // Switching the audio to silence shows at once in the meters.
+    engine.send(Command::SwitchAudio(AudioSourceSpec::Silence)).unwrap();
+    let silent = engine.runtime().block_on(async {
+        tokio::time::timeout(STATE_TIMEOUT, levels.wait_for(|l| l.peak_dbfs.iter().all(|&p| p <= -120.0))).await.map(|r| r.map(|l| l.clone()))
+    });
+    assert!(matches!(silent, Ok(Ok(_))), "the meters never went silent: {:?}", *levels.borrow());
+    engine.send(Command::CloseSources).unwrap();
+    wait_state(&engine, "closed", |s| matches!(s.sources, SourcesState::Closed));
+    engine.shutdown();
+    assert_eq!(tally_threads(), Vec::<String>::new(), "threads left after shutdown");
+}
+
+#[test]
+fn switching_the_video_while_live_keeps_the_timestamps_and_starts_a_keyframe() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-switch");
+    let clip = other_clip(&dir);
+    let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
+    engine
+        .send(Command::OpenSources { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: true })
+        .unwrap();
+    wait_state(&engine, "sources open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    // Keyframes every 20 s: inside the player's window, a keyframe after its
+    // first one can only be the switch's.
+    let encode = EncodeOverrides { keyint_secs: Some(20.0), video_kbps: Some(800), ..Default::default() };
+    engine.send(Command::Rehearse { stream: "switch".into(), encode, run: RunOptions::default() }).unwrap();
+    let (rtmp, _) = running_server(&engine);
+    wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
+    let out = dir.join("player.flv");
+    let player = ffmpeg_read(&format!("rtmp://{rtmp}/live/switch"), 6.0, &out);
+    // Switch once the player has a couple of seconds.
+    let mut stats = engine.stats();
+    let at = engine.runtime().block_on(async { stats.wait_for(|s| s.media_secs >= 3.0).await.map(|s| s.media_secs) }).unwrap();
+    engine.send(Command::SwitchVideo(VideoSourceSpec::Y4m(clip.clone()))).unwrap();
+    let switched = wait_state(&engine, "switched", |s| matches!(&s.sources, SourcesState::Open { video, .. } if video.contains("other.y4m")));
+    assert!(matches!(switched.broadcast, BroadcastState::Running { .. }), "the broadcast stayed up: {switched:?}");
+    player.wait_success(Duration::from_secs(60));
+    engine.send(Command::Stop).unwrap();
+    let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
+    assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if s.all_ok()), "{ended:?}");
+
+    let info = probe(&out);
+    let video = &info.video_packets;
+    assert!(video.len() > 120, "the player got {} frames", video.len());
+    for w in video.windows(2) {
+        let step = w[1].pts - w[0].pts;
+        // A frame's duration apart (rate control may skip a few): never back,
+        // never bunched, never a gap.
+        assert!(step > 0.5 / 30.0 && step < 4.5 / 30.0, "video timestamps step {:.3} -> {:.3}", w[0].pts, w[1].pts);
+    }
+    let audio = info.audio_pts();
+    for w in audio.windows(2) {
+        assert!(w[1] > w[0] && w[1] - w[0] < 0.05, "audio timestamps jump {:.3} -> {:.3}", w[0], w[1]);
+    }
+    let keys: Vec<f64> = video.iter().filter(|p| p.key).map(|p| p.pts).collect();
+    assert!(video[0].key, "the player starts on a keyframe");
+    let switch_keys: Vec<f64> = keys.iter().copied().filter(|&t| t > video[0].pts).collect();
+    assert_eq!(switch_keys.len(), 1, "one keyframe at the switch (asked at {at:.1} s), keyframes: {keys:?}");
+    assert!(switch_keys[0] >= at - 0.5, "the switch keyframe at {:.2} s, asked at {at:.1} s", switch_keys[0]);
     engine.shutdown();
 }

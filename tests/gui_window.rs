@@ -20,11 +20,14 @@ fn the_app_opens_a_window_titled_tally_and_draws_it() {
     let identify = require("identify");
     let dir = TestDir::new("gui");
     let shot = dir.join("window.png");
-    // xvfb-run starts a private X server. The script waits for the app's
+    // xvfb-run starts a private X server. The script waits until that
+    // server answers (on a loaded machine the app could otherwise find no
+    // X server: seen once in a full run), starts the app, waits for its
     // window, then screenshots the screen until it shows more than a blank
     // (or gives up), checks the app is still running, and stops it.
     let script = format!(
-        "{bin} & app=$!; \
+        "for i in $(seq 1 100); do xwininfo -root >/dev/null 2>&1 && break; sleep 0.1; done; \
+         {bin} & app=$!; \
          for i in $(seq 1 150); do \
            if xwininfo -root -tree | grep -q '\"Tally\"'; then echo WINDOW-FOUND; break; fi; \
            if ! kill -0 $app 2>/dev/null; then echo APP-EXITED; break; fi; \

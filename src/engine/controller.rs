@@ -4,10 +4,11 @@
 //! here, never on the caller's thread; its outcome comes back as state.
 
 use super::plan::{BroadcastPlan, GoLiveRequest, RunOptions};
-use super::state::{BroadcastState, EngineState, OutputSnapshot, ServerState};
+use super::state::{BroadcastState, EngineState, OutputSnapshot, ServerState, SourcesState};
 use crate::config::{EncodeOverrides, ProfileStore};
 use crate::net::server::{Server, ServerConfig, ServerHandle};
-use crate::pipeline::{Broadcast, OutputSpec, Stats, Stopper};
+use crate::capture::{AudioSourceSpec, VideoSourceSpec};
+use crate::pipeline::{Broadcast, CaptureSession, OutputSpec, PreviewRequest, SessionFeeds, SessionFormat, Stats, Stopper};
 use crate::rtmp::{RtmpUrl, StreamKey};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +28,27 @@ pub enum Command {
     StartServer(ServerConfig),
     /// Stop the built-in server.
     StopServer,
+    /// Open the capture session (replacing one that runs): the preview and
+    /// meters flow from then on, and a broadcast goes out from it.
+    OpenSources {
+        /// Video source.
+        video: VideoSourceSpec,
+        /// Audio source.
+        audio: AudioSourceSpec,
+        /// Frame size and rate.
+        format: SessionFormat,
+        /// Files restart at their end.
+        looping: bool,
+    },
+    /// Switch the session's video source; a broadcast stays up (same
+    /// clock, continuous timestamps, a keyframe at the switch).
+    SwitchVideo(VideoSourceSpec),
+    /// Switch the session's audio source; see `SwitchVideo`.
+    SwitchAudio(AudioSourceSpec),
+    /// Close the capture session (refused while a broadcast uses it).
+    CloseSources,
+    /// What the preview feed should deliver (`None`: nothing).
+    SetPreview(Option<PreviewRequest>),
     /// Go live to the built-in server (started with its defaults if off)
     /// as `live/STREAM`: a rehearsal nobody else sees.
     Rehearse {
@@ -48,8 +70,17 @@ struct RunningServer {
 /// Sent by the task that waits for a broadcast's end.
 struct Ended(Arc<crate::pipeline::BroadcastSummary>);
 
+/// The capture session and how it was opened (to reopen it at another size).
+struct OpenSession {
+    session: Arc<CaptureSession>,
+    video: VideoSourceSpec,
+    audio: AudioSourceSpec,
+    looping: bool,
+}
+
 pub(super) struct Controller {
     pub config_dir: Option<PathBuf>,
+    pub feeds: SessionFeeds,
     pub server_defaults: ServerConfig,
     pub state: watch::Sender<EngineState>,
     pub stats: watch::Sender<Stats>,
@@ -66,12 +97,26 @@ impl Controller {
         let (ended_tx, mut ended_rx) = mpsc::channel::<Ended>(1);
         let mut stopper: Option<Stopper> = None;
         let mut server: Option<RunningServer> = None;
+        let mut session: Option<OpenSession> = None;
+        let mut preview: Option<PreviewRequest> = None;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { break };
-                    self.handle(cmd, &mut stopper, &mut server, &ended_tx).await;
+                    match cmd {
+                        Command::OpenSources { .. }
+                        | Command::SwitchVideo(_)
+                        | Command::SwitchAudio(_)
+                        | Command::CloseSources
+                        | Command::SetPreview(_) => self.sources(cmd, &mut session, &mut preview, stopper.is_some()).await,
+                        Command::GoLive(_) | Command::GoLivePlan(_) | Command::Rehearse { .. } if stopper.is_none() => {
+                            // A broadcast goes out from the capture session, if one runs.
+                            let s = session.as_ref().map(|s| s.session.clone());
+                            self.handle(cmd, &mut stopper, &mut server, &ended_tx, s).await;
+                        }
+                        cmd => self.handle(cmd, &mut stopper, &mut server, &ended_tx, None).await,
+                    }
                 }
                 Some(Ended(summary)) = ended_rx.recv() => {
                     stopper = None;
@@ -91,6 +136,95 @@ impl Controller {
             running.handle.stop().await;
             self.set(|s| s.server = ServerState::Off);
         }
+        if let Some(open) = session.take() {
+            close_session(open.session).await;
+            self.set(|s| s.sources = SourcesState::Closed);
+        }
+    }
+
+    async fn sources(&self, cmd: Command, session: &mut Option<OpenSession>, preview: &mut Option<PreviewRequest>, live: bool) {
+        match cmd {
+            Command::OpenSources { video, audio, format, looping } => {
+                if live {
+                    tracing::warn!("live: switch sources one at a time instead of reopening them");
+                    return;
+                }
+                self.set(|s| s.sources = SourcesState::Opening);
+                if let Some(old) = session.take() {
+                    close_session(old.session).await;
+                }
+                let (v, a, feeds) = (video.clone(), audio.clone(), self.feeds.clone());
+                let opened = tokio::task::spawn_blocking(move || CaptureSession::open(&v, &a, format, looping, feeds)).await;
+                match opened {
+                    Ok(Ok(s)) => {
+                        s.set_preview(*preview);
+                        let s = Arc::new(s);
+                        self.publish_sources(&s);
+                        *session = Some(OpenSession { session: s, video, audio, looping });
+                    }
+                    Ok(Err(e)) => self.fail_sources(&e),
+                    Err(e) => self.fail_sources(&e),
+                }
+            }
+            Command::SwitchVideo(_) | Command::SwitchAudio(_) if session.is_none() => {
+                self.set(|s| s.sources = SourcesState::Failed { message: "no sources are open to switch".into() });
+            }
+            Command::SwitchVideo(spec) => {
+                let Some(open) = session.as_mut() else { return };
+                let (s, looping, v) = (open.session.clone(), open.looping, spec.clone());
+                match tokio::task::spawn_blocking(move || s.switch_video(&v, looping)).await {
+                    Ok(Ok(())) => {
+                        open.video = spec;
+                        // The session's status names the new source once its first frame is out.
+                        self.publish_sources(&open.session);
+                    }
+                    Ok(Err(e)) => self.fail_sources(&e),
+                    Err(e) => self.fail_sources(&e),
+                }
+            }
+            Command::SwitchAudio(spec) => {
+                let Some(open) = session.as_mut() else { return };
+                let (s, looping, a) = (open.session.clone(), open.looping, spec.clone());
+                match tokio::task::spawn_blocking(move || s.switch_audio(&a, looping)).await {
+                    Ok(Ok(())) => {
+                        open.audio = spec;
+                        self.publish_sources(&open.session);
+                    }
+                    Ok(Err(e)) => self.fail_sources(&e),
+                    Err(e) => self.fail_sources(&e),
+                }
+            }
+            Command::CloseSources => {
+                if live {
+                    tracing::warn!("live: stop the broadcast before closing its sources");
+                    return;
+                }
+                if let Some(old) = session.take() {
+                    close_session(old.session).await;
+                }
+                self.set(|s| s.sources = SourcesState::Closed);
+            }
+            Command::SetPreview(request) => {
+                *preview = request;
+                if let Some(open) = session.as_ref() {
+                    open.session.set_preview(request);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn publish_sources(&self, session: &CaptureSession) {
+        let (v, a) = session.statuses();
+        let name = |s: Option<Arc<crate::capture::SourceStatus>>| s.map(|s| s.name().to_string()).unwrap_or_default();
+        let (video, audio, format) = (name(v), name(a), session.format());
+        self.set(|s| s.sources = SourcesState::Open { video, audio, format });
+    }
+
+    fn fail_sources(&self, e: &dyn std::error::Error) {
+        let message = error_chain(e);
+        tracing::error!("sources: {message}");
+        self.set(|s| s.sources = SourcesState::Failed { message });
     }
 
     async fn handle(
@@ -99,6 +233,7 @@ impl Controller {
         stopper: &mut Option<Stopper>,
         server: &mut Option<RunningServer>,
         ended: &mpsc::Sender<Ended>,
+        session: Option<Arc<CaptureSession>>,
     ) {
         match cmd {
             Command::GoLive(request) => {
@@ -116,7 +251,7 @@ impl Controller {
                 })
                 .await;
                 match planned {
-                    Ok(Ok(plan)) => self.go_live(plan, stopper, ended).await,
+                    Ok(Ok(plan)) => self.go_live(plan, stopper, ended, session).await,
                     Ok(Err(e)) => self.fail_start(&e),
                     Err(e) => self.fail_start(&e),
                 }
@@ -126,7 +261,7 @@ impl Controller {
                     return;
                 }
                 self.set(|s| s.broadcast = BroadcastState::Starting);
-                self.go_live(plan, stopper, ended).await;
+                self.go_live(plan, stopper, ended, session).await;
             }
             Command::Stop => {
                 if let Some(s) = stopper.as_ref() {
@@ -146,9 +281,15 @@ impl Controller {
                     self.set(|s| s.server = ServerState::Off);
                 }
             }
-            Command::Rehearse { stream, encode, run } => {
+            Command::Rehearse { stream, mut encode, run } => {
                 if self.refuse_second_broadcast(stopper) {
                     return;
+                }
+                // A rehearsal shows what the capture session captures, at its size.
+                if let Some(s) = &session {
+                    let f = s.format();
+                    encode.size = encode.size.or(Some(crate::media::FrameSize::new(f.width, f.height)));
+                    encode.fps = encode.fps.or(Some(f.fps));
                 }
                 if server.is_none() {
                     self.start_server(self.server_defaults.clone(), server).await;
@@ -175,12 +316,18 @@ impl Controller {
                 match planned {
                     Ok(Ok(settings)) => {
                         let plan = BroadcastPlan { settings, outputs: vec![OutputSpec::publish(url)], warnings: Vec::new() };
-                        self.go_live(plan, stopper, ended).await;
+                        self.go_live(plan, stopper, ended, session).await;
                     }
                     Ok(Err(e)) => self.fail_start(&e),
                     Err(e) => self.fail_start(&e),
                 }
             }
+            // Taken by `sources` in `run`.
+            Command::OpenSources { .. }
+            | Command::SwitchVideo(_)
+            | Command::SwitchAudio(_)
+            | Command::CloseSources
+            | Command::SetPreview(_) => {}
         }
     }
 
@@ -219,7 +366,13 @@ impl Controller {
 
     /// Starts the broadcast off this task (sources and files open
     /// blocking), forwards its stats, and reports its end.
-    async fn go_live(&self, plan: BroadcastPlan, stopper: &mut Option<Stopper>, ended: &mpsc::Sender<Ended>) {
+    async fn go_live(
+        &self,
+        plan: BroadcastPlan,
+        stopper: &mut Option<Stopper>,
+        ended: &mpsc::Sender<Ended>,
+        session: Option<Arc<CaptureSession>>,
+    ) {
         let warnings = plan.warnings.clone();
         self.set(|s| s.warnings = warnings);
         for output in &plan.outputs {
@@ -228,7 +381,17 @@ impl Controller {
             }
         }
         let runtime = tokio::runtime::Handle::current();
-        let started = tokio::task::spawn_blocking(move || Broadcast::start(plan.settings, plan.outputs, &runtime)).await;
+        // With a capture session running (and the same frame format), the
+        // broadcast goes out from it; otherwise it opens its own sources.
+        let session = session.filter(|s| {
+            let f = s.format();
+            (f.width, f.height, f.fps) == (plan.settings.width, plan.settings.height, plan.settings.fps) && !plan.settings.fast
+        });
+        let started = tokio::task::spawn_blocking(move || match session {
+            Some(s) => Broadcast::start_on(&s, plan.settings, plan.outputs, &runtime),
+            None => Broadcast::start(plan.settings, plan.outputs, &runtime),
+        })
+        .await;
         let broadcast = match started {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => return self.fail_start(&e),
@@ -273,6 +436,12 @@ impl Controller {
             let _ = ended.send(Ended(Arc::new(summary))).await;
         });
     }
+}
+
+/// Stops and joins a session's threads off the runtime (a camera read may
+/// take a moment to return).
+async fn close_session(session: Arc<CaptureSession>) {
+    let _ = tokio::task::spawn_blocking(move || drop(session)).await;
 }
 
 /// An error and its causes, `outer: inner: ...`, as anyhow's `{:#}` prints them.

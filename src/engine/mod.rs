@@ -17,10 +17,12 @@ mod state;
 pub use controller::{Command, error_chain};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
-pub use state::{BroadcastState, EngineState, OutputSnapshot, ServerState};
+pub use state::{BroadcastState, EngineState, OutputSnapshot, ServerState, SourcesState};
 
 use crate::net::server::ServerConfig;
-use crate::pipeline::Stats;
+use crate::pipeline::{AudioLevels, PreviewFrame, SessionFeeds, Stats};
+pub use crate::pipeline::{PreviewRequest, SessionFormat};
+use std::sync::Arc;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, watch};
@@ -68,6 +70,8 @@ pub struct Engine {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     state: watch::Receiver<EngineState>,
     stats: watch::Receiver<Stats>,
+    preview: watch::Receiver<Option<Arc<PreviewFrame>>>,
+    levels: watch::Receiver<AudioLevels>,
     handle: tokio::runtime::Handle,
     thread: Option<JoinHandle<()>>,
 }
@@ -96,8 +100,11 @@ impl Engine {
         let (state_tx, state) = watch::channel(EngineState::default());
         let (stats_tx, stats) = watch::channel(Stats::default());
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel();
+        let feeds = SessionFeeds::default();
+        let (preview, levels) = (feeds.preview.subscribe(), feeds.levels.subscribe());
         let controller = controller::Controller {
             config_dir: options.config_dir,
+            feeds,
             server_defaults: options.server,
             state: state_tx,
             stats: stats_tx,
@@ -110,7 +117,7 @@ impl Engine {
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| EngineError::Start(e.to_string()))?;
-        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, handle, thread: Some(thread) })
+        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, handle, thread: Some(thread) })
     }
 
     /// Queues a command; never waits.
@@ -140,6 +147,17 @@ impl Engine {
     /// The current broadcast's once-a-second stats.
     pub fn stats(&self) -> watch::Receiver<Stats> {
         self.stats.clone()
+    }
+
+    /// The newest preview picture of the capture session (see
+    /// `Command::SetPreview`); a new session keeps feeding the same channel.
+    pub fn preview(&self) -> watch::Receiver<Option<Arc<PreviewFrame>>> {
+        self.preview.clone()
+    }
+
+    /// The audio meters of the capture session, 50 updates a second while audio flows.
+    pub fn levels(&self) -> watch::Receiver<AudioLevels> {
+        self.levels.clone()
     }
 
     /// The engine's runtime, for a face that awaits its channels (the CLI

@@ -2,7 +2,7 @@
 //! out of a watch channel, never a lock a face could wait on.
 
 use crate::net::OutputState;
-use crate::pipeline::{BroadcastSummary, OutputKind};
+use crate::pipeline::{BroadcastSummary, OutputKind, SessionFormat};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,8 @@ pub struct EngineState {
     /// Each output of the current (or last) broadcast, its state as it
     /// changes; the counters are in the stats.
     pub outputs: Vec<OutputSnapshot>,
+    /// The capture session (sources running before, during and after a broadcast).
+    pub sources: SourcesState,
     /// The built-in server.
     pub server: ServerState,
     /// The services' advice for the latest plan, for the person to read.
@@ -72,6 +74,30 @@ impl BroadcastState {
     pub fn is_active(&self) -> bool {
         matches!(self, BroadcastState::Starting | BroadcastState::Running { .. } | BroadcastState::Stopping)
     }
+}
+
+/// The capture session.
+#[derive(Clone, Debug, Default)]
+pub enum SourcesState {
+    /// No sources open: a broadcast opens its own.
+    #[default]
+    Closed,
+    /// Opening the camera and microphone (or their stand-ins).
+    Opening,
+    /// Capturing: the preview and meter feeds flow.
+    Open {
+        /// What the video is ("test pattern", "camera 0: …").
+        video: String,
+        /// What the audio is.
+        audio: String,
+        /// Frame size and rate.
+        format: SessionFormat,
+    },
+    /// They could not be opened (the previous session, if any, keeps running).
+    Failed {
+        /// Why.
+        message: String,
+    },
 }
 
 /// The built-in RTMP (and HTTP-FLV) server.

@@ -8,12 +8,14 @@
 
 mod mux;
 mod outputs;
+mod session;
 mod settings;
 mod sources;
 mod stats;
 
 pub use outputs::{OutputKind, OutputReport, OutputSpec, OutputWatch};
 pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
+pub use session::{AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat};
 pub use stats::{OutputStats, SourceStats, Stats};
 
 use crate::encode::{AacEncoder, AacSettings, EncodeError, H264Encoder, H264Settings};
@@ -82,6 +84,40 @@ impl Broadcast {
         outputs: Vec<OutputSpec>,
         runtime: &tokio::runtime::Handle,
     ) -> Result<Broadcast, PipelineError> {
+        Self::start_with(settings, outputs, runtime, None)
+    }
+
+    /// Starts streaming what a capture session captures (its sources, not
+    /// `settings`' own; its frame size must be the settings'). The session
+    /// keeps running after the broadcast ends.
+    pub fn start_on(
+        session: &CaptureSession,
+        settings: BroadcastSettings,
+        outputs: Vec<OutputSpec>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Broadcast, PipelineError> {
+        let f = session.format();
+        if (f.width, f.height, f.fps) != (settings.width, settings.height, settings.fps) || settings.fast {
+            return Err(PipelineError::Internal(format!(
+                "the capture session runs {}x{} at {} fps in real time; this broadcast wants {}x{} at {}{}",
+                f.width,
+                f.height,
+                f.fps,
+                settings.width,
+                settings.height,
+                settings.fps,
+                if settings.fast { " as fast as possible" } else { "" }
+            )));
+        }
+        Self::start_with(settings, outputs, runtime, Some(session))
+    }
+
+    fn start_with(
+        settings: BroadcastSettings,
+        outputs: Vec<OutputSpec>,
+        runtime: &tokio::runtime::Handle,
+        session: Option<&CaptureSession>,
+    ) -> Result<Broadcast, PipelineError> {
         if outputs.is_empty() {
             return Err(PipelineError::Output { name: "-".into(), reason: "no outputs given".into() });
         }
@@ -98,9 +134,23 @@ impl Broadcast {
             channels: AUDIO_CHANNELS,
             bitrate_kbps: settings.audio_kbps,
         })?;
-        let video_src = sources::open_video(&settings)?;
-        let audio_src = sources::open_audio(&settings)?;
-        let source_views = stats::SourceViews { video: video_src.status.clone(), audio: audio_src.status.clone() };
+        let (video_input, audio_input, source_views) = match session {
+            None => {
+                let video_src = sources::open_video(&settings)?;
+                let audio_src = sources::open_audio(&settings)?;
+                let views = stats::SourceViews { video: video_src.status.clone(), audio: audio_src.status.clone() };
+                (sources::VideoInput::Own(video_src.source), sources::AudioInput::Own(audio_src.source), views)
+            }
+            Some(session) => {
+                let a = session.attach()?;
+                let views = stats::SourceViews { video: a.video_status, audio: a.audio_status };
+                (
+                    sources::VideoInput::Attached { rx: a.video, origin_us: a.origin_us },
+                    sources::AudioInput::Attached { rx: a.audio, origin_us: a.origin_us },
+                    views,
+                )
+            }
+        };
         let end = Arc::new(sources::MediaEnd::new(settings.duration.map(|d| d.as_micros() as u64)));
 
         let audio_config = audio_enc.config().clone();
@@ -121,7 +171,7 @@ impl Broadcast {
         };
         {
             let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
-            let src = video_src.source;
+            let src = video_input;
             let feedback = sources::DestinationFeedback::new(settings.video_kbps, running.destination_statuses());
             workers.push(spawn(
                 "tally-video",
@@ -130,7 +180,7 @@ impl Broadcast {
         }
         {
             let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
-            let src = audio_src.source;
+            let src = audio_input;
             workers.push(spawn(
                 "tally-audio",
                 Box::new(move || sources::run_audio(src, audio_enc, &settings, clock, &stop, &end, &counters, audio_tx)),

@@ -170,24 +170,115 @@ fn pace(pacer: &Pacer, pts_us: u64, stop: &AtomicBool) {
     }
 }
 
+/// Where the video encoder thread gets its frames: a source it owns and
+/// paces itself (the command line, `--fast`), or a capture session it is
+/// attached to (already paced, rebased here to the broadcast's media time).
+pub(super) enum VideoInput {
+    Own(BoxedVideo),
+    Attached { rx: std::sync::mpsc::Receiver<super::session::SessionVideo>, origin_us: u64 },
+}
+
+/// Where the audio encoder thread gets its blocks; see [`VideoInput`].
+pub(super) enum AudioInput {
+    Own(BoxedAudio),
+    Attached { rx: std::sync::mpsc::Receiver<crate::media::AudioFrame>, origin_us: u64 },
+}
+
+/// The video encoder's side: bitrate and keyframe requests from the
+/// destinations, then the frame; false when the muxer is gone.
+struct VideoStage<'a> {
+    enc: H264Encoder,
+    counters: &'a PipelineCounters,
+    feedback: DestinationFeedback,
+    tx: SyncSender<VideoItem>,
+    stop: &'a AtomicBool,
+}
+
+impl VideoStage<'_> {
+    fn encode(&mut self, frame: &VideoFrame, keyframe: bool) -> Result<bool, String> {
+        self.counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
+        // The encoder must have coded a frame before its bitrate can change.
+        if self.counters.video_frames_out.load(Ordering::Relaxed) > 0
+            && let Some(kbps) = self.feedback.wanted()
+        {
+            match self.enc.set_bitrate(kbps) {
+                Ok(()) => tracing::info!(kbps, "video bitrate now {kbps} kbit/s (destinations' congestion control)"),
+                Err(e) => tracing::warn!(error = %e, "could not change the video bitrate"),
+            }
+        }
+        if self.feedback.keyframe_wanted() {
+            tracing::debug!("keyframe for a destination's new session");
+            self.enc.force_keyframe();
+        }
+        if keyframe {
+            tracing::debug!("keyframe for a new source");
+            self.enc.force_keyframe();
+        }
+        let output = self.enc.encode(frame).map_err(|e| {
+            self.stop.store(true, Ordering::SeqCst);
+            e.to_string()
+        })?;
+        let s = self.enc.stats();
+        self.counters.video_skipped.store(s.skipped, Ordering::Relaxed);
+        self.counters.video_bitrate_kbps.store(s.bitrate_kbps as u64, Ordering::Relaxed);
+        if let VideoOutput::Frame { packet, config } = output
+            && self.tx.send((packet, config)).is_err()
+        {
+            return Ok(false); // muxer gone: the broadcast is ending
+        }
+        Ok(true)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_video(
-    mut src: BoxedVideo,
-    mut enc: H264Encoder,
+    input: VideoInput,
+    enc: H264Encoder,
     settings: &BroadcastSettings,
     clock: MediaClock,
     stop: &AtomicBool,
     end: &MediaEnd,
     counters: &PipelineCounters,
-    mut feedback: DestinationFeedback,
+    feedback: DestinationFeedback,
     tx: SyncSender<VideoItem>,
 ) -> Result<(), String> {
+    let mut stage = VideoStage { enc, counters, feedback, tx, stop };
+    let mut last_ms: Option<u64> = None;
+    let mut src = match input {
+        VideoInput::Own(src) => src,
+        VideoInput::Attached { rx, origin_us } => {
+            let frame_us = 1_000_000 / u64::from(settings.fps.max(1));
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(item) = rx.recv_timeout(super::POLL) else {
+                    if matches!(rx.try_recv(), Err(std::sync::mpsc::TryRecvError::Disconnected)) {
+                        // The session's source ended or failed: so does the video.
+                        end.cut_at(last_ms.map_or(0, |ms| ms * 1000 + frame_us));
+                        break;
+                    }
+                    continue;
+                };
+                if item.frame.pts_us < origin_us {
+                    continue;
+                }
+                let mut frame = (*item.frame).clone();
+                frame.pts_us -= origin_us;
+                if frame.pts_us >= end.get() {
+                    break;
+                }
+                last_ms = Some(frame.pts_us / 1000);
+                // The first frame after attaching is a keyframe anyway.
+                if !stage.encode(&frame, item.switched)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+    };
     src.start(clock);
     let live = src.is_live();
     let pacer = Pacer::new(clock, settings.fast || live);
     let frame_us = src.format().frame_rate.pts_us_of_frame(1).max(1);
     let mut frame = VideoFrame::black(settings.width, settings.height, 0);
-    let mut last_ms: Option<u64> = None;
     while !stop.load(Ordering::Relaxed) {
         match src.fill_next(&mut frame) {
             Ok(true) => {}
@@ -214,31 +305,8 @@ pub(super) fn run_video(
         }
         last_ms = Some(frame.pts_us / 1000);
         pace(&pacer, frame.pts_us, stop);
-        counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
-        // The encoder must have coded a frame before its bitrate can change.
-        if counters.video_frames_out.load(Ordering::Relaxed) > 0
-            && let Some(kbps) = feedback.wanted()
-        {
-            match enc.set_bitrate(kbps) {
-                Ok(()) => tracing::info!(kbps, "video bitrate now {kbps} kbit/s (destinations' congestion control)"),
-                Err(e) => tracing::warn!(error = %e, "could not change the video bitrate"),
-            }
-        }
-        if feedback.keyframe_wanted() {
-            tracing::debug!("keyframe for a destination's new session");
-            enc.force_keyframe();
-        }
-        let output = enc.encode(&frame).map_err(|e| {
-            stop.store(true, Ordering::SeqCst);
-            e.to_string()
-        })?;
-        let s = enc.stats();
-        counters.video_skipped.store(s.skipped, Ordering::Relaxed);
-        counters.video_bitrate_kbps.store(s.bitrate_kbps as u64, Ordering::Relaxed);
-        if let VideoOutput::Frame { packet, config } = output
-            && tx.send((packet, config)).is_err()
-        {
-            break; // muxer gone: the broadcast is ending
+        if !stage.encode(&frame, false)? {
+            break;
         }
     }
     Ok(())
@@ -246,7 +314,7 @@ pub(super) fn run_video(
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_audio(
-    mut src: BoxedAudio,
+    input: AudioInput,
     mut enc: AacEncoder,
     settings: &BroadcastSettings,
     clock: MediaClock,
@@ -255,13 +323,39 @@ pub(super) fn run_audio(
     counters: &PipelineCounters,
     tx: SyncSender<EncodedPacket>,
 ) -> Result<(), String> {
-    src.start(clock);
     let mut sent_samples = 0u64;
-    let pacer = Pacer::new(clock, settings.fast || src.is_live());
     let send_all = |packets: Vec<EncodedPacket>| packets.into_iter().all(|p| tx.send(p).is_ok());
     let mut first_pts: Option<u64> = None;
+    let (mut own, attached, pacer) = match input {
+        AudioInput::Own(mut src) => {
+            src.start(clock);
+            let pacer = Pacer::new(clock, settings.fast || src.is_live());
+            (Some(src), None, Some(pacer))
+        }
+        AudioInput::Attached { rx, origin_us } => (None, Some((rx, origin_us)), None),
+    };
     while !stop.load(Ordering::Relaxed) {
-        let mut block = match src.next_block() {
+        let next = match (&mut own, &attached) {
+            (Some(src), _) => src.next_block().map_err(|e| format!("audio source: {e}")),
+            (None, Some((rx, origin_us))) => match rx.recv_timeout(super::POLL) {
+                Ok(mut block) => {
+                    // Rebased onto the broadcast's clock; a block that began
+                    // before the broadcast keeps only its samples from then on.
+                    let late = origin_us.saturating_sub(block.pts_us);
+                    let skip = (late as u128 * u128::from(AUDIO_RATE) / 1_000_000) as usize * usize::from(block.channels);
+                    if skip >= block.samples.len() {
+                        continue;
+                    }
+                    block.samples.drain(..skip);
+                    block.pts_us = block.pts_us.max(*origin_us) - origin_us;
+                    Ok(Some(block))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Ok(None),
+            },
+            (None, None) => Ok(None),
+        };
+        let mut block = match next {
             Ok(Some(b)) => b,
             Ok(None) => {
                 let origin = first_pts.unwrap_or(0);
@@ -270,7 +364,7 @@ pub(super) fn run_audio(
             }
             Err(e) => {
                 stop.store(true, Ordering::SeqCst);
-                return Err(format!("audio source: {e}"));
+                return Err(e);
             }
         };
         let origin = *first_pts.get_or_insert(block.pts_us);
@@ -285,7 +379,9 @@ pub(super) fn run_audio(
                 block.samples.truncate(left * block.channels as usize);
             }
         }
-        pace(&pacer, block.pts_us, stop);
+        if let Some(p) = &pacer {
+            pace(p, block.pts_us, stop);
+        }
         sent_samples += block.frames() as u64;
         let levels = Levels::of_i16(&block.samples);
         counters.audio_peak.store(levels.peak.to_bits(), Ordering::Relaxed);
