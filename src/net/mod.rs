@@ -9,5 +9,6 @@ pub mod publisher;
 pub mod queue;
 pub mod server;
 mod status;
+pub mod transport;
 
 pub use status::{FailureKind, OutputState, OutputStatus};

@@ -1,0 +1,155 @@
+//! The byte stream under an RTMP session: DNS, TCP (`TCP_NODELAY`,
+//! `TCP_NOTSENT_LOWAT`), and for `rtmps://` TLS with rustls (SNI,
+//! certificates verified against the platform's roots, Mozilla's, and an
+//! optional private CA). The publisher, the player and the pre-flight
+//! check connect through here.
+
+use crate::net::publisher::PublishError;
+use crate::rtmp::RtmpUrl;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Longest wait for DNS.
+pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the TCP connection (and the TLS handshake).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most unsent bytes the kernel holds for us (`TCP_NOTSENT_LOWAT`). Beyond
+/// it writes wait, so a backlog builds in our queue, where it is measured
+/// and dropped at keyframes, not invisibly in a socket buffer of megabytes.
+pub const SOCKET_UNSENT_MAX: u32 = 32 * 1024;
+
+/// A connected byte stream: TCP or TLS over TCP.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+/// The addresses of the URL's host.
+pub async fn resolve(url: &RtmpUrl) -> Result<Vec<SocketAddr>, PublishError> {
+    let host = url.host.clone();
+    match timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((url.host.as_str(), url.port))).await {
+        Err(_) => Err(PublishError::Timeout("resolving the host")),
+        Ok(Err(e)) => Err(PublishError::Dns { host, reason: e.to_string() }),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() { Err(PublishError::Dns { host, reason: "no addresses".into() }) } else { Ok(addrs) }
+        }
+    }
+}
+
+/// A TCP connection to the first address that answers, tuned for streaming.
+pub async fn connect_tcp(addrs: &[SocketAddr]) -> Result<TcpStream, PublishError> {
+    let mut last = PublishError::Connect { addr: "-".into(), reason: "no address to try".into() };
+    for addr in addrs {
+        match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                #[cfg(any(target_os = "linux", target_os = "android"))]
+                if let Err(e) = socket2::SockRef::from(&s).set_tcp_notsent_lowat(SOCKET_UNSENT_MAX) {
+                    tracing::debug!("TCP_NOTSENT_LOWAT not available: {e}");
+                }
+                return Ok(s);
+            }
+            Ok(Err(e)) => last = PublishError::Connect { addr: addr.to_string(), reason: e.to_string() },
+            Err(_) => last = PublishError::Connect { addr: addr.to_string(), reason: "timed out".into() },
+        }
+    }
+    Err(last)
+}
+
+/// The TLS client configuration for a destination: platform roots, Mozilla's
+/// roots, and the private CA file if one is given.
+pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, PublishError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        use rustls_pki_types::pem::PemObject;
+        let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| PublishError::Config(format!("cannot read CA file {}: {e}", path.display())))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| PublishError::Config(format!("CA file {} is not PEM certificates: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(PublishError::Config(format!("CA file {} holds no certificate", path.display())));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| PublishError::Config(format!("CA file {}: {e}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PublishError::Config(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Describes a TLS failure in the user's terms.
+fn tls_error(host: &str, e: &std::io::Error) -> PublishError {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    let reason = match inner {
+        Some(rustls::Error::InvalidCertificate(c)) => {
+            format!("its certificate is not trusted ({c:?}); for a private CA pass its certificate with --ca-file")
+        }
+        Some(other) => other.to_string(),
+        None => e.to_string(),
+    };
+    PublishError::Tls { host: host.to_string(), reason }
+}
+
+/// A connection, and a second handle on its socket to reset it with.
+pub struct Connection {
+    /// The stream.
+    pub transport: Box<dyn Transport>,
+    /// See [`Connection::reset`].
+    pub abort: Option<socket2::Socket>,
+}
+
+impl Connection {
+    /// Closes a connection given up on with a reset rather than a FIN: the
+    /// server learns at once (as soon as the path carries anything) that the
+    /// session is dead, instead of after the stale bytes queued for it, so
+    /// it frees the stream name for our next session.
+    pub fn reset(abort: Option<socket2::Socket>) {
+        if let Some(s) = abort {
+            let _ = s.set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+/// Resolves, connects and (with `tls`) secures a connection to `url`'s server.
+pub async fn connect(url: &RtmpUrl, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Connection, PublishError> {
+    let addrs = resolve(url).await?;
+    let tcp = connect_tcp(&addrs).await?;
+    let abort = socket2::SockRef::from(&tcp).try_clone().ok();
+    let transport = connect_transport(url, tcp, tls).await?;
+    Ok(Connection { transport, abort })
+}
+
+/// TLS over `tcp` when `tls` is given (SNI: the URL's host), else `tcp` itself.
+pub async fn connect_transport(url: &RtmpUrl, tcp: TcpStream, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Box<dyn Transport>, PublishError> {
+    let Some(tls) = tls else { return Ok(Box::new(tcp)) };
+    let host = url.host.clone();
+    let name = rustls_pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| PublishError::Config(format!("'{host}' is not a valid TLS server name: {e}")))?;
+    let connector = tokio_rustls::TlsConnector::from(tls.clone());
+    match timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
+        Err(_) => Err(PublishError::Timeout("the TLS handshake")),
+        Ok(Err(e)) => {
+            // A reset during the handshake is the network; anything TLS said is final.
+            if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+                Err(tls_error(&host, &e))
+            } else {
+                Err(PublishError::Io(format!("TLS handshake with {host}: {e}")))
+            }
+        }
+        Ok(Ok(stream)) => Ok(Box::new(stream)),
+    }
+}
