@@ -12,6 +12,9 @@ pub enum VideoSourceSpec {
     Auto,
     /// The synthetic test pattern (colour bars, counter, flash each second).
     TestPattern,
+    /// The test pattern under heavy noise: it needs its whole bitrate
+    /// (bandwidth tests, the pre-flight check's publish test).
+    Noise,
     /// A camera: by index from `tally devices`, or the first one.
     Camera(Option<u32>),
     /// A YUV4MPEG2 file.
@@ -38,6 +41,7 @@ impl std::fmt::Display for VideoSourceSpec {
         match self {
             VideoSourceSpec::Auto => f.write_str("auto"),
             VideoSourceSpec::TestPattern => f.write_str("test"),
+            VideoSourceSpec::Noise => f.write_str("noise"),
             VideoSourceSpec::Camera(None) => f.write_str("camera"),
             VideoSourceSpec::Camera(Some(i)) => write!(f, "camera:{i}"),
             VideoSourceSpec::Y4m(p) => write!(f, "y4m:{}", p.display()),
@@ -66,16 +70,17 @@ impl std::str::FromStr for VideoSourceSpec {
             None => match s {
                 "auto" => Ok(VideoSourceSpec::Auto),
                 "test" => Ok(VideoSourceSpec::TestPattern),
+                "noise" => Ok(VideoSourceSpec::Noise),
                 "camera" => Ok(VideoSourceSpec::Camera(None)),
                 "y4m" => Err("y4m needs a file: y4m:PATH".into()),
-                other => Err(format!("unknown video source '{other}' (auto, test, camera[:N], y4m:PATH)")),
+                other => Err(format!("unknown video source '{other}' (auto, test, noise, camera[:N], y4m:PATH)")),
             },
             Some(("camera", n)) => {
                 n.parse().map(|i| VideoSourceSpec::Camera(Some(i))).map_err(|_| format!("camera index '{n}' is not a number"))
             }
             Some(("y4m", p)) if !p.is_empty() => Ok(VideoSourceSpec::Y4m(PathBuf::from(p))),
             Some(("y4m", _)) => Err("y4m needs a file: y4m:PATH".into()),
-            Some((kind, _)) => Err(format!("unknown video source '{kind}' (auto, test, camera[:N], y4m:PATH)")),
+            Some((kind, _)) => Err(format!("unknown video source '{kind}' (auto, test, noise, camera[:N], y4m:PATH)")),
         }
     }
 }
@@ -112,7 +117,7 @@ mod tests {
 
     #[test]
     fn source_specs_parse_and_print() {
-        for s in ["auto", "test", "camera", "camera:2", "y4m:/tmp/a b.y4m"] {
+        for s in ["auto", "test", "noise", "camera", "camera:2", "y4m:/tmp/a b.y4m"] {
             assert_eq!(s.parse::<VideoSourceSpec>().unwrap().to_string(), s);
         }
         for s in ["auto", "sine", "silence", "mic", "mic:hw:CARD=0,DEV=0", "wav:x.wav"] {

@@ -86,6 +86,8 @@ pub struct TestPattern {
     mover: Rect,
     start_offset_us: u64,
     next_index: u64,
+    /// Luma noise added to every frame (0: none); see [`TestPattern::with_noise`].
+    noise: u8,
 }
 
 impl TestPattern {
@@ -149,7 +151,16 @@ impl TestPattern {
             mover,
             start_offset_us: 0,
             next_index: 0,
+            noise: 0,
         })
+    }
+
+    /// The pattern under random luma noise of ±`amplitude`: a picture no
+    /// encoder can compress, so a stream of it needs its whole bitrate (the
+    /// pre-flight check's publish test measures the upload with it).
+    pub fn with_noise(mut self, amplitude: u8) -> Self {
+        self.noise = amplitude;
+        self
     }
 
     /// Shifts every timestamp by `offset_us` (a source started after go-live).
@@ -197,6 +208,15 @@ impl TestPattern {
         copy_plane(&mut frame.v, &self.background.v);
         self.draw_mover(index, frame);
         self.draw_counters(index, frame);
+        if self.noise > 0 {
+            // Seeded by the index: the same frame is the same noise.
+            let mut rng = fastrand::Rng::with_seed(index);
+            let span = u16::from(self.noise) * 2 + 1;
+            for p in frame.y.iter_mut() {
+                let delta = rng.u16(..span) as i16 - i16::from(self.noise);
+                *p = (i16::from(*p) + delta).clamp(16, 235) as u8;
+            }
+        }
     }
 
     fn draw_mover(&self, index: u64, frame: &mut VideoFrame) {

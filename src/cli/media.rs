@@ -12,7 +12,8 @@ use tally::pipeline::{AudioSourceSpec, VideoSourceSpec};
 /// What is captured and how it is encoded (savable in a profile).
 #[derive(Args, Debug, Clone, Default)]
 pub struct EncodeArgs {
-    /// Video source: auto (first camera, else the test pattern), test, camera[:N], y4m:PATH.
+    /// Video source: auto (first camera, else the test pattern), test, noise (the pattern under
+    /// noise: needs its whole bitrate), camera[:N], y4m:PATH.
     #[arg(long, value_name = "SOURCE", value_parser = parse_video)]
     pub video: Option<VideoSourceSpec>,
     /// Audio source: auto (default microphone, else silence), sine, silence, mic[:NAME], wav:PATH.

@@ -13,6 +13,7 @@ macro_rules! say {
     }};
 }
 
+pub mod check;
 pub mod devices;
 pub mod media;
 pub mod profiles;
@@ -63,6 +64,9 @@ pub enum Command {
         #[command(flatten)]
         media: media::MediaArgs,
     },
+    /// Check destinations before going live: resolve, TCP, TLS, RTMP
+    /// handshake and connect, each timed; optionally a publish test.
+    Check(check::CheckArgs),
     /// Saved profiles: destinations, keys and settings.
     #[command(subcommand)]
     Profiles(profiles::ProfilesCommand),
@@ -86,5 +90,6 @@ pub fn run(command: Option<Command>) -> anyhow::Result<bool> {
         Some(Command::Profiles(cmd)) => profiles::run(cmd).map(|()| true),
         Some(Command::Devices { json }) => devices::list(json).map(|()| true),
         Some(Command::Serve(args)) => serve::serve(args).map(|()| true),
+        Some(Command::Check(args)) => check::run(args),
     }
 }

@@ -4,7 +4,7 @@
 //! here, never on the caller's thread; its outcome comes back as state.
 
 use super::plan::{BroadcastPlan, GoLiveRequest, RunOptions};
-use super::state::{BroadcastState, EngineState, OutputSnapshot, ServerState, SourcesState};
+use super::state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ServerState, SourcesState};
 use crate::config::{EncodeOverrides, ProfileStore};
 use crate::net::server::{Server, ServerConfig, ServerHandle};
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
@@ -24,6 +24,21 @@ pub enum Command {
     GoLivePlan(BroadcastPlan),
     /// End the broadcast cleanly (outputs drain what was encoded).
     Stop,
+    /// Check destinations (a profile's and/or URLs) without publishing;
+    /// with `publish_test`, publish the test pattern to each for that long.
+    Check {
+        /// Which destinations (and the bitrate a publish test uses).
+        request: GoLiveRequest,
+        /// Publish for this long after the checks pass.
+        publish_test: Option<std::time::Duration>,
+    },
+    /// Check the destinations of a ready plan; see `Check`.
+    CheckPlan {
+        /// The plan (its recording outputs are ignored).
+        plan: BroadcastPlan,
+        /// Publish for this long after the checks pass.
+        publish_test: Option<std::time::Duration>,
+    },
     /// Start the built-in server.
     StartServer(ServerConfig),
     /// Stop the built-in server.
@@ -322,6 +337,8 @@ impl Controller {
                     Err(e) => self.fail_start(&e),
                 }
             }
+            Command::Check { request, publish_test } => self.check(request, publish_test).await,
+            Command::CheckPlan { plan, publish_test } => self.start_check(plan, publish_test),
             // Taken by `sources` in `run`.
             Command::OpenSources { .. }
             | Command::SwitchVideo(_)
@@ -329,6 +346,53 @@ impl Controller {
             | Command::CloseSources
             | Command::SetPreview(_) => {}
         }
+    }
+
+    /// Plans, then checks each destination in a task of its own: the
+    /// controller keeps taking commands meanwhile.
+    async fn check(&self, request: GoLiveRequest, publish_test: Option<std::time::Duration>) {
+        let dir = self.config_dir.clone();
+        let planned = tokio::task::spawn_blocking(move || {
+            let dir = match dir {
+                Some(d) => d,
+                None => crate::config::config_dir()?,
+            };
+            BroadcastPlan::go_live(&request, &ProfileStore::open(&dir))
+        })
+        .await;
+        let plan = match planned {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(e)) => return self.set(|s| s.check = CheckState::Failed { message: error_chain(&e) }),
+            Err(e) => return self.set(|s| s.check = CheckState::Failed { message: error_chain(&e) }),
+        };
+        self.start_check(plan, publish_test);
+    }
+
+    fn start_check(&self, plan: BroadcastPlan, publish_test: Option<std::time::Duration>) {
+        for output in &plan.outputs {
+            if let OutputSpec::Publish(d) = output {
+                super::log::LogRing::global().remember_secret(&d.url.stream_key);
+            }
+        }
+        let targets = super::check::destinations(&plan, publish_test);
+        let notices: Vec<String> = targets.iter().filter_map(|(_, n)| n.clone()).collect();
+        let total = targets.len();
+        self.set(|s| s.check = CheckState::Running { done: Vec::new(), total, notices });
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let mut done = Vec::new();
+            for (dest, _) in targets {
+                let report = super::check::run(dest, &plan, publish_test).await;
+                done.push(report);
+                let so_far = done.clone();
+                state.send_modify(|s| {
+                    if let CheckState::Running { done, .. } = &mut s.check {
+                        *done = so_far;
+                    }
+                });
+            }
+            state.send_modify(|s| s.check = CheckState::Done(done));
+        });
     }
 
     fn refuse_second_broadcast(&self, stopper: &Option<Stopper>) -> bool {

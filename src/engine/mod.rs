@@ -9,6 +9,7 @@
 //! May use `pipeline`, `net` (the server), `config`, `capture`; never `ui`
 //! or the command line.
 
+pub mod check;
 mod controller;
 pub mod log;
 pub mod plan;
@@ -17,7 +18,7 @@ mod state;
 pub use controller::{Command, error_chain};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
-pub use state::{BroadcastState, EngineState, OutputSnapshot, ServerState, SourcesState};
+pub use state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ServerState, SourcesState};
 
 use crate::net::server::ServerConfig;
 use crate::pipeline::{AudioLevels, PreviewFrame, SessionFeeds, Stats};

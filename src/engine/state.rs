@@ -2,6 +2,7 @@
 //! out of a watch channel, never a lock a face could wait on.
 
 use crate::net::OutputState;
+use crate::net::check::CheckReport;
 use crate::pipeline::{BroadcastSummary, OutputKind, SessionFormat};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,33 @@ pub struct EngineState {
     pub server: ServerState,
     /// The services' advice for the latest plan, for the person to read.
     pub warnings: Vec<String>,
+    /// The latest pre-flight check.
+    pub check: CheckState,
+}
+
+/// The pre-flight check.
+#[derive(Clone, Debug, Default)]
+pub enum CheckState {
+    /// None asked for.
+    #[default]
+    Idle,
+    /// Running: the destinations done so far, and what to tell the person
+    /// before a publish test goes on air.
+    Running {
+        /// Reports so far, in order.
+        done: Vec<CheckReport>,
+        /// How many destinations are checked.
+        total: usize,
+        /// Sentences to show before the test publishes.
+        notices: Vec<String>,
+    },
+    /// Finished: one report per destination.
+    Done(Vec<CheckReport>),
+    /// Could not start (no such profile, a missing key...).
+    Failed {
+        /// Why.
+        message: String,
+    },
 }
 
 /// One output as a face shows it.

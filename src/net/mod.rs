@@ -5,6 +5,7 @@
 //! May use `rtmp/`, `flv/`, `media/`; never `pipeline/` or `ui/`.
 
 pub mod rtmp_player;
+pub mod check;
 pub mod publisher;
 pub mod queue;
 pub mod server;

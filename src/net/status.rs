@@ -177,6 +177,11 @@ impl OutputStatus {
         self.wire_acked.store(acked, Ordering::Relaxed);
     }
 
+    /// Bytes the server acknowledged on this connection.
+    pub fn acked(&self) -> u64 {
+        self.wire_acked.load(Ordering::Relaxed)
+    }
+
     /// Bytes sent but not yet acknowledged by the server (0 when it does not acknowledge).
     pub fn unacked(&self) -> u64 {
         let acked = self.wire_acked.load(Ordering::Relaxed);

@@ -36,12 +36,20 @@ fn test_pattern(s: &BroadcastSettings) -> Result<Opened<BoxedVideo>, PipelineErr
     Ok(Opened { source: Box::new(src), status: Arc::new(SourceStatus::new("test pattern")) })
 }
 
+/// Luma noise of the `noise` source: enough that openh264 needs all of any
+/// bitrate a destination takes (2.5 Mbit/s at 720p and well beyond).
+const NOISE_AMPLITUDE: u8 = 40;
+
 /// Opens the video source. `auto` falls back to the test pattern with a
 /// notice when there is no camera; an explicitly named camera that does not
 /// exist is an error listing those that do.
 pub(super) fn open_video(s: &BroadcastSettings) -> Result<Opened<BoxedVideo>, PipelineError> {
     match &s.video {
         VideoSourceSpec::TestPattern => test_pattern(s),
+        VideoSourceSpec::Noise => {
+            let src = TestPattern::new(s.width, s.height, s.fps).map_err(capture_err)?.with_noise(NOISE_AMPLITUDE);
+            Ok(Opened { source: Box::new(src), status: Arc::new(SourceStatus::new("noisy test pattern")) })
+        }
         VideoSourceSpec::Auto => {
             let cameras = list_cameras().unwrap_or_default();
             if cameras.is_empty() {

@@ -67,6 +67,8 @@ pub struct OutputStats {
     pub reconnects: u32,
     /// Bytes sent but not yet acknowledged by the server (its lag).
     pub unacked_bytes: u64,
+    /// Bytes the server acknowledged on this connection.
+    pub acked_bytes: u64,
     /// Congestion control's bitrate limit for this destination, kbit/s (0: none).
     pub bitrate_limit_kbps: u32,
 }
@@ -211,6 +213,7 @@ fn publish(
             uptime_secs: o.status.uptime().as_secs_f64(),
             reconnects: o.status.reconnects(),
             unacked_bytes: o.status.unacked(),
+            acked_bytes: o.status.acked(),
             bitrate_limit_kbps: o.status.bitrate_limit(),
         });
         *prev = sent;

@@ -603,6 +603,7 @@ pub struct NginxConfig {
     /// Stream names the `on_publish` callback accepts; `None` = no callback.
     publish_allow: Option<Vec<String>>,
     application_directives: Vec<String>,
+    server_directives: Vec<String>,
 }
 
 impl Default for NginxConfig {
@@ -612,6 +613,7 @@ impl Default for NginxConfig {
             chunk_size: 4096,
             publish_allow: None,
             application_directives: Vec::new(),
+            server_directives: Vec::new(),
         }
     }
 }
@@ -635,6 +637,13 @@ impl NginxConfig {
     /// `"wait_key on;"`.
     pub fn application_directive(mut self, directive: &str) -> Self {
         self.application_directives.push(directive.to_string());
+        self
+    }
+
+    /// An extra directive inside the `rtmp { server { ... } }` block, e.g.
+    /// `"ack_window 250000;"`.
+    pub fn server_directive(mut self, directive: &str) -> Self {
+        self.server_directives.push(directive.to_string());
         self
     }
 
@@ -671,9 +680,10 @@ impl NginxConfig {
                  if ($tally_publish_allowed) {{ return 200; }}\n   return 403;\n  }}\n }}\n}}"
             );
         }
+        let server: String = self.server_directives.iter().map(|d| format!("  {d}\n")).collect();
         let _ = writeln!(
             conf,
-            "rtmp {{\n server {{\n  listen 127.0.0.1:{rtmp_port};\n  chunk_size {};\n  \
+            "rtmp {{\n server {{\n  listen 127.0.0.1:{rtmp_port};\n  chunk_size {};\n{server}  \
              application {} {{\n{app}  }}\n }}\n}}",
             self.chunk_size, self.app
         );
