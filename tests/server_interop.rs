@@ -44,7 +44,7 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     let server = TallyServer::start(&[]);
     let url = server.url(stream);
     let dir = TestDir::new("server-players");
-    let publisher = start_publisher(kind, &url, 25);
+    let publisher = start_publisher(kind, &url, 600);
     server.wait_live(stream, &publisher, Duration::from_secs(20));
 
     // Everyone at once: the server serves them side by side.
@@ -129,7 +129,10 @@ fn http_flv_plays_in_ffprobe_and_in_chromium_with_mpegts_js() {
 
     let server = TallyServer::start(&[]);
     let url = server.url("web");
-    let publisher = start_publisher(Publisher::Tally, &url, 30);
+    // Live for longer than the test can take: on a loaded machine Chromium
+    // alone took 30 s to start, and found the stream over. (The publisher
+    // is stopped when the test ends.)
+    let publisher = start_publisher(Publisher::Tally, &url, 600);
     server.wait_live("web", &publisher, Duration::from_secs(20));
 
     // ffprobe / ffmpeg over HTTP.
