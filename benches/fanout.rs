@@ -93,7 +93,7 @@ async fn publish(url: RtmpUrl, clip: Arc<Vec<FlvTag>>, totals: Arc<Totals>, stop
     // Metadata and sequence headers once, then the media on a loop.
     for t in clip.iter().filter(|t| config(t)) {
         let body = if t.tag_type == TagType::Script { tally::flv::set_data_frame(&t.data) } else { t.data.clone() };
-        s.send_media(kind(t), 0, &body).map_err(|e| e.to_string())?;
+        s.send_media(kind(t), 0, body.clone()).map_err(|e| e.to_string())?;
     }
     let media: Vec<&FlvTag> = clip.iter().filter(|t| !config(t)).collect();
     let origin = tokio::time::Instant::now();
@@ -105,7 +105,7 @@ async fn publish(url: RtmpUrl, clip: Arc<Vec<FlvTag>>, totals: Arc<Totals>, stop
             }
             let ts = t.timestamp_ms + round * CLIP_SECS * 1000;
             tokio::time::sleep_until(origin + Duration::from_millis(u64::from(ts))).await;
-            s.send_media(kind(t), ts, &t.data).map_err(|e| e.to_string())?;
+            s.send_media(kind(t), ts, t.data.clone()).map_err(|e| e.to_string())?;
             tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
             if t.tag_type == TagType::Video {
                 let mut sent = totals.sent.lock().unwrap_or_else(|e| e.into_inner());

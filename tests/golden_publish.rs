@@ -75,11 +75,11 @@ fn publish_sequence() -> Vec<u8> {
     };
     let audio = AudioConfig { asc: Bytes::from_static(&[0x11, 0x90]), sample_rate: 48_000, channels: 2, bitrate_kbps: 128 };
     let meta = flv::metadata_tag(&StreamMetadata::new(Some(&video), Some(&audio), "Tally"), 0);
-    client.send_media(MediaKind::Data, 0, &flv::set_data_frame(&meta.data)).expect("metadata");
+    client.send_media(MediaKind::Data, 0, flv::set_data_frame(&meta.data)).expect("metadata");
     let vsh = flv::video_sequence_header(&video, 0).expect("avc header");
-    client.send_media(MediaKind::Video, 0, &vsh.data).expect("video header");
+    client.send_media(MediaKind::Video, 0, vsh.data.clone()).expect("video header");
     let ash = flv::audio_sequence_header(&audio, 0);
-    client.send_media(MediaKind::Audio, 0, &ash.data).expect("audio header");
+    client.send_media(MediaKind::Audio, 0, ash.data.clone()).expect("audio header");
     wire.extend_from_slice(&client.take_outbound());
     wire
 }

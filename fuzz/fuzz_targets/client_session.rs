@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         if pub_ok {
             pub_ok = publisher.handle_input(piece).is_ok();
             let _ = publisher.take_outbound();
-            let _ = publisher.send_media(MediaKind::Audio, 0, &[0xAF, 1, 0]);
+            let _ = publisher.send_media(MediaKind::Audio, 0, bytes::Bytes::from_static(&[0xAF, 1, 0]));
         }
         if play_ok {
             play_ok = player.handle_input(piece).is_ok();

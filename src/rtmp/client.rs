@@ -275,8 +275,9 @@ impl ClientSession {
 
     /// Sends one media message: `payload` is an FLV tag body (for
     /// [`MediaKind::Data`], the whole `@setDataFrame` AMF0 body), `timestamp_ms`
-    /// its FLV timestamp. Only while [`ClientState::Live`].
-    pub fn send_media(&mut self, kind: MediaKind, timestamp_ms: u32, payload: &[u8]) -> Result<(), SessionError> {
+    /// its FLV timestamp. Only while [`ClientState::Live`]. The payload is
+    /// taken as it is (`Bytes`: the encoder's buffer, shared, not copied).
+    pub fn send_media(&mut self, kind: MediaKind, timestamp_ms: u32, payload: impl Into<Bytes>) -> Result<(), SessionError> {
         let (ClientState::Live, Some(stream_id)) = (self.state, self.stream_id) else {
             return Err(SessionError::NotPublishing);
         };
@@ -290,7 +291,7 @@ impl ClientSession {
             timestamp: timestamp_ms,
             type_id: kind.type_id(),
             stream_id,
-            payload: Bytes::copy_from_slice(payload),
+            payload: payload.into(),
         };
         Ok(self.conn.send_raw(&raw)?)
     }
@@ -524,7 +525,7 @@ mod tests {
     #[test]
     fn media_before_publish_start_is_refused() {
         let mut c = ClientSession::new(config(), 1, 0);
-        assert_eq!(c.send_media(MediaKind::Audio, 0, b"x"), Err(SessionError::NotPublishing));
+        assert_eq!(c.send_media(MediaKind::Audio, 0, Bytes::from_static(b"x")), Err(SessionError::NotPublishing));
         c.unpublish(); // harmless
         assert_eq!(c.state(), ClientState::Handshaking);
     }

@@ -147,7 +147,7 @@ fn publish_with_media_chunk_size_changes_acks_ping_and_unpublish() {
         [Amf0Value::string("onMetaData"), Amf0Value::EcmaArray(vec![("width".into(), Amf0Value::Number(1280.0))])];
     let mut body = amf0::encode_all(&[Amf0Value::string("@setDataFrame")]);
     body.extend_from_slice(&amf0::encode_all(&meta));
-    p.client.send_media(MediaKind::Data, 0, &body).unwrap();
+    p.client.send_media(MediaKind::Data, 0, body.clone()).unwrap();
     p.drive();
     assert!(p.server_events.contains(&ServerEvent::Metadata {
         stream_id: 1,
@@ -166,8 +166,8 @@ fn publish_with_media_chunk_size_changes_acks_ping_and_unpublish() {
         }
         let audio = Bytes::from(vec![0xAF; 200 + i as usize]);
         let video = Bytes::from(vec![i as u8; 5000 + 37 * i as usize]);
-        p.client.send_media(MediaKind::Audio, i * 23, &audio).unwrap();
-        p.client.send_media(MediaKind::Video, i * 33, &video).unwrap();
+        p.client.send_media(MediaKind::Audio, i * 23, audio.clone()).unwrap();
+        p.client.send_media(MediaKind::Video, i * 33, video.clone()).unwrap();
         sent.push((MediaKind::Audio, i * 23, audio));
         sent.push((MediaKind::Video, i * 33, video));
         p.drive();
@@ -198,7 +198,7 @@ fn publish_with_media_chunk_size_changes_acks_ping_and_unpublish() {
     p.drive();
     assert_eq!(p.client.state(), ClientState::Unpublished);
     assert!(p.server_events.contains(&ServerEvent::Unpublished { stream_id: 1 }));
-    assert_eq!(p.client.send_media(MediaKind::Audio, 0, b"late"), Err(SessionError::NotPublishing));
+    assert_eq!(p.client.send_media(MediaKind::Audio, 0, Bytes::from_static(b"late")), Err(SessionError::NotPublishing));
 
     let all = format!("{:?}{:?}{:?}{:?}", p.client_events, p.server_events, p.client, p.server);
     assert!(!all.contains("sekrit"), "the key leaked into Debug output");
@@ -211,14 +211,14 @@ fn extended_timestamps_across_0xffffff() {
     for i in 0..30u32 {
         let ts = 0xFF_FF00 + i * 23;
         let audio = Bytes::from(vec![i as u8; 100]);
-        p.client.send_media(MediaKind::Audio, ts, &audio).unwrap();
+        p.client.send_media(MediaKind::Audio, ts, audio.clone()).unwrap();
         sent.push((MediaKind::Audio, ts, audio));
         if ts > 0x0100_0000 && !sent.iter().any(|(k, ..)| *k == MediaKind::Video) {
             // First video message: a type-0 header with an extended timestamp,
             // larger than the 4096 chunk size, so its type-3 continuations
             // must repeat the extended timestamp.
             let video = Bytes::from(vec![0x17; 10_000]);
-            p.client.send_media(MediaKind::Video, ts + 1, &video).unwrap();
+            p.client.send_media(MediaKind::Video, ts + 1, video.clone()).unwrap();
             let wire = p.client.take_outbound();
             let mut cont = vec![0xC0 | CSID_VIDEO as u8];
             cont.extend_from_slice(&(ts + 1).to_be_bytes());
@@ -231,7 +231,7 @@ fn extended_timestamps_across_0xffffff() {
     for i in 1..20u32 {
         let ts = 0x0100_0300 + i * 33;
         let video = Bytes::from(vec![i as u8; 9000]);
-        p.client.send_media(MediaKind::Video, ts, &video).unwrap();
+        p.client.send_media(MediaKind::Video, ts, video.clone()).unwrap();
         sent.push((MediaKind::Video, ts, video));
         p.drive();
     }
@@ -257,7 +257,7 @@ fn rejected_publish_is_final_and_redacted() {
     assert_eq!(p.client_events.last(), Some(&rejected));
     assert!(p.client_events.iter().any(|e| matches!(e, ClientEvent::Status { level, .. } if level == "error")));
     assert!(!p.client_events.iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })));
-    assert_eq!(p.client.send_media(MediaKind::Video, 0, b"x"), Err(SessionError::NotPublishing));
+    assert_eq!(p.client.send_media(MediaKind::Video, 0, Bytes::from_static(b"x")), Err(SessionError::NotPublishing));
 }
 
 /// What the lead's golden fixture test relies on: the client's bytes are a
@@ -267,7 +267,7 @@ fn client_bytes_are_deterministic() {
     let run = |seed: u64| {
         let mut p = Pair::publish(seed, small_windows());
         for i in 0..5u32 {
-            p.client.send_media(MediaKind::Video, i * 33, &[i as u8; 6000]).unwrap();
+            p.client.send_media(MediaKind::Video, i * 33, vec![i as u8; 6000]).unwrap();
             p.drive();
         }
         p.client.unpublish();

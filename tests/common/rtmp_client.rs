@@ -264,14 +264,14 @@ pub async fn fake_publish(url: &str, seconds: u32, frame_bytes: usize, speed: f6
         }
     }
     let started = Instant::now();
-    s.send_media(MediaKind::Video, 0, &[0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 0]).map_err(|e| e.to_string())?;
+    s.send_media(MediaKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 0])).map_err(|e| e.to_string())?;
     let frames = seconds as usize * 30;
     let origin = tokio::time::Instant::now();
     for i in 0..frames {
         let ts = (i as u64 * 1000 / 30) as u32;
         // Pace like an encoder running at `speed` x real time.
         tokio::time::sleep_until(origin + Duration::from_secs_f64(f64::from(ts) / 1000.0 / speed)).await;
-        s.send_media(MediaKind::Video, ts, &fake_video(i % 30 == 0, frame_bytes)).map_err(|e| e.to_string())?;
+        s.send_media(MediaKind::Video, ts, fake_video(i % 30 == 0, frame_bytes)).map_err(|e| e.to_string())?;
         let out = s.take_outbound();
         tcp.write_all(&out).await.map_err(|e| e.to_string())?;
     }

@@ -294,9 +294,9 @@ fn send_tag(session: &mut ClientSession, tag: &FlvTag) -> Result<(), PublishErro
     let kind = media_kind(tag);
     let sent = if kind == MediaKind::Data {
         // RTMP publishers wrap onMetaData in @setDataFrame (FMLE, ffmpeg, OBS).
-        session.send_media(kind, tag.timestamp_ms, &flv::set_data_frame(&tag.data))
+        session.send_media(kind, tag.timestamp_ms, flv::set_data_frame(&tag.data))
     } else {
-        session.send_media(kind, tag.timestamp_ms, &tag.data)
+        session.send_media(kind, tag.timestamp_ms, tag.data.clone())
     };
     sent.map_err(|e| PublishError::Protocol(e.to_string()))
 }
