@@ -15,7 +15,9 @@ mod stats;
 
 pub use outputs::{OutputKind, OutputReport, OutputSpec, OutputWatch};
 pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
-pub use session::{AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat};
+pub use session::{
+    AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat, preview_picture,
+};
 pub use stats::{OutputStats, SourceStats, Stats};
 
 use crate::encode::{AacEncoder, AacSettings, EncodeError, H264Encoder, H264Settings};

@@ -516,12 +516,20 @@ fn preview_loop(shared: &Shared) {
         serial += 1;
         match to_rgba(&frame, request, &mut rgba) {
             Ok((width, height)) => {
-                let picture = PreviewFrame { width, height, rgba: rgba.clone(), pts_us: frame.pts_us, serial };
+                let picture = PreviewFrame { width, height, rgba: std::mem::take(&mut rgba), pts_us: frame.pts_us, serial };
                 shared.feeds.preview.send_replace(Some(Arc::new(picture)));
             }
             Err(e) => tracing::warn!("preview: {e}"),
         }
     }
+}
+
+/// One preview picture of `frame` for `request` (what the preview thread
+/// makes for each frame it shows; public for the benchmark).
+pub fn preview_picture(frame: &VideoFrame, request: PreviewRequest) -> Result<PreviewFrame, String> {
+    let mut rgba = Vec::new();
+    let (width, height) = to_rgba(frame, request, &mut rgba)?;
+    Ok(PreviewFrame { width, height, rgba, pts_us: frame.pts_us, serial: 0 })
 }
 
 /// The frame fitted into the request (aspect kept, never enlarged), as RGBA.
