@@ -85,11 +85,9 @@ struct RunningServer {
 /// Sent by the task that waits for a broadcast's end.
 struct Ended(Arc<crate::pipeline::BroadcastSummary>);
 
-/// The capture session and how it was opened (to reopen it at another size).
+/// The capture session, and whether its files loop (a switched-to file does too).
 struct OpenSession {
     session: Arc<CaptureSession>,
-    video: VideoSourceSpec,
-    audio: AudioSourceSpec,
     looping: bool,
 }
 
@@ -175,36 +173,26 @@ impl Controller {
                         s.set_preview(*preview);
                         let s = Arc::new(s);
                         self.publish_sources(&s);
-                        *session = Some(OpenSession { session: s, video, audio, looping });
+                        *session = Some(OpenSession { session: s, looping });
                     }
                     Ok(Err(e)) => self.fail_sources(&e),
                     Err(e) => self.fail_sources(&e),
                 }
             }
-            Command::SwitchVideo(_) | Command::SwitchAudio(_) if session.is_none() => {
-                self.set(|s| s.sources = SourcesState::Failed { message: "no sources are open to switch".into() });
-            }
-            Command::SwitchVideo(spec) => {
-                let Some(open) = session.as_mut() else { return };
-                let (s, looping, v) = (open.session.clone(), open.looping, spec.clone());
-                match tokio::task::spawn_blocking(move || s.switch_video(&v, looping)).await {
-                    Ok(Ok(())) => {
-                        open.video = spec;
-                        // The session's status names the new source once its first frame is out.
-                        self.publish_sources(&open.session);
-                    }
-                    Ok(Err(e)) => self.fail_sources(&e),
-                    Err(e) => self.fail_sources(&e),
-                }
-            }
-            Command::SwitchAudio(spec) => {
-                let Some(open) = session.as_mut() else { return };
-                let (s, looping, a) = (open.session.clone(), open.looping, spec.clone());
-                match tokio::task::spawn_blocking(move || s.switch_audio(&a, looping)).await {
-                    Ok(Ok(())) => {
-                        open.audio = spec;
-                        self.publish_sources(&open.session);
-                    }
+            cmd @ (Command::SwitchVideo(_) | Command::SwitchAudio(_)) => {
+                let Some(open) = session.as_ref() else {
+                    self.set(|s| s.sources = SourcesState::Failed { message: "no sources are open to switch".into() });
+                    return;
+                };
+                let (s, looping) = (open.session.clone(), open.looping);
+                let switched = tokio::task::spawn_blocking(move || match cmd {
+                    Command::SwitchVideo(v) => s.switch_video(&v, looping),
+                    Command::SwitchAudio(a) => s.switch_audio(&a, looping),
+                    _ => Ok(()),
+                })
+                .await;
+                match switched {
+                    Ok(Ok(())) => self.publish_sources(&open.session),
                     Ok(Err(e)) => self.fail_sources(&e),
                     Err(e) => self.fail_sources(&e),
                 }

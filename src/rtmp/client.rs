@@ -15,7 +15,7 @@
 
 use super::chunk::DecoderLimits;
 use super::connection::{CSID_AUDIO, CSID_COMMAND, CSID_DATA, CSID_VIDEO, Connection, Incoming, SessionError};
-use super::handshake::{ClientHandshake, HandshakeStatus};
+use super::handshake::ClientHandshake;
 use super::message::{Command, MediaKind, RtmpMessage, UserControlEvent};
 use super::url::{RtmpUrl, StreamKey, redact_key_in};
 use crate::amf0::Amf0Value;
@@ -208,69 +208,11 @@ impl ClientSession {
         self.stream_id
     }
 
-    /// Bytes handed to the driver by [`ClientSession::take_outbound`] so far.
-    pub fn bytes_sent(&self) -> u64 {
-        self.conn.bytes_sent
-    }
+    super::connection::session_io!(ClientEvent);
 
-    /// Bytes fed to [`ClientSession::handle_input`] so far, handshake included.
-    pub fn bytes_received(&self) -> u64 {
-        self.conn.bytes_received
-    }
-
-    /// Bytes the server acknowledged (its Acknowledgement messages, unwrapped
-    /// past 4 GiB). The server only sends them after our WindowAckSize.
-    pub fn peer_acknowledged(&self) -> u64 {
-        self.conn.peer_acked
-    }
-
-    /// Takes everything queued for the peer; empty when nothing is.
-    pub fn take_outbound(&mut self) -> Bytes {
-        self.conn.take_outbound()
-    }
-
-    /// Feeds bytes read from the server.
-    ///
-    /// An error is final: the bytes broke the protocol or a limit, and
-    /// every later call returns [`SessionError::Closed`].
-    pub fn handle_input(&mut self, input: &[u8]) -> Result<Vec<ClientEvent>, SessionError> {
-        if self.failed {
-            return Err(SessionError::Closed);
-        }
-        let result = self.process_input(input);
-        self.failed = result.is_err();
-        result
-    }
-
-    /// Received bytes held until their message is complete (bounded by
-    /// the decoder's limits).
-    pub fn buffered_input(&self) -> usize {
-        self.conn.buffered_len()
-    }
-
-    fn process_input(&mut self, input: &[u8]) -> Result<Vec<ClientEvent>, SessionError> {
-        let mut events = Vec::new();
-        self.conn.bytes_received += input.len() as u64;
-        let leftover;
-        let mut data = input;
-        if let Some(hs) = &mut self.handshake {
-            match hs.handle_input(input, &mut self.conn.out)? {
-                HandshakeStatus::InProgress => return Ok(events),
-                HandshakeStatus::Done { leftover: rest } => {
-                    self.handshake = None;
-                    events.push(ClientEvent::HandshakeDone);
-                    self.send_connect()?;
-                    leftover = rest;
-                    data = &leftover;
-                }
-            }
-        }
-        self.conn.push(data);
-        while let Some(incoming) = self.conn.next()? {
-            self.on_message(incoming, &mut events)?;
-        }
-        self.conn.ack_if_due()?;
-        Ok(events)
+    fn on_handshake_done(&mut self, events: &mut Vec<ClientEvent>) -> Result<(), SessionError> {
+        events.push(ClientEvent::HandshakeDone);
+        self.send_connect()
     }
 
     /// Sends one media message: `payload` is an FLV tag body (for

@@ -50,6 +50,82 @@ pub enum SessionError {
     Closed,
 }
 
+/// What both sessions offer their driver over their shared [`Connection`]
+/// (`self.conn`), their `handshake`, their `failed` flag and their own
+/// `on_handshake_done` and `on_message`: the
+/// byte counters, the outbound buffer, and the input guard that makes an
+/// error final. One definition for the client and the server.
+macro_rules! session_io {
+    ($event:ty) => {
+        /// Bytes handed to the driver by `take_outbound` so far.
+        pub fn bytes_sent(&self) -> u64 {
+            self.conn.bytes_sent
+        }
+
+        /// Bytes fed to `handle_input` so far, handshake included.
+        pub fn bytes_received(&self) -> u64 {
+            self.conn.bytes_received
+        }
+
+        /// Bytes the peer acknowledged (its Acknowledgement messages,
+        /// unwrapped past 4 GiB). A peer only sends them after our WindowAckSize.
+        pub fn peer_acknowledged(&self) -> u64 {
+            self.conn.peer_acked
+        }
+
+        /// Takes everything queued for the peer; empty when nothing is.
+        pub fn take_outbound(&mut self) -> bytes::Bytes {
+            self.conn.take_outbound()
+        }
+
+        /// Feeds bytes read from the peer.
+        ///
+        /// An error is final: the bytes broke the protocol or a limit, and
+        /// every later call returns [`SessionError::Closed`].
+        pub fn handle_input(&mut self, input: &[u8]) -> Result<Vec<$event>, SessionError> {
+            if self.failed {
+                return Err(SessionError::Closed);
+            }
+            let result = self.process_input(input);
+            self.failed = result.is_err();
+            result
+        }
+
+        /// Received bytes held until their message is complete (bounded by
+        /// the decoder's limits).
+        pub fn buffered_input(&self) -> usize {
+            self.conn.buffered_len()
+        }
+
+        /// The handshake first (its leftover bytes are chunks already),
+        /// then every complete message, then an acknowledgement if due.
+        fn process_input(&mut self, input: &[u8]) -> Result<Vec<$event>, SessionError> {
+            let mut events = Vec::new();
+            self.conn.bytes_received += input.len() as u64;
+            let leftover;
+            let mut data = input;
+            if let Some(hs) = &mut self.handshake {
+                match hs.handle_input(input, &mut self.conn.out)? {
+                    super::handshake::HandshakeStatus::InProgress => return Ok(events),
+                    super::handshake::HandshakeStatus::Done { leftover: rest } => {
+                        self.handshake = None;
+                        self.on_handshake_done(&mut events)?;
+                        leftover = rest;
+                        data = &leftover;
+                    }
+                }
+            }
+            self.conn.push(data);
+            while let Some(incoming) = self.conn.next()? {
+                self.on_message(incoming, &mut events)?;
+            }
+            self.conn.ack_if_due()?;
+            Ok(events)
+        }
+    };
+}
+pub(crate) use session_io;
+
 /// A received message with its header fields.
 #[derive(Debug)]
 pub(crate) struct Incoming {

@@ -23,7 +23,7 @@
 
 use super::chunk::DecoderLimits;
 use super::connection::{CSID_COMMAND, Connection, Incoming, SessionError};
-use super::handshake::{HandshakeStatus, ServerHandshake};
+use super::handshake::ServerHandshake;
 use super::message::{Command, MediaKind, PeerBandwidthLimit, RtmpMessage, UserControlEvent};
 use super::url::{REDACTED, StreamKey};
 use crate::amf0::{self, Amf0Value};
@@ -222,68 +222,12 @@ impl ServerSession {
         &self.app
     }
 
-    /// Bytes handed to the driver so far.
-    pub fn bytes_sent(&self) -> u64 {
-        self.conn.bytes_sent
-    }
+    super::connection::session_io!(ServerEvent);
 
-    /// Bytes received so far, handshake included.
-    pub fn bytes_received(&self) -> u64 {
-        self.conn.bytes_received
-    }
-
-    /// Bytes the client acknowledged, unwrapped past 4 GiB.
-    pub fn peer_acknowledged(&self) -> u64 {
-        self.conn.peer_acked
-    }
-
-    /// Takes everything queued for the client; empty when nothing is.
-    pub fn take_outbound(&mut self) -> Bytes {
-        self.conn.take_outbound()
-    }
-
-    /// Feeds bytes read from the client.
-    ///
-    /// An error is final: the bytes broke the protocol or a limit, and
-    /// every later call returns [`SessionError::Closed`].
-    pub fn handle_input(&mut self, input: &[u8]) -> Result<Vec<ServerEvent>, SessionError> {
-        if self.failed {
-            return Err(SessionError::Closed);
-        }
-        let result = self.process_input(input);
-        self.failed = result.is_err();
-        result
-    }
-
-    /// Received bytes held until their message is complete (bounded by
-    /// the decoder's limits).
-    pub fn buffered_input(&self) -> usize {
-        self.conn.buffered_len()
-    }
-
-    fn process_input(&mut self, input: &[u8]) -> Result<Vec<ServerEvent>, SessionError> {
-        let mut events = Vec::new();
-        self.conn.bytes_received += input.len() as u64;
-        let leftover;
-        let mut data = input;
-        if let Some(hs) = &mut self.handshake {
-            match hs.handle_input(input, &mut self.conn.out)? {
-                HandshakeStatus::InProgress => return Ok(events),
-                HandshakeStatus::Done { leftover: rest } => {
-                    self.handshake = None;
-                    self.state = ServerState::AwaitingConnect;
-                    events.push(ServerEvent::HandshakeDone);
-                    leftover = rest;
-                    data = &leftover;
-                }
-            }
-        }
-        self.conn.push(data);
-        while let Some(incoming) = self.conn.next()? {
-            self.on_message(incoming, &mut events)?;
-        }
-        self.conn.ack_if_due()?;
-        Ok(events)
+    fn on_handshake_done(&mut self, events: &mut Vec<ServerEvent>) -> Result<(), SessionError> {
+        self.state = ServerState::AwaitingConnect;
+        events.push(ServerEvent::HandshakeDone);
+        Ok(())
     }
 
     /// Accepts a [`ServerEvent::PublishRequested`]: StreamBegin, then

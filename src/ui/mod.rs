@@ -1,29 +1,53 @@
 //! The desktop app (eframe/egui).
 //!
-//! For now: a window with the live test-pattern preview and a status line.
-//! The UI only draws and reads snapshots; frames are produced and converted
-//! to RGBA on a worker thread and handed over through a bounded channel.
+//! For now: a window with the live preview of the capture session the
+//! engine runs (the first camera, else the test pattern) and a status line.
+//! The UI only draws snapshots and sends commands: the engine converts the
+//! picture to RGBA on its preview thread and wakes the window when a new
+//! one is ready, so an unchanging window does not repaint.
 
-mod preview;
+use std::sync::Arc;
+use crate::engine::{Command, Engine, EngineOptions, PreviewRequest, SessionFormat, SourcesState};
+use crate::capture::{AudioSourceSpec, VideoSourceSpec};
+use crate::media::settings::{DEFAULT_FPS, DEFAULT_SIZE};
+use crate::pipeline::PreviewFrame;
 
-use preview::PreviewFeed;
+/// The largest preview picture asked for: the window is rarely wider.
+const PREVIEW_MAX: (u32, u32) = (1280, 720);
 
 /// The eframe application.
 pub struct TallyApp {
-    preview: PreviewFeed,
+    engine: Engine,
     texture: Option<egui::TextureHandle>,
-    frames_shown: u64,
+    shown: u64,
 }
 
 impl TallyApp {
-    fn new(cc: &eframe::CreationContext<'_>) -> Self {
+    fn new(cc: &eframe::CreationContext<'_>) -> anyhow::Result<Self> {
+        let engine = Engine::start(EngineOptions::default())?;
+        engine.send(Command::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })))?;
+        let format = SessionFormat { width: DEFAULT_SIZE.width, height: DEFAULT_SIZE.height, fps: DEFAULT_FPS };
+        engine.send(Command::OpenSources { video: VideoSourceSpec::Auto, audio: AudioSourceSpec::Auto, format, looping: false })?;
+        // Wake the window only when there is something new to draw.
         let ctx = cc.egui_ctx.clone();
-        TallyApp { preview: PreviewFeed::start(1280, 720, 30, move || ctx.request_repaint()), texture: None, frames_shown: 0 }
+        let (mut preview, mut state) = (engine.preview(), engine.state());
+        engine.runtime().spawn(async move {
+            loop {
+                tokio::select! {
+                    p = preview.changed() => if p.is_err() { break },
+                    s = state.changed() => if s.is_err() { break },
+                }
+                ctx.request_repaint();
+            }
+        });
+        Ok(TallyApp { engine, texture: None, shown: 0 })
     }
 
     fn preview_ui(&mut self, ui: &mut egui::Ui) {
-        if let Some(image) = self.preview.latest() {
-            self.frames_shown += 1;
+        let latest: Option<Arc<PreviewFrame>> = self.engine.preview().borrow().clone();
+        if let Some(p) = latest.filter(|p| p.serial != self.shown) {
+            self.shown = p.serial;
+            let image = egui::ColorImage::from_rgba_unmultiplied([p.width as usize, p.height as usize], &p.rgba);
             match &mut self.texture {
                 Some(t) => t.set(image, egui::TextureOptions::LINEAR),
                 None => self.texture = Some(ui.ctx().load_texture("preview", image, egui::TextureOptions::LINEAR)),
@@ -32,7 +56,8 @@ impl TallyApp {
         match &self.texture {
             Some(t) => {
                 let avail = ui.available_size();
-                let aspect = 16.0 / 9.0;
+                let [tw, th] = t.size();
+                let aspect = tw as f32 / th.max(1) as f32;
                 let w = avail.x.min((avail.y - 40.0).max(90.0) * aspect);
                 ui.image((t.id(), egui::vec2(w, w / aspect)));
             }
@@ -47,12 +72,20 @@ impl eframe::App for TallyApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         egui::CentralPanel::default().show(ui, |ui| {
             ui.heading("Tally");
-            ui.label("Preview: the test pattern (camera capture is coming). Go live from the command line for now: `tally stream URL`.");
+            let sources = self.engine.state().borrow().sources.clone();
+            match sources {
+                SourcesState::Open { video, audio, .. } => {
+                    ui.label(format!("Preview: {video}, {audio}. Go live from the command line for now: `tally stream URL`."));
+                }
+                SourcesState::Failed { message } => {
+                    ui.colored_label(egui::Color32::LIGHT_RED, format!("The sources could not be opened: {message}"));
+                }
+                SourcesState::Opening | SourcesState::Closed => {
+                    ui.label("Opening the camera and microphone…");
+                }
+            }
             ui.separator();
             self.preview_ui(ui);
-            if let Some(err) = self.preview.error() {
-                ui.colored_label(egui::Color32::LIGHT_RED, err);
-            }
         });
     }
 }
@@ -63,6 +96,6 @@ pub fn run() -> anyhow::Result<()> {
         viewport: egui::ViewportBuilder::default().with_title("Tally").with_inner_size([1000.0, 680.0]),
         ..Default::default()
     };
-    eframe::run_native("Tally", options, Box::new(|cc| Ok(Box::new(TallyApp::new(cc)))))
+    eframe::run_native("Tally", options, Box::new(|cc| Ok(Box::new(TallyApp::new(cc).map_err(|e| e.to_string())?))))
         .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }
