@@ -65,7 +65,8 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     let mut listed = Value::Null;
     let mut seen = std::collections::BTreeSet::new();
     let mut miscounted = None;
-    let all_seen = wait_until(limit, || {
+    let players_done = || [&ff, &rd, &gst, &vlc, &mpv].iter().all(|p| p.has_exited());
+    wait_until(limit, || {
         listed = server.stream(stream).unwrap_or_default();
         let list = listed["player_list"].as_array().cloned().unwrap_or_default();
         if listed["players"].as_u64() != Some(list.len() as u64) {
@@ -75,10 +76,8 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
             assert!(p["protocol"] == "rtmp" && p["peer"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{listed}");
             seen.insert(p["peer"].as_str().unwrap_or_default().to_string());
         }
-        seen.len() >= 5
+        seen.len() >= 5 || players_done()
     });
-    assert!(all_seen, "the server listed {} of the five players ({seen:?}); last: {listed}", seen.len());
-    assert!(miscounted.is_none(), "the player count disagreed with the list: {miscounted:?}");
 
     ff.wait_success(limit);
     players::finish(&rd, limit); // exits 124 when timeout stops it: expected
@@ -98,6 +97,10 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     for r in &results {
         r.assert_ok(W, H, FPS, f64::from(READ_SECS) - 1.5);
     }
+    // Each played, so each must have been listed (checked after their own
+    // verdicts, which say more when one of them failed).
+    assert!(seen.len() >= 5, "the server listed {} of the five players ({seen:?}); last: {listed}", seen.len());
+    assert!(miscounted.is_none(), "the player count disagreed with the list: {miscounted:?}");
     // All gone now; the stream is still live.
     let mut info = Value::Null;
     let gone = wait_until(Duration::from_secs(10), || {
