@@ -57,6 +57,8 @@ pub struct ClientConfig {
     pub chunk_size: u32,
     /// Caps on what the server may make us buffer.
     pub limits: DecoderLimits,
+    /// Deadlines, once the driver arms them.
+    pub timeouts: super::timers::ClientTimeouts,
 }
 
 impl ClientConfig {
@@ -75,6 +77,7 @@ impl ClientConfig {
             flash_ver: FLASH_VER.to_owned(),
             chunk_size: CLIENT_CHUNK_SIZE,
             limits: DecoderLimits::default(),
+            timeouts: super::timers::ClientTimeouts::default(),
         }
     }
 }
@@ -177,6 +180,11 @@ pub struct ClientSession {
     stream_id: Option<u32>,
     /// `handle_input` returned an error: no more input is taken.
     failed: bool,
+    /// Times for the deadlines (`last_progress`: the last acknowledgement change).
+    clock: super::timers::Clock,
+    /// The server's WindowAckSize: it acknowledges every this many bytes.
+    peer_window: Option<u32>,
+    acked_seen: u64,
 }
 
 impl ClientSession {
@@ -195,6 +203,9 @@ impl ClientSession {
             calls: Vec::new(),
             stream_id: None,
             failed: false,
+            clock: super::timers::Clock::default(),
+            peer_window: None,
+            acked_seen: 0,
         }
     }
 
@@ -209,6 +220,38 @@ impl ClientSession {
     }
 
     super::connection::session_io!(ClientEvent);
+
+    fn note_progress(&mut self, now: std::time::Instant, events: &[ClientEvent]) {
+        for ev in events {
+            if let ClientEvent::PeerWindowAck(w) = ev {
+                self.peer_window = (*w > 0).then_some(*w);
+            }
+        }
+        if self.conn.peer_acked != self.acked_seen {
+            self.acked_seen = self.conn.peer_acked;
+            self.clock.last_progress = Some(now);
+        }
+    }
+
+    /// Handshake, then setup until live, then acknowledgements while more
+    /// than two of the server's windows are outstanding.
+    fn next_deadline(&self) -> Option<(std::time::Instant, super::timers::Timer, std::time::Duration)> {
+        use super::timers::Timer;
+        let armed = self.clock.armed?;
+        let t = &self.config.timeouts;
+        match self.state {
+            ClientState::Handshaking => Some((armed + t.handshake, Timer::Handshake, t.handshake)),
+            ClientState::Connecting | ClientState::CreatingStream | ClientState::Publishing => {
+                Some((armed + t.setup, Timer::Setup, t.setup))
+            }
+            ClientState::Live => {
+                let (window, after) = (self.peer_window?, t.acknowledgement?);
+                let outstanding = self.conn.bytes_sent.saturating_sub(self.conn.peer_acked);
+                (outstanding > 2 * u64::from(window)).then(|| (self.clock.last_progress.unwrap_or(armed) + after, Timer::Acknowledgement, after))
+            }
+            ClientState::Rejected | ClientState::Unpublished => None,
+        }
+    }
 
     fn on_handshake_done(&mut self, events: &mut Vec<ClientEvent>) -> Result<(), SessionError> {
         events.push(ClientEvent::HandshakeDone);

@@ -48,11 +48,19 @@ pub enum SessionError {
     /// peer's bytes takes no more (the driver closes the connection).
     #[error("the session already failed; it takes no more input")]
     Closed,
+    /// A deadline passed (see `rtmp::timers`); final like any error.
+    #[error("{timer} within {after:?}")]
+    TimedOut {
+        /// Which.
+        timer: super::timers::Timer,
+        /// The timeout that ran out.
+        after: std::time::Duration,
+    },
 }
 
 /// What both sessions offer their driver over their shared [`Connection`]
-/// (`self.conn`), their `handshake`, their `failed` flag and their own
-/// `on_handshake_done` and `on_message`: the
+/// (`self.conn`), their `handshake`, `clock` and `failed` flag and their own
+/// `on_handshake_done`, `on_message`, `note_progress` and `next_deadline`: the
 /// byte counters, the outbound buffer, and the input guard that makes an
 /// error final. One definition for the client and the server.
 macro_rules! session_io {
@@ -89,6 +97,41 @@ macro_rules! session_io {
             let result = self.process_input(input);
             self.failed = result.is_err();
             result
+        }
+
+        /// Starts the deadlines: `now` is when the connection began.
+        pub fn arm_timers(&mut self, now: std::time::Instant) {
+            self.clock.arm(now);
+        }
+
+        /// [`handle_input`](Self::handle_input) with the time the bytes arrived.
+        pub fn handle_input_at(&mut self, now: std::time::Instant, input: &[u8]) -> Result<Vec<$event>, SessionError> {
+            self.clock.last_input = Some(now);
+            let events = self.handle_input(input)?;
+            self.note_progress(now, &events);
+            Ok(events)
+        }
+
+        /// Fails the session if a deadline has passed by `now`.
+        pub fn handle_timeout(&mut self, now: std::time::Instant) -> Result<(), SessionError> {
+            if self.failed {
+                return Err(SessionError::Closed);
+            }
+            match super::timers::expired(self.next_deadline(), now) {
+                Some((timer, after)) => {
+                    self.failed = true;
+                    Err(SessionError::TimedOut { timer, after })
+                }
+                None => Ok(()),
+            }
+        }
+
+        /// When the next deadline falls, if any is armed.
+        pub fn poll_timeout(&self) -> Option<std::time::Instant> {
+            if self.failed {
+                return None;
+            }
+            self.next_deadline().map(|(at, _, _)| at)
         }
 
         /// Received bytes held until their message is complete (bounded by

@@ -17,6 +17,7 @@ mod connection;
 pub mod handshake;
 pub mod message;
 pub mod server;
+pub mod timers;
 pub mod url;
 
 #[cfg(test)]
@@ -28,4 +29,5 @@ pub use connection::{CSID_AUDIO, CSID_COMMAND, CSID_DATA, CSID_PROTOCOL_CONTROL,
 pub use handshake::{ClientHandshake, HandshakeError, HandshakeStatus, ServerHandshake};
 pub use message::{Command, MediaKind, MessageError, RtmpMessage, UserControlEvent};
 pub use server::{PLAYER_STREAM_ID, ServerConfig, ServerEvent, ServerSession, ServerState};
+pub use timers::{ClientTimeouts, ServerTimeouts, Timer};
 pub use url::{REDACTED, RtmpUrl, Scheme, StreamKey, UrlError, redact_key_in};

@@ -5,6 +5,7 @@ use super::*;
 use crate::amf0::{self, Amf0Value};
 use bytes::Bytes;
 use proptest::prelude::*;
+use std::time::{Duration, Instant};
 
 const URL: &str = "rtmp://127.0.0.1/live/live_sekrit?pwd=1";
 
@@ -17,6 +18,10 @@ struct Pair {
     server_events: Vec<ServerEvent>,
     /// Everything the client wrote, for determinism checks.
     client_wire: Vec<u8>,
+    /// The time both sides are told: injected, moved on by the tests.
+    now: Instant,
+    /// Leave publish requests unanswered (a server that never replies).
+    hold_publish: bool,
 }
 
 impl Pair {
@@ -26,7 +31,8 @@ impl Pair {
 
     fn with_url(server_config: ServerConfig, seed: u64, url: &str) -> Self {
         let config = ClientConfig::from_url(&RtmpUrl::parse(url).unwrap());
-        Pair {
+        let now = Instant::now();
+        let mut p = Pair {
             client: ClientSession::new(config, seed, 1000),
             server: ServerSession::new(server_config, seed + 1, 2000),
             splits: fastrand::Rng::with_seed(seed + 2),
@@ -34,7 +40,12 @@ impl Pair {
             client_events: Vec::new(),
             server_events: Vec::new(),
             client_wire: Vec::new(),
-        }
+            now,
+            hold_publish: false,
+        };
+        p.client.arm_timers(now);
+        p.server.arm_timers(now);
+        p
     }
 
     fn pieces(&mut self, bytes: &[u8]) -> Vec<Vec<u8>> {
@@ -52,8 +63,10 @@ impl Pair {
     fn deliver_to_server(&mut self, bytes: &[u8]) {
         self.client_wire.extend_from_slice(bytes);
         for piece in self.pieces(bytes) {
-            for ev in self.server.handle_input(&piece).unwrap() {
-                if let ServerEvent::PublishRequested { stream_id, .. } = &ev {
+            for ev in self.server.handle_input_at(self.now, &piece).unwrap() {
+                if let ServerEvent::PublishRequested { stream_id, .. } = &ev
+                    && !self.hold_publish
+                {
                     match &self.reject {
                         Some((code, description)) => self.server.reject_publish(*stream_id, code, description).unwrap(),
                         None => self.server.accept_publish(*stream_id).unwrap(),
@@ -66,7 +79,7 @@ impl Pair {
 
     fn deliver_to_client(&mut self, bytes: &[u8]) {
         for piece in self.pieces(bytes) {
-            let events = self.client.handle_input(&piece).unwrap();
+            let events = self.client.handle_input_at(self.now, &piece).unwrap();
             self.client_events.extend(events);
         }
     }
@@ -426,4 +439,126 @@ fn play_receives_shared_media_and_notifications() {
         .collect();
     assert_eq!(media, sent.to_vec());
     assert!(events.iter().any(|e| matches!(e, ClientEvent::Status { code, .. } if code == "NetStream.Play.UnpublishNotify")));
+}
+
+// ---------------------------------------------------------------------------
+// Session timers, with injected time
+// ---------------------------------------------------------------------------
+
+fn timed_out(r: Result<(), SessionError>) -> Option<(Timer, Duration)> {
+    match r {
+        Err(SessionError::TimedOut { timer, after }) => Some((timer, after)),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_handshake_that_never_completes_times_out_on_both_sides() {
+    let mut p = Pair::new(ServerConfig::default(), 40);
+    let t0 = p.now;
+    // C0+C1 reach the server; its answer never reaches the client, and the client never sends C2.
+    let c = p.client.take_outbound();
+    p.deliver_to_server(&c);
+    let _lost = p.server.take_outbound();
+    let ten = Duration::from_secs(10);
+    assert_eq!(p.client.poll_timeout(), Some(t0 + ten));
+    assert_eq!(p.server.poll_timeout(), Some(t0 + ten));
+    assert_eq!(p.client.handle_timeout(t0 + ten - Duration::from_millis(1)), Ok(()));
+    assert_eq!(timed_out(p.client.handle_timeout(t0 + ten)), Some((Timer::Handshake, ten)));
+    assert_eq!(timed_out(p.server.handle_timeout(t0 + ten)), Some((Timer::Handshake, ten)));
+    // Final, like any error.
+    assert_eq!(p.server.handle_input(b"late"), Err(SessionError::Closed));
+    assert_eq!((p.client.poll_timeout(), p.server.poll_timeout()), (None, None));
+}
+
+#[test]
+fn a_publish_nobody_answers_times_out_in_setup() {
+    let mut p = Pair::new(ServerConfig::default(), 41);
+    p.hold_publish = true;
+    let t0 = p.now;
+    p.now += Duration::from_secs(2);
+    p.drive();
+    assert_eq!(p.client.state(), ClientState::Publishing, "{:?}", p.client_events);
+    let setup = Duration::from_secs(15);
+    // The setup deadline counts from the start, not from the last reply.
+    assert_eq!(p.client.poll_timeout(), Some(t0 + setup));
+    assert_eq!(p.client.handle_timeout(t0 + setup - Duration::from_millis(1)), Ok(()));
+    assert_eq!(timed_out(p.client.handle_timeout(t0 + setup)), Some((Timer::Setup, setup)));
+    // The server side: a publish request pending and no media is an idle publisher.
+    let idle = Duration::from_secs(30);
+    assert_eq!(p.server.poll_timeout(), Some(t0 + Duration::from_secs(2) + idle));
+}
+
+#[test]
+fn missing_acknowledgements_time_out_a_live_publisher_and_arriving_ones_do_not() {
+    let mut p = Pair::publish(42, small_windows());
+    assert_eq!(p.client.poll_timeout(), None, "nothing outstanding yet");
+    let ack = Duration::from_secs(20);
+    // Acknowledgements arrive while the client sends: no deadline moves past.
+    for i in 0..10u32 {
+        p.now += Duration::from_secs(5);
+        p.client.send_media(MediaKind::Video, i * 33, vec![1u8; 4000]).unwrap();
+        p.drive();
+        assert_eq!(p.client.handle_timeout(p.now), Ok(()), "acknowledged, round {i}");
+    }
+    // Now the server's acknowledgements are lost.
+    let last_ack = p.now;
+    for i in 10..20u32 {
+        p.now += Duration::from_secs(1);
+        p.client.send_media(MediaKind::Video, i * 33, vec![1u8; 4000]).unwrap();
+        let c = p.client.take_outbound();
+        p.deliver_to_server(&c);
+        let _lost = p.server.take_outbound();
+    }
+    assert_eq!(p.client.poll_timeout(), Some(last_ack + ack));
+    assert_eq!(p.client.handle_timeout(last_ack + ack - Duration::from_millis(1)), Ok(()));
+    assert_eq!(timed_out(p.client.handle_timeout(last_ack + ack)), Some((Timer::Acknowledgement, ack)));
+}
+
+#[test]
+fn an_idle_peer_times_out_and_a_quiet_player_does_not() {
+    // A publisher that stops sending media.
+    let mut p = Pair::publish(43, ServerConfig::default());
+    p.now += Duration::from_secs(3);
+    p.client.send_media(MediaKind::Audio, 0, Bytes::from_static(&[0xAF, 1, 0])).unwrap();
+    p.drive();
+    let idle = Duration::from_secs(30);
+    assert_eq!(p.server.poll_timeout(), Some(p.now + idle), "the last media restarts the publisher's deadline");
+    assert_eq!(timed_out(p.server.handle_timeout(p.now + idle)), Some((Timer::Idle, idle)));
+
+    // A connection that connected and then said nothing.
+    let mut q = Pair::new(ServerConfig::default(), 44);
+    q.hold_publish = true;
+    let c = q.client.take_outbound();
+    q.deliver_to_server(&c); // C0+C1 only: then silence until the deadline
+    let s = q.server.take_outbound();
+    q.deliver_to_client(&s);
+    let c = q.client.take_outbound(); // C2 + connect...
+    q.now += Duration::from_secs(1);
+    q.deliver_to_server(&c);
+    assert_ne!(q.server.state(), ServerState::Handshaking);
+    // (It asked to publish: a pending publisher with no media is idle.)
+    assert_eq!(timed_out(q.server.handle_timeout(q.now + idle)), Some((Timer::Idle, idle)));
+
+    // A player may be silent: no deadline.
+    let mut r = Pair::with_url(ServerConfig::default(), 45, "rtmp://127.0.0.1/live/show");
+    r.client = ClientSession::new(ClientConfig::play_from_url(&RtmpUrl::parse("rtmp://127.0.0.1/live/show").unwrap()), 45, 0);
+    r.client.arm_timers(r.now);
+    for _ in 0..20 {
+        let c = r.client.take_outbound();
+        let s = r.server.take_outbound();
+        if c.is_empty() && s.is_empty() {
+            break;
+        }
+        r.deliver_to_server(&c);
+        for ev in r.server_events.clone() {
+            if let ServerEvent::PlayRequested { stream_id, .. } = ev {
+                let _ = r.server.accept_play(stream_id);
+            }
+        }
+        r.deliver_to_client(&s);
+    }
+    assert!(r.client_events.iter().any(|e| matches!(e, ClientEvent::PlayStarted { .. })), "{:?}", r.client_events);
+    assert_eq!(r.server.poll_timeout(), None, "a player is not timed out for listening quietly");
+    assert_eq!(r.client.poll_timeout(), None, "nor is the player for a quiet stream");
 }

@@ -56,6 +56,8 @@ pub struct ServerConfig {
     /// When set, `connect` is answered with `_error`
     /// `NetConnection.Connect.Rejected` and this description (server full).
     pub refuse_connect: Option<&'static str>,
+    /// Deadlines, once the driver arms them.
+    pub timeouts: super::timers::ServerTimeouts,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +69,7 @@ impl Default for ServerConfig {
             peer_bandwidth: 5_000_000,
             limits: DecoderLimits::default(),
             refuse_connect: None,
+            timeouts: super::timers::ServerTimeouts::default(),
         }
     }
 }
@@ -193,6 +196,8 @@ pub struct ServerSession {
     next_stream_id: u32,
     /// `handle_input` returned an error: no more input is taken.
     failed: bool,
+    /// Times for the deadlines (`last_progress`: the last media or publish request).
+    clock: super::timers::Clock,
 }
 
 impl ServerSession {
@@ -209,6 +214,7 @@ impl ServerSession {
             streams: Vec::new(),
             next_stream_id: 1,
             failed: false,
+            clock: super::timers::Clock::default(),
         }
     }
 
@@ -223,6 +229,33 @@ impl ServerSession {
     }
 
     super::connection::session_io!(ServerEvent);
+
+    fn note_progress(&mut self, now: std::time::Instant, events: &[ServerEvent]) {
+        if events.iter().any(|e| matches!(e, ServerEvent::MediaReceived { .. } | ServerEvent::PublishRequested { .. })) {
+            self.clock.last_progress = Some(now);
+        }
+    }
+
+    /// Handshake; then a publisher must keep sending media, and a
+    /// connection that neither publishes nor plays must keep sending
+    /// something. A player may be silent (its writes have a stall limit
+    /// of their own in the driver).
+    fn next_deadline(&self) -> Option<(std::time::Instant, super::timers::Timer, std::time::Duration)> {
+        use super::timers::Timer;
+        let armed = self.clock.armed?;
+        let t = &self.config.timeouts;
+        if self.state == ServerState::Handshaking {
+            return Some((armed + t.handshake, Timer::Handshake, t.handshake));
+        }
+        let has = |f: fn(&StreamState) -> bool| self.streams.iter().any(|s| f(&s.state));
+        if has(|s| matches!(s, StreamState::Publishing | StreamState::PublishPending)) {
+            return Some((self.clock.last_progress.unwrap_or(armed) + t.publisher_idle, Timer::Idle, t.publisher_idle));
+        }
+        if has(|s| matches!(s, StreamState::Playing | StreamState::PlayPending)) {
+            return None;
+        }
+        Some((self.clock.last_input.unwrap_or(armed) + t.idle, Timer::Idle, t.idle))
+    }
 
     fn on_handshake_done(&mut self, events: &mut Vec<ServerEvent>) -> Result<(), SessionError> {
         self.state = ServerState::AwaitingConnect;

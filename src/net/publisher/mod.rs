@@ -35,7 +35,7 @@ use super::transport::{Connection, Transport, connect, tls_config};
 use congestion::DrainMeter;
 use resume::ConfigCache;
 use crate::flv::{self, FlvTag, TagType};
-use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, ClientState, MediaKind, RtmpUrl, Scheme};
+use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, ClientState, ClientTimeouts, MediaKind, RtmpUrl, Scheme, SessionError, Timer};
 use bytes::BytesMut;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -174,15 +174,27 @@ async fn run_session(
     went_live: &mut bool,
 ) -> Result<(), PublishError> {
     let (mut rd, mut wr) = tokio::io::split(transport);
-    let mut session = ClientSession::new(ClientConfig::from_url(&dest.url), fastrand::u64(..), 0);
+    let mut config = ClientConfig::from_url(&dest.url);
+    config.timeouts = ClientTimeouts { handshake: PUBLISH_TIMEOUT, setup: PUBLISH_TIMEOUT, acknowledgement: Some(ACK_TIMEOUT) };
+    let mut session = ClientSession::new(config, fastrand::u64(..), 0);
+    // The session's deadlines (the stream started within PUBLISH_TIMEOUT,
+    // acknowledgements while live) run from now; the loops below only
+    // sleep until the next one.
+    session.arm_timers(Instant::now());
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut window: Option<u32> = None;
 
     // Handshake, connect, createStream, publish: until Publish.Start.
     let setup = async {
         flush(&mut session, &mut wr).await?;
         loop {
-            let n = rd.read_buf(&mut buf).await.map_err(|e| PublishError::Io(e.to_string()))?;
+            let deadline = session.poll_timeout();
+            let n = tokio::select! {
+                n = rd.read_buf(&mut buf) => n.map_err(|e| PublishError::Io(e.to_string()))?,
+                _ = sleep_until_deadline(deadline) => {
+                    session.handle_timeout(Instant::now()).map_err(session_error)?;
+                    continue;
+                }
+            };
             if n == 0 {
                 return Err(if session.state() == ClientState::Publishing {
                     PublishError::PublishRefused
@@ -191,19 +203,16 @@ async fn run_session(
                 });
             }
             // The session keeps what it cannot parse yet; `buf` must never be fed twice.
-            let events = session.handle_input(&buf).map_err(|e| PublishError::Protocol(e.to_string()))?;
+            let events = session.handle_input_at(Instant::now(), &buf).map_err(session_error)?;
             buf.clear();
-            let started = check_events(events, &mut window)?;
+            let started = check_events(events)?;
             flush(&mut session, &mut wr).await?;
             if started {
                 return Ok(());
             }
         }
     };
-    match timeout(PUBLISH_TIMEOUT, setup).await {
-        Err(_) => return Err(PublishError::Timeout("waiting for the server to accept the stream")),
-        Ok(r) => r?,
-    }
+    setup.await?;
     *went_live = true;
     if resuming {
         // What queued during the outage is stale: viewers get the present,
@@ -222,7 +231,6 @@ async fn run_session(
 
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_ack = (Instant::now(), 0u64);
     let mut drain = DrainMeter::default();
     let mut backlog_drops = queue.counters().backlog_drops.load(std::sync::atomic::Ordering::Relaxed);
     loop {
@@ -239,24 +247,17 @@ async fn run_session(
                 if n == 0 {
                     return Err(PublishError::Closed);
                 }
-                let events = session.handle_input(&buf).map_err(|e| PublishError::Protocol(e.to_string()))?;
+                let events = session.handle_input_at(Instant::now(), &buf).map_err(session_error)?;
                 buf.clear();
-                check_events(events, &mut window)?;
+                check_events(events)?;
                 flush_timed(&mut session, &mut wr).await?;
+            }
+            _ = sleep_until_deadline(session.poll_timeout()) => {
+                session.handle_timeout(Instant::now()).map_err(session_error)?;
             }
             _ = tick.tick() => {
                 let now = Instant::now();
-                let (sent, acked) = (session.bytes_sent(), session.peer_acknowledged());
-                status.set_wire(sent, acked);
-                if acked != last_ack.1 {
-                    last_ack = (now, acked);
-                }
-                if let Some(w) = window
-                    && sent.saturating_sub(acked) > 2 * u64::from(w)
-                    && now.duration_since(last_ack.0) > ACK_TIMEOUT
-                {
-                    return Err(PublishError::Stalled(format!("no acknowledgement for {}s", ACK_TIMEOUT.as_secs())));
-                }
+                status.set_wire(session.bytes_sent(), session.peer_acknowledged());
                 let drained = drain.sample(now, status.bytes_out());
                 let queue_ms = queue.depth_ms();
                 let drops_now = queue.counters().backlog_drops.load(std::sync::atomic::Ordering::Relaxed);
@@ -319,17 +320,36 @@ async fn flush_timed(session: &mut ClientSession, wr: &mut WriteHalf<Box<dyn Tra
 }
 
 /// Reacts to session events; `Ok(true)` once publishing started.
-fn check_events(events: Vec<ClientEvent>, window: &mut Option<u32>) -> Result<bool, PublishError> {
+fn check_events(events: Vec<ClientEvent>) -> Result<bool, PublishError> {
     let mut started = false;
     for ev in events {
         match ev {
             ClientEvent::Rejected { code, description } => return Err(PublishError::Rejected { code, description }),
             ClientEvent::PublishStarted { .. } => started = true,
-            ClientEvent::PeerWindowAck(w) => *window = (w > 0).then_some(w),
             other => tracing::debug!(event = ?other, "rtmp"),
         }
     }
     Ok(started)
+}
+
+/// Sleeps until the session's next deadline (for ever when it has none).
+async fn sleep_until_deadline(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A session error as a publisher error; its deadlines in the words the
+/// publisher always used.
+fn session_error(e: SessionError) -> PublishError {
+    match e {
+        SessionError::TimedOut { timer: Timer::Acknowledgement, after } => {
+            PublishError::Stalled(format!("no acknowledgement for {}s", after.as_secs()))
+        }
+        SessionError::TimedOut { .. } => PublishError::Timeout("waiting for the server to accept the stream"),
+        other => PublishError::Protocol(other.to_string()),
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ mod rtmp_conn;
 
 pub use hub::{Registry, StreamInfo};
 
-use crate::rtmp::{DecoderLimits, ServerConfig as SessionConfig, StreamKey};
+use crate::rtmp::{DecoderLimits, ServerConfig as SessionConfig, ServerTimeouts, StreamKey};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -199,6 +199,7 @@ impl Server {
         let session = SessionConfig {
             chunk_size: SERVER_CHUNK_SIZE,
             limits: DecoderLimits { max_message_len: MAX_MESSAGE_LEN, max_chunk_streams: MAX_CHUNK_STREAMS, ..DecoderLimits::default() },
+            timeouts: ServerTimeouts { handshake: HANDSHAKE_TIMEOUT, idle: IDLE_TIMEOUT, publisher_idle: PUBLISHER_IDLE_TIMEOUT },
             ..SessionConfig::default()
         };
         let shared = Arc::new(Shared {

@@ -16,10 +16,10 @@ use super::hub::{Kick, StreamHub, key_matches, split_key};
 use super::message::HubMessage;
 use super::player_queue::{Drained, PlayerItem, PlayerProtocol, PlayerQueue, QueueLimits};
 use super::{
-    CLOSE_LINGER, ConnectionSlot, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, PUBLISHER_IDLE_TIMEOUT, SERVER_CHUNK_SIZE, Shared,
+    CLOSE_LINGER, ConnectionSlot, SERVER_CHUNK_SIZE, Shared,
     WRITE_STALL_TIMEOUT,
 };
-use crate::rtmp::{MediaKind, ServerEvent, ServerSession, ServerState, SessionError};
+use crate::rtmp::{MediaKind, ServerEvent, ServerSession, SessionError, Timer};
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::IoSlice;
 use std::net::SocketAddr;
@@ -51,9 +51,20 @@ enum ConnEnd {
     Refused(String),
 }
 
+impl ConnEnd {
+    /// A session error, with its deadlines named as the log always did.
+    fn from_session(e: SessionError) -> ConnEnd {
+        match e {
+            SessionError::TimedOut { timer: Timer::Handshake, after } => ConnEnd::HandshakeTimeout(after),
+            SessionError::TimedOut { timer: _, after } => ConnEnd::Idle(after),
+            other => ConnEnd::Protocol(other),
+        }
+    }
+}
+
 enum Role {
     None,
-    Publishing { hub: Arc<StreamHub>, id: u64, stream_id: u32, kick: Arc<Kick>, last_media: Instant },
+    Publishing { hub: Arc<StreamHub>, id: u64, stream_id: u32, kick: Arc<Kick> },
     Playing { hub: Arc<StreamHub>, queue: Arc<PlayerQueue>, stream_id: u32, paused: bool },
 }
 
@@ -63,7 +74,6 @@ struct Conn {
     session: ServerSession,
     socket: TcpStream,
     role: Role,
-    last_input: Instant,
     buf: BytesMut,
 }
 
@@ -87,7 +97,6 @@ pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, slot: Op
         session,
         socket,
         role: Role::None,
-        last_input: Instant::now(),
         buf: BytesMut::with_capacity(READ_CHUNK),
     };
     let result = conn.run().await;
@@ -181,9 +190,8 @@ impl Conn {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
             Err(e) => return Err(e.into()),
         }
-        self.last_input = Instant::now();
         let input = std::mem::take(&mut self.buf);
-        let events = self.session.handle_input(&input);
+        let events = self.session.handle_input_at(Instant::now(), &input);
         self.buf = input;
         for ev in events? {
             self.on_event(ev).await?;
@@ -192,26 +200,10 @@ impl Conn {
     }
 
     async fn run(&mut self) -> Result<(), ConnEnd> {
-        // Handshake (and whatever follows in the same reads) within the limit.
-        let handshake = async {
-            while self.session.state() == ServerState::Handshaking {
-                self.socket.readable().await?;
-                if !self.read_input().await? {
-                    return Ok::<bool, ConnEnd>(false);
-                }
-                self.flush().await?;
-            }
-            Ok(true)
-        };
-        match timeout(HANDSHAKE_TIMEOUT, handshake).await {
-            Err(_) => return Err(ConnEnd::HandshakeTimeout(HANDSHAKE_TIMEOUT)),
-            Ok(Ok(false)) => return Ok(()),
-            Ok(r) => {
-                r?;
-            }
-        }
+        // The session's deadlines (handshake, idle, an idle publisher) run
+        // from now; this loop only sleeps until the next one.
+        self.session.arm_timers(Instant::now());
         let mut shutdown = self.shared.shutdown.clone();
-        self.last_input = Instant::now();
         loop {
             self.flush().await?;
             if *shutdown.borrow() {
@@ -223,10 +215,7 @@ impl Conn {
                 }
                 continue;
             }
-            let deadline = match &self.role {
-                Role::Publishing { last_media, .. } => *last_media + PUBLISHER_IDLE_TIMEOUT,
-                _ => self.last_input + IDLE_TIMEOUT,
-            };
+            let deadline = self.session.poll_timeout();
             let kick = match &self.role {
                 Role::Publishing { kick, .. } => Some(kick.clone()),
                 _ => None,
@@ -246,9 +235,8 @@ impl Conn {
                     self.role = Role::None; // the hub already moved on
                     return Err(ConnEnd::Refused("taken over by another publisher".into()));
                 }
-                _ = sleep_until(deadline.into()) => {
-                    let what = if matches!(self.role, Role::Publishing { .. }) { PUBLISHER_IDLE_TIMEOUT } else { IDLE_TIMEOUT };
-                    return Err(ConnEnd::Idle(what));
+                _ = async { match deadline { Some(at) => sleep_until(at.into()).await, None => std::future::pending().await } } => {
+                    self.session.handle_timeout(Instant::now()).map_err(ConnEnd::from_session)?;
                 }
                 _ = shutdown.changed() => return Ok(()),
             }
@@ -372,7 +360,7 @@ impl Conn {
                 self.session.accept_publish(stream_id)?;
                 self.flush().await?;
                 tracing::info!(peer = %self.peer, %app, stream = %name, kind = publish_type, "publishing");
-                self.role = Role::Publishing { hub, id, stream_id, kick, last_media: Instant::now() };
+                self.role = Role::Publishing { hub, id, stream_id, kick };
                 Ok(())
             }
             Err(r) => {
@@ -404,8 +392,7 @@ impl Conn {
     }
 
     fn on_media(&mut self, kind: MediaKind, timestamp: u32, payload: Bytes) {
-        if let Role::Publishing { hub, id, last_media, .. } = &mut self.role {
-            *last_media = Instant::now();
+        if let Role::Publishing { hub, id, .. } = &self.role {
             hub.publish(*id, HubMessage::new(kind, timestamp, payload));
         }
     }
