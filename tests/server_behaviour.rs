@@ -28,13 +28,13 @@ const LONG_GOP_SECS: &str = "10";
 /// Waits until `reference` (a viewer already watching) is between 1 s and
 /// `until_ms` into a GOP; returns (timestamp of that GOP's keyframe, newest
 /// timestamp), ms.
-fn mid_gop(reference: &Watcher, until_ms: u32) -> (u32, u32) {
+fn mid_gop(reference: &Watcher, from_ms: u32, until_ms: u32) -> (u32, u32) {
     let mut found = None;
     let ok = reference.wait_for(Duration::from_secs(30), |seen| {
         let video: Vec<&Seen> = seen.iter().filter(|s| s.kind == MediaKind::Video && !s.config).collect();
         let newest = video.last().map(|s| s.ts);
         let key = video.iter().rev().find(|s| s.keyframe).map(|s| s.ts);
-        found = key.zip(newest).filter(|(k, n)| (1000..until_ms).contains(&(n - k)));
+        found = key.zip(newest).filter(|(k, n)| (from_ms..until_ms).contains(&(n - k)));
         found.is_some()
     });
     assert!(ok, "the reference viewer never got a second into a GOP");
@@ -60,7 +60,9 @@ fn a_late_joiner_starts_from_the_cached_gop_where_nginx_makes_it_wait() {
     // is that GOP's keyframe, and it gets every frame since, published
     // before it joined; the first of them decodes to a picture.
     for round in 0..2 {
-        let (key, edge) = mid_gop(&reference, 7000);
+        // Deep into the GOP: the cached start spans more than a player's
+        // 3 s backlog bound, and must still not count as falling behind.
+        let (key, edge) = mid_gop(&reference, 4000, 7000);
         let rec = rt.block_on(async {
             let mut l = Listener::connect(&url).await.expect("connect").keep_video_payloads(8);
             l.listen_until(Duration::from_secs(20), |r| r.video().last().is_some_and(|s| s.ts >= edge)).await.expect("play");
@@ -82,18 +84,26 @@ fn a_late_joiner_starts_from_the_cached_gop_where_nginx_makes_it_wait() {
     // packet is the GOP's keyframe with the cached frames behind it.
     // (Early in the GOP, so that the 600 packets it reads reach the live edge.)
     assert!(wait_until(Duration::from_secs(20), || server.stream("late").is_some_and(|s| s["players"] == 1)), "the players above never left");
-    let (key, _) = mid_gop(&reference, 2500);
+    let (key, _) = mid_gop(&reference, 1000, 2500);
     let probe_proc = ffprobe_live(&url, 600);
     assert!(wait_until(Duration::from_secs(20), || server.stream("late").is_some_and(|s| s["players"] == 2)), "ffprobe never joined");
+    let counted_at = std::time::Instant::now();
     let joined_edge = reference.video().last().map_or(0, |s| s.ts);
     // ffprobe joined between its start and being counted: normally within
     // the GOP of `key`; on a loaded machine it may start so late that a
-    // newer GOP was cached by then. Its first packet is the keyframe of the
-    // GOP cached when it joined — never one published after it was counted.
-    let cached_keys: Vec<u32> =
-        reference.video().iter().filter(|s| s.keyframe && !s.config && (key..=joined_edge).contains(&s.ts)).map(|s| s.ts).collect();
+    // newer GOP was cached by then. Its first packet is the keyframe of a
+    // GOP the reference viewer had seen start by the time ffprobe was
+    // counted (allowing the viewer a second of its own lag) — never one
+    // published later, as a server without a GOP cache would give it.
     let out = probe_proc.wait_output(Duration::from_secs(60));
     assert!(out.status.success(), "{}", probe_proc.describe());
+    let lag = Duration::from_secs(1);
+    let cached_keys: Vec<u32> = reference
+        .video()
+        .iter()
+        .filter(|s| s.keyframe && !s.config && s.ts >= key && s.at <= counted_at + lag)
+        .map(|s| s.ts)
+        .collect();
     let (video, _) = parse_live_packets(&String::from_utf8_lossy(&out.stdout));
     let first = video.first().unwrap_or_else(|| panic!("ffprobe read no video\n{}", probe_proc.describe()));
     let ms = |t: f64| (t * 1000.0).round() as u32;
@@ -114,7 +124,7 @@ fn a_late_joiner_starts_from_the_cached_gop_where_nginx_makes_it_wait() {
     ]);
     nginx.wait_publishing("late", &relay, Duration::from_secs(15));
     let nginx_reference = Watcher::start(&nurl);
-    let (_, edge) = mid_gop(&nginx_reference, 7000);
+    let (_, edge) = mid_gop(&nginx_reference, 1000, 7000);
     let rec = rt.block_on(record_until(&nurl, Duration::from_secs(30), |r| r.video_frames() > 0)).expect("nginx player");
     let first = rec.video().first().map(|s| (*s).clone()).unwrap_or_else(|| panic!("nginx sent no video\n{}", nginx.diagnostics()));
     assert!(first.keyframe && first.ts > edge, "nginx-rtmp's joiner started at {first:?}, the live edge was {edge} ms");

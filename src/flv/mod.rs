@@ -19,7 +19,7 @@ pub use mux::{
     video_end_of_sequence, video_sequence_header, video_tag,
 };
 pub use reader::{FlvHeader, FlvReader, MAX_TAG_SIZE};
-pub use tag::{FlvTag, STREAM_HEADER, TAG_HEADER_LEN, TagType};
+pub use tag::{FlvTag, STREAM_HEADER, TAG_HEADER_LEN, TagType, nature};
 pub use writer::{FLUSH_INTERVAL_MS, FlvWriter};
 
 /// What is wrong with FLV bytes or muxer input.

@@ -51,7 +51,7 @@ pub fn video_sequence_header(cfg: &VideoConfig, timestamp_ms: u32) -> Result<Flv
     let mut b = BytesMut::with_capacity(5 + record.len());
     b.put_slice(&[AVC_KEYFRAME, 0, 0, 0, 0]);
     b.put_slice(&record);
-    Ok(FlvTag { tag_type: TagType::Video, timestamp_ms, data: b.freeze() })
+    Ok(FlvTag::new(TagType::Video, timestamp_ms, b.freeze()))
 }
 
 /// The AAC sequence header tag (AACPacketType 0 + AudioSpecificConfig).
@@ -59,7 +59,7 @@ pub fn audio_sequence_header(cfg: &AudioConfig, timestamp_ms: u32) -> FlvTag {
     let mut b = BytesMut::with_capacity(2 + cfg.asc.len());
     b.put_slice(&[AAC_AUDIO_HEADER, 0]);
     b.put_slice(&cfg.asc);
-    FlvTag { tag_type: TagType::Audio, timestamp_ms, data: b.freeze() }
+    FlvTag::new(TagType::Audio, timestamp_ms, b.freeze())
 }
 
 /// A coded H.264 frame (AVCPacketType 1), timestamp = dts, CompositionTime = pts - dts.
@@ -70,12 +70,12 @@ pub fn video_tag(pkt: &EncodedPacket) -> FlvTag {
     b.put_u8(1);
     b.put_slice(&cts.to_be_bytes()[1..]);
     b.put_slice(&pkt.data);
-    FlvTag { tag_type: TagType::Video, timestamp_ms: pkt.dts_ms as u32, data: b.freeze() }
+    FlvTag::new(TagType::Video, pkt.dts_ms as u32, b.freeze())
 }
 
 /// AVC end of sequence (AVCPacketType 2).
 pub fn video_end_of_sequence(timestamp_ms: u32) -> FlvTag {
-    FlvTag { tag_type: TagType::Video, timestamp_ms, data: Bytes::from_static(&[AVC_KEYFRAME, 2, 0, 0, 0]) }
+    FlvTag::new(TagType::Video, timestamp_ms, Bytes::from_static(&[AVC_KEYFRAME, 2, 0, 0, 0]))
 }
 
 /// A raw AAC frame (AACPacketType 1).
@@ -83,7 +83,7 @@ pub fn audio_tag(pkt: &EncodedPacket) -> FlvTag {
     let mut b = BytesMut::with_capacity(2 + pkt.data.len());
     b.put_slice(&[AAC_AUDIO_HEADER, 1]);
     b.put_slice(&pkt.data);
-    FlvTag { tag_type: TagType::Audio, timestamp_ms: pkt.dts_ms as u32, data: b.freeze() }
+    FlvTag::new(TagType::Audio, pkt.dts_ms as u32, b.freeze())
 }
 
 /// The onMetaData properties Tally writes (E.5), in the order ffmpeg writes them.
@@ -139,7 +139,7 @@ impl StreamMetadata {
 /// The onMetaData script tag: AMF0 "onMetaData" + ECMA array (E.4.4.1).
 pub fn metadata_tag(meta: &StreamMetadata, timestamp_ms: u32) -> FlvTag {
     let body = amf0::encode_all(&[Amf0Value::string("onMetaData"), meta.to_amf0()]);
-    FlvTag { tag_type: TagType::Script, timestamp_ms, data: body.freeze() }
+    FlvTag::new(TagType::Script, timestamp_ms, body.freeze())
 }
 
 const SET_DATA_FRAME: &str = "@setDataFrame";

@@ -123,7 +123,7 @@ impl FlvReader {
         }
         self.prev_size = 11 + size;
         self.pos = body_end;
-        Ok(Some(FlvTag { tag_type, timestamp_ms, data: self.data.slice(body_at..body_end) }))
+        Ok(Some(FlvTag::new(tag_type, timestamp_ms, self.data.slice(body_at..body_end))))
     }
 }
 
@@ -157,8 +157,8 @@ mod tests {
         let mut v = Vec::new();
         for i in 0..n {
             let ts = start.wrapping_add(i * 33);
-            v.push(FlvTag { tag_type: TagType::Video, timestamp_ms: ts, data: Bytes::from(vec![0x27, 1, 0, 0, 0, i as u8]) });
-            v.push(FlvTag { tag_type: TagType::Audio, timestamp_ms: ts, data: Bytes::from(vec![0xAF, 1, i as u8]) });
+            v.push(FlvTag::new(TagType::Video, ts, Bytes::from(vec![0x27, 1, 0, 0, 0, i as u8])));
+            v.push(FlvTag::new(TagType::Audio, ts, Bytes::from(vec![0xAF, 1, i as u8])));
         }
         v
     }
@@ -234,10 +234,8 @@ mod tests {
 
         #[test]
         fn tags_round_trip(specs in prop::collection::vec((0u8..3, any::<u32>(), prop::collection::vec(any::<u8>(), 0..64)), 0..32)) {
-            let input: Vec<FlvTag> = specs.into_iter().map(|(t, ts, d)| FlvTag {
-                tag_type: [TagType::Audio, TagType::Video, TagType::Script][t as usize],
-                timestamp_ms: ts,
-                data: Bytes::from(d),
+            let input: Vec<FlvTag> = specs.into_iter().map(|(t, ts, d)| {
+                FlvTag::new([TagType::Audio, TagType::Video, TagType::Script][t as usize], ts, Bytes::from(d))
             }).collect();
             let mut w = FlvWriter::new(Cursor::new(Vec::new()), true, true).unwrap();
             for t in &input { w.write_tag(t).unwrap(); }

@@ -44,9 +44,43 @@ pub struct FlvTag {
     pub timestamp_ms: u32,
     /// Tag body.
     pub data: Bytes,
+    /// Known once, when the tag is made (see [`nature`]); queues, the
+    /// publisher and the server read these instead of the body.
+    keyframe: bool,
+    config: bool,
+}
+
+/// What a tag is to a player, from its type and the first bytes of its
+/// body: a video keyframe (FLV 10.1 E.4.3.1: FrameType 1), and whether it is
+/// configuration a decoder cannot do without — metadata, the AVC sequence
+/// header (CodecID 7, AVCPacketType 0), the AAC AudioSpecificConfig
+/// (SoundFormat 10, AACPacketType 0; E.4.2.1). The one place that reads it.
+pub fn nature(tag_type: TagType, body: &[u8]) -> (bool, bool) {
+    let first = body.first().copied().unwrap_or(0);
+    match tag_type {
+        TagType::Video => (first >> 4 == 1, first & 0x0F == 7 && body.get(1) == Some(&0)),
+        TagType::Audio => (false, first >> 4 == 10 && body.get(1) == Some(&0)),
+        TagType::Script => (false, true),
+    }
 }
 
 impl FlvTag {
+    /// A tag; its nature is read from the body once, here.
+    pub fn new(tag_type: TagType, timestamp_ms: u32, data: Bytes) -> FlvTag {
+        let (keyframe, config) = nature(tag_type, &data);
+        FlvTag { tag_type, timestamp_ms, data, keyframe, config }
+    }
+
+    /// A video keyframe.
+    pub fn is_keyframe(&self) -> bool {
+        self.keyframe
+    }
+
+    /// Metadata or a sequence header: never dropped, replayed to new players.
+    pub fn is_config(&self) -> bool {
+        self.config
+    }
+
     /// The tag as it appears in a file or an HTTP-FLV stream: header, body
     /// and the PreviousTagSize that follows it. `None` for a body over the
     /// 24-bit DataSize limit.

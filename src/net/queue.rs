@@ -81,18 +81,14 @@ pub struct OutputQueue {
     counters: QueueCounters,
 }
 
-/// True for an FLV video tag carrying a keyframe (FLV 10.1 E.4.3.1: FrameType 1).
+/// True for an FLV video tag carrying a keyframe (known when the tag was made).
 pub fn is_video_keyframe(tag: &FlvTag) -> bool {
-    tag.tag_type == TagType::Video && tag.data.first().is_some_and(|b| b >> 4 == 1)
+    tag.is_keyframe()
 }
 
 /// True for tags a decoder cannot do without: metadata and AVC/AAC sequence headers.
 pub fn is_config_tag(tag: &FlvTag) -> bool {
-    match tag.tag_type {
-        TagType::Script => true,
-        // AVCPacketType 0 / AACPacketType 0 = sequence header.
-        TagType::Video | TagType::Audio => tag.data.get(1) == Some(&0),
-    }
+    tag.is_config()
 }
 
 impl OutputQueue {
@@ -375,10 +371,10 @@ mod tests {
     use bytes::Bytes;
 
     fn video(ts: u32, key: bool) -> FlvTag {
-        FlvTag { tag_type: TagType::Video, timestamp_ms: ts, data: Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 9]) }
+        FlvTag::new(TagType::Video, ts, Bytes::from(vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0, 9]))
     }
     fn audio(ts: u32) -> FlvTag {
-        FlvTag { tag_type: TagType::Audio, timestamp_ms: ts, data: Bytes::from_static(&[0xAF, 1, 7]) }
+        FlvTag::new(TagType::Audio, ts, Bytes::from_static(&[0xAF, 1, 7]))
     }
 
     #[test]
@@ -433,7 +429,7 @@ mod tests {
     #[test]
     fn a_restart_keeps_config_and_waits_for_a_keyframe() {
         let q = OutputQueue::new(QueueLimits { max_ms: 100_000, max_bytes: 1 << 20 });
-        let seq = FlvTag { tag_type: TagType::Video, timestamp_ms: 0, data: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]) };
+        let seq = FlvTag::new(TagType::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]));
         q.push(seq);
         for i in 0..25u32 {
             q.push(video(i * 100, i % 10 == 0));
@@ -453,7 +449,7 @@ mod tests {
     #[test]
     fn config_tags_are_never_dropped() {
         let q = OutputQueue::new(QueueLimits { max_ms: 10, max_bytes: 8 });
-        let seq = FlvTag { tag_type: TagType::Video, timestamp_ms: 5000, data: Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2, 3, 4, 5]) };
+        let seq = FlvTag::new(TagType::Video, 5000, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 2, 3, 4, 5]));
         assert_eq!(q.push(video(0, true)), PushOutcome::Queued);
         assert_eq!(q.push(seq), PushOutcome::Queued);
     }

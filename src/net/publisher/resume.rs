@@ -15,8 +15,8 @@ impl ConfigCache {
     pub(super) fn note(&mut self, tag: &FlvTag) {
         match tag.tag_type {
             TagType::Script => self.metadata = Some(tag.clone()),
-            TagType::Video if tag.data.get(1) == Some(&0) => self.video = Some(tag.clone()),
-            TagType::Audio if tag.data.get(1) == Some(&0) => self.audio = Some(tag.clone()),
+            TagType::Video if tag.is_config() => self.video = Some(tag.clone()),
+            TagType::Audio if tag.is_config() => self.audio = Some(tag.clone()),
             _ => {}
         }
     }

@@ -244,9 +244,7 @@ impl StreamHub {
         let mut st = self.lock();
         if st.publisher.is_some() {
             let start = st.metadata.iter().chain(&st.video_header).chain(&st.audio_header).chain(st.gop.iter());
-            for m in start {
-                player.push(PlayerItem::Media(m.clone()));
-            }
+            player.push_start(start.map(|m| PlayerItem::Media(m.clone())));
         }
         st.players.push(player);
     }

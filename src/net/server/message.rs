@@ -41,14 +41,8 @@ impl std::fmt::Debug for HubMessage {
 impl HubMessage {
     /// Wraps a received message; classifies it from its FLV body.
     pub fn new(kind: MediaKind, timestamp: u32, payload: Bytes) -> Arc<HubMessage> {
-        let first = payload.first().copied().unwrap_or(0);
-        let (keyframe, config) = match kind {
-            // FLV 10.1 E.4.3.1: FrameType 1 = keyframe; AVCPacketType 0 = sequence header.
-            MediaKind::Video => (first >> 4 == 1, first & 0x0F == 7 && payload.get(1) == Some(&0)),
-            // E.4.2.1: SoundFormat 10 (AAC) with AACPacketType 0 = AudioSpecificConfig.
-            MediaKind::Audio => (false, first >> 4 == 10 && payload.get(1) == Some(&0)),
-            MediaKind::Data => (false, true),
-        };
+        // Read once, here, where the bytes come in from a publisher.
+        let (keyframe, config) = crate::flv::nature(tag_type(kind), &payload);
         Arc::new(HubMessage {
             kind,
             timestamp,
@@ -89,13 +83,16 @@ impl HubMessage {
     pub fn flv_bytes(&self) -> Option<Bytes> {
         self.flv
             .get_or_init(|| {
-                let tag_type = match self.kind {
-                    MediaKind::Audio => TagType::Audio,
-                    MediaKind::Video => TagType::Video,
-                    MediaKind::Data => TagType::Script,
-                };
-                FlvTag { tag_type, timestamp_ms: self.timestamp, data: self.payload.clone() }.to_bytes()
+                FlvTag::new(tag_type(self.kind), self.timestamp, self.payload.clone()).to_bytes()
             })
             .clone()
+    }
+}
+
+fn tag_type(kind: MediaKind) -> TagType {
+    match kind {
+        MediaKind::Audio => TagType::Audio,
+        MediaKind::Video => TagType::Video,
+        MediaKind::Data => TagType::Script,
     }
 }

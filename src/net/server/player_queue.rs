@@ -49,6 +49,9 @@ pub enum PlayerItem {
 struct Inner {
     items: VecDeque<PlayerItem>,
     bytes: usize,
+    /// Items at the front that are the joiner's start (metadata, headers,
+    /// the cached GOP): old by design, so they do not count as falling behind.
+    burst: usize,
     /// Dropping video until a keyframe arrives.
     skipping: bool,
     /// Media timestamps of recent skips.
@@ -145,6 +148,7 @@ impl PlayerQueue {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
                 bytes: 0,
+                burst: 0,
                 skipping: false,
                 skips: VecDeque::new(),
                 closed: false,
@@ -176,6 +180,26 @@ impl PlayerQueue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Queues a new player's start — metadata, sequence headers and the
+    /// cached GOP, which may span many seconds of a long GOP — as is: how far
+    /// behind the player falls is measured from what arrives after it.
+    pub fn push_start(&self, items: impl IntoIterator<Item = PlayerItem>) {
+        let mut g = self.lock();
+        if g.closed {
+            return;
+        }
+        for item in items {
+            if let PlayerItem::Media(m) = &item {
+                g.bytes += m.payload.len();
+            }
+            g.items.push_back(item);
+            g.burst += 1;
+        }
+        let waker = g.waker.take();
+        drop(g);
+        wake(waker);
+    }
+
     /// Queues an item without blocking.
     pub fn push(&self, item: PlayerItem) -> Pushed {
         let mut g = self.lock();
@@ -195,13 +219,14 @@ impl PlayerQueue {
                 return Pushed::Queued;
             }
         };
-        let oldest = g.items.iter().find_map(media_ts);
+        let oldest = g.items.iter().skip(g.burst).find_map(media_ts);
         let span = oldest.map_or(0, |o| msg.timestamp.wrapping_sub(o));
         let over = (span < u32::MAX / 2 && span > self.limits.max_ms) || g.bytes + msg.payload.len() > self.limits.max_bytes;
         if over {
             // Behind: throw the backlog away and restart at a keyframe.
             let before = g.items.len();
             g.items.retain(|i| !matches!(i, PlayerItem::Media(m) if !m.config));
+            g.burst = 0;
             let dropped_video = before - g.items.len();
             g.bytes = g.items.iter().map(|i| if let PlayerItem::Media(m) = i { m.payload.len() } else { 0 }).sum();
             self.dropped.fetch_add(dropped_video as u64, Ordering::Relaxed);
@@ -250,6 +275,7 @@ impl PlayerQueue {
 
     fn take(&self, g: &mut Inner, out: &mut Vec<PlayerItem>, max: usize) {
         let n = g.items.len().min(max);
+        g.burst = g.burst.saturating_sub(n);
         let mut freed = 0;
         for item in g.items.drain(..n) {
             if let PlayerItem::Media(m) = &item {
@@ -335,6 +361,24 @@ mod tests {
     }
     fn limits() -> QueueLimits {
         QueueLimits { max_ms: 1000, max_bytes: 1 << 20, max_skips: 2, skip_window_ms: 10_000 }
+    }
+
+    #[test]
+    fn a_joiners_long_cached_start_is_not_falling_behind() {
+        let q = PlayerQueue::new(QueueLimits::PLAYER, "t", PlayerProtocol::Rtmp);
+        // Eight seconds of cached GOP, then live media right behind it.
+        let start: Vec<PlayerItem> = (0..240u32).map(|i| v(i * 33, i == 0)).collect();
+        q.push_start(start);
+        for i in 240..250u32 {
+            assert_eq!(q.push(v(i * 33, false)), Pushed::Queued, "frame {i}");
+        }
+        assert_eq!(q.info().skips, 0, "the start does not count");
+        // But live media piling up past the bound still does.
+        let mut skipped = false;
+        for i in 250..400u32 {
+            skipped |= q.push(v(i * 33, false)) != Pushed::Queued;
+        }
+        assert!(skipped || q.info().skips > 0, "3 s of live backlog must skip");
     }
 
     #[test]
