@@ -360,7 +360,7 @@ fn a_slow_player_is_skipped_then_dropped_and_slows_no_one() {
 
     // The slow one: skipped to a keyframe first, then told why it was dropped.
     let (before, after) = skip_to_keyframe(&slow).unwrap_or_default();
-    eprintln!("the slow player skipped from {before} ms to the keyframe at {after} ms; statuses {:?}", slow.statuses());
+    eprintln!("the slow player jumped from {before} ms to the keyframe at {after} ms; statuses {:?}", slow.statuses());
     let failed = slow.heard.iter().position(|h| matches!(h, Heard::Status { rejected: true, description, .. } if description.contains("too slow")));
     let skip_at = slow.heard.iter().position(|h| matches!(h, Heard::Media(s) if s.ts == after && s.keyframe));
     assert!(failed.is_some() && skip_at < failed, "expected the skip before a 'too slow' error: {:?}", slow.statuses());

@@ -4,7 +4,7 @@
 //! and the store operations that keep keys and destinations together.
 
 use super::ConfigError;
-use super::profile::{DestinationProfile, KeyRef, Profile, ProfileStore, key_id};
+use super::profile::{DestinationProfile, KeyRef, Profile, ProfileStore, check_name, key_id};
 use super::services;
 use crate::capture::spec::{AudioSourceSpec, VideoSourceSpec};
 use crate::media::FrameSize;
@@ -59,14 +59,6 @@ impl DestinationDraft {
             key_value: None,
         })
     }
-}
-
-/// A profile or destination name: non-empty, no '/' (it is half a key id).
-pub fn check_name(name: &str, what: &str) -> Result<(), ConfigError> {
-    if name.trim().is_empty() || name.contains('/') {
-        return Err(ConfigError::Invalid(format!("a {what} name must be non-empty and without '/'")));
-    }
-    Ok(())
 }
 
 /// A stream key as pasted: trimmed; refused when empty or when it looks like

@@ -113,6 +113,14 @@ pub struct Profile {
     pub destinations: Vec<DestinationProfile>,
 }
 
+/// A profile or destination name: non-empty, no '/' (it is half a key id).
+pub fn check_name(name: &str, what: &str) -> Result<(), ConfigError> {
+    if name.trim().is_empty() || name.contains('/') {
+        return Err(ConfigError::Invalid(format!("a {what} name must be non-empty and without '/'")));
+    }
+    Ok(())
+}
+
 /// The id a destination's key is stored under.
 pub fn key_id(profile: &str, destination: &str) -> String {
     format!("{profile}/{destination}")
@@ -225,7 +233,7 @@ impl ProfileStore {
     /// destinations' keys by destination name, stored in the secret store.
     /// Returns warnings (service recommendations, the key-file notice).
     pub fn save(&self, mut profile: Profile, keys: &[(String, StreamKey)], replace: bool, force: bool) -> Result<Vec<String>, ConfigError> {
-        super::editing::check_name(&profile.name, "profile")?;
+        check_name(&profile.name, "profile")?;
         let mut warnings = profile.check(force)?;
         let mut file = self.read()?;
         let exists = file.profiles.iter().any(|p| p.name == profile.name);

@@ -244,19 +244,12 @@ impl Controller {
                     return;
                 }
                 self.set(|s| s.broadcast = BroadcastState::Starting);
-                let dir = self.config_dir.clone();
-                let planned = tokio::task::spawn_blocking(move || {
-                    let dir = match dir {
-                        Some(d) => d,
-                        None => crate::config::config_dir()?,
-                    };
-                    BroadcastPlan::go_live(&request, &ProfileStore::open(&dir))
-                })
-                .await;
-                match planned {
-                    Ok(Ok(plan)) => self.go_live(plan, stopper, ended, session).await,
-                    Ok(Err(e)) => self.fail_start(&e),
-                    Err(e) => self.fail_start(&e),
+                match self.plan(request).await {
+                    Ok(plan) => self.go_live(plan, stopper, ended, session).await,
+                    Err(message) => {
+                        tracing::error!("{message}");
+                        self.set(|s| s.broadcast = BroadcastState::Failed { message });
+                    }
                 }
             }
             Command::GoLivePlan(plan) => {
@@ -339,6 +332,15 @@ impl Controller {
     /// Plans, then checks each destination in a task of its own: the
     /// controller keeps taking commands meanwhile.
     async fn check(&self, request: GoLiveRequest, publish_test: Option<std::time::Duration>) {
+        match self.plan(request).await {
+            Ok(plan) => self.start_check(plan, publish_test),
+            Err(message) => self.set(|s| s.check = CheckState::Failed { message }),
+        }
+    }
+
+    /// A request planned off the runtime (profiles and keys are files and
+    /// the keyring); the error in words.
+    async fn plan(&self, request: GoLiveRequest) -> Result<BroadcastPlan, String> {
         let dir = self.config_dir.clone();
         let planned = tokio::task::spawn_blocking(move || {
             let dir = match dir {
@@ -348,12 +350,11 @@ impl Controller {
             BroadcastPlan::go_live(&request, &ProfileStore::open(&dir))
         })
         .await;
-        let plan = match planned {
-            Ok(Ok(plan)) => plan,
-            Ok(Err(e)) => return self.set(|s| s.check = CheckState::Failed { message: error_chain(&e) }),
-            Err(e) => return self.set(|s| s.check = CheckState::Failed { message: error_chain(&e) }),
-        };
-        self.start_check(plan, publish_test);
+        match planned {
+            Ok(Ok(plan)) => Ok(plan),
+            Ok(Err(e)) => Err(error_chain(&e)),
+            Err(e) => Err(error_chain(&e)),
+        }
     }
 
     fn start_check(&self, plan: BroadcastPlan, publish_test: Option<std::time::Duration>) {

@@ -4,7 +4,7 @@
 //! optional private CA). The publisher, the player and the pre-flight
 //! check connect through here.
 
-use crate::net::publisher::PublishError;
+use crate::net::publisher::error::PublishError;
 use crate::rtmp::RtmpUrl;
 use std::net::SocketAddr;
 use std::path::Path;

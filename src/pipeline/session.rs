@@ -12,7 +12,7 @@
 //! size a face asks for, never more often than it asks.
 
 use super::settings::{AUDIO_CHANNELS, AUDIO_RATE, AudioSourceSpec, BroadcastSettings, VideoSourceSpec};
-use super::sources::{BoxedAudio, BoxedVideo};
+use super::sources::{BoxedAudio, BoxedVideo, SessionVideo};
 use crate::capture::{SourceStatus, convert::fit_into};
 use crate::media::{AudioFrame, MediaClock, VideoFrame};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -117,13 +117,6 @@ impl Default for SessionFeeds {
     fn default() -> Self {
         SessionFeeds { preview: watch::Sender::new(None), levels: watch::Sender::new(AudioLevels::default()) }
     }
-}
-
-/// A video frame for an attached broadcast.
-pub(super) struct SessionVideo {
-    pub frame: Arc<VideoFrame>,
-    /// The first frame of a new source: the encoder starts a keyframe here.
-    pub switched: bool,
 }
 
 #[derive(Default)]

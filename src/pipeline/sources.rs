@@ -178,12 +178,19 @@ fn pace(pacer: &Pacer, pts_us: u64, stop: &AtomicBool) {
     }
 }
 
+/// A video frame for an attached broadcast.
+pub(super) struct SessionVideo {
+    pub frame: Arc<VideoFrame>,
+    /// The first frame of a new source: the encoder starts a keyframe here.
+    pub switched: bool,
+}
+
 /// Where the video encoder thread gets its frames: a source it owns and
 /// paces itself (the command line, `--fast`), or a capture session it is
 /// attached to (already paced, rebased here to the broadcast's media time).
 pub(super) enum VideoInput {
     Own(BoxedVideo),
-    Attached { rx: std::sync::mpsc::Receiver<super::session::SessionVideo>, origin_us: u64 },
+    Attached { rx: std::sync::mpsc::Receiver<SessionVideo>, origin_us: u64 },
 }
 
 /// Where the audio encoder thread gets its blocks; see [`VideoInput`].

@@ -22,7 +22,7 @@
 //! Errors never contain the stream key.
 
 mod congestion;
-mod error;
+pub(crate) mod error;
 mod resume;
 
 pub use congestion::{BACKOFF_MAX, BACKOFF_MIN, Congestion, backoff};
