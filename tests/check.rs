@@ -1,7 +1,8 @@
 //! `tally check` against real peers: nginx-rtmp (pass; a wrong application;
 //! nothing listening), RTMPS through stunnel with a private CA (with and
 //! without `--ca-file`), and a publish test through a proxy limited to
-//! 1 Mbit/s that must report about that.
+//! 1 Mbit/s that must report about that. And Tally's player over RTMPS,
+//! through the same transport.
 
 mod common;
 
@@ -91,4 +92,34 @@ fn a_publish_test_through_a_one_megabit_path_reports_about_one_megabit() {
     assert!(reports[0]["acknowledged_bytes"].as_u64().is_some_and(|b| b > 0), "nginx acknowledged nothing: {}", reports[0]);
     assert_steps(&reports[0], &["connect", "publish"]);
     assert!(wait_until(Duration::from_secs(10), || nginx.log_count("publish: name='check-") >= 1), "{}", nginx.diagnostics());
+}
+
+#[test]
+fn tallys_player_plays_over_rtmps_with_the_private_ca() {
+    use tally::net::rtmp_player::RtmpPlayer;
+    use tally::rtmp::{ClientEvent, MediaKind, RtmpUrl};
+    let nginx = Nginx::start();
+    let ca = TestCa::new();
+    let tls = Stunnel::start(&ca, nginx.port());
+    let publisher = spawn_tally(&["stream", &nginx.url("secure"), "--video", "test", "--audio", "sine", "--size", "320x180", "--duration", "600"]);
+    nginx.wait_publishing("secure", &publisher, Duration::from_secs(30));
+    let url = RtmpUrl::parse(&tls.url("live", "secure")).unwrap();
+    let ca_pem = ca.ca_pem();
+    let rt = common::rtmp_client::runtime();
+    let (frames, untrusted) = rt.block_on(async {
+        let untrusted = RtmpPlayer::connect(&url).await.err().map(|e| e.to_string());
+        let mut player = RtmpPlayer::connect_with(&url, Some(&ca_pem)).await.expect("connect over TLS");
+        let mut frames = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while frames < 30 {
+            match tokio::time::timeout_at(deadline, player.next_event()).await {
+                Ok(Ok(Some(ClientEvent::Media { kind: MediaKind::Video, .. }))) => frames += 1,
+                Ok(Ok(Some(_))) => {}
+                other => panic!("stopped after {frames} frames: {other:?}"),
+            }
+        }
+        (frames, untrusted)
+    });
+    assert_eq!(frames, 30);
+    assert!(untrusted.is_some_and(|e| e.contains("--ca-file")), "without the CA the certificate is refused");
 }

@@ -5,16 +5,15 @@
 //! events (status, media) one at a time and answers acknowledgements and
 //! pings on the way.
 
-use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, RtmpUrl, SessionError};
+use super::publisher::error::PublishError;
+use super::transport::{self, Transport};
+use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, RtmpUrl, Scheme, SessionError};
 use bytes::BytesMut;
 use std::collections::VecDeque;
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::time::timeout;
 
-/// Longest wait for DNS + TCP connect.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the TCP connection (and the TLS handshake): the transport's.
+pub use super::transport::CONNECT_TIMEOUT;
 
 /// Why playing failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +36,8 @@ pub enum PlayError {
 
 /// A connection playing one stream.
 pub struct RtmpPlayer {
-    stream: TcpStream,
+    stream: Box<dyn Transport>,
+    local: Option<std::net::SocketAddr>,
     session: ClientSession,
     buf: BytesMut,
     events: VecDeque<ClientEvent>,
@@ -53,15 +53,24 @@ impl std::fmt::Debug for RtmpPlayer {
 impl RtmpPlayer {
     /// Connects and asks to play `url` (its last path segment is the stream name).
     pub async fn connect(url: &RtmpUrl) -> Result<RtmpPlayer, PlayError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// Like [`RtmpPlayer::connect`]; `rtmps://` trusts `ca_file` besides the
+    /// platform's roots (the publisher's transport: DNS, TCP, TLS).
+    pub async fn connect_with(url: &RtmpUrl, ca_file: Option<&std::path::Path>) -> Result<RtmpPlayer, PlayError> {
         let addr = format!("{}:{}", url.host, url.port);
-        let stream = match timeout(CONNECT_TIMEOUT, TcpStream::connect((url.host.as_str(), url.port))).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(PlayError::Connect { addr, reason: e.to_string() }),
-            Err(_) => return Err(PlayError::Connect { addr, reason: "timed out".into() }),
+        let failed = |e: PublishError| PlayError::Connect { addr: addr.clone(), reason: e.to_string() };
+        let tls = match url.scheme {
+            Scheme::Rtmps => Some(transport::tls_config(ca_file).map_err(failed)?),
+            Scheme::Rtmp => None,
         };
-        let _ = stream.set_nodelay(true);
+        let addrs = transport::resolve(url).await.map_err(failed)?;
+        let tcp = transport::connect_tcp(&addrs).await.map_err(failed)?;
+        let local = tcp.local_addr().ok();
+        let stream = transport::connect_transport(url, tcp, tls.as_ref()).await.map_err(failed)?;
         let session = ClientSession::new(ClientConfig::play_from_url(url), fastrand::u64(..), 0);
-        let mut p = RtmpPlayer { stream, session, buf: BytesMut::with_capacity(64 * 1024), events: VecDeque::new(), bytes_in: 0 };
+        let mut p = RtmpPlayer { stream, local, session, buf: BytesMut::with_capacity(64 * 1024), events: VecDeque::new(), bytes_in: 0 };
         p.flush().await?;
         Ok(p)
     }
@@ -74,14 +83,9 @@ impl RtmpPlayer {
         Ok(())
     }
 
-    /// The connection itself (e.g. to stop reading it).
-    pub fn into_inner(self) -> TcpStream {
-        self.stream
-    }
-
     /// The local end of the connection: how the server lists this player.
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.stream.local_addr()
+        self.local.ok_or_else(|| std::io::Error::other("no local address"))
     }
 
     /// Bytes received so far.
