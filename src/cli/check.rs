@@ -2,13 +2,11 @@
 //! URLs, on the engine.
 
 use super::media::EncodeArgs;
-use super::stream::UsageError;
 use anyhow::Context;
 use clap::Args;
 use std::time::Duration;
 use tally::config::{self, ProfileStore};
 use tally::engine::{BroadcastPlan, CheckState, Command, Engine, EngineOptions, GoLiveRequest, check};
-use tally::rtmp::RtmpUrl;
 
 /// `tally check`'s options.
 #[derive(Args, Debug)]
@@ -44,13 +42,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 
 /// Runs the check; `Ok(true)` when every destination passed.
 pub fn run(args: CheckArgs) -> anyhow::Result<bool> {
-    let mut urls = Vec::new();
-    for (i, raw) in args.urls.iter().enumerate() {
-        urls.push(RtmpUrl::parse(&raw.0).map_err(|e| UsageError(format!("error: invalid value for '<URL>' #{}: {e}", i + 1)))?);
-    }
-    if urls.is_empty() && args.profile.is_none() {
-        return Err(UsageError("error: give at least one destination URL or --profile NAME".into()).into());
-    }
+    let urls = super::destination_urls(&args.urls, args.profile.as_deref())?;
     let request = GoLiveRequest { profile: args.profile, urls, ca_file: args.ca_file, encode: args.encode.overrides(), ..Default::default() };
     let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?))?;
     // Said plainly before anything is published.

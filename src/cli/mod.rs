@@ -42,6 +42,23 @@ impl std::fmt::Debug for SecretArg {
     }
 }
 
+/// The destination URLs given on the command line, parsed here rather than
+/// by clap (clap would echo the raw value, stream key included, into its
+/// error); with no profile either, a usage error.
+pub fn destination_urls(raw: &[SecretArg], profile: Option<&str>) -> Result<Vec<tally::rtmp::RtmpUrl>, stream::UsageError> {
+    let mut urls = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        urls.push(
+            tally::rtmp::RtmpUrl::parse(&r.0)
+                .map_err(|e| stream::UsageError(format!("error: invalid value for '<URL>' #{}: {e}", i + 1)))?,
+        );
+    }
+    if urls.is_empty() && profile.is_none() {
+        return Err(stream::UsageError("error: give at least one destination URL or --profile NAME".into()));
+    }
+    Ok(urls)
+}
+
 /// `tally`'s arguments.
 #[derive(Parser, Debug)]
 #[command(name = "tally", version, about = "Go live: camera + microphone -> H.264/AAC -> RTMP", long_about = None)]

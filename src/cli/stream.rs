@@ -8,7 +8,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tally::config::{self, ProfileStore};
 use tally::engine::{BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, GoLiveRequest};
 use tally::pipeline::{OutputKind, OutputSpec, Stats};
-use tally::rtmp::RtmpUrl;
 
 /// A mistake in the arguments (exit status 2, like clap's own).
 #[derive(Debug, thiserror::Error)]
@@ -39,15 +38,7 @@ pub struct StreamArgs {
 
 /// `tally stream`.
 pub fn stream(args: StreamArgs) -> anyhow::Result<bool> {
-    // URLs are parsed here rather than by clap: clap would echo the raw
-    // value, stream key included, into its error message.
-    let mut urls = Vec::new();
-    for (i, raw) in args.urls.iter().enumerate() {
-        urls.push(RtmpUrl::parse(&raw.0).map_err(|e| UsageError(format!("error: invalid value for '<URL>' #{}: {e}", i + 1)))?);
-    }
-    if urls.is_empty() && args.profile.is_none() {
-        return Err(UsageError("error: give at least one destination URL or --profile NAME".into()).into());
-    }
+    let urls = super::destination_urls(&args.urls, args.profile.as_deref())?;
     let request = GoLiveRequest {
         profile: args.profile,
         urls,

@@ -123,8 +123,8 @@ impl Default for SessionFeeds {
 struct Slots {
     video_sink: Option<SyncSender<SessionVideo>>,
     audio_sink: Option<SyncSender<AudioFrame>>,
-    next_video: Option<(BoxedVideo, Arc<SourceStatus>)>,
-    next_audio: Option<(BoxedAudio, Arc<SourceStatus>)>,
+    next_video: Option<BoxedVideo>,
+    next_audio: Option<BoxedAudio>,
     video_status: Option<Arc<SourceStatus>>,
     audio_status: Option<Arc<SourceStatus>>,
     preview: Option<PreviewRequest>,
@@ -269,15 +269,15 @@ impl CaptureSession {
     /// Replaces the video source from its next frame on (opened by the caller).
     pub(super) fn replace_video(&self, source: BoxedVideo, status: Arc<SourceStatus>) {
         let mut slots = self.shared.slots();
-        slots.video_status = Some(status.clone());
-        slots.next_video = Some((source, status));
+        slots.video_status = Some(status);
+        slots.next_video = Some(source);
     }
 
     /// Replaces the audio source from its next block on.
     pub(super) fn replace_audio(&self, source: BoxedAudio, status: Arc<SourceStatus>) {
         let mut slots = self.shared.slots();
-        slots.audio_status = Some(status.clone());
-        slots.next_audio = Some((source, status));
+        slots.audio_status = Some(status);
+        slots.next_audio = Some(source);
     }
 
     /// Attaches a broadcast: its media time 0 is now.
@@ -356,13 +356,12 @@ fn video_loop(mut source: BoxedVideo, clock: MediaClock, shared: &Shared) {
     let frame_us = |s: &BoxedVideo| s.format().frame_rate.pts_us_of_frame(1).max(1);
     while !shared.stop.load(Ordering::Relaxed) {
         let replacement = shared.slots().next_video.take();
-        if let Some((mut next, status)) = replacement {
+        if let Some(mut next) = replacement {
             next.start(clock);
             // A live source stamps by capture time (already continuous); a
             // synthetic or file one counts from 0 and is moved to now.
             offset_us = if next.is_live() { 0 } else { next_us.max(clock.now().as_micros() as u64) };
             source = next;
-            drop(status);
             switched = true;
             ended = false;
         }
@@ -422,11 +421,10 @@ fn audio_loop(mut source: BoxedAudio, clock: MediaClock, shared: &Shared) {
     let mut ended = false;
     while !shared.stop.load(Ordering::Relaxed) {
         let replacement = shared.slots().next_audio.take();
-        if let Some((mut next, status)) = replacement {
+        if let Some(mut next) = replacement {
             next.start(clock);
             offset_us = if next.is_live() { 0 } else { next_us.max(clock.now().as_micros() as u64) };
             source = next;
-            drop(status);
             ended = false;
         }
         if ended {
