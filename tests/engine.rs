@@ -387,3 +387,98 @@ fn switching_the_video_while_live_keeps_the_timestamps_and_starts_a_keyframe() {
     assert!(switch_keys[0] >= at - 0.5, "the switch keyframe at {:.2} s, asked at {at:.1} s", switch_keys[0]);
     engine.shutdown();
 }
+
+/// The output with this id, or whose (redacted) URL names this port.
+fn output<'a>(s: &'a EngineState, id_or_port: &str) -> Option<&'a tally::engine::OutputSnapshot> {
+    s.outputs.iter().find(|o| o.id == id_or_port || o.name.contains(&format!(":{id_or_port}/")))
+}
+
+#[test]
+fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-outputs");
+    let nginx = Nginx::start();
+    let nginx_port = nginx.port().to_string();
+    let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
+    // Keyframes every 20 s: a keyframe an added destination starts on can only be the one it asked for.
+    let encode = EncodeOverrides { keyint_secs: Some(20.0), ..small_test_source() };
+    engine.send(Command::Rehearse { stream: "first".into(), encode, run: RunOptions::default() }).unwrap();
+    let (rtmp, _) = running_server(&engine);
+    wait_state(&engine, "first live", |s| output_state(s) == Some(&OutputState::Live));
+    let first_id = engine.state().borrow().outputs[0].id.clone();
+
+    // Adding while live: a viewer of the new destination (waiting on nginx-rtmp,
+    // which has no GOP cache) gets headers and a keyframe first, then a stream that decodes.
+    let out = dir.join("added.flv");
+    let viewer = ffmpeg_read(&nginx.url("added"), 3.0, &out);
+    nginx.wait_players("added", 1, STATE_TIMEOUT);
+    let mut stats = engine.stats();
+    engine.runtime().block_on(async { stats.wait_for(|s| s.media_secs >= 2.0).await.map(|_| ()) }).unwrap();
+    let request = GoLiveRequest { urls: vec![RtmpUrl::parse(&nginx.url("added")).unwrap()], ..Default::default() };
+    engine.send(Command::AddOutputs { request, destination: None }).unwrap();
+    let both = wait_state(&engine, "added live", |s| output(s, &nginx_port).is_some_and(|o| o.state == OutputState::Live));
+    assert_eq!(both.outputs.len(), 2, "{both:?}");
+    assert_eq!(output(&both, &first_id).map(|o| &o.state), Some(&OutputState::Live), "the first stayed live: {both:?}");
+    viewer.wait_success(Duration::from_secs(60));
+    let got = received_from_file("ffmpeg", &out);
+    got.assert_ok(W, H, 30.0, 2.0);
+    let info = probe(&out);
+    assert!(info.video_packets.first().is_some_and(|p| p.key), "the added destination starts on a keyframe");
+    let keys = info.video_packets.iter().filter(|p| p.key).count();
+    assert_eq!(keys, 1, "one keyframe (the one it asked for) in 3 s of a 20 s GOP");
+    for w in info.video_packets.windows(2) {
+        assert!(w[1].dts > w[0].dts, "video timestamps move on: {} -> {}", w[0].dts, w[1].dts);
+    }
+
+    // Removing it: it unpublishes cleanly, the first carries on.
+    let added_id = output(&both, &nginx_port).map(|o| o.id.clone()).unwrap();
+    let disconnects = nginx.log_count("disconnect");
+    engine.send(Command::RemoveOutput(added_id.clone())).unwrap();
+    wait_state(&engine, "removed", |s| output(s, &added_id).is_none());
+    // Its viewer is gone already: the next disconnect nginx logs is the removed publisher's.
+    assert!(wait_until(STATE_TIMEOUT, || nginx.log_count("disconnect") > disconnects), "{}", nginx.diagnostics());
+    let before = engine.stats().borrow().outputs.iter().find(|o| o.id == first_id).map(|o| o.bytes_out).unwrap_or(0);
+    let mut stats = engine.stats();
+    engine
+        .runtime()
+        .block_on(async { stats.wait_for(|s| s.outputs.iter().any(|o| o.id == first_id && o.bytes_out > before + 10_000)).await.map(|_| ()) })
+        .unwrap();
+    assert_eq!(engine.stats().borrow().outputs.len(), 1, "the stats list the outputs left");
+
+    // The last output is not removed: ending the stream does that.
+    engine.send(Command::RemoveOutput(first_id.clone())).unwrap();
+    let refused = wait_state(&engine, "refused", |s| s.refused.is_some());
+    assert!(refused.refused.as_ref().is_some_and(|r| r.message.contains("only output")), "{refused:?}");
+    assert!(matches!(refused.broadcast, BroadcastState::Running { .. }), "{refused:?}");
+
+    // A destination that fails (its port refuses) is retried once the path is back.
+    let proxy = FaultProxy::start(nginx.port());
+    proxy.set_state(PathState::Refusing);
+    let proxy_port = proxy.port().to_string();
+    let request = GoLiveRequest { urls: vec![RtmpUrl::parse(&proxy.url("live", "retried")).unwrap()], ..Default::default() };
+    engine.send(Command::AddOutputs { request, destination: None }).unwrap();
+    let failed = wait_state(&engine, "failed", |s| output(s, &proxy_port).is_some_and(|o| matches!(o.state, OutputState::Failed { .. })));
+    assert!(matches!(failed.broadcast, BroadcastState::Running { .. }), "one failed destination of two ends nothing: {failed:?}");
+    let retried_id = output(&failed, &proxy_port).map(|o| o.id.clone()).unwrap();
+    engine.send(Command::RetryOutput(first_id.clone())).unwrap();
+    let refused = wait_state(&engine, "retry refused", |s| s.refused.as_ref().is_some_and(|r| r.message.contains("retry")));
+    assert!(refused.refused.as_ref().is_some_and(|r| r.message.contains("has not failed")), "{refused:?}");
+    proxy.set_state(PathState::Open);
+    engine.send(Command::RetryOutput(retried_id.clone())).unwrap();
+    wait_state(&engine, "retried live", |s| output(s, &retried_id).is_some_and(|o| o.state == OutputState::Live));
+    assert!(wait_until(STATE_TIMEOUT, || nginx.has_publisher("retried")), "{}", nginx.diagnostics());
+
+    engine.send(Command::Stop).unwrap();
+    let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
+    let BroadcastState::Ended(summary) = &ended.broadcast else { panic!("{ended:?}") };
+    let ids: Vec<&str> = summary.outputs.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "the summary reports every output the broadcast had: {ids:?}");
+    // Each ended cleanly: the removed one sent what it held and unpublished, the retried one on its retry.
+    assert!(summary.outputs.iter().all(|o| o.error.is_none()), "{summary:?}");
+    // Adding after the end is refused, as state.
+    let request = GoLiveRequest { urls: vec![RtmpUrl::parse(&nginx.url("late")).unwrap()], ..Default::default() };
+    engine.send(Command::AddOutputs { request, destination: None }).unwrap();
+    wait_state(&engine, "late add refused", |s| s.refused.as_ref().is_some_and(|r| r.message.contains("not live")));
+    let _ = rtmp;
+    engine.shutdown();
+}

@@ -4,11 +4,11 @@
 //! here, never on the caller's thread; its outcome comes back as state.
 
 use super::plan::{BroadcastPlan, GoLiveRequest, RunOptions};
-use super::state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ServerState, SourcesState};
+use super::state::{BroadcastState, CheckState, EngineState, OutputSnapshot, Refusal, ServerState, SourcesState};
 use crate::config::{EncodeOverrides, ProfileStore};
 use crate::net::server::{Server, ServerConfig, ServerHandle};
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
-use crate::pipeline::{Broadcast, CaptureSession, OutputSpec, PreviewRequest, SessionFeeds, SessionFormat, Stats, Stopper};
+use crate::pipeline::{Broadcast, CaptureSession, OutputControl, OutputSpec, OutputWatch, PreviewRequest, SessionFeeds, SessionFormat, Stats, Stopper};
 use crate::rtmp::{RtmpUrl, StreamKey};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +39,22 @@ pub enum Command {
         /// Publish for this long after the checks pass.
         publish_test: Option<std::time::Duration>,
     },
+    /// Add destinations to the running broadcast: the request's URLs and
+    /// its profile's destinations (only `destination` of them, if named),
+    /// planned as going live plans them, keys from the secret store. Each
+    /// joins at the next keyframe; the others are untouched.
+    AddOutputs {
+        /// Which destinations (its encode settings are ignored: the
+        /// broadcast's are used); a recording only if `record` is given.
+        request: GoLiveRequest,
+        /// One destination of the profile, by name.
+        destination: Option<String>,
+    },
+    /// Start a failed output again (by its id).
+    RetryOutput(String),
+    /// Take an output out of the running broadcast (by its id): a live one
+    /// ends cleanly; the last one is not removed (end the stream instead).
+    RemoveOutput(String),
     /// Start the built-in server.
     StartServer(ServerConfig),
     /// Stop the built-in server.
@@ -76,6 +92,18 @@ pub enum Command {
     },
 }
 
+/// The running broadcast, as the controller holds it.
+struct Live {
+    stopper: Stopper,
+    outputs: OutputControl,
+}
+
+impl Live {
+    fn stop(&self) {
+        self.stopper.stop();
+    }
+}
+
 /// The server the engine runs, and the key a rehearsal publishes with.
 struct RunningServer {
     handle: ServerHandle,
@@ -108,7 +136,7 @@ impl Controller {
     /// what runs cleanly.
     pub async fn run(self, mut commands: mpsc::Receiver<Command>, mut shutdown: tokio::sync::oneshot::Receiver<()>) {
         let (ended_tx, mut ended_rx) = mpsc::channel::<Ended>(1);
-        let mut stopper: Option<Stopper> = None;
+        let mut stopper: Option<Live> = None;
         let mut server: Option<RunningServer> = None;
         let mut session: Option<OpenSession> = None;
         let mut preview: Option<PreviewRequest> = None;
@@ -233,7 +261,7 @@ impl Controller {
     async fn handle(
         &self,
         cmd: Command,
-        stopper: &mut Option<Stopper>,
+        stopper: &mut Option<Live>,
         server: &mut Option<RunningServer>,
         ended: &mpsc::Sender<Ended>,
         session: Option<Arc<CaptureSession>>,
@@ -318,6 +346,9 @@ impl Controller {
                     Err(e) => self.fail_start(&e),
                 }
             }
+            cmd @ (Command::AddOutputs { .. } | Command::RetryOutput(_) | Command::RemoveOutput(_)) => {
+                self.change_outputs(cmd, stopper).await
+            }
             Command::Check { request, publish_test } => self.check(request, publish_test).await,
             Command::CheckPlan { plan, publish_test } => self.start_check(plan, publish_test),
             // Taken by `sources` in `run`.
@@ -384,11 +415,99 @@ impl Controller {
         });
     }
 
-    fn refuse_second_broadcast(&self, stopper: &Option<Stopper>) -> bool {
+    fn refuse_second_broadcast(&self, stopper: &Option<Live>) -> bool {
         if stopper.is_some() {
-            tracing::warn!("already live: stop the broadcast first");
+            self.refuse("already live: stop the broadcast first".into());
         }
         stopper.is_some()
+    }
+
+    /// Says why a command was not carried out: in the state and the log.
+    fn refuse(&self, message: String) {
+        tracing::warn!("{message}");
+        self.set(|s| s.refused = Some(Refusal { message, at: Instant::now() }));
+    }
+
+    /// Adds, retries or removes outputs of the running broadcast.
+    async fn change_outputs(&self, cmd: Command, live: &Option<Live>) {
+        let Some(live) = live.as_ref() else {
+            return self.refuse("not live: there is no broadcast to change".into());
+        };
+        let control = live.outputs.clone();
+        match cmd {
+            Command::AddOutputs { request, destination } => {
+                let record = request.record.is_some();
+                let profile = request.profile.clone();
+                let plan = match self.plan(request).await {
+                    Ok(plan) => plan,
+                    Err(message) => return self.refuse(format!("adding: {message}")),
+                };
+                let wanted = destination.as_ref().zip(profile.as_ref()).map(|(d, p)| format!("{p}/{d}"));
+                let specs: Vec<OutputSpec> = plan
+                    .outputs
+                    .into_iter()
+                    .filter(|o| match o {
+                        OutputSpec::Record(_) => record,
+                        OutputSpec::Publish(d) => match (&wanted, &d.id) {
+                            (Some(w), Some(id)) => w == id,
+                            (Some(_), None) => true,
+                            (None, _) => true,
+                        },
+                    })
+                    .collect();
+                if let (Some(w), true) = (&wanted, specs.is_empty()) {
+                    return self.refuse(format!("adding: the profile has no destination '{w}'"));
+                }
+                for spec in specs {
+                    if let OutputSpec::Publish(d) = &spec {
+                        super::log::LogRing::global().remember_secret(&d.url.stream_key);
+                    }
+                    let c = control.clone();
+                    // A recording's file is created here: off the runtime.
+                    match tokio::task::spawn_blocking(move || c.add(spec)).await {
+                        Ok(Ok(watch)) => self.follow_output(watch),
+                        Ok(Err(e)) => self.refuse(format!("adding: {}", error_chain(&e))),
+                        Err(e) => self.refuse(format!("adding: {}", error_chain(&e))),
+                    }
+                }
+            }
+            Command::RetryOutput(id) => {
+                let c = control.clone();
+                match tokio::task::spawn_blocking(move || c.retry(&id)).await {
+                    Ok(Ok(watch)) => self.follow_output(watch),
+                    Ok(Err(e)) => self.refuse(format!("retry: {}", error_chain(&e))),
+                    Err(e) => self.refuse(format!("retry: {}", error_chain(&e))),
+                }
+            }
+            Command::RemoveOutput(id) => match control.remove(&id) {
+                Ok(()) => self.set(|s| s.outputs.retain(|o| o.id != id)),
+                Err(e) => self.refuse(format!("remove: {}", error_chain(&e))),
+            },
+            _ => {}
+        }
+    }
+
+    /// Lists an output (or its new start, for a retry) and keeps its row
+    /// up to date as its state changes.
+    fn follow_output(&self, mut watch: OutputWatch) {
+        let now = Instant::now();
+        let snapshot = OutputSnapshot { id: watch.id.clone(), name: watch.name.clone(), kind: watch.kind, state: watch.state.borrow().clone(), since: now };
+        self.set(|s| match s.outputs.iter_mut().find(|o| o.id == snapshot.id) {
+            Some(o) => *o = snapshot,
+            None => s.outputs.push(snapshot),
+        });
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            while watch.state.changed().await.is_ok() {
+                let new = watch.state.borrow_and_update().clone();
+                state.send_modify(|s| {
+                    if let Some(o) = s.outputs.iter_mut().find(|o| o.id == watch.id) {
+                        o.state = new;
+                        o.since = Instant::now();
+                    }
+                });
+            }
+        });
     }
 
     fn fail_start(&self, e: &dyn std::error::Error) {
@@ -422,7 +541,7 @@ impl Controller {
     async fn go_live(
         &self,
         plan: BroadcastPlan,
-        stopper: &mut Option<Stopper>,
+        stopper: &mut Option<Live>,
         ended: &mpsc::Sender<Ended>,
         session: Option<Arc<CaptureSession>>,
     ) {
@@ -450,29 +569,14 @@ impl Controller {
             Ok(Err(e)) => return self.fail_start(&e),
             Err(e) => return self.fail_start(&e),
         };
-        *stopper = Some(broadcast.stopper());
-        let watches = broadcast.output_states();
+        *stopper = Some(Live { stopper: broadcast.stopper(), outputs: broadcast.outputs() });
         let now = Instant::now();
         self.set(|s| {
             s.broadcast = BroadcastState::Running { since: now };
-            s.outputs = watches
-                .iter()
-                .map(|w| OutputSnapshot { id: w.id.clone(), name: w.name.clone(), kind: w.kind, state: w.state.borrow().clone(), since: now })
-                .collect();
+            s.outputs.clear();
         });
-        for (index, mut watch) in watches.into_iter().enumerate() {
-            let state = self.state.clone();
-            tokio::spawn(async move {
-                while watch.state.changed().await.is_ok() {
-                    let new = watch.state.borrow_and_update().clone();
-                    state.send_modify(|s| {
-                        if let Some(o) = s.outputs.get_mut(index).filter(|o| o.id == watch.id) {
-                            o.state = new;
-                            o.since = Instant::now();
-                        }
-                    });
-                }
-            });
+        for watch in broadcast.output_states() {
+            self.follow_output(watch);
         }
         let mut rx = broadcast.stats();
         let stats = self.stats.clone();

@@ -18,7 +18,7 @@ mod state;
 pub use controller::{Command, error_chain};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
-pub use state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ServerState, SourcesState};
+pub use state::{BroadcastState, CheckState, EngineState, OutputSnapshot, Refusal, ServerState, SourcesState};
 
 use crate::net::server::ServerConfig;
 use crate::pipeline::{AudioLevels, PreviewFrame, SessionFeeds, Stats};

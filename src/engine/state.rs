@@ -24,6 +24,18 @@ pub struct EngineState {
     pub warnings: Vec<String>,
     /// The latest pre-flight check.
     pub check: CheckState,
+    /// The latest command the engine refused or could not carry out, and
+    /// why ("already live", "no output 'x'"...), until the next is refused.
+    pub refused: Option<Refusal>,
+}
+
+/// A command the engine did not carry out.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    /// Why, in words for the person (never a key).
+    pub message: String,
+    /// When.
+    pub at: Instant,
 }
 
 /// The pre-flight check.

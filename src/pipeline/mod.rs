@@ -13,7 +13,7 @@ mod settings;
 mod sources;
 mod stats;
 
-pub use outputs::{OutputKind, OutputReport, OutputSpec, OutputWatch};
+pub use outputs::{OutputChangeError, OutputControl, OutputKind, OutputReport, OutputSpec, OutputWatch};
 pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
 pub use session::{
     AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat, preview_picture,
@@ -72,7 +72,7 @@ impl BroadcastSummary {
 pub struct Broadcast {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<Result<(), String>>>,
-    outputs: outputs::RunningOutputs,
+    outputs: Arc<outputs::OutputSet>,
     stats_rx: watch::Receiver<Stats>,
     stats_task: Option<JoinHandle<()>>,
 }
@@ -157,7 +157,7 @@ impl Broadcast {
 
         let audio_config = audio_enc.config().clone();
         let stop = Arc::new(AtomicBool::new(false));
-        let running = outputs::start_outputs(outputs, (settings.video_kbps, settings.audio_kbps), &stop, runtime)?;
+        let running = outputs::OutputSet::start(outputs, (settings.video_kbps, settings.audio_kbps), &stop, runtime)?;
         let counters = Arc::new(stats::PipelineCounters::default());
         let clock = MediaClock::start();
 
@@ -174,7 +174,7 @@ impl Broadcast {
         {
             let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
             let src = video_input;
-            let feedback = sources::DestinationFeedback::new(settings.video_kbps, running.destination_statuses());
+            let feedback = sources::DestinationFeedback::new(settings.video_kbps, running.clone());
             workers.push(spawn(
                 "tally-video",
                 Box::new(move || sources::run_video(src, video_enc, &settings, clock, &stop, &end, &counters, feedback, video_tx)),
@@ -189,7 +189,7 @@ impl Broadcast {
             )?);
         }
         {
-            let queues = running.fanout();
+            let queues = running.clone();
             let (settings, counters, stop) = (settings.clone(), counters.clone(), stop.clone());
             workers.push(spawn(
                 "tally-mux",
@@ -200,7 +200,7 @@ impl Broadcast {
         let initial = Stats::default();
         let (stats_tx, stats_rx) = watch::channel(initial);
         let stats_task = {
-            let (stop, counters, views) = (stop.clone(), counters.clone(), running.views());
+            let (stop, counters, views) = (stop.clone(), counters.clone(), running.clone());
             std::thread::Builder::new()
                 .name("tally-stats".into())
                 .spawn(move || stats::run_sampler(&stop, &counters, &source_views, &views, &stats_tx))
@@ -213,6 +213,12 @@ impl Broadcast {
     /// A handle that can stop the broadcast from another task (Ctrl-C, the UI).
     pub fn stopper(&self) -> Stopper {
         Stopper(self.stop.clone())
+    }
+
+    /// Changes the outputs while live: add a destination or a recording,
+    /// retry a failed one, remove one.
+    pub fn outputs(&self) -> OutputControl {
+        OutputControl(self.outputs.clone())
     }
 
     /// Each output's state as it changes.

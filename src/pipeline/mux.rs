@@ -5,6 +5,7 @@ use super::settings::BroadcastSettings;
 use super::stats::PipelineCounters;
 use crate::flv::{self, FlvTag, StreamMetadata};
 use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
+use super::outputs::OutputSet;
 use crate::net::queue::{OutputQueue, PushOutcome};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
@@ -22,15 +23,73 @@ pub(crate) fn encoder_name() -> String {
     format!("Tally {}", env!("CARGO_PKG_VERSION"))
 }
 
+/// The tags a new consumer needs before any media: the latest metadata and
+/// sequence headers (RTMP players and FLV readers configure their decoders
+/// from them; nginx-rtmp replays the same to a late player).
+#[derive(Default)]
+struct StartTags {
+    metadata: Option<FlvTag>,
+    video: Option<FlvTag>,
+    audio: Option<FlvTag>,
+}
+
 struct Fanout {
+    outputs: Arc<OutputSet>,
+    /// The set's generation this copy of its queues is from.
+    generation: u64,
     queues: Vec<Arc<OutputQueue>>,
     open: Vec<bool>,
+    start: StartTags,
+    /// The start tags have gone out: a queue that joins now gets them replayed.
+    started: bool,
+    /// Timestamp of the newest tag sent, for a joiner's replayed start.
+    last_ts: u32,
     fast: bool,
     offset: u32,
 }
 
 impl Fanout {
+    fn new(outputs: Arc<OutputSet>, fast: bool, offset: u32) -> Self {
+        let generation = outputs.generation();
+        let queues = outputs.queues();
+        let open = vec![true; queues.len()];
+        Fanout { outputs, generation, queues, open, start: StartTags::default(), started: false, last_ts: offset, fast, offset }
+    }
+
+    /// Picks up outputs added or removed while live. A joiner starts with
+    /// the start tags, then media from the next keyframe (its destination
+    /// asked the encoder for one when it was added).
+    fn refresh(&mut self) {
+        let generation = self.outputs.generation();
+        if generation == self.generation {
+            return;
+        }
+        self.generation = generation;
+        let queues = self.outputs.queues();
+        let mut open = Vec::with_capacity(queues.len());
+        for q in &queues {
+            match self.queues.iter().position(|old| Arc::ptr_eq(old, q)) {
+                Some(i) => open.push(self.open[i]),
+                None => {
+                    if self.started {
+                        q.restart_at_next_keyframe();
+                        for tag in [&self.start.metadata, &self.start.video, &self.start.audio].into_iter().flatten() {
+                            let mut tag = tag.clone();
+                            tag.timestamp_ms = self.last_ts;
+                            q.push(tag);
+                        }
+                    }
+                    open.push(true);
+                }
+            }
+        }
+        self.queues = queues;
+        self.open = open;
+    }
+
     fn send(&mut self, tag: FlvTag) {
+        self.refresh();
+        self.last_ts = tag.timestamp_ms;
         for (q, open) in self.queues.iter().zip(self.open.iter_mut()) {
             if !*open {
                 continue;
@@ -42,15 +101,19 @@ impl Fanout {
         }
     }
 
+    /// Sends a start tag (metadata or a sequence header) and keeps it for joiners.
+    fn send_start(&mut self, tag: FlvTag, slot: fn(&mut StartTags) -> &mut Option<FlvTag>) {
+        *slot(&mut self.start) = Some(tag.clone());
+        self.send(tag);
+    }
+
     fn ts(&self, ms: u64) -> u32 {
         // RTMP/FLV timestamps are 32-bit milliseconds and wrap (RTMP 1.0 5.3.1.3).
         (ms as u32).wrapping_add(self.offset)
     }
 
     fn finish(&self) {
-        for q in &self.queues {
-            q.finish();
-        }
+        self.outputs.finish_all();
     }
 }
 
@@ -59,13 +122,12 @@ pub(super) fn run_muxer(
     video_rx: Receiver<VideoItem>,
     audio_rx: Receiver<EncodedPacket>,
     audio_config: AudioConfig,
-    queues: Vec<Arc<OutputQueue>>,
+    outputs: Arc<OutputSet>,
     settings: &BroadcastSettings,
     counters: &PipelineCounters,
     stop: &AtomicBool,
 ) -> Result<(), String> {
-    let open = vec![true; queues.len()];
-    let mut out = Fanout { queues, open, fast: settings.fast, offset: settings.start_offset_ms };
+    let mut out = Fanout::new(outputs, settings.fast, settings.start_offset_ms);
     let result = interleave(&video_rx, &audio_rx, &audio_config, &mut out, counters);
     out.finish();
     if result.is_err() {
@@ -109,17 +171,18 @@ fn interleave(
             };
             let base = out.ts(0);
             let meta = StreamMetadata::new(video_config.as_ref(), Some(audio_config), &encoder_name());
-            out.send(flv::metadata_tag(&meta, base));
+            out.send_start(flv::metadata_tag(&meta, base), |s| &mut s.metadata);
             if let Some(cfg) = &video_config {
                 let tag = flv::video_sequence_header(cfg, base).map_err(|e| format!("video sequence header: {e}"))?;
-                out.send(tag);
+                out.send_start(tag, |s| &mut s.video);
                 // Consumed: a later `Some(config)` means a change and is re-sent.
                 if let Some((_, c)) = video_head.as_mut() {
                     *c = None;
                 }
             }
-            out.send(flv::audio_sequence_header(audio_config, base));
+            out.send_start(flv::audio_sequence_header(audio_config, base), |s| &mut s.audio);
             started = true;
+            out.started = true;
         }
         let take_video = match (&video_head, &audio_head) {
             (Some((v, _)), Some(a)) => v.dts_ms <= a.dts_ms,
@@ -132,7 +195,7 @@ fn interleave(
             if let Some(cfg) = config {
                 let tag = flv::video_sequence_header(&cfg, out.ts(packet.dts_ms))
                     .map_err(|e| format!("video sequence header: {e}"))?;
-                out.send(tag);
+                out.send_start(tag, |s| &mut s.video);
             }
             let mut tag = flv::video_tag(&packet);
             tag.timestamp_ms = out.ts(packet.dts_ms);

@@ -134,22 +134,37 @@ impl MediaEnd {
 pub(super) struct DestinationFeedback {
     target: u32,
     current: u32,
+    outputs: Arc<super::outputs::OutputSet>,
+    /// The set's generation `destinations` is from (destinations come and go while live).
+    generation: u64,
     destinations: Vec<Arc<crate::net::OutputStatus>>,
 }
 
 impl DestinationFeedback {
-    pub fn new(target: u32, destinations: Vec<Arc<crate::net::OutputStatus>>) -> Self {
-        DestinationFeedback { target, current: target, destinations }
+    pub fn new(target: u32, outputs: Arc<super::outputs::OutputSet>) -> Self {
+        let generation = outputs.generation();
+        let destinations = outputs.destination_statuses();
+        DestinationFeedback { target, current: target, outputs, generation, destinations }
+    }
+
+    fn refresh(&mut self) {
+        let generation = self.outputs.generation();
+        if generation != self.generation {
+            self.generation = generation;
+            self.destinations = self.outputs.destination_statuses();
+        }
     }
 
     /// True when some destination asked for a keyframe since the last call.
-    fn keyframe_wanted(&self) -> bool {
+    fn keyframe_wanted(&mut self) -> bool {
+        self.refresh();
         // Every request is taken, so one IDR answers several at once.
         self.destinations.iter().fold(false, |any, d| d.take_keyframe_request() | any)
     }
 
     /// The bitrate to encode at now, if it differs from the current one.
     fn wanted(&mut self) -> Option<u32> {
+        self.refresh();
         let limit = self
             .destinations
             .iter()

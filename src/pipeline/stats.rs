@@ -1,6 +1,7 @@
 //! Once-a-second snapshots of a broadcast, for `--stats` and the UI.
 
-use super::outputs::OutputView;
+use super::outputs::{OutputSet, OutputView};
+use std::collections::HashMap;
 use crate::capture::SourceStatus;
 use crate::capture::pcm::Levels;
 use crate::net::OutputState;
@@ -144,25 +145,26 @@ pub(super) fn run_sampler(
     stop: &AtomicBool,
     counters: &PipelineCounters,
     sources: &SourceViews,
-    outputs: &[OutputView],
+    outputs: &OutputSet,
     tx: &watch::Sender<Stats>,
 ) {
     let mut last = Instant::now();
     let mut last_frames = 0u64;
     let mut last_bytes = 0u64;
-    let mut last_out: Vec<u64> = vec![0; outputs.len()];
+    // By id: outputs come and go while live.
+    let mut last_out: HashMap<String, u64> = HashMap::new();
     let mut next = last + Duration::from_secs(1);
     loop {
         // Wake often enough to notice the end promptly, publish once a second.
         while Instant::now() < next {
-            if stop.load(Ordering::Relaxed) && outputs.iter().all(|o| o.finished()) {
-                publish(counters, sources, outputs, &mut last, &mut last_frames, &mut last_bytes, &mut last_out, tx);
+            if stop.load(Ordering::Relaxed) && outputs.all_finished() {
+                publish(counters, sources, &outputs.views(), &mut last, &mut last_frames, &mut last_bytes, &mut last_out, tx);
                 return;
             }
             std::thread::sleep(super::POLL.min(next.saturating_duration_since(Instant::now())));
         }
         next += Duration::from_secs(1);
-        publish(counters, sources, outputs, &mut last, &mut last_frames, &mut last_bytes, &mut last_out, tx);
+        publish(counters, sources, &outputs.views(), &mut last, &mut last_frames, &mut last_bytes, &mut last_out, tx);
     }
 }
 
@@ -174,7 +176,7 @@ fn publish(
     last: &mut Instant,
     last_frames: &mut u64,
     last_bytes: &mut u64,
-    last_out: &mut [u64],
+    last_out: &mut HashMap<String, u64>,
     tx: &watch::Sender<Stats>,
 ) {
     let now = Instant::now();
@@ -198,8 +200,14 @@ fn publish(
     };
     *last_frames = frames;
     *last_bytes = bytes;
-    for (o, prev) in outputs.iter().zip(last_out.iter_mut()) {
+    last_out.retain(|id, _| outputs.iter().any(|o| &o.id == id));
+    for o in outputs {
         let sent = o.bytes_out();
+        // A retried output starts its count again.
+        let prev = last_out.entry(o.id.clone()).or_insert(0);
+        if sent < *prev {
+            *prev = 0;
+        }
         let phase = o.status.state();
         stats.outputs.push(OutputStats {
             id: o.id.clone(),
