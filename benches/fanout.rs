@@ -126,7 +126,7 @@ async fn publish(url: RtmpUrl, clip: Arc<Vec<FlvTag>>, totals: Arc<Totals>, stop
 
 /// Plays until aborted; counts bytes and video latency while `measuring`.
 async fn play(url: RtmpUrl, totals: Arc<Totals>, measuring: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
-    let mut p = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
+    let mut p = RtmpPlayer::connect(&url).await.map_err(|e| tally::error_chain(&e))?;
     let mut last_bytes = 0;
     let mut lat = Vec::new();
     let mut counted = false;

@@ -17,3 +17,20 @@ pub mod net;
 pub mod pipeline;
 pub mod rtmp;
 pub mod ui;
+
+/// An error and its causes, `outer: inner: ...`, as anyhow's `{:#}` prints
+/// them (a cause whose words the outer message already ends with is not
+/// repeated). What logs, states and reports show of a typed error.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}

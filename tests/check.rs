@@ -107,7 +107,7 @@ fn tallys_player_plays_over_rtmps_with_the_private_ca() {
     let ca_pem = ca.ca_pem();
     let rt = common::rtmp_client::runtime();
     let (frames, untrusted) = rt.block_on(async {
-        let untrusted = RtmpPlayer::connect(&url).await.err().map(|e| e.to_string());
+        let untrusted = RtmpPlayer::connect(&url).await.err().map(|e| tally::error_chain(&e));
         let mut player = RtmpPlayer::connect_with(&url, Some(&ca_pem)).await.expect("connect over TLS");
         let mut frames = 0;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -120,7 +120,7 @@ fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
         other => anyhow::bail!("the broadcast ended unexpectedly ({other:?})"),
     };
     for e in &summary.pipeline_errors {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", tally::error_chain(e));
     }
     // Failures were reported when they happened; name them once more in
     // a multi-output run so the end of the log tells the whole story.

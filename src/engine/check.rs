@@ -56,8 +56,8 @@ pub async fn run(dest: Destination, plan: &BroadcastPlan, publish_test: Option<D
     let outputs = vec![OutputSpec::Publish(dest)];
     let broadcast = match tokio::task::spawn_blocking(move || Broadcast::start(settings, outputs, &runtime)).await {
         Ok(Ok(b)) => b,
-        Ok(Err(e)) => return report.with_publish(0.0, Err(e.to_string())),
-        Err(e) => return report.with_publish(0.0, Err(e.to_string())),
+        Ok(Err(e)) => return report.with_publish(0.0, Err(crate::error_chain(&e))),
+        Err(e) => return report.with_publish(0.0, Err(crate::error_chain(&e))),
     };
     // Sustained: the average over the second half of the test (the first
     // seconds fill the path's buffers and run congestion control in),
@@ -81,7 +81,7 @@ pub async fn run(dest: Destination, plan: &BroadcastPlan, publish_test: Option<D
     let (samples, acked) = sampler.await.unwrap_or_default();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if let Some(e) = summary.outputs.first().and_then(|o| o.error.clone()) {
-        return report.with_publish(ms, Err(e));
+        return report.with_publish(ms, Err(e.message));
     }
     let mid = samples.len() / 2;
     match (samples.get(mid), samples.last()) {

@@ -601,17 +601,4 @@ async fn close_session(session: Arc<CaptureSession>) {
     let _ = tokio::task::spawn_blocking(move || drop(session)).await;
 }
 
-/// An error and its causes, `outer: inner: ...`, as anyhow's `{:#}` prints them.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
+pub use crate::error_chain;

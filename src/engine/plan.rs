@@ -68,28 +68,30 @@ pub enum PlanError {
         destination: String,
     },
     /// A destination's server URL is not an RTMP URL.
-    #[error("profile '{profile}', destination '{destination}': {reason}")]
+    #[error("profile '{profile}', destination '{destination}'")]
     BadServer {
         /// Profile name.
         profile: String,
         /// Destination name.
         destination: String,
         /// What is wrong (never the key).
-        reason: String,
+        #[source]
+        source: crate::rtmp::UrlError,
     },
     /// No destination at all.
     #[error("give at least one destination URL or --profile NAME")]
     NoDestination,
     /// A Y4M source's header could not be read.
-    #[error("reading the Y4M header: {0}")]
-    Y4m(String),
+    #[error("reading the Y4M header")]
+    Y4m(#[source] crate::capture::CaptureError),
     /// The recording directory could not be created.
-    #[error("creating the recording directory {}: {reason}", dir.display())]
+    #[error("creating the recording directory {}", dir.display())]
     RecordingDir {
         /// The directory.
         dir: PathBuf,
-        /// The OS's words.
-        reason: String,
+        /// The OS's error.
+        #[source]
+        source: std::io::Error,
     },
 }
 
@@ -138,7 +140,7 @@ pub fn settings(encode: &EncodeOverrides, run: &RunOptions) -> Result<BroadcastS
     if let VideoSourceSpec::Y4m(path) = &video
         && (size.is_none() || fps.is_none())
     {
-        let header = Y4mSource::probe(path).map_err(|e| PlanError::Y4m(e.to_string()))?;
+        let header = Y4mSource::probe(path).map_err(PlanError::Y4m)?;
         size = size.or(Some(crate::media::FrameSize::new(header.width & !1, header.height & !1)));
         fps = fps.or(Some(header.rate.as_f64().round().clamp(1.0, 120.0) as u32));
     }
@@ -179,10 +181,10 @@ fn profile_outputs(p: &Profile, store: &ProfileStore, ca_file: Option<&Path>) ->
         let key = store
             .key(&p.name, d)?
             .ok_or_else(|| PlanError::MissingKey { profile: p.name.clone(), destination: d.name.clone() })?;
-        let url = RtmpUrl::with_key(&d.server, key.expose()).map_err(|e| PlanError::BadServer {
+        let url = RtmpUrl::with_key(&d.server, key.expose()).map_err(|source| PlanError::BadServer {
             profile: p.name.clone(),
             destination: d.name.clone(),
-            reason: e.to_string(),
+            source,
         })?;
         let mut dest = Destination::new(url, 0, 0);
         dest.ca_file = d.ca_file.clone().or_else(|| ca_file.map(Path::to_path_buf));
@@ -206,7 +208,7 @@ pub fn recording_path(place: &Path, now: SystemTime) -> Result<PathBuf, PlanErro
         (place.parent().map(Path::to_path_buf).unwrap_or_default(), stem)
     } else {
         std::fs::create_dir_all(place)
-            .map_err(|e| PlanError::RecordingDir { dir: place.to_path_buf(), reason: e.to_string() })?;
+            .map_err(|source| PlanError::RecordingDir { dir: place.to_path_buf(), source })?;
         (place.to_path_buf(), "tally".to_owned())
     };
     // Never overwrite an earlier recording, even from the same second.

@@ -71,11 +71,15 @@ impl CheckReport {
         self.steps.push((step, started.elapsed().as_secs_f64() * 1000.0));
     }
 
-    fn fail(mut self, step: CheckStep, started: Instant, e: &dyn std::fmt::Display) -> Self {
+    fn fail(self, step: CheckStep, started: Instant, e: &dyn std::error::Error) -> Self {
+        self.fail_because(step, started, crate::error_chain(e))
+    }
+
+    fn fail_because(mut self, step: CheckStep, started: Instant, why: String) -> Self {
         self.step(step, started);
         self.ok = false;
         self.failed_step = Some(step);
-        self.error = Some(e.to_string());
+        self.error = Some(why);
         self
     }
 
@@ -174,12 +178,12 @@ pub async fn check(url: &RtmpUrl, ca_file: Option<&Path>) -> CheckReport {
         if !out.is_empty()
             && let Err(e) = stream.write_all(&out).await
         {
-            return report.fail(step, t, &PublishError::Io(e.to_string()));
+            return report.fail(step, t, &PublishError::Io(e));
         }
         buf.clear();
         let n = match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Err(_) => return report.fail(step, t, &PublishError::Timeout(if step == CheckStep::Handshake { "the RTMP handshake" } else { "connect" })),
-            Ok(Err(e)) => return report.fail(step, t, &PublishError::Io(e.to_string())),
+            Ok(Err(e)) => return report.fail(step, t, &PublishError::Io(e)),
             Ok(Ok(n)) => n,
         };
         if n == 0 {
@@ -187,11 +191,11 @@ pub async fn check(url: &RtmpUrl, ca_file: Option<&Path>) -> CheckReport {
                 CheckStep::Handshake => "the server closed the connection during the RTMP handshake".to_string(),
                 _ => format!("the server closed the connection in answer to connect (is '{}' the right application?)", url.app),
             };
-            return report.fail(step, t, &why);
+            return report.fail_because(step, t, why);
         }
         let events = match session.handle_input(&buf) {
             Ok(ev) => ev,
-            Err(e) => return report.fail(step, t, &PublishError::Protocol(e.to_string())),
+            Err(e) => return report.fail(step, t, &PublishError::Protocol(e)),
         };
         for ev in events {
             match ev {

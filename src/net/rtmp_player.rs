@@ -19,18 +19,19 @@ pub use super::transport::CONNECT_TIMEOUT;
 #[derive(Debug, thiserror::Error)]
 pub enum PlayError {
     /// The server could not be reached.
-    #[error("could not connect to {addr}: {reason}")]
+    #[error("could not reach {addr}")]
     Connect {
         /// host:port.
         addr: String,
-        /// Why.
-        reason: String,
+        /// Why: resolving, connecting or TLS, as for a publisher.
+        #[source]
+        source: PublishError,
     },
     /// A socket error.
-    #[error("network error: {0}")]
+    #[error("network error")]
     Io(#[from] std::io::Error),
     /// The server broke the protocol.
-    #[error("protocol error: {0}")]
+    #[error("protocol error")]
     Protocol(#[from] SessionError),
 }
 
@@ -60,7 +61,7 @@ impl RtmpPlayer {
     /// platform's roots (the publisher's transport: DNS, TCP, TLS).
     pub async fn connect_with(url: &RtmpUrl, ca_file: Option<&std::path::Path>) -> Result<RtmpPlayer, PlayError> {
         let addr = format!("{}:{}", url.host, url.port);
-        let failed = |e: PublishError| PlayError::Connect { addr: addr.clone(), reason: e.to_string() };
+        let failed = |source: PublishError| PlayError::Connect { addr: addr.clone(), source };
         let tls = match url.scheme {
             Scheme::Rtmps => Some(transport::tls_config(ca_file).map_err(failed)?),
             Scheme::Rtmp => None,

@@ -4,7 +4,7 @@
 //! optional private CA). The publisher, the player and the pre-flight
 //! check connect through here.
 
-use crate::net::publisher::error::PublishError;
+use crate::net::publisher::error::{DestinationConfigError, PublishError};
 use crate::rtmp::RtmpUrl;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,17 +32,17 @@ pub async fn resolve(url: &RtmpUrl) -> Result<Vec<SocketAddr>, PublishError> {
     let host = url.host.clone();
     match timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((url.host.as_str(), url.port))).await {
         Err(_) => Err(PublishError::Timeout("resolving the host")),
-        Ok(Err(e)) => Err(PublishError::Dns { host, reason: e.to_string() }),
+        Ok(Err(source)) => Err(PublishError::Dns { host, source }),
         Ok(Ok(addrs)) => {
             let addrs: Vec<SocketAddr> = addrs.collect();
-            if addrs.is_empty() { Err(PublishError::Dns { host, reason: "no addresses".into() }) } else { Ok(addrs) }
+            if addrs.is_empty() { Err(PublishError::NoAddress { host }) } else { Ok(addrs) }
         }
     }
 }
 
 /// A TCP connection to the first address that answers, tuned for streaming.
 pub async fn connect_tcp(addrs: &[SocketAddr]) -> Result<TcpStream, PublishError> {
-    let mut last = PublishError::Connect { addr: "-".into(), reason: "no address to try".into() };
+    let mut last = PublishError::NoAddress { host: "-".into() };
     for addr in addrs {
         match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => {
@@ -53,8 +53,10 @@ pub async fn connect_tcp(addrs: &[SocketAddr]) -> Result<TcpStream, PublishError
                 }
                 return Ok(s);
             }
-            Ok(Err(e)) => last = PublishError::Connect { addr: addr.to_string(), reason: e.to_string() },
-            Err(_) => last = PublishError::Connect { addr: addr.to_string(), reason: "timed out".into() },
+            Ok(Err(source)) => last = PublishError::Connect { addr: addr.to_string(), source },
+            Err(_) => {
+                last = PublishError::Connect { addr: addr.to_string(), source: std::io::Error::from(std::io::ErrorKind::TimedOut) }
+            }
         }
     }
     Err(last)
@@ -72,36 +74,39 @@ pub fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, P
     if let Some(path) = ca_file {
         use rustls_pki_types::pem::PemObject;
         let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| PublishError::Config(format!("cannot read CA file {}: {e}", path.display())))?
+            .map_err(|source| DestinationConfigError::CaFile { path: path.to_path_buf(), source })?
             .collect::<Result<_, _>>()
-            .map_err(|e| PublishError::Config(format!("CA file {} is not PEM certificates: {e}", path.display())))?;
+            .map_err(|source| DestinationConfigError::CaFile { path: path.to_path_buf(), source })?;
         if certs.is_empty() {
-            return Err(PublishError::Config(format!("CA file {} holds no certificate", path.display())));
+            return Err(DestinationConfigError::NoCertificate { path: path.to_path_buf() }.into());
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| PublishError::Config(format!("CA file {}: {e}", path.display())))?;
+            roots.add(cert).map_err(|source| DestinationConfigError::BadCertificate { path: path.to_path_buf(), source })?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| PublishError::Config(format!("TLS setup: {e}")))?
+        .map_err(DestinationConfigError::TlsSetup)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
-/// Describes a TLS failure in the user's terms.
-fn tls_error(host: &str, e: &std::io::Error) -> PublishError {
-    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-    let reason = match inner {
-        Some(rustls::Error::InvalidCertificate(c)) => {
-            format!("its certificate is not trusted ({c:?}); for a private CA pass its certificate with --ca-file")
+/// What TLS said, if it said anything: a reset during the handshake is
+/// the network (the error comes back as it was); anything rustls said is final.
+fn tls_error(host: &str, e: std::io::Error) -> Result<PublishError, std::io::Error> {
+    if !e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
+        return Err(e);
+    }
+    match e.into_inner().map(|inner| inner.downcast::<rustls::Error>()) {
+        Some(Ok(source)) => {
+            let untrusted = matches!(*source, rustls::Error::InvalidCertificate(_));
+            Ok(PublishError::Tls { host: host.to_string(), untrusted, source: *source })
         }
-        Some(other) => other.to_string(),
-        None => e.to_string(),
-    };
-    PublishError::Tls { host: host.to_string(), reason }
+        Some(Err(other)) => Err(std::io::Error::other(other)),
+        None => Err(std::io::Error::other("TLS handshake failed")),
+    }
 }
 
 /// A connection, and a second handle on its socket to reset it with.
@@ -138,16 +143,15 @@ pub async fn connect_transport(url: &RtmpUrl, tcp: TcpStream, tls: Option<&Arc<r
     let Some(tls) = tls else { return Ok(Box::new(tcp)) };
     let host = url.host.clone();
     let name = rustls_pki_types::ServerName::try_from(host.clone())
-        .map_err(|e| PublishError::Config(format!("'{host}' is not a valid TLS server name: {e}")))?;
+        .map_err(|_| DestinationConfigError::ServerName { host: host.clone() })?;
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
     match timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
         Err(_) => Err(PublishError::Timeout("the TLS handshake")),
         Ok(Err(e)) => {
             // A reset during the handshake is the network; anything TLS said is final.
-            if e.get_ref().is_some_and(|i| i.is::<rustls::Error>()) {
-                Err(tls_error(&host, &e))
-            } else {
-                Err(PublishError::Io(format!("TLS handshake with {host}: {e}")))
+            match tls_error(&host, e) {
+                Ok(tls) => Err(tls),
+                Err(io) => Err(PublishError::Io(io)),
             }
         }
         Ok(Ok(stream)) => Ok(Box::new(stream)),

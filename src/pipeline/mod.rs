@@ -13,13 +13,14 @@ mod settings;
 mod sources;
 mod stats;
 
-pub use outputs::{OutputChangeError, OutputControl, OutputKind, OutputReport, OutputSpec, OutputWatch};
+pub use outputs::{OutputChangeError, OutputControl, OutputFailure, OutputKind, OutputReport, OutputSpec, OutputWatch};
 pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
 pub use session::{
     AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat, preview_picture,
 };
 pub use stats::{OutputStats, SourceStats, Stats};
 
+use crate::capture::CaptureError;
 use crate::encode::{AacEncoder, AacSettings, EncodeError, H264Encoder, H264Settings};
 use crate::media::MediaClock;
 use std::sync::Arc;
@@ -28,26 +29,84 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Why a broadcast could not start or ended badly.
+/// Why a broadcast (or a capture session, or an output added while live)
+/// could not start. Each keeps its cause as its `source`.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     /// An encoder refused the settings or failed.
     #[error(transparent)]
     Encode(#[from] EncodeError),
-    /// A source could not be opened or failed.
-    #[error("capture: {0}")]
-    Capture(String),
-    /// An output could not be opened (file not writable, bad URL...).
-    #[error("output {name}: {reason}")]
+    /// A source could not be opened.
+    #[error("capture")]
+    Capture(#[from] CaptureError),
+    /// A recording file could not be created.
+    #[error("output {name}")]
     Output {
         /// The output, with any stream key redacted.
         name: String,
-        /// Why.
-        reason: String,
+        /// The OS's error.
+        #[source]
+        source: std::io::Error,
     },
-    /// A worker thread could not be spawned or panicked.
-    #[error("internal: {0}")]
-    Internal(String),
+    /// A broadcast needs somewhere to go.
+    #[error("no outputs given")]
+    NoOutputs,
+    /// A broadcast attached to a capture session must take its format.
+    #[error(
+        "the capture session runs {}x{} at {} fps in real time; this broadcast wants {}x{} at {}{}",
+        session.width, session.height, session.fps, wanted.width, wanted.height, wanted.fps,
+        if *fast { " as fast as possible" } else { "" }
+    )]
+    FormatMismatch {
+        /// The session's.
+        session: SessionFormat,
+        /// The broadcast's.
+        wanted: SessionFormat,
+        /// The broadcast wanted no wall clock.
+        fast: bool,
+    },
+    /// A capture session has nothing to capture.
+    #[error("a capture session needs a video and an audio source")]
+    NoSources,
+    /// A worker thread could not be spawned.
+    #[error("starting the {what} thread")]
+    Spawn {
+        /// Which thread.
+        what: &'static str,
+        /// The OS's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a stage of a running broadcast (a source, an encoder, the muxer)
+/// ended it early.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The video source failed.
+    #[error("video source")]
+    VideoSource(#[source] CaptureError),
+    /// The audio source failed.
+    #[error("audio source")]
+    AudioSource(#[source] CaptureError),
+    /// The video encoder failed.
+    #[error("video encoder")]
+    VideoEncoder(#[source] EncodeError),
+    /// The audio encoder failed.
+    #[error("audio encoder")]
+    AudioEncoder(#[source] EncodeError),
+    /// openh264 coded a first frame without SPS/PPS: players could not decode anything.
+    #[error("the first video frame arrived without SPS/PPS")]
+    NoParameterSets,
+    /// The AVC sequence header could not be made from the encoder's SPS/PPS.
+    #[error("video sequence header")]
+    SequenceHeader(#[source] crate::flv::FlvError),
+    /// A stage's thread panicked (a bug; the others were stopped).
+    #[error("the {0} thread panicked")]
+    Panicked(&'static str),
+    /// Its result was lost (the runtime shut down while joining).
+    #[error("joining the pipeline threads")]
+    Join(#[source] tokio::task::JoinError),
 }
 
 /// How a broadcast ended.
@@ -58,7 +117,7 @@ pub struct BroadcastSummary {
     /// Final counters.
     pub stats: Stats,
     /// Errors of the capture/encode stages, if any ended the broadcast early.
-    pub pipeline_errors: Vec<String>,
+    pub pipeline_errors: Vec<StageError>,
 }
 
 impl BroadcastSummary {
@@ -71,7 +130,7 @@ impl BroadcastSummary {
 /// A broadcast in progress. Dropping it stops it.
 pub struct Broadcast {
     stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<Result<(), String>>>,
+    workers: Vec<(&'static str, JoinHandle<Result<(), StageError>>)>,
     outputs: Arc<outputs::OutputSet>,
     stats_rx: watch::Receiver<Stats>,
     stats_task: Option<JoinHandle<()>>,
@@ -99,17 +158,9 @@ impl Broadcast {
         runtime: &tokio::runtime::Handle,
     ) -> Result<Broadcast, PipelineError> {
         let f = session.format();
-        if (f.width, f.height, f.fps) != (settings.width, settings.height, settings.fps) || settings.fast {
-            return Err(PipelineError::Internal(format!(
-                "the capture session runs {}x{} at {} fps in real time; this broadcast wants {}x{} at {}{}",
-                f.width,
-                f.height,
-                f.fps,
-                settings.width,
-                settings.height,
-                settings.fps,
-                if settings.fast { " as fast as possible" } else { "" }
-            )));
+        let wanted = SessionFormat { width: settings.width, height: settings.height, fps: settings.fps };
+        if (f.width, f.height, f.fps) != (wanted.width, wanted.height, wanted.fps) || settings.fast {
+            return Err(PipelineError::FormatMismatch { session: f, wanted, fast: settings.fast });
         }
         Self::start_with(settings, outputs, runtime, Some(session))
     }
@@ -121,7 +172,7 @@ impl Broadcast {
         session: Option<&CaptureSession>,
     ) -> Result<Broadcast, PipelineError> {
         if outputs.is_empty() {
-            return Err(PipelineError::Output { name: "-".into(), reason: "no outputs given".into() });
+            return Err(PipelineError::NoOutputs);
         }
         let video_enc = H264Encoder::new(H264Settings {
             width: settings.width,
@@ -165,11 +216,12 @@ impl Broadcast {
         let (audio_tx, audio_rx) = std::sync::mpsc::sync_channel(mux::CHANNEL_FRAMES);
 
         let mut workers = Vec::new();
-        let spawn = |name: &str, f: Box<dyn FnOnce() -> Result<(), String> + Send>| {
+        let spawn = |name: &'static str, f: Box<dyn FnOnce() -> Result<(), StageError> + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
                 .spawn(f)
-                .map_err(|e| PipelineError::Internal(format!("spawn {name}: {e}")))
+                .map(|h| (name, h))
+                .map_err(|source| PipelineError::Spawn { what: name, source })
         };
         {
             let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
@@ -204,7 +256,7 @@ impl Broadcast {
             std::thread::Builder::new()
                 .name("tally-stats".into())
                 .spawn(move || stats::run_sampler(&stop, &counters, &source_views, &views, &stats_tx))
-                .map_err(|e| PipelineError::Internal(format!("spawn stats: {e}")))?
+                .map_err(|source| PipelineError::Spawn { what: "tally-stats", source })?
         };
 
         Ok(Broadcast { stop, workers, outputs: running, stats_rx, stats_task: Some(stats_task) })
@@ -252,17 +304,17 @@ impl Broadcast {
         let workers = std::mem::take(&mut self.workers);
         let pipeline_errors = tokio::task::spawn_blocking(move || {
             let mut errors = Vec::new();
-            for w in workers {
+            for (name, w) in workers {
                 match w.join() {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => errors.push(e),
-                    Err(_) => errors.push("a pipeline thread panicked".to_string()),
+                    Err(_) => errors.push(StageError::Panicked(name)),
                 }
             }
             errors
         })
         .await
-        .unwrap_or_else(|e| vec![format!("pipeline join failed: {e}")]);
+        .unwrap_or_else(|e| vec![StageError::Join(e)]);
         let outputs = self.outputs.wait().await;
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.stats_task.take() {

@@ -5,6 +5,7 @@ use super::settings::BroadcastSettings;
 use super::stats::PipelineCounters;
 use crate::flv::{self, FlvTag, StreamMetadata};
 use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
+use super::StageError;
 use super::outputs::OutputSet;
 use crate::net::queue::{OutputQueue, PushOutcome};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -126,7 +127,7 @@ pub(super) fn run_muxer(
     settings: &BroadcastSettings,
     counters: &PipelineCounters,
     stop: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), StageError> {
     let mut out = Fanout::new(outputs, settings.fast, settings.start_offset_ms);
     let result = interleave(&video_rx, &audio_rx, &audio_config, &mut out, counters);
     out.finish();
@@ -142,7 +143,7 @@ fn interleave(
     audio_config: &AudioConfig,
     out: &mut Fanout,
     counters: &PipelineCounters,
-) -> Result<(), String> {
+) -> Result<(), StageError> {
     let mut video_head: Option<VideoItem> = None;
     let mut audio_head: Option<EncodedPacket> = None;
     let (mut video_done, mut audio_done) = (false, false);
@@ -165,7 +166,7 @@ fn interleave(
             // the video configuration is only known once the first IDR is coded.
             let video_config = match &video_head {
                 Some((_, Some(cfg))) => Some(cfg.clone()),
-                Some((_, None)) => return Err("first video frame arrived without SPS/PPS".into()),
+                Some((_, None)) => return Err(StageError::NoParameterSets),
                 None if video_done => None,
                 None => continue,
             };
@@ -173,7 +174,7 @@ fn interleave(
             let meta = StreamMetadata::new(video_config.as_ref(), Some(audio_config), &encoder_name());
             out.send_start(flv::metadata_tag(&meta, base), |s| &mut s.metadata);
             if let Some(cfg) = &video_config {
-                let tag = flv::video_sequence_header(cfg, base).map_err(|e| format!("video sequence header: {e}"))?;
+                let tag = flv::video_sequence_header(cfg, base).map_err(StageError::SequenceHeader)?;
                 out.send_start(tag, |s| &mut s.video);
                 // Consumed: a later `Some(config)` means a change and is re-sent.
                 if let Some((_, c)) = video_head.as_mut() {
@@ -194,7 +195,7 @@ fn interleave(
             let Some((packet, config)) = video_head.take() else { continue };
             if let Some(cfg) = config {
                 let tag = flv::video_sequence_header(&cfg, out.ts(packet.dts_ms))
-                    .map_err(|e| format!("video sequence header: {e}"))?;
+                    .map_err(StageError::SequenceHeader)?;
                 out.send_start(tag, |s| &mut s.video);
             }
             let mut tag = flv::video_tag(&packet);

@@ -67,10 +67,22 @@ pub struct OutputReport {
     pub name: String,
     /// Kind.
     pub kind: OutputKind,
-    /// `None` when it ended cleanly; otherwise the reason, final.
-    pub error: Option<String>,
+    /// `None` when it ended cleanly; otherwise how it failed.
+    pub error: Option<OutputFailure>,
     /// Payload bytes delivered.
     pub bytes_out: u64,
+}
+
+/// How an output failed: its last state's kind, finality and words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct OutputFailure {
+    /// What went wrong (resolve, connect, TLS, rejected...).
+    pub kind: FailureKind,
+    /// Retrying the same settings would fail the same way.
+    pub is_final: bool,
+    /// What to tell the person (never a key).
+    pub message: String,
 }
 
 /// An output's state as it changes, for a face that shows it at once
@@ -240,7 +252,7 @@ impl OutputSet {
                     match result {
                         Ok(()) => view.status.set_state(OutputState::Stopped),
                         Err(e) => {
-                            tracing::error!(output = %view.name, "{e}");
+                            tracing::error!(output = %view.name, "{}", crate::error_chain(&e));
                             view.status.set_state(e.as_state());
                         }
                     }
@@ -259,16 +271,21 @@ impl OutputSet {
                         match result {
                             Ok(()) => view.status.set_state(OutputState::Stopped),
                             Err(e) => {
-                                tracing::error!(output = %view.name, "{e}");
-                                view.status.set_state(OutputState::failed(FailureKind::File, true, e));
+                                let message = crate::error_chain(&e);
+                                tracing::error!(output = %view.name, "{message}");
+                                view.status.set_state(OutputState::failed(FailureKind::File, true, message));
                             }
                         }
                         ended();
                     })
-                    .map_err(|e| PipelineError::Internal(format!("spawn recorder: {e}")))?;
+                    .map_err(|source| PipelineError::Spawn { what: "tally-record", source })?;
                 (Handle::Thread(thread), None)
             }
-            (OutputSpec::Record(_), None) => return Err(PipelineError::Internal("recorder file missing".into())),
+            // `open_file` gives every recording its file.
+            (OutputSpec::Record(path), None) => {
+                let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not opened");
+                return Err(PipelineError::Output { name: path.display().to_string(), source });
+            }
         };
         let watch = OutputWatch { id: id.clone(), name: view.name.clone(), kind, state: view.status.subscribe() };
         let entry = Entry { view, kind, spec, removed: false, abort };
@@ -438,9 +455,10 @@ impl OutputSet {
             .map(|e| {
                 let v = &e.view;
                 let error = match v.status.state() {
-                    OutputState::Failed { message, .. } => Some(message),
+                    OutputState::Failed { kind, is_final, message } => Some(OutputFailure { kind, is_final, message }),
                     OutputState::Stopped => None,
-                    other => Some(format!("ended while {other}")),
+                    // Its task ended without saying how: Tally's own failure.
+                    other => Some(OutputFailure { kind: FailureKind::Internal, is_final: false, message: format!("ended while {other}") }),
                 };
                 OutputReport { id: v.id.clone(), name: v.name.clone(), kind: e.kind, error, bytes_out: v.status.bytes_out() }
             })
@@ -452,7 +470,7 @@ impl OutputSet {
 fn open_file(spec: &OutputSpec) -> Result<Option<File>, PipelineError> {
     match spec {
         OutputSpec::Record(path) => {
-            File::create(path).map(Some).map_err(|e| PipelineError::Output { name: spec.name(), reason: e.to_string() })
+            File::create(path).map(Some).map_err(|source| PipelineError::Output { name: spec.name(), source })
         }
         OutputSpec::Publish(_) => Ok(None),
     }
@@ -486,13 +504,24 @@ impl OutputControl {
     }
 }
 
-fn record(file: File, view: &OutputView) -> Result<(), String> {
-    let mut writer = FlvWriter::new(BufWriter::with_capacity(256 * 1024, file), true, true).map_err(|e| e.to_string())?;
+/// Why a recording ended early.
+#[derive(Debug, thiserror::Error)]
+enum RecordError {
+    #[error("writing the FLV header")]
+    Header(#[source] crate::flv::FlvError),
+    #[error("write")]
+    Write(#[source] crate::flv::FlvError),
+    #[error("finish")]
+    Finish(#[source] crate::flv::FlvError),
+}
+
+fn record(file: File, view: &OutputView) -> Result<(), RecordError> {
+    let mut writer = FlvWriter::new(BufWriter::with_capacity(256 * 1024, file), true, true).map_err(RecordError::Header)?;
     view.status.set_state(OutputState::Live);
     while let Some(tag) = view.queue.pop_blocking() {
-        writer.write_tag(&tag).map_err(|e| format!("write: {e}"))?;
+        writer.write_tag(&tag).map_err(RecordError::Write)?;
         view.status.add_bytes(tag.data.len() as u64);
     }
-    writer.finish().map_err(|e| format!("finish: {e}"))?;
+    writer.finish().map_err(RecordError::Finish)?;
     Ok(())
 }

@@ -231,8 +231,8 @@ impl CaptureSession {
             feeds,
             frames: AtomicU64::new(0),
         });
-        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new().name(name.into()).spawn(f).map_err(|e| super::PipelineError::Internal(format!("spawn {name}: {e}")))
+        let spawn = |name: &'static str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(f).map_err(|source| super::PipelineError::Spawn { what: name, source })
         };
         let mut threads = Vec::new();
         let s = shared.clone();
@@ -291,7 +291,7 @@ impl CaptureSession {
         slots.audio_sink = Some(atx);
         let origin_us = self.clock.now().as_micros() as u64;
         let (Some(video_status), Some(audio_status)) = (slots.video_status.clone(), slots.audio_status.clone()) else {
-            return Err(super::PipelineError::Internal("capture session without sources".into()));
+            return Err(super::PipelineError::NoSources);
         };
         Ok(Attachment { video: vrx, audio: arx, origin_us, video_status, audio_status })
     }

@@ -2,7 +2,7 @@
 //! expects), pull frames, pace file and synthetic sources to the clock,
 //! encode, hand to the muxer.
 
-use super::PipelineError;
+use super::{PipelineError, StageError};
 use super::mux::VideoItem;
 use super::settings::{AUDIO_CHANNELS, AUDIO_RATE, AudioSourceSpec, BroadcastSettings, VideoSourceSpec};
 use super::stats::PipelineCounters;
@@ -27,8 +27,8 @@ pub(super) struct Opened<S> {
     pub status: Arc<SourceStatus>,
 }
 
-fn capture_err(e: impl std::fmt::Display) -> PipelineError {
-    PipelineError::Capture(e.to_string())
+fn capture_err(e: crate::capture::CaptureError) -> PipelineError {
+    PipelineError::Capture(e)
 }
 
 fn test_pattern(s: &BroadcastSettings) -> Result<Opened<BoxedVideo>, PipelineError> {
@@ -225,7 +225,7 @@ struct VideoStage<'a> {
 }
 
 impl VideoStage<'_> {
-    fn encode(&mut self, frame: &VideoFrame, keyframe: bool) -> Result<bool, String> {
+    fn encode(&mut self, frame: &VideoFrame, keyframe: bool) -> Result<bool, StageError> {
         self.counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
         // The encoder must have coded a frame before its bitrate can change.
         if self.counters.video_frames_out.load(Ordering::Relaxed) > 0
@@ -246,7 +246,7 @@ impl VideoStage<'_> {
         }
         let output = self.enc.encode(frame).map_err(|e| {
             self.stop.store(true, Ordering::SeqCst);
-            e.to_string()
+            StageError::VideoEncoder(e)
         })?;
         let s = self.enc.stats();
         self.counters.video_skipped.store(s.skipped, Ordering::Relaxed);
@@ -271,7 +271,7 @@ pub(super) fn run_video(
     counters: &PipelineCounters,
     feedback: DestinationFeedback,
     tx: SyncSender<VideoItem>,
-) -> Result<(), String> {
+) -> Result<(), StageError> {
     let mut stage = VideoStage { enc, counters, feedback, tx, stop };
     let mut last_ms: Option<u64> = None;
     let mut src = match input {
@@ -320,7 +320,7 @@ pub(super) fn run_video(
             }
             Err(e) => {
                 stop.store(true, Ordering::SeqCst);
-                return Err(format!("video source: {e}"));
+                return Err(StageError::VideoSource(e));
             }
         }
         if frame.pts_us >= end.get() {
@@ -352,7 +352,7 @@ pub(super) fn run_audio(
     end: &MediaEnd,
     counters: &PipelineCounters,
     tx: SyncSender<EncodedPacket>,
-) -> Result<(), String> {
+) -> Result<(), StageError> {
     let mut sent_samples = 0u64;
     let send_all = |packets: Vec<EncodedPacket>| packets.into_iter().all(|p| tx.send(p).is_ok());
     let mut first_pts: Option<u64> = None;
@@ -366,7 +366,7 @@ pub(super) fn run_audio(
     };
     while !stop.load(Ordering::Relaxed) {
         let next = match (&mut own, &attached) {
-            (Some(src), _) => src.next_block().map_err(|e| format!("audio source: {e}")),
+            (Some(src), _) => src.next_block().map_err(StageError::AudioSource),
             (None, Some((rx, origin_us))) => match rx.recv_timeout(super::POLL) {
                 Ok(mut block) => {
                     // Rebased onto the broadcast's clock; a block that began
@@ -418,13 +418,13 @@ pub(super) fn run_audio(
         counters.audio_rms.store(levels.rms.to_bits(), Ordering::Relaxed);
         let packets = enc.encode(&block).map_err(|e| {
             stop.store(true, Ordering::SeqCst);
-            e.to_string()
+            StageError::AudioEncoder(e)
         })?;
         if !send_all(packets) {
             return Ok(());
         }
     }
-    let last = enc.finish().map_err(|e| e.to_string())?;
+    let last = enc.finish().map_err(StageError::AudioEncoder)?;
     send_all(last);
     Ok(())
 }

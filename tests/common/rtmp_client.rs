@@ -37,7 +37,7 @@ pub async fn play_started(url: &str) -> RtmpPlayer {
 pub async fn time_to_first_picture(url: &str, limit: Duration) -> Result<(Duration, (usize, usize)), String> {
     let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let mut player = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
+    let mut player = RtmpPlayer::connect(&url).await.map_err(|e| tally::error_chain(&e))?;
     let mut decoder = H264Decoder::new().map_err(|e| e.to_string())?;
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -159,7 +159,7 @@ impl Listener {
     /// Connects and plays `url`.
     pub async fn connect(url: &str) -> Result<Listener, String> {
         let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
-        let player = RtmpPlayer::connect(&url).await.map_err(|e| e.to_string())?;
+        let player = RtmpPlayer::connect(&url).await.map_err(|e| tally::error_chain(&e))?;
         Ok(Listener { player, rec: Recording::default(), keep_payloads: 0 })
     }
 
@@ -184,7 +184,7 @@ impl Listener {
             }
             let ev = match tokio::time::timeout_at(deadline, self.player.next_event()).await {
                 Err(_) => return Ok(Ended::TimedOut),
-                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Err(e)) => return Err(tally::error_chain(&e)),
                 Ok(Ok(None)) => return Ok(Ended::Closed),
                 Ok(Ok(Some(ev))) => ev,
             };

@@ -1,33 +1,49 @@
-//! Why publishing failed, sorted into final and retryable.
+//! Why publishing failed, sorted into final and retryable. Each failure
+//! keeps its cause (the OS's, rustls's, the RTMP session's) as its
+//! `source`; [`crate::error_chain`] prints the whole story.
 
 use crate::net::status::{FailureKind, OutputState};
+use crate::rtmp::SessionError;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The host name did not resolve.
-    #[error("could not resolve host '{host}': {reason}")]
+    #[error("could not resolve host '{host}'")]
     Dns {
         /// Host name.
         host: String,
-        /// Resolver's words.
-        reason: String,
+        /// The resolver's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The host name resolved to nothing.
+    #[error("could not resolve host '{host}': no addresses")]
+    NoAddress {
+        /// Host name.
+        host: String,
     },
     /// No TCP connection could be made.
-    #[error("could not connect to {addr}: {reason}")]
+    #[error("could not connect to {addr}")]
     Connect {
         /// Address tried last.
         addr: String,
-        /// The OS's words (e.g. "Connection refused").
-        reason: String,
+        /// The OS's error (e.g. "Connection refused").
+        #[source]
+        source: std::io::Error,
     },
     /// The TLS handshake failed: an untrusted or mismatched certificate, or TLS itself.
-    #[error("TLS with {host} failed: {reason}")]
+    #[error("TLS with {host} failed{}", if *untrusted { ": its certificate is not trusted; for a private CA pass its certificate with --ca-file" } else { "" })]
     Tls {
         /// Host whose certificate or handshake failed.
         host: String,
-        /// What was wrong, and what to do about it.
-        reason: String,
+        /// The certificate was refused (the advice is about a CA file).
+        untrusted: bool,
+        /// What rustls said.
+        #[source]
+        source: rustls::Error,
     },
     /// The server refused: `_error`, or `onStatus` with level "error".
     #[error("server rejected the stream: {code}{}", if description.is_empty() { String::new() } else { format!(" ({description})") })]
@@ -52,16 +68,65 @@ pub enum PublishError {
     Timeout(&'static str),
     /// Writes made no progress, or the server stopped acknowledging.
     #[error("connection stalled: {0}")]
-    Stalled(String),
-    /// This destination cannot be used as configured (e.g. an unreadable CA file).
-    #[error("{0}")]
-    Config(String),
-    /// The peer broke the protocol.
-    #[error("protocol error: {0}")]
-    Protocol(String),
+    Stalled(Stall),
+    /// This destination cannot be used as configured.
+    #[error(transparent)]
+    Config(#[from] DestinationConfigError),
+    /// The peer broke the protocol (or the session refused what we asked of it).
+    #[error("protocol error")]
+    Protocol(#[source] SessionError),
     /// A socket error.
-    #[error("network error: {0}")]
-    Io(String),
+    #[error("network error")]
+    Io(#[source] std::io::Error),
+}
+
+/// How a connection stalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Stall {
+    /// Nothing written for this long (the socket's buffer stayed full).
+    #[error("no write progress for {}s", .0.as_secs())]
+    NoWriteProgress(Duration),
+    /// The server acknowledged nothing for this long (RTMP 1.0 5.4.3).
+    #[error("no acknowledgement for {}s", .0.as_secs())]
+    NoAcknowledgement(Duration),
+}
+
+/// A destination's configuration that cannot work, whatever the network does.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationConfigError {
+    /// The CA file could not be read or parsed.
+    #[error("cannot read CA file {}", path.display())]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The CA file holds no certificate.
+    #[error("CA file {} holds no certificate", path.display())]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A certificate of the CA file was refused.
+    #[error("CA file {}", path.display())]
+    BadCertificate {
+        /// The file.
+        path: PathBuf,
+        /// What rustls said.
+        #[source]
+        source: rustls::Error,
+    },
+    /// rustls could not be set up.
+    #[error("TLS setup")]
+    TlsSetup(#[source] rustls::Error),
+    /// The host cannot be a TLS server name.
+    #[error("'{host}' is not a valid TLS server name")]
+    ServerName {
+        /// The host.
+        host: String,
+    },
 }
 
 impl PublishError {
@@ -81,7 +146,7 @@ impl PublishError {
     /// The kind a face shows.
     pub fn kind(&self) -> FailureKind {
         match self {
-            PublishError::Dns { .. } => FailureKind::Resolve,
+            PublishError::Dns { .. } | PublishError::NoAddress { .. } => FailureKind::Resolve,
             PublishError::Connect { .. } => FailureKind::Connect,
             PublishError::Tls { .. } => FailureKind::Tls,
             PublishError::Rejected { .. } | PublishError::PublishRefused => FailureKind::Rejected,
@@ -95,8 +160,8 @@ impl PublishError {
         }
     }
 
-    /// This error as an output's final state.
+    /// This error as an output's final state (the message with its causes).
     pub fn as_state(&self) -> OutputState {
-        OutputState::failed(self.kind(), self.is_final(), self.to_string())
+        OutputState::failed(self.kind(), self.is_final(), crate::error_chain(self))
     }
 }

@@ -26,7 +26,7 @@ pub(crate) mod error;
 mod resume;
 
 pub use congestion::{BACKOFF_MAX, BACKOFF_MIN, Congestion, backoff};
-pub use error::PublishError;
+pub use error::{DestinationConfigError, PublishError, Stall};
 pub use crate::net::transport::{CONNECT_TIMEOUT, RESOLVE_TIMEOUT, SOCKET_UNSENT_MAX};
 
 use super::queue::OutputQueue;
@@ -148,7 +148,7 @@ pub async fn publish(dest: Destination, queue: Arc<OutputQueue>, status: Arc<Out
         attempt += 1;
         let delay = backoff(started.elapsed(), fastrand::f64());
         let next_try = Instant::now() + delay;
-        tracing::warn!(url = %dest.url, error = %err, attempt, "connection lost; reconnecting in {:.1}s", delay.as_secs_f64());
+        tracing::warn!(url = %dest.url, error = %crate::error_chain(&err), attempt, "connection lost; reconnecting in {:.1}s", delay.as_secs_f64());
         status.set_state(OutputState::Reconnecting { attempt, next_try });
         // Wait, unless the broadcast ends meanwhile.
         while Instant::now() < next_try {
@@ -189,7 +189,7 @@ async fn run_session(
         loop {
             let deadline = session.poll_timeout();
             let n = tokio::select! {
-                n = rd.read_buf(&mut buf) => n.map_err(|e| PublishError::Io(e.to_string()))?,
+                n = rd.read_buf(&mut buf) => n.map_err(PublishError::Io)?,
                 _ = sleep_until_deadline(deadline) => {
                     session.handle_timeout(Instant::now()).map_err(session_error)?;
                     continue;
@@ -243,7 +243,7 @@ async fn run_session(
                 status.add_bytes(tag.data.len() as u64);
             }
             read = rd.read_buf(&mut buf) => {
-                let n = read.map_err(|e| PublishError::Io(e.to_string()))?;
+                let n = read.map_err(PublishError::Io)?;
                 if n == 0 {
                     return Err(PublishError::Closed);
                 }
@@ -299,14 +299,14 @@ fn send_tag(session: &mut ClientSession, tag: &FlvTag) -> Result<(), PublishErro
     } else {
         session.send_media(kind, tag.timestamp_ms, tag.data.clone())
     };
-    sent.map_err(|e| PublishError::Protocol(e.to_string()))
+    sent.map_err(PublishError::Protocol)
 }
 
 async fn flush(session: &mut ClientSession, wr: &mut WriteHalf<Box<dyn Transport>>) -> Result<(), PublishError> {
     let out = session.take_outbound();
     if !out.is_empty() {
-        wr.write_all(&out).await.map_err(|e| PublishError::Io(e.to_string()))?;
-        wr.flush().await.map_err(|e| PublishError::Io(e.to_string()))?;
+        wr.write_all(&out).await.map_err(PublishError::Io)?;
+        wr.flush().await.map_err(PublishError::Io)?;
     }
     Ok(())
 }
@@ -314,7 +314,7 @@ async fn flush(session: &mut ClientSession, wr: &mut WriteHalf<Box<dyn Transport
 /// [`flush`], giving up when the write makes no progress for [`WRITE_STALL_TIMEOUT`].
 async fn flush_timed(session: &mut ClientSession, wr: &mut WriteHalf<Box<dyn Transport>>) -> Result<(), PublishError> {
     match timeout(WRITE_STALL_TIMEOUT, flush(session, wr)).await {
-        Err(_) => Err(PublishError::Stalled(format!("no write progress for {}s", WRITE_STALL_TIMEOUT.as_secs()))),
+        Err(_) => Err(PublishError::Stalled(Stall::NoWriteProgress(WRITE_STALL_TIMEOUT))),
         Ok(r) => r,
     }
 }
@@ -345,10 +345,10 @@ async fn sleep_until_deadline(deadline: Option<Instant>) {
 fn session_error(e: SessionError) -> PublishError {
     match e {
         SessionError::TimedOut { timer: Timer::Acknowledgement, after } => {
-            PublishError::Stalled(format!("no acknowledgement for {}s", after.as_secs()))
+            PublishError::Stalled(Stall::NoAcknowledgement(after))
         }
         SessionError::TimedOut { .. } => PublishError::Timeout("waiting for the server to accept the stream"),
-        other => PublishError::Protocol(other.to_string()),
+        other => PublishError::Protocol(other),
     }
 }
 
@@ -433,10 +433,15 @@ mod tests {
     fn final_and_retryable_errors() {
         assert!(PublishError::PublishRefused.is_final());
         assert!(PublishError::Rejected { code: "x".into(), description: String::new() }.is_final());
-        assert!(PublishError::Tls { host: "h".into(), reason: "r".into() }.is_final());
+        assert!(PublishError::Tls { host: "h".into(), untrusted: true, source: rustls::Error::DecryptError }.is_final());
         assert!(!PublishError::Closed.is_final());
-        assert!(!PublishError::Stalled("x".into()).is_final());
-        assert!(!PublishError::Connect { addr: "a".into(), reason: "refused".into() }.is_final());
-        assert!(!PublishError::Io("reset".into()).is_final());
+        assert!(!PublishError::Stalled(Stall::NoAcknowledgement(Duration::from_secs(5))).is_final());
+        let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(!PublishError::Connect { addr: "a".into(), source: refused() }.is_final());
+        assert!(!PublishError::Io(refused()).is_final());
+        assert!(PublishError::Config(error::DestinationConfigError::ServerName { host: "h".into() }).is_final());
+        // The cause is kept and shown.
+        let e = PublishError::Connect { addr: "127.0.0.1:1".into(), source: refused() };
+        assert_eq!(crate::error_chain(&e), "could not connect to 127.0.0.1:1: connection refused");
     }
 }
