@@ -9,41 +9,32 @@
 //! slowest output sets the pace and nothing is lost.
 
 use crate::flv::{FlvTag, TagType};
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Limits of one output queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueueLimits {
-    /// Most media (newest minus oldest queued timestamp) before video is
-    /// dropped; audio is dropped past twice this.
-    pub max_ms: u32,
-    /// Most payload bytes held; beyond this even audio is dropped.
-    pub max_bytes: usize,
-}
+pub use super::media_queue::{PushOutcome, QueueLimits};
+use super::media_queue::{Media, MediaDeque, Queued};
 
 impl QueueLimits {
-    /// Defaults for a network destination: 1.5 s of video (beyond that a
-    /// viewer is better served by a jump than by growing delay; OBS drops at
-    /// 0.7 s; congestion control acts from 1 s), 3 s of audio, 32 MiB (the
-    /// byte bound only guards against a runaway).
+    /// For a network destination: 1.5 s of video (beyond that a viewer is
+    /// better served by a jump than by growing delay; OBS drops at 0.7 s;
+    /// congestion control acts from 1 s), 3 s of audio, 32 MiB (the byte
+    /// bound only guards against a runaway).
     pub const PUBLISHER: QueueLimits = QueueLimits { max_ms: 1_500, max_bytes: 32 << 20 };
-    /// Defaults for the local recorder: a disk stall of 20 s is survivable.
+    /// For the local recorder: a disk stall of 20 s is survivable.
     pub const RECORDER: QueueLimits = QueueLimits { max_ms: 20_000, max_bytes: 128 << 20 };
 }
 
-/// What happened to a pushed tag.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PushOutcome {
-    /// Queued.
-    Queued,
-    /// Dropped (video behind the next keyframe, or the byte bound reached).
-    Dropped,
-    /// The consumer has gone; nothing will be delivered any more.
-    Closed,
+impl Queued for FlvTag {
+    fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    fn media(&self) -> Option<Media> {
+        (!self.is_config()).then(|| Media { timestamp: self.timestamp_ms, video: self.tag_type == TagType::Video, keyframe: self.is_keyframe() })
+    }
 }
 
 /// Counters of one queue, readable without locking.
@@ -61,10 +52,7 @@ pub struct QueueCounters {
 }
 
 struct Inner {
-    tags: VecDeque<FlvTag>,
-    bytes: usize,
-    /// Dropping video until the next keyframe arrives.
-    skipping_to_keyframe: bool,
+    tags: MediaDeque<FlvTag>,
     producer_done: bool,
     consumer_gone: bool,
 }
@@ -95,13 +83,7 @@ impl OutputQueue {
     /// An empty queue with these limits.
     pub fn new(limits: QueueLimits) -> Self {
         OutputQueue {
-            inner: Mutex::new(Inner {
-                tags: VecDeque::new(),
-                bytes: 0,
-                skipping_to_keyframe: false,
-                producer_done: false,
-                consumer_gone: false,
-            }),
+            inner: Mutex::new(Inner { tags: MediaDeque::default(), producer_done: false, consumer_gone: false }),
             limits,
             readable: Notify::new(),
             changed: Condvar::new(),
@@ -121,22 +103,21 @@ impl OutputQueue {
 
     /// Milliseconds of media queued (newest minus oldest timestamp).
     pub fn depth_ms(&self) -> u32 {
-        let g = self.lock();
-        span_ms(&g.tags)
+        span_ms(&self.lock().tags)
     }
 
     /// Bytes of payload queued.
     pub fn depth_bytes(&self) -> usize {
-        self.lock().bytes
+        self.lock().tags.bytes()
     }
 
     fn over_limits(&self, g: &Inner, extra: &FlvTag) -> (bool, bool) {
-        let span = match g.tags.front() {
+        let span = match g.tags.iter().next() {
             Some(front) => extra.timestamp_ms.wrapping_sub(front.timestamp_ms),
             None => 0,
         };
         let too_long = span < u32::MAX / 2 && span > self.limits.max_ms;
-        let too_big = g.bytes + extra.data.len() > self.limits.max_bytes;
+        let too_big = g.tags.bytes() + extra.data.len() > self.limits.max_bytes;
         (too_long, too_big)
     }
 
@@ -185,9 +166,8 @@ impl OutputQueue {
             }
         });
         if video_broken {
-            g.skipping_to_keyframe = true;
+            g.tags.skip_to_keyframe();
         }
-        g.bytes = g.tags.iter().map(|t| t.data.len()).sum();
         self.counters.dropped_video.fetch_add(dropped_video, Ordering::Relaxed);
         self.counters.dropped_audio.fetch_add(dropped_audio, Ordering::Relaxed);
         if dropped_video + dropped_audio > 0 {
@@ -207,19 +187,16 @@ impl OutputQueue {
         if !is_config_tag(&tag) {
             self.trim_older_than(&mut g, tag.timestamp_ms);
         }
-        let too_big = g.bytes + tag.data.len() > self.limits.max_bytes;
+        let too_big = g.tags.bytes() + tag.data.len() > self.limits.max_bytes;
         let outcome = if is_config_tag(&tag) {
             // Never drop what a decoder needs; it is tiny and rare.
             PushOutcome::Queued
         } else if tag.tag_type == TagType::Video {
-            if g.skipping_to_keyframe && is_video_keyframe(&tag) && !too_big {
-                g.skipping_to_keyframe = false;
-            }
             if too_big {
-                g.skipping_to_keyframe = true;
+                g.tags.skip_to_keyframe();
                 self.counters.backlog_drops.fetch_add(1, Ordering::Relaxed);
             }
-            if g.skipping_to_keyframe { PushOutcome::Dropped } else { PushOutcome::Queued }
+            if !too_big && g.tags.admit_video(tag.is_keyframe()) { PushOutcome::Queued } else { PushOutcome::Dropped }
         } else if too_big {
             self.counters.backlog_drops.fetch_add(1, Ordering::Relaxed);
             PushOutcome::Dropped
@@ -228,7 +205,6 @@ impl OutputQueue {
         };
         match outcome {
             PushOutcome::Queued => {
-                g.bytes += tag.data.len();
                 g.tags.push_back(tag);
                 drop(g);
                 self.readable.notify_one();
@@ -264,7 +240,6 @@ impl OutputQueue {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        g.bytes += tag.data.len();
         g.tags.push_back(tag);
         drop(g);
         self.readable.notify_one();
@@ -290,16 +265,8 @@ impl OutputQueue {
     /// viewers get the present, not the backlog of the outage.
     pub fn restart_at_next_keyframe(&self) {
         let mut g = self.lock();
-        let mut dropped_video = 0u64;
-        g.tags.retain(|t| {
-            let keep = is_config_tag(t);
-            if !keep && t.tag_type == TagType::Video {
-                dropped_video += 1;
-            }
-            keep
-        });
-        g.skipping_to_keyframe = true;
-        g.bytes = g.tags.iter().map(|t| t.data.len()).sum();
+        let (dropped_video, _) = g.tags.drop_media();
+        g.tags.skip_to_keyframe();
         drop(g);
         self.counters.dropped_video.fetch_add(dropped_video, Ordering::Relaxed);
         self.changed.notify_all();
@@ -310,7 +277,6 @@ impl OutputQueue {
         let mut g = self.lock();
         g.consumer_gone = true;
         g.tags.clear();
-        g.bytes = 0;
         drop(g);
         self.changed.notify_all();
     }
@@ -319,7 +285,6 @@ impl OutputQueue {
         let mut g = self.lock();
         match g.tags.pop_front() {
             Some(tag) => {
-                g.bytes -= tag.data.len();
                 drop(g);
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 self.changed.notify_all();
@@ -355,12 +320,11 @@ impl OutputQueue {
     }
 }
 
-fn span_ms(tags: &VecDeque<FlvTag>) -> u32 {
-    match (tags.front(), tags.back()) {
-        (Some(a), Some(b)) => {
-            let span = b.timestamp_ms.wrapping_sub(a.timestamp_ms);
-            if span > u32::MAX / 2 { 0 } else { span }
-        }
+/// Newest minus oldest timestamp of everything queued (configuration
+/// included: it is sent with the media around it).
+fn span_ms(tags: &MediaDeque<FlvTag>) -> u32 {
+    match (tags.iter().next(), tags.iter().next_back()) {
+        (Some(a), Some(b)) => super::media_queue::ms_between(a.timestamp_ms, b.timestamp_ms).unwrap_or(0),
         _ => 0,
     }
 }

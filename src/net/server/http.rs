@@ -9,7 +9,7 @@
 //! capped at [`MAX_REQUEST_HEAD`] bytes and [`super::HANDSHAKE_TIMEOUT`].
 //! Responses allow any origin, so a page served elsewhere can play.
 
-use super::player_queue::{Drained, PlayerItem, PlayerProtocol, PlayerQueue, QueueLimits};
+use super::player_queue::{Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue};
 use super::{ConnectionSlot, HANDSHAKE_TIMEOUT, Shared, WRITE_STALL_TIMEOUT};
 use crate::flv::STREAM_HEADER;
 use bytes::Bytes;
@@ -116,7 +116,7 @@ async fn stream_flv(socket: TcpStream, peer: &SocketAddr, app: &str, name: &str,
         return;
     }
     let hub = shared.registry.hub(app, name);
-    let queue = Arc::new(PlayerQueue::new(QueueLimits::PLAYER, &peer.to_string(), PlayerProtocol::HttpFlv));
+    let queue = Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, &peer.to_string(), PlayerProtocol::HttpFlv));
     hub.add_player(queue.clone());
     tracing::info!(%peer, %app, stream = %name, "HTTP-FLV playing");
     let mut shutdown = shared.shutdown.clone();

@@ -9,7 +9,7 @@
 //! block (see [`super::player_queue`]).
 
 use super::message::HubMessage;
-use super::player_queue::{PlayerInfo, PlayerItem, PlayerQueue, Pushed};
+use super::player_queue::{PlayerInfo, PlayerItem, PlayerQueue, PushOutcome};
 use crate::rtmp::MediaKind;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -228,12 +228,12 @@ impl StreamHub {
         let len = msg.payload.len() as u64;
         let mut delivered = 0u64;
         st.players.retain(|p| match p.push(PlayerItem::Media(msg.clone())) {
-            Pushed::Queued => {
+            PushOutcome::Queued => {
                 delivered += len;
                 true
             }
-            Pushed::Dropped => true,
-            Pushed::Closed => false,
+            PushOutcome::Dropped => true,
+            PushOutcome::Closed => false,
         });
         self.bytes_out.fetch_add(delivered, Ordering::Relaxed);
     }
@@ -386,7 +386,7 @@ pub fn key_matches(given: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::server::player_queue::{PlayerProtocol, QueueLimits};
+    use crate::net::server::player_queue::{PlayerLimits, PlayerProtocol};
     use bytes::Bytes;
 
     fn video(ts: u32, key: bool) -> Arc<HubMessage> {
@@ -423,7 +423,7 @@ mod tests {
         hub.publish(1, video(33, false));
         hub.publish(1, video(66, true)); // new GOP
         hub.publish(1, video(100, false));
-        let player = Arc::new(PlayerQueue::new(QueueLimits::PLAYER, "127.0.0.1:2", PlayerProtocol::Rtmp));
+        let player = Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, "127.0.0.1:2", PlayerProtocol::Rtmp));
         hub.add_player(player.clone());
         hub.publish(1, video(133, false));
         let mut items = Vec::new();

@@ -5,11 +5,13 @@
 //! (its socket drains slower than the stream arrives) skips: its backlog of
 //! media is thrown away and it resumes at the next keyframe, live again —
 //! metadata and sequence headers are never dropped. A player that needs to
-//! skip more than [`QueueLimits::max_skips`] times within
-//! [`QueueLimits::skip_window_ms`] of media cannot keep up at all and is
+//! skip more than [`PlayerLimits::max_skips`] times within
+//! [`PlayerLimits::skip_window_ms`] of media cannot keep up at all and is
 //! disconnected with a reason. Neither slows the publisher or other players.
 
 use super::message::HubMessage;
+pub use crate::net::media_queue::{PushOutcome, QueueLimits};
+use crate::net::media_queue::{Media, MediaDeque, Queued};
 use crate::rtmp::MediaKind;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,21 +20,20 @@ use std::task::{Context, Poll, Waker};
 
 /// Limits of one player queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueueLimits {
-    /// Most media queued (newest minus oldest timestamp) before skipping.
-    pub max_ms: u32,
-    /// Most payload bytes queued before skipping.
-    pub max_bytes: usize,
+pub struct PlayerLimits {
+    /// Most media queued (newest minus oldest timestamp) and bytes before skipping.
+    pub queue: QueueLimits,
     /// Skips tolerated within `skip_window_ms` of media before disconnecting.
     pub max_skips: usize,
     /// See `max_skips`.
     pub skip_window_ms: u32,
 }
 
-impl QueueLimits {
+impl PlayerLimits {
     /// For a player on loopback or a LAN: 3 s of media (a slow start or a
     /// hiccup passes), 32 MiB, three skips in 30 s.
-    pub const PLAYER: QueueLimits = QueueLimits { max_ms: 3_000, max_bytes: 32 << 20, max_skips: 3, skip_window_ms: 30_000 };
+    pub const PLAYER: PlayerLimits =
+        PlayerLimits { queue: QueueLimits { max_ms: 3_000, max_bytes: 32 << 20 }, max_skips: 3, skip_window_ms: 30_000 };
 }
 
 /// What flows to a player.
@@ -46,14 +47,31 @@ pub enum PlayerItem {
     Unpublished,
 }
 
+impl Queued for PlayerItem {
+    fn bytes(&self) -> usize {
+        match self {
+            PlayerItem::Media(m) => m.payload.len(),
+            _ => 0,
+        }
+    }
+
+    /// Config messages do not count towards the queue's length in time:
+    /// they are replayed, not late.
+    fn media(&self) -> Option<Media> {
+        match self {
+            PlayerItem::Media(m) if !m.config => {
+                Some(Media { timestamp: m.timestamp, video: m.kind == MediaKind::Video, keyframe: m.keyframe })
+            }
+            _ => None,
+        }
+    }
+}
+
 struct Inner {
-    items: VecDeque<PlayerItem>,
-    bytes: usize,
+    items: MediaDeque<PlayerItem>,
     /// Items at the front that are the joiner's start (metadata, headers,
     /// the cached GOP): old by design, so they do not count as falling behind.
     burst: usize,
-    /// Dropping video until a keyframe arrives.
-    skipping: bool,
     /// Media timestamps of recent skips.
     skips: VecDeque<u32>,
     closed: bool,
@@ -62,17 +80,6 @@ struct Inner {
     /// waking costs no second lock (a fan-out to hundreds of players does
     /// this for every message).
     waker: Option<Waker>,
-}
-
-/// What became of a pushed item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pushed {
-    /// Queued for the player.
-    Queued,
-    /// Dropped (the player is behind and skipping).
-    Dropped,
-    /// The player is gone; forget it.
-    Closed,
 }
 
 /// What [`PlayerQueue::poll_drain`] found.
@@ -115,7 +122,7 @@ pub struct PlayerInfo {
 /// The queue of one player.
 pub struct PlayerQueue {
     inner: Mutex<Inner>,
-    limits: QueueLimits,
+    limits: PlayerLimits,
     peer: String,
     protocol: PlayerProtocol,
     /// Video frames dropped by skipping.
@@ -132,24 +139,13 @@ impl std::fmt::Debug for PlayerQueue {
     }
 }
 
-/// Timestamp of a droppable media item (config messages do not count
-/// towards the queue's length in time: they are replayed, not late).
-fn media_ts(item: &PlayerItem) -> Option<u32> {
-    match item {
-        PlayerItem::Media(m) if !m.config => Some(m.timestamp),
-        _ => None,
-    }
-}
-
 impl PlayerQueue {
     /// An empty queue for the player at `peer`.
-    pub fn new(limits: QueueLimits, peer: &str, protocol: PlayerProtocol) -> Self {
+    pub fn new(limits: PlayerLimits, peer: &str, protocol: PlayerProtocol) -> Self {
         PlayerQueue {
             inner: Mutex::new(Inner {
-                items: VecDeque::new(),
-                bytes: 0,
+                items: MediaDeque::default(),
                 burst: 0,
-                skipping: false,
                 skips: VecDeque::new(),
                 closed: false,
                 kicked: None,
@@ -189,9 +185,6 @@ impl PlayerQueue {
             return;
         }
         for item in items {
-            if let PlayerItem::Media(m) = &item {
-                g.bytes += m.payload.len();
-            }
             g.items.push_back(item);
             g.burst += 1;
         }
@@ -201,47 +194,37 @@ impl PlayerQueue {
     }
 
     /// Queues an item without blocking.
-    pub fn push(&self, item: PlayerItem) -> Pushed {
+    pub fn push(&self, item: PlayerItem) -> PushOutcome {
         let mut g = self.lock();
         if g.closed {
-            return Pushed::Closed;
+            return PushOutcome::Closed;
         }
-        let msg = match &item {
-            PlayerItem::Media(m) if !m.config => m.clone(),
-            _ => {
-                if let PlayerItem::Media(m) = &item {
-                    g.bytes += m.payload.len();
-                }
-                g.items.push_back(item);
-                let waker = g.waker.take();
-                drop(g);
-                wake(waker);
-                return Pushed::Queued;
-            }
+        let Some(media) = item.media() else {
+            // Configuration and notices: never dropped.
+            g.items.push_back(item);
+            let waker = g.waker.take();
+            drop(g);
+            wake(waker);
+            return PushOutcome::Queued;
         };
-        let oldest = g.items.iter().skip(g.burst).find_map(media_ts);
-        let span = oldest.map_or(0, |o| msg.timestamp.wrapping_sub(o));
-        let over = (span < u32::MAX / 2 && span > self.limits.max_ms) || g.bytes + msg.payload.len() > self.limits.max_bytes;
-        if over {
+        let (too_long, too_big) = g.items.over(self.limits.queue, media.timestamp, item.bytes(), g.burst);
+        if too_long || too_big {
             // Behind: throw the backlog away and restart at a keyframe.
-            let before = g.items.len();
-            g.items.retain(|i| !matches!(i, PlayerItem::Media(m) if !m.config));
+            let (video, audio) = g.items.drop_media();
             g.burst = 0;
-            let dropped_video = before - g.items.len();
-            g.bytes = g.items.iter().map(|i| if let PlayerItem::Media(m) = i { m.payload.len() } else { 0 }).sum();
-            self.dropped.fetch_add(dropped_video as u64, Ordering::Relaxed);
+            self.dropped.fetch_add(video + audio, Ordering::Relaxed);
             self.skips.fetch_add(1, Ordering::Relaxed);
-            g.skipping = true;
+            g.items.skip_to_keyframe();
             let window = self.limits.skip_window_ms;
-            g.skips.push_back(msg.timestamp);
-            while g.skips.front().is_some_and(|&t| msg.timestamp.wrapping_sub(t) > window) {
+            g.skips.push_back(media.timestamp);
+            while g.skips.front().is_some_and(|&t| media.timestamp.wrapping_sub(t) > window) {
                 g.skips.pop_front();
             }
             if g.skips.len() > self.limits.max_skips {
                 g.closed = true;
                 g.kicked = Some(format!(
                     "too slow: fell more than {} ms behind {} times within {} s",
-                    self.limits.max_ms,
+                    self.limits.queue.max_ms,
                     g.skips.len(),
                     window / 1000
                 ));
@@ -249,22 +232,18 @@ impl PlayerQueue {
                 let waker = g.waker.take();
                 drop(g);
                 wake(waker);
-                return Pushed::Closed;
+                return PushOutcome::Closed;
             }
         }
-        if g.skipping && msg.kind == MediaKind::Video {
-            if !msg.keyframe {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                return Pushed::Dropped;
-            }
-            g.skipping = false;
+        if media.video && !g.items.admit_video(media.keyframe) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return PushOutcome::Dropped;
         }
-        g.bytes += msg.payload.len();
         g.items.push_back(item);
         let waker = g.waker.take();
         drop(g);
         wake(waker);
-        Pushed::Queued
+        PushOutcome::Queued
     }
 
     /// Moves up to `max` items into `out` (oldest first).
@@ -274,16 +253,8 @@ impl PlayerQueue {
     }
 
     fn take(&self, g: &mut Inner, out: &mut Vec<PlayerItem>, max: usize) {
-        let n = g.items.len().min(max);
-        g.burst = g.burst.saturating_sub(n);
-        let mut freed = 0;
-        for item in g.items.drain(..n) {
-            if let PlayerItem::Media(m) = &item {
-                freed += m.payload.len();
-            }
-            out.push(item);
-        }
-        g.bytes -= freed;
+        g.burst = g.burst.saturating_sub(g.items.len().min(max));
+        let freed = g.items.drain_into(out, max);
         self.delivered.fetch_add(freed as u64, Ordering::Relaxed);
     }
 
@@ -332,13 +303,7 @@ impl PlayerQueue {
 
     /// Media queued, ms (newest minus oldest).
     pub fn depth_ms(&self) -> u32 {
-        let g = self.lock();
-        let first = g.items.iter().find_map(media_ts);
-        let last = g.items.iter().rev().find_map(media_ts);
-        match (first, last) {
-            (Some(a), Some(b)) if b.wrapping_sub(a) < u32::MAX / 2 => b - a,
-            _ => 0,
-        }
+        self.lock().items.span_ms()
     }
 }
 
@@ -359,24 +324,24 @@ mod tests {
     fn a(ts: u32) -> PlayerItem {
         PlayerItem::Media(HubMessage::new(MediaKind::Audio, ts, Bytes::from_static(&[0xAF, 1, 5])))
     }
-    fn limits() -> QueueLimits {
-        QueueLimits { max_ms: 1000, max_bytes: 1 << 20, max_skips: 2, skip_window_ms: 10_000 }
+    fn limits() -> PlayerLimits {
+        PlayerLimits { queue: QueueLimits { max_ms: 1000, max_bytes: 1 << 20 }, max_skips: 2, skip_window_ms: 10_000 }
     }
 
     #[test]
     fn a_joiners_long_cached_start_is_not_falling_behind() {
-        let q = PlayerQueue::new(QueueLimits::PLAYER, "t", PlayerProtocol::Rtmp);
+        let q = PlayerQueue::new(PlayerLimits::PLAYER, "t", PlayerProtocol::Rtmp);
         // Eight seconds of cached GOP, then live media right behind it.
         let start: Vec<PlayerItem> = (0..240u32).map(|i| v(i * 33, i == 0)).collect();
         q.push_start(start);
         for i in 240..250u32 {
-            assert_eq!(q.push(v(i * 33, false)), Pushed::Queued, "frame {i}");
+            assert_eq!(q.push(v(i * 33, false)), PushOutcome::Queued, "frame {i}");
         }
         assert_eq!(q.info().skips, 0, "the start does not count");
         // But live media piling up past the bound still does.
         let mut skipped = false;
         for i in 250..400u32 {
-            skipped |= q.push(v(i * 33, false)) != Pushed::Queued;
+            skipped |= q.push(v(i * 33, false)) != PushOutcome::Queued;
         }
         assert!(skipped || q.info().skips > 0, "3 s of live backlog must skip");
     }
@@ -417,7 +382,7 @@ mod tests {
         let q = PlayerQueue::new(limits(), "127.0.0.1:1", PlayerProtocol::Rtmp);
         let mut pushed_after_kick = false;
         for i in 0..100u32 {
-            let ok = q.push(v(i * 100, i % 10 == 0)) == Pushed::Queued;
+            let ok = q.push(v(i * 100, i % 10 == 0)) == PushOutcome::Queued;
             if q.is_closed() && ok {
                 pushed_after_kick = true;
             }
@@ -430,12 +395,12 @@ mod tests {
     #[test]
     fn notices_are_never_dropped_and_wake_the_consumer() {
         let q = PlayerQueue::new(limits(), "127.0.0.1:1", PlayerProtocol::Rtmp);
-        assert_eq!(q.push(PlayerItem::Unpublished), Pushed::Queued);
-        assert_eq!(q.push(PlayerItem::Published), Pushed::Queued);
+        assert_eq!(q.push(PlayerItem::Unpublished), PushOutcome::Queued);
+        assert_eq!(q.push(PlayerItem::Published), PushOutcome::Queued);
         let mut out = Vec::new();
         q.drain(&mut out, 10);
         assert_eq!(out.len(), 2);
         q.close();
-        assert_eq!(q.push(PlayerItem::Published), Pushed::Closed);
+        assert_eq!(q.push(PlayerItem::Published), PushOutcome::Closed);
     }
 }

@@ -14,7 +14,7 @@
 
 use super::hub::{Kick, StreamHub, key_matches, split_key};
 use super::message::HubMessage;
-use super::player_queue::{Drained, PlayerItem, PlayerProtocol, PlayerQueue, QueueLimits};
+use super::player_queue::{Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue};
 use super::{
     CLOSE_LINGER, ConnectionSlot, SERVER_CHUNK_SIZE, Shared,
     WRITE_STALL_TIMEOUT,
@@ -384,7 +384,7 @@ impl Conn {
         // Play.Start goes out before any media.
         self.flush().await?;
         let hub = self.shared.registry.hub(app, name);
-        let queue = Arc::new(PlayerQueue::new(QueueLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
+        let queue = Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
         hub.add_player(queue.clone());
         tracing::info!(peer = %self.peer, %app, stream = %name, live = hub.is_live(), "playing");
         self.role = Role::Playing { hub, queue, stream_id, paused: false };
@@ -404,7 +404,7 @@ impl Conn {
                 hub.remove_player(queue);
             } else if !pause && *paused {
                 // Resume live from the cached start, like a new player.
-                let fresh = Arc::new(PlayerQueue::new(QueueLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
+                let fresh = Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
                 hub.add_player(fresh.clone());
                 *queue = fresh;
             }
