@@ -24,7 +24,6 @@
 #[allow(unused_imports)]
 mod common;
 
-use bytes::BytesMut;
 use std::collections::HashMap;
 use tally::flv::{FlvReader, FlvTag, TagType};
 use common::{Nginx, Proc, TallyServer, require};
@@ -33,6 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tally::net::rtmp_player::RtmpPlayer;
+use tally::net::client_setup;
 use tally::rtmp::{ClientConfig, ClientEvent, ClientSession, MediaKind, RtmpUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -71,18 +71,9 @@ async fn publish(url: RtmpUrl, clip: Arc<Vec<FlvTag>>, totals: Arc<Totals>, stop
     let mut tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
     let mut s = ClientSession::new(ClientConfig::from_url(&url), 1, 0);
-    let mut buf = BytesMut::with_capacity(65536);
-    tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
-    loop {
-        buf.clear();
-        if tcp.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
-            return Err("closed during setup".into());
-        }
-        let evs = s.handle_input(&buf).map_err(|e| e.to_string())?;
-        tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
-        if evs.iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })) {
-            break;
-        }
+    let events = client_setup::drive_until(&mut s, &mut tcp, client_setup::publish_started).await.map_err(|e| tally::error_chain(&e))?;
+    if let Some(ClientEvent::Rejected { code, .. }) = events.iter().find(|e| matches!(e, ClientEvent::Rejected { .. })) {
+        return Err(format!("publish rejected: {code}"));
     }
     let kind = |t: &FlvTag| match t.tag_type {
         TagType::Audio => MediaKind::Audio,

@@ -5,11 +5,11 @@
 
 use super::publisher::PublishError;
 use super::transport::{self, CONNECT_TIMEOUT};
-use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, RtmpUrl, Scheme};
-use bytes::BytesMut;
+use super::client_setup::{self, SetupError};
+use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, ClientTimeouts, RtmpUrl, Scheme, SessionError};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
 
 /// How long the handshake and `connect` may take together.
@@ -168,52 +168,48 @@ pub async fn check(url: &RtmpUrl, ca_file: Option<&Path>) -> CheckReport {
         report.step(CheckStep::Tls, t);
     }
     // Handshake, then connect; nothing after it is written (no publish).
-    let mut session = ClientSession::new(ClientConfig::from_url(url), fastrand::u64(..), 0);
-    let mut step = CheckStep::Handshake;
-    let mut t = Instant::now();
-    let deadline = tokio::time::Instant::now() + SESSION_TIMEOUT.max(CONNECT_TIMEOUT);
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    loop {
-        let out = session.take_outbound();
-        if !out.is_empty()
-            && let Err(e) = stream.write_all(&out).await
-        {
-            return report.fail(step, t, &PublishError::Io(e));
+    let mut config = ClientConfig::from_url(url);
+    let limit = SESSION_TIMEOUT.max(CONNECT_TIMEOUT);
+    config.timeouts = ClientTimeouts { handshake: limit, setup: limit, acknowledgement: None };
+    let mut session = ClientSession::new(config, fastrand::u64(..), 0);
+    let started = Instant::now();
+    session.arm_timers(started);
+    let mut handshake_done = None;
+    let driven = client_setup::drive_until(&mut session, &mut stream, |e| {
+        if matches!(e, ClientEvent::HandshakeDone) {
+            handshake_done.get_or_insert_with(Instant::now);
         }
-        buf.clear();
-        let n = match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
-            Err(_) => return report.fail(step, t, &PublishError::Timeout(if step == CheckStep::Handshake { "the RTMP handshake" } else { "connect" })),
-            Ok(Err(e)) => return report.fail(step, t, &PublishError::Io(e)),
-            Ok(Ok(n)) => n,
-        };
-        if n == 0 {
+        matches!(e, ClientEvent::Connected | ClientEvent::Rejected { .. })
+    })
+    .await;
+    let (step, t) = match handshake_done {
+        Some(at) => {
+            report.steps.push((CheckStep::Handshake, at.duration_since(started).as_secs_f64() * 1000.0));
+            (CheckStep::Connect, at)
+        }
+        None => (CheckStep::Handshake, started),
+    };
+    let events = match driven {
+        Ok(events) => events,
+        Err(SetupError::Closed { .. }) => {
             let why = match step {
                 CheckStep::Handshake => "the server closed the connection during the RTMP handshake".to_string(),
                 _ => format!("the server closed the connection in answer to connect (is '{}' the right application?)", url.app),
             };
             return report.fail_because(step, t, why);
         }
-        let events = match session.handle_input(&buf) {
-            Ok(ev) => ev,
-            Err(e) => return report.fail(step, t, &PublishError::Protocol(e)),
-        };
-        for ev in events {
-            match ev {
-                ClientEvent::HandshakeDone => {
-                    report.step(CheckStep::Handshake, t);
-                    step = CheckStep::Connect;
-                    t = Instant::now();
-                }
-                ClientEvent::Connected => {
-                    report.step(CheckStep::Connect, t);
-                    let _ = timeout(Duration::from_secs(1), stream.shutdown()).await;
-                    return report;
-                }
-                ClientEvent::Rejected { code, description } => {
-                    return report.fail(step, t, &PublishError::Rejected { code, description });
-                }
-                _ => {}
-            }
+        Err(SetupError::Session(SessionError::TimedOut { .. })) => {
+            return report.fail(step, t, &PublishError::Timeout(if step == CheckStep::Handshake { "the RTMP handshake" } else { "connect" }));
+        }
+        Err(SetupError::Session(e)) => return report.fail(step, t, &PublishError::Protocol(e)),
+        Err(SetupError::Io(e)) => return report.fail(step, t, &PublishError::Io(e)),
+    };
+    match events.into_iter().find(|e| matches!(e, ClientEvent::Connected | ClientEvent::Rejected { .. })) {
+        Some(ClientEvent::Rejected { code, description }) => report.fail(step, t, &PublishError::Rejected { code, description }),
+        _ => {
+            report.step(CheckStep::Connect, t);
+            let _ = timeout(Duration::from_secs(1), stream.shutdown()).await;
+            report
         }
     }
 }

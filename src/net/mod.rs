@@ -6,7 +6,9 @@
 
 pub mod rtmp_player;
 pub mod check;
+pub mod client_setup;
 pub mod publisher;
+pub mod media_queue;
 pub mod queue;
 pub mod server;
 mod status;

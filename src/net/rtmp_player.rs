@@ -5,12 +5,13 @@
 //! events (status, media) one at a time and answers acknowledgements and
 //! pings on the way.
 
+use super::client_setup;
 use super::publisher::error::PublishError;
 use super::transport::{self, Transport};
 use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, RtmpUrl, Scheme, SessionError};
 use bytes::BytesMut;
 use std::collections::VecDeque;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 /// Longest wait for the TCP connection (and the TLS handshake): the transport's.
 pub use super::transport::CONNECT_TIMEOUT;
@@ -33,6 +34,9 @@ pub enum PlayError {
     /// The server broke the protocol.
     #[error("protocol error")]
     Protocol(#[from] SessionError),
+    /// The server closed or failed the connection before answering `play`.
+    #[error("setting up the stream")]
+    Setup(#[from] client_setup::SetupError),
 }
 
 /// A connection playing one stream.
@@ -70,18 +74,15 @@ impl RtmpPlayer {
         let tcp = transport::connect_tcp(&addrs).await.map_err(failed)?;
         let local = tcp.local_addr().ok();
         let stream = transport::connect_transport(url, tcp, tls.as_ref()).await.map_err(failed)?;
-        let session = ClientSession::new(ClientConfig::play_from_url(url), fastrand::u64(..), 0);
-        let mut p = RtmpPlayer { stream, local, session, buf: BytesMut::with_capacity(64 * 1024), events: VecDeque::new(), bytes_in: 0 };
-        p.flush().await?;
-        Ok(p)
+        let mut stream = stream;
+        let mut session = ClientSession::new(ClientConfig::play_from_url(url), fastrand::u64(..), 0);
+        // Until the server answers `play`; what arrived with the answer is kept for `next_event`.
+        let events = client_setup::drive_until(&mut session, &mut stream, client_setup::play_started).await?;
+        Ok(RtmpPlayer { stream, local, session, buf: BytesMut::with_capacity(64 * 1024), events: events.into(), bytes_in: 0 })
     }
 
     async fn flush(&mut self) -> Result<(), PlayError> {
-        let out = self.session.take_outbound();
-        if !out.is_empty() {
-            self.stream.write_all(&out).await?;
-        }
-        Ok(())
+        Ok(client_setup::flush(&mut self.session, &mut self.stream).await?)
     }
 
     /// The local end of the connection: how the server lists this player.

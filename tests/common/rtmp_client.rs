@@ -8,6 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::time::{Duration, Instant};
 use tally::decode::H264Decoder;
 use tally::net::rtmp_player::RtmpPlayer;
+use tally::net::client_setup;
 use tally::rtmp::{ClientConfig, ClientEvent, ClientSession, MediaKind, RtmpUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -247,21 +248,9 @@ pub async fn fake_publish(url: &str, seconds: u32, frame_bytes: usize, speed: f6
     let mut tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| e.to_string())?;
     let _ = tcp.set_nodelay(true);
     let mut s = ClientSession::new(ClientConfig::from_url(&url), 7, 0);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
-    tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
-    loop {
-        buf.clear();
-        if tcp.read_buf(&mut buf).await.map_err(|e| e.to_string())? == 0 {
-            return Err("server closed during setup".into());
-        }
-        let events = s.handle_input(&buf).map_err(|e| e.to_string())?;
-        tcp.write_all(&s.take_outbound()).await.map_err(|e| e.to_string())?;
-        if let Some(ClientEvent::Rejected { code, description }) = events.iter().find(|e| matches!(e, ClientEvent::Rejected { .. })) {
-            return Err(format!("{code}: {description}"));
-        }
-        if events.iter().any(|e| matches!(e, ClientEvent::PublishStarted { .. })) {
-            break;
-        }
+    let events = client_setup::drive_until(&mut s, &mut tcp, client_setup::publish_started).await.map_err(|e| tally::error_chain(&e))?;
+    if let Some(ClientEvent::Rejected { code, description }) = events.iter().find(|e| matches!(e, ClientEvent::Rejected { .. })) {
+        return Err(format!("{code}: {description}"));
     }
     let started = Instant::now();
     s.send_media(MediaKind::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 0])).map_err(|e| e.to_string())?;

@@ -29,6 +29,7 @@ pub use congestion::{BACKOFF_MAX, BACKOFF_MIN, Congestion, backoff};
 pub use error::{DestinationConfigError, PublishError, Stall};
 pub use crate::net::transport::{CONNECT_TIMEOUT, RESOLVE_TIMEOUT, SOCKET_UNSENT_MAX};
 
+use super::client_setup::{self, SetupError};
 use super::queue::OutputQueue;
 use super::status::{OutputState, OutputStatus};
 use super::transport::{Connection, Transport, connect, tls_config};
@@ -173,7 +174,7 @@ async fn run_session(
     resuming: bool,
     went_live: &mut bool,
 ) -> Result<(), PublishError> {
-    let (mut rd, mut wr) = tokio::io::split(transport);
+    let mut transport = transport;
     let mut config = ClientConfig::from_url(&dest.url);
     config.timeouts = ClientTimeouts { handshake: PUBLISH_TIMEOUT, setup: PUBLISH_TIMEOUT, acknowledgement: Some(ACK_TIMEOUT) };
     let mut session = ClientSession::new(config, fastrand::u64(..), 0);
@@ -181,38 +182,17 @@ async fn run_session(
     // acknowledgements while live) run from now; the loops below only
     // sleep until the next one.
     session.arm_timers(Instant::now());
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
 
     // Handshake, connect, createStream, publish: until Publish.Start.
-    let setup = async {
-        flush(&mut session, &mut wr).await?;
-        loop {
-            let deadline = session.poll_timeout();
-            let n = tokio::select! {
-                n = rd.read_buf(&mut buf) => n.map_err(PublishError::Io)?,
-                _ = sleep_until_deadline(deadline) => {
-                    session.handle_timeout(Instant::now()).map_err(session_error)?;
-                    continue;
-                }
-            };
-            if n == 0 {
-                return Err(if session.state() == ClientState::Publishing {
-                    PublishError::PublishRefused
-                } else {
-                    PublishError::ClosedDuringSetup("setting up the stream")
-                });
-            }
-            // The session keeps what it cannot parse yet; `buf` must never be fed twice.
-            let events = session.handle_input_at(Instant::now(), &buf).map_err(session_error)?;
-            buf.clear();
-            let started = check_events(events)?;
-            flush(&mut session, &mut wr).await?;
-            if started {
-                return Ok(());
-            }
-        }
-    };
-    setup.await?;
+    let events = client_setup::drive_until(&mut session, &mut transport, client_setup::publish_started).await.map_err(|e| match e {
+        SetupError::Io(e) => PublishError::Io(e),
+        SetupError::Closed { state: ClientState::Publishing } => PublishError::PublishRefused,
+        SetupError::Closed { .. } => PublishError::ClosedDuringSetup("setting up the stream"),
+        SetupError::Session(e) => session_error(e),
+    })?;
+    check_events(events)?;
+    let (mut rd, mut wr) = tokio::io::split(transport);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     *went_live = true;
     if resuming {
         // What queued during the outage is stale: viewers get the present,
@@ -252,7 +232,7 @@ async fn run_session(
                 check_events(events)?;
                 flush_timed(&mut session, &mut wr).await?;
             }
-            _ = sleep_until_deadline(session.poll_timeout()) => {
+            _ = client_setup::sleep_until(session.poll_timeout()) => {
                 session.handle_timeout(Instant::now()).map_err(session_error)?;
             }
             _ = tick.tick() => {
@@ -303,12 +283,7 @@ fn send_tag(session: &mut ClientSession, tag: &FlvTag) -> Result<(), PublishErro
 }
 
 async fn flush(session: &mut ClientSession, wr: &mut WriteHalf<Box<dyn Transport>>) -> Result<(), PublishError> {
-    let out = session.take_outbound();
-    if !out.is_empty() {
-        wr.write_all(&out).await.map_err(PublishError::Io)?;
-        wr.flush().await.map_err(PublishError::Io)?;
-    }
-    Ok(())
+    client_setup::flush(session, wr).await.map_err(PublishError::Io)
 }
 
 /// [`flush`], giving up when the write makes no progress for [`WRITE_STALL_TIMEOUT`].
@@ -332,13 +307,6 @@ fn check_events(events: Vec<ClientEvent>) -> Result<bool, PublishError> {
     Ok(started)
 }
 
-/// Sleeps until the session's next deadline (for ever when it has none).
-async fn sleep_until_deadline(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
 
 /// A session error as a publisher error; its deadlines in the words the
 /// publisher always used.
