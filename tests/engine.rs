@@ -482,3 +482,91 @@ fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() 
     let _ = rtmp;
     engine.shutdown();
 }
+
+/// `ffmpeg` decodes `file` from `from` seconds for `secs`: mono 16 kHz samples.
+fn decoded_audio(file: &std::path::Path, from: f64, secs: f64) -> Vec<i16> {
+    let out = std::process::Command::new(require("ffmpeg"))
+        .args(["-hide_banner", "-loglevel", "error", "-ss", &format!("{from}"), "-t", &format!("{secs}"), "-i"])
+        .arg(file)
+        .args(["-vn", "-ac", "1", "-ar", "16000", "-f", "s16le", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect()
+}
+
+/// `ffmpeg` decodes one picture of `file` at `at` seconds, 32x18 grey.
+fn decoded_picture(file: &std::path::Path, at: f64) -> Vec<u8> {
+    let out = std::process::Command::new(require("ffmpeg"))
+        .args(["-hide_banner", "-loglevel", "error", "-ss", &format!("{at}"), "-i"])
+        .arg(file)
+        .args(["-frames:v", "1", "-an", "-vf", "scale=32:18,format=gray", "-f", "rawvideo", "-"])
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Share of a grey picture at the slate's background (luma 40 in limited
+/// range, which ffmpeg's grey output stretches to about 28).
+fn slate_share(picture: &[u8]) -> f64 {
+    picture.iter().filter(|&&y| (20..=48).contains(&y)).count() as f64 / picture.len().max(1) as f64
+}
+
+#[test]
+fn mute_and_hide_send_silence_and_the_slate_and_show_them_before_the_stream_ends() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-mute");
+    let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
+    engine.send(Command::SetPreview(Some(PreviewRequest { width: 320, height: 180, max_fps: 30 }))).unwrap();
+    engine
+        .send(Command::OpenSources { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: true })
+        .unwrap();
+    wait_state(&engine, "sources open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    engine.send(Command::Rehearse { stream: "mute".into(), encode: EncodeOverrides::default(), run: RunOptions::default() }).unwrap();
+    let (rtmp, _) = running_server(&engine);
+    wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
+    let out = dir.join("player.flv");
+    let player = ffmpeg_read(&format!("rtmp://{rtmp}/live/mute"), 6.0, &out);
+    let mut stats = engine.stats();
+    let at = engine.runtime().block_on(async { stats.wait_for(|s| s.media_secs >= 2.5).await.map(|s| s.media_secs) }).unwrap();
+    engine.send(Command::SetMute(true)).unwrap();
+    engine.send(Command::SetHideCamera(true)).unwrap();
+    let muted = wait_state(&engine, "muted", |s| matches!(s.sources, SourcesState::Open { muted: true, hidden: true, .. }));
+    assert!(matches!(muted.broadcast, BroadcastState::Running { .. }), "the stream stays up: {muted:?}");
+    // The meters show the silence at once, from the capture path.
+    let mut levels = engine.levels();
+    engine
+        .runtime()
+        .block_on(async {
+            tokio::time::timeout(STATE_TIMEOUT, levels.wait_for(|l| !l.peak_dbfs.is_empty() && l.peak_dbfs.iter().all(|&p| p <= -90.0))).await.map(|_| ())
+        })
+        .expect("the meters show silence");
+    // The preview shows the slate, as the stream does.
+    let mut preview = engine.preview();
+    let slate = engine.runtime().block_on(async {
+        tokio::time::timeout(STATE_TIMEOUT, preview.wait_for(|p| p.as_ref().is_some_and(|p| {
+            let grey = p.rgba.chunks_exact(4).filter(|px| px[0] == px[1] && px[1] == px[2] && px[0] < 60).count();
+            grey * 2 > p.rgba.len() / 4
+        })))
+        .await
+        .map(|p| p.map(|_| ()).is_ok())
+    });
+    assert_eq!(slate, Ok(true), "the preview did not show the slate");
+    player.wait_success(Duration::from_secs(60));
+    engine.send(Command::Stop).unwrap();
+    wait_state(&engine, "ended", |s| s.broadcast.is_over());
+    engine.shutdown();
+
+    // What the server relayed: the sine, then silence; the pattern, then the slate.
+    let first = probe(&out).video_packets.first().map(|p| p.pts).unwrap_or(0.0);
+    let before = decoded_audio(&out, 0.5, 1.0);
+    let after = decoded_audio(&out, 5.0, 0.8);
+    let peak = |s: &[i16]| s.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+    assert!(peak(&before) > 3000, "the tone before muting: peak {}", peak(&before));
+    assert!(!after.is_empty() && peak(&after) < 100, "silence after muting (at {at:.1} s of media): peak {}", peak(&after));
+    let shown = decoded_picture(&out, 0.5);
+    let hidden = decoded_picture(&out, 5.5);
+    assert!(slate_share(&shown) < 0.3, "the pattern before hiding: {:.2} at the slate's grey", slate_share(&shown));
+    assert!(slate_share(&hidden) > 0.6, "the slate after hiding: {:.2} at its grey (first video at {first:.2} s)", slate_share(&hidden));
+}

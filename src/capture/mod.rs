@@ -26,7 +26,7 @@ pub mod mic;
 mod pacing;
 pub mod pcm;
 pub mod resample;
-mod slate;
+pub(crate) mod slate;
 pub mod spec;
 mod test_pattern;
 mod tone;

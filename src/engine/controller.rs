@@ -80,6 +80,11 @@ pub enum Command {
     CloseSources,
     /// What the preview feed should deliver (`None`: nothing).
     SetPreview(Option<PreviewRequest>),
+    /// Hide the camera (a slate goes out instead, the stream stays up) or show it again.
+    /// Kept across sessions; applies to what the capture session sends.
+    SetHideCamera(bool),
+    /// Mute the microphone (silence goes out and shows on the meters) or unmute it.
+    SetMute(bool),
     /// Go live to the built-in server (started with its defaults if off)
     /// as `live/STREAM`: a rehearsal nobody else sees.
     Rehearse {
@@ -125,6 +130,9 @@ pub(super) struct Controller {
     pub server_defaults: ServerConfig,
     pub state: watch::Sender<EngineState>,
     pub stats: watch::Sender<Stats>,
+    /// Hide camera / mute microphone, kept across capture sessions.
+    pub hidden: std::sync::atomic::AtomicBool,
+    pub muted: std::sync::atomic::AtomicBool,
 }
 
 impl Controller {
@@ -150,7 +158,9 @@ impl Controller {
                         | Command::SwitchVideo(_)
                         | Command::SwitchAudio(_)
                         | Command::CloseSources
-                        | Command::SetPreview(_) => self.sources(cmd, &mut session, &mut preview, stopper.is_some()).await,
+                        | Command::SetPreview(_)
+                        | Command::SetHideCamera(_)
+                        | Command::SetMute(_) => self.sources(cmd, &mut session, &mut preview, stopper.is_some()).await,
                         Command::GoLive(_) | Command::GoLivePlan(_) | Command::Rehearse { .. } if stopper.is_none() => {
                             // A broadcast goes out from the capture session, if one runs.
                             let s = session.as_ref().map(|s| s.session.clone());
@@ -199,6 +209,8 @@ impl Controller {
                 match opened {
                     Ok(Ok(s)) => {
                         s.set_preview(*preview);
+                        s.set_hidden(self.hidden.load(std::sync::atomic::Ordering::Relaxed));
+                        s.set_muted(self.muted.load(std::sync::atomic::Ordering::Relaxed));
                         let s = Arc::new(s);
                         self.publish_sources(&s);
                         *session = Some(OpenSession { session: s, looping });
@@ -241,6 +253,22 @@ impl Controller {
                     open.session.set_preview(request);
                 }
             }
+            Command::SetHideCamera(hidden) => {
+                self.hidden.store(hidden, std::sync::atomic::Ordering::Relaxed);
+                if let Some(open) = session.as_ref() {
+                    open.session.set_hidden(hidden);
+                    self.publish_sources(&open.session);
+                }
+                tracing::info!("camera {}", if hidden { "hidden: the slate goes out" } else { "shown" });
+            }
+            Command::SetMute(muted) => {
+                self.muted.store(muted, std::sync::atomic::Ordering::Relaxed);
+                if let Some(open) = session.as_ref() {
+                    open.session.set_muted(muted);
+                    self.publish_sources(&open.session);
+                }
+                tracing::info!("microphone {}", if muted { "muted" } else { "unmuted" });
+            }
             _ => {}
         }
     }
@@ -249,7 +277,8 @@ impl Controller {
         let (v, a) = session.statuses();
         let name = |s: Option<Arc<crate::capture::SourceStatus>>| s.map(|s| s.name().to_string()).unwrap_or_default();
         let (video, audio, format) = (name(v), name(a), session.format());
-        self.set(|s| s.sources = SourcesState::Open { video, audio, format });
+        let (hidden, muted) = session.hidden_muted();
+        self.set(|s| s.sources = SourcesState::Open { video, audio, format, hidden, muted });
     }
 
     fn fail_sources(&self, e: &dyn std::error::Error) {
@@ -356,7 +385,9 @@ impl Controller {
             | Command::SwitchVideo(_)
             | Command::SwitchAudio(_)
             | Command::CloseSources
-            | Command::SetPreview(_) => {}
+            | Command::SetPreview(_)
+            | Command::SetHideCamera(_)
+            | Command::SetMute(_) => {}
         }
     }
 

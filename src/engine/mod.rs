@@ -109,6 +109,8 @@ impl Engine {
             server_defaults: options.server,
             state: state_tx,
             stats: stats_tx,
+            hidden: Default::default(),
+            muted: Default::default(),
         };
         let thread = std::thread::Builder::new()
             .name("tally-engine".into())

@@ -132,6 +132,10 @@ pub enum SourcesState {
         audio: String,
         /// Frame size and rate.
         format: SessionFormat,
+        /// The camera is hidden: a slate goes out instead of the picture.
+        hidden: bool,
+        /// The microphone is muted: silence goes out.
+        muted: bool,
     },
     /// They could not be opened (the previous session, if any, keeps running).
     Failed {

@@ -134,6 +134,10 @@ struct Slots {
 
 struct Shared {
     stop: AtomicBool,
+    /// "Hide camera": a slate goes out (and into the preview) instead of the picture.
+    hidden: AtomicBool,
+    /// "Mute microphone": silence goes out (and into the meters) instead of the sound.
+    muted: AtomicBool,
     slots: Mutex<Slots>,
     /// Wakes the preview thread when a frame or a request arrives.
     preview_wake: Condvar,
@@ -226,6 +230,8 @@ impl CaptureSession {
         let clock = MediaClock::start();
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
+            hidden: AtomicBool::new(false),
+            muted: AtomicBool::new(false),
             slots: Mutex::new(Slots { video_status: Some(video.1.clone()), audio_status: Some(audio.1.clone()), ..Slots::default() }),
             preview_wake: Condvar::new(),
             feeds,
@@ -258,6 +264,23 @@ impl CaptureSession {
     pub fn statuses(&self) -> (Option<Arc<SourceStatus>>, Option<Arc<SourceStatus>>) {
         let slots = self.shared.slots();
         (slots.video_status.clone(), slots.audio_status.clone())
+    }
+
+    /// Hides the camera: from the next frame on a slate goes out instead
+    /// of the picture (the broadcast stays up), or shows it again.
+    pub fn set_hidden(&self, hidden: bool) {
+        self.shared.hidden.store(hidden, Ordering::Relaxed);
+    }
+
+    /// Mutes the microphone: from the next block on silence goes out (the
+    /// meters show it too), or unmutes it.
+    pub fn set_muted(&self, muted: bool) {
+        self.shared.muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// Whether the camera is hidden and the microphone muted.
+    pub fn hidden_muted(&self) -> (bool, bool) {
+        (self.shared.hidden.load(Ordering::Relaxed), self.shared.muted.load(Ordering::Relaxed))
     }
 
     /// Asks for preview pictures (or none, with `None`).
@@ -353,6 +376,8 @@ fn video_loop(mut source: BoxedVideo, clock: MediaClock, shared: &Shared) {
     let mut last_ms: Option<u64> = None;
     let mut switched = false;
     let mut ended = false;
+    // The slate that replaces the picture while the camera is hidden, made once per size.
+    let mut slate: Option<VideoFrame> = None;
     let frame_us = |s: &BoxedVideo| s.format().frame_rate.pts_us_of_frame(1).max(1);
     while !shared.stop.load(Ordering::Relaxed) {
         let replacement = shared.slots().next_video.take();
@@ -396,6 +421,20 @@ fn video_loop(mut source: BoxedVideo, clock: MediaClock, shared: &Shared) {
             pace(clock, frame.pts_us, &shared.stop);
         }
         shared.frames.fetch_add(1, Ordering::Relaxed);
+        if shared.hidden.load(Ordering::Relaxed) {
+            let picture = match slate.take() {
+                Some(s) if (s.width, s.height) == (frame.width, frame.height) => s,
+                _ => {
+                    let mut s = VideoFrame::black(frame.width, frame.height, 0);
+                    crate::capture::slate::paint(&mut s, &["camera hidden"]);
+                    s
+                }
+            };
+            frame.y.copy_from_slice(&picture.y);
+            frame.u.copy_from_slice(&picture.u);
+            frame.v.copy_from_slice(&picture.v);
+            slate = Some(picture);
+        }
         let frame = Arc::new(frame);
         let mut sink = {
             let mut slots = shared.slots();
@@ -451,6 +490,9 @@ fn audio_loop(mut source: BoxedAudio, clock: MediaClock, shared: &Shared) {
             }
         };
         block.pts_us += offset_us;
+        if shared.muted.load(Ordering::Relaxed) {
+            block.samples.fill(0);
+        }
         next_us = block.pts_us + block.frames() as u64 * 1_000_000 / u64::from(AUDIO_RATE);
         if !source.is_live() {
             pace(clock, block.pts_us, &shared.stop);
