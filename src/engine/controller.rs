@@ -4,7 +4,10 @@
 //! here, never on the caller's thread; its outcome comes back as state.
 
 use super::plan::{BroadcastPlan, GoLiveRequest, RunOptions};
-use super::state::{BroadcastState, CheckState, EngineState, OutputSnapshot, Refusal, ServerState, SourcesState};
+use super::state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
+
+/// In the config directory: the name of the profile last gone live with.
+const LAST_USED_FILE: &str = "last-profile";
 use crate::config::{EncodeOverrides, ProfileStore};
 use crate::net::server::{Server, ServerConfig, ServerHandle};
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
@@ -55,6 +58,8 @@ pub enum Command {
     /// Take an output out of the running broadcast (by its id): a live one
     /// ends cleanly; the last one is not removed (end the stream instead).
     RemoveOutput(String),
+    /// Read the saved profiles (and the last one used) into `EngineState::profiles`.
+    LoadProfiles,
     /// Start the built-in server.
     StartServer(ServerConfig),
     /// Stop the built-in server.
@@ -301,8 +306,14 @@ impl Controller {
                     return;
                 }
                 self.set(|s| s.broadcast = BroadcastState::Starting);
+                let profile = request.profile.clone();
                 match self.plan(request).await {
-                    Ok(plan) => self.go_live(plan, stopper, ended, session).await,
+                    Ok(plan) => {
+                        self.go_live(plan, stopper, ended, session).await;
+                        if let Some(name) = profile.filter(|_| stopper.is_some()) {
+                            self.remember_last_used(name).await;
+                        }
+                    }
                     Err(message) => {
                         tracing::error!("{message}");
                         self.set(|s| s.broadcast = BroadcastState::Failed { message });
@@ -368,7 +379,9 @@ impl Controller {
                 let planned = tokio::task::spawn_blocking(move || super::plan::settings(&encode, &run)).await;
                 match planned {
                     Ok(Ok(settings)) => {
-                        let plan = BroadcastPlan { settings, outputs: vec![OutputSpec::publish(url)], warnings: Vec::new() };
+                        let mut dest = crate::net::publisher::Destination::new(url, 0, 0);
+                        dest.id = Some(format!("rehearsal/{stream}"));
+                        let plan = BroadcastPlan { settings, outputs: vec![OutputSpec::Publish(dest)], warnings: Vec::new() };
                         self.go_live(plan, stopper, ended, session).await;
                     }
                     Ok(Err(e)) => self.fail_start(&e),
@@ -379,6 +392,7 @@ impl Controller {
                 self.change_outputs(cmd, stopper).await
             }
             Command::Check { request, publish_test } => self.check(request, publish_test).await,
+            Command::LoadProfiles => self.load_profiles().await,
             Command::CheckPlan { plan, publish_test } => self.start_check(plan, publish_test),
             // Taken by `sources` in `run`.
             Command::OpenSources { .. }
@@ -389,6 +403,54 @@ impl Controller {
             | Command::SetHideCamera(_)
             | Command::SetMute(_) => {}
         }
+    }
+
+    /// The config directory, found off the runtime's threads.
+    async fn dir(&self) -> Result<PathBuf, String> {
+        match &self.config_dir {
+            Some(d) => Ok(d.clone()),
+            None => match tokio::task::spawn_blocking(crate::config::config_dir).await {
+                Ok(Ok(d)) => Ok(d),
+                Ok(Err(e)) => Err(error_chain(&e)),
+                Err(e) => Err(error_chain(&e)),
+            },
+        }
+    }
+
+    /// Reads the profiles and the last used one (files: off the runtime).
+    async fn load_profiles(&self) {
+        let dir = match self.dir().await {
+            Ok(d) => d,
+            Err(message) => return self.set(|s| s.profiles = ProfilesState::Failed { message }),
+        };
+        let read = tokio::task::spawn_blocking(move || {
+            let profiles = ProfileStore::open(&dir).list()?;
+            let last = std::fs::read_to_string(dir.join(LAST_USED_FILE)).ok().map(|t| t.trim().to_string());
+            let last_used = last.filter(|l| profiles.iter().any(|p| &p.name == l));
+            Ok::<_, crate::config::ConfigError>((profiles, last_used))
+        })
+        .await;
+        let state = match read {
+            Ok(Ok((profiles, last_used))) => ProfilesState::Loaded { profiles, last_used },
+            Ok(Err(e)) => ProfilesState::Failed { message: error_chain(&e) },
+            Err(e) => ProfilesState::Failed { message: error_chain(&e) },
+        };
+        self.set(|s| s.profiles = state);
+    }
+
+    /// Notes the profile a broadcast went live with: a face selects it next time.
+    async fn remember_last_used(&self, name: String) {
+        let Ok(dir) = self.dir().await else { return };
+        let n = name.clone();
+        let written = tokio::task::spawn_blocking(move || crate::config::write_file_atomic(&dir.join(LAST_USED_FILE), &format!("{n}\n"), false)).await;
+        if let Ok(Err(e)) = written {
+            tracing::warn!("could not note the last used profile: {}", error_chain(&e));
+        }
+        self.set(|s| {
+            if let ProfilesState::Loaded { last_used, .. } = &mut s.profiles {
+                *last_used = Some(name);
+            }
+        });
     }
 
     /// Plans, then checks each destination in a task of its own: the

@@ -18,7 +18,7 @@ mod state;
 pub use controller::{Command, error_chain};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
-pub use state::{BroadcastState, CheckState, EngineState, OutputSnapshot, Refusal, ServerState, SourcesState};
+pub use state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
 
 use crate::net::server::ServerConfig;
 use crate::pipeline::{AudioLevels, PreviewFrame, SessionFeeds, Stats};
@@ -27,6 +27,37 @@ use std::sync::Arc;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, watch};
+
+/// The process's own load, sampled once a second for a status bar.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProcessLoad {
+    /// CPU time used over the last second, % of one core (200 % = two busy cores).
+    pub cpu_percent: f32,
+    /// Resident memory, KiB.
+    pub rss_kib: u64,
+}
+
+/// Reads this process's CPU ticks and resident memory (Linux: `/proc/self`).
+#[cfg(target_os = "linux")]
+fn process_ticks_and_rss() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()?;
+    Some((utime + stime, rss))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_ticks_and_rss() -> Option<(u64, u64)> {
+    None
+}
+
+/// Linux counts CPU time in USER_HZ ticks, 100 a second on every platform it runs on.
+const TICKS_PER_SEC: f32 = 100.0;
 
 /// Commands queued before the engine takes them: a face that sends more
 /// than this without the engine keeping up is told so, not blocked.
@@ -73,6 +104,7 @@ pub struct Engine {
     stats: watch::Receiver<Stats>,
     preview: watch::Receiver<Option<Arc<PreviewFrame>>>,
     levels: watch::Receiver<AudioLevels>,
+    load: watch::Receiver<ProcessLoad>,
     handle: tokio::runtime::Handle,
     thread: Option<JoinHandle<()>>,
 }
@@ -112,6 +144,24 @@ impl Engine {
             hidden: Default::default(),
             muted: Default::default(),
         };
+        let (load_tx, load) = watch::channel(ProcessLoad::default());
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut last: Option<(u64, std::time::Instant)> = None;
+            loop {
+                tick.tick().await;
+                let Some((ticks, rss_kib)) = process_ticks_and_rss() else { break };
+                let now = std::time::Instant::now();
+                if let Some((t0, at)) = last {
+                    let secs = now.duration_since(at).as_secs_f32().max(1e-3);
+                    let cpu_percent = ticks.saturating_sub(t0) as f32 / TICKS_PER_SEC / secs * 100.0;
+                    if load_tx.send(ProcessLoad { cpu_percent, rss_kib }).is_err() {
+                        break;
+                    }
+                }
+                last = Some((ticks, now));
+            }
+        });
         let thread = std::thread::Builder::new()
             .name("tally-engine".into())
             .spawn(move || {
@@ -120,7 +170,7 @@ impl Engine {
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| EngineError::Start(e.to_string()))?;
-        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, handle, thread: Some(thread) })
+        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, load, handle, thread: Some(thread) })
     }
 
     /// Queues a command; never waits.
@@ -161,6 +211,11 @@ impl Engine {
     /// The audio meters of the capture session, 50 updates a second while audio flows.
     pub fn levels(&self) -> watch::Receiver<AudioLevels> {
         self.levels.clone()
+    }
+
+    /// This process's CPU and memory, once a second.
+    pub fn load(&self) -> watch::Receiver<ProcessLoad> {
+        self.load.clone()
     }
 
     /// The engine's runtime, for a face that awaits its channels (the CLI

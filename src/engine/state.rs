@@ -24,9 +24,31 @@ pub struct EngineState {
     pub warnings: Vec<String>,
     /// The latest pre-flight check.
     pub check: CheckState,
+    /// The saved profiles (after `Command::LoadProfiles`), read off the face's thread.
+    pub profiles: ProfilesState,
     /// The latest command the engine refused or could not carry out, and
     /// why ("already live", "no output 'x'"...), until the next is refused.
     pub refused: Option<Refusal>,
+}
+
+/// The saved profiles, as a face lists them.
+#[derive(Clone, Debug, Default)]
+pub enum ProfilesState {
+    /// Not read yet.
+    #[default]
+    Unknown,
+    /// Read: every profile (destinations without keys) and the last one gone live with.
+    Loaded {
+        /// By name.
+        profiles: Vec<crate::config::Profile>,
+        /// The profile of the last broadcast that went live, if it still exists.
+        last_used: Option<String>,
+    },
+    /// The profile directory could not be read.
+    Failed {
+        /// Why.
+        message: String,
+    },
 }
 
 /// A command the engine did not carry out.

@@ -1,51 +1,313 @@
-//! The desktop app (eframe/egui).
+//! The desktop app (eframe/egui): one window to preview, go live and rehearse.
 //!
-//! For now: a window with the live preview of the capture session the
-//! engine runs (the first camera, else the test pattern) and a status line.
-//! The UI only draws snapshots and sends commands: the engine converts the
-//! picture to RGBA on its preview thread and wakes the window when a new
-//! one is ready, so an unchanging window does not repaint.
+//! The UI only draws snapshots and sends commands. The engine converts the
+//! picture to RGBA on its preview thread, reads profiles and opens devices
+//! on its own threads, and the window is woken only when something it shows
+//! changed (a picture, a state, the meters moving, the clock of a live
+//! stream), so a window with nothing new to show does not repaint.
+//!
+//! May use `engine` (commands and snapshots), `pipeline` and `net` for
+//! their snapshot types, `config` for profile types, `capture` for source
+//! names; never a socket, a file or a device itself.
 
-use std::sync::Arc;
-use crate::engine::{Command, Engine, EngineOptions, PreviewRequest, SessionFormat, SourcesState};
+mod live;
+mod log_view;
+mod meters;
+
+pub use live::Tally;
+
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
+use crate::config::Profile;
+use crate::engine::{BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, SessionFormat, SourcesState};
 use crate::media::settings::{DEFAULT_FPS, DEFAULT_SIZE};
-use crate::pipeline::PreviewFrame;
+use crate::pipeline::{AudioLevels, PreviewFrame};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The largest preview picture asked for: the window is rarely wider.
 const PREVIEW_MAX: (u32, u32) = (1280, 720);
+/// The stream name a rehearsal publishes on the local server.
+pub const REHEARSAL_STREAM: &str = "rehearsal";
+/// A meter change smaller than this (dB) does not wake the window.
+const METER_STEP_DB: f32 = 0.5;
+
+/// The keyboard shortcuts, as the README and the tooltips list them.
+pub mod keys {
+    use egui::{Key, KeyboardShortcut, Modifiers};
+    /// Go live with the selected profile.
+    pub const GO_LIVE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::L);
+    /// End the stream.
+    pub const END: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
+    /// Rehearse on the local server.
+    pub const REHEARSE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::R);
+    /// Mute or unmute the microphone.
+    pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::M);
+    /// Hide or show the camera.
+    pub const HIDE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::H);
+}
 
 /// The eframe application.
 pub struct TallyApp {
     engine: Engine,
     texture: Option<egui::TextureHandle>,
     shown: u64,
+    meters: meters::Meters,
+    log: log_view::LogView,
+    show_log: bool,
+    /// The profile Go Live uses.
+    selected: Option<String>,
+    /// The sources and format the capture session was last opened with.
+    opened: Option<(VideoSourceSpec, AudioSourceSpec, SessionFormat)>,
+    /// A command the engine could not take (it was busy or gone).
+    notice: Option<String>,
+    /// The task that wakes the window on a change runs.
+    waking: bool,
 }
 
 impl TallyApp {
-    fn new(cc: &eframe::CreationContext<'_>) -> anyhow::Result<Self> {
+    /// The app on a running engine: asks for the preview and the profiles;
+    /// from its first frame on, the window is woken whenever there is
+    /// something new to draw.
+    pub fn new(engine: Engine) -> TallyApp {
+        let mut app = TallyApp {
+            engine,
+            texture: None,
+            shown: 0,
+            meters: meters::Meters::default(),
+            log: log_view::LogView::default(),
+            show_log: false,
+            selected: None,
+            opened: None,
+            notice: None,
+            waking: false,
+        };
+        app.send(Command::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })));
+        app.send(Command::LoadProfiles);
+        app
+    }
+
+    fn start(cc: &eframe::CreationContext<'_>) -> anyhow::Result<TallyApp> {
         let engine = Engine::start(EngineOptions::default())?;
-        engine.send(Command::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })))?;
-        let format = SessionFormat { width: DEFAULT_SIZE.width, height: DEFAULT_SIZE.height, fps: DEFAULT_FPS };
-        engine.send(Command::OpenSources { video: VideoSourceSpec::Auto, audio: AudioSourceSpec::Auto, format, looping: false })?;
-        // Wake the window only when there is something new to draw.
-        let ctx = cc.egui_ctx.clone();
-        let (mut preview, mut state) = (engine.preview(), engine.state());
-        engine.runtime().spawn(async move {
+        let mut app = TallyApp::new(engine);
+        app.wake_on_change(&cc.egui_ctx);
+        Ok(app)
+    }
+
+    /// The engine this window drives.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn wake_on_change(&mut self, ctx: &egui::Context) {
+        self.waking = true;
+        let ctx = ctx.clone();
+        let (mut preview, mut state, mut stats, mut levels) = (self.engine.preview(), self.engine.state(), self.engine.stats(), self.engine.levels());
+        self.engine.runtime().spawn(async move {
+            let mut drawn = AudioLevels::default();
             loop {
                 tokio::select! {
                     p = preview.changed() => if p.is_err() { break },
                     s = state.changed() => if s.is_err() { break },
+                    s = stats.changed() => if s.is_err() { break },
+                    l = levels.changed() => {
+                        if l.is_err() { break }
+                        let now = levels.borrow_and_update().clone();
+                        if !meters_moved(&drawn, &now) {
+                            continue;
+                        }
+                        drawn = now;
+                    }
                 }
                 ctx.request_repaint();
             }
         });
-        Ok(TallyApp { engine, texture: None, shown: 0 })
     }
 
-    fn preview_ui(&mut self, ui: &mut egui::Ui) {
+    fn send(&mut self, command: Command) {
+        if let Err(e) = self.engine.send(command) {
+            self.notice = Some(e.to_string());
+        }
+    }
+
+    /// Opens the capture session with the selected profile's sources and
+    /// size (or the defaults), unless it already runs with them.
+    fn open_sources(&mut self, state: &EngineState) {
+        if state.broadcast.is_active() {
+            return;
+        }
+        let profile = self.selected_profile(state);
+        let (video, audio, format) = match &profile {
+            Some(p) => (
+                p.video.source.clone(),
+                p.audio.source.clone(),
+                SessionFormat { width: p.video.size.width, height: p.video.size.height, fps: p.video.fps },
+            ),
+            None => (VideoSourceSpec::Auto, AudioSourceSpec::Auto, SessionFormat { width: DEFAULT_SIZE.width, height: DEFAULT_SIZE.height, fps: DEFAULT_FPS }),
+        };
+        let wanted = (video, audio, format);
+        if self.opened.as_ref() != Some(&wanted) {
+            self.opened = Some(wanted.clone());
+            let (video, audio, format) = wanted;
+            self.send(Command::OpenSources { video, audio, format, looping: true });
+        }
+    }
+
+    fn selected_profile(&self, state: &EngineState) -> Option<Profile> {
+        let ProfilesState::Loaded { profiles, .. } = &state.profiles else { return None };
+        self.selected.as_ref().and_then(|name| profiles.iter().find(|p| &p.name == name).cloned())
+    }
+
+    /// The first time the profiles are known: the last one used, else the first.
+    fn pick_profile(&mut self, state: &EngineState) {
+        if self.selected.is_some() {
+            return;
+        }
+        if let ProfilesState::Loaded { profiles, last_used } = &state.profiles {
+            self.selected = last_used.clone().or_else(|| profiles.first().map(|p| p.name.clone()));
+        }
+    }
+
+    fn go_live(&mut self, state: &EngineState) {
+        if state.broadcast.is_active() {
+            return;
+        }
+        match self.selected.clone() {
+            Some(profile) => self.send(Command::GoLive(GoLiveRequest { profile: Some(profile), ..Default::default() })),
+            None => self.notice = Some("no profile yet: rehearse locally, or add a destination first".into()),
+        }
+    }
+
+    fn rehearse(&mut self, state: &EngineState) {
+        if !state.broadcast.is_active() {
+            self.send(Command::Rehearse { stream: REHEARSAL_STREAM.into(), encode: Default::default(), run: RunOptions::default() });
+        }
+    }
+
+    fn shortcuts(&mut self, ui: &mut egui::Ui, state: &EngineState) {
+        let (hidden, muted) = match &state.sources {
+            SourcesState::Open { hidden, muted, .. } => (*hidden, *muted),
+            _ => (false, false),
+        };
+        let pressed = |ui: &mut egui::Ui, k: &egui::KeyboardShortcut| ui.input_mut(|i| i.consume_shortcut(k));
+        if pressed(ui, &keys::GO_LIVE) {
+            self.go_live(state);
+        }
+        if pressed(ui, &keys::END) && state.broadcast.is_active() {
+            self.send(Command::Stop);
+        }
+        if pressed(ui, &keys::REHEARSE) {
+            self.rehearse(state);
+        }
+        if pressed(ui, &keys::MUTE) {
+            self.send(Command::SetMute(!muted));
+        }
+        if pressed(ui, &keys::HIDE) {
+            self.send(Command::SetHideCamera(!hidden));
+        }
+    }
+
+    fn top_ui(&mut self, ui: &mut egui::Ui, state: &EngineState, tally: &Tally) {
+        ui.horizontal(|ui| {
+            ui.heading("Tally");
+            ui.separator();
+            let names: Vec<String> = match &state.profiles {
+                ProfilesState::Loaded { profiles, .. } => profiles.iter().map(|p| p.name.clone()).collect(),
+                _ => Vec::new(),
+            };
+            let live = state.broadcast.is_active();
+            ui.add_enabled_ui(!live && !names.is_empty(), |ui| {
+                egui::ComboBox::from_label("Profile")
+                    .selected_text(self.selected.clone().unwrap_or_else(|| "none".into()))
+                    .show_ui(ui, |ui| {
+                        for name in &names {
+                            ui.selectable_value(&mut self.selected, Some(name.clone()), name);
+                        }
+                    });
+            });
+            let ctx = ui.ctx().clone();
+            let shortcut = |k: &egui::KeyboardShortcut| ctx.format_shortcut(k);
+            let big = |text: &str| egui::Button::new(egui::RichText::new(text).size(18.0).strong()).min_size(egui::vec2(140.0, 34.0));
+            if live {
+                let end = ui.add(big("End Stream")).on_hover_text(format!("End the stream ({})", shortcut(&keys::END)));
+                if end.clicked() && !matches!(state.broadcast, BroadcastState::Stopping) {
+                    self.send(Command::Stop);
+                }
+            } else {
+                let go = ui
+                    .add_enabled(self.selected.is_some(), big("Go Live"))
+                    .on_hover_text(format!("Go live with the selected profile ({})", shortcut(&keys::GO_LIVE)))
+                    .on_disabled_hover_text("Add a destination first, or rehearse locally");
+                if go.clicked() {
+                    self.go_live(state);
+                }
+                let rehearse = ui
+                    .button("Rehearse")
+                    .on_hover_text(format!("Go live to the built-in server only ({})", shortcut(&keys::REHEARSE)));
+                if rehearse.clicked() {
+                    self.rehearse(state);
+                }
+            }
+            ui.separator();
+            live::tally_ui(ui, tally);
+        });
+    }
+
+    fn status_ui(&self, ui: &mut egui::Ui, state: &EngineState) {
+        let stats = self.engine.stats().borrow().clone();
+        let load = *self.engine.load().borrow();
+        ui.horizontal(|ui| {
+            ui.label(format!("CPU {:.0} %", load.cpu_percent));
+            ui.separator();
+            ui.label(format!("Memory {} MiB", load.rss_kib / 1024));
+            ui.separator();
+            if state.broadcast.is_active() {
+                ui.label(format!("Encoder {:.0} fps", stats.fps));
+                ui.separator();
+                ui.label(format!("{:.0} kbit/s out", stats.outputs.iter().map(|o| o.kbps_out).sum::<f64>()));
+                ui.separator();
+            }
+            match &state.sources {
+                SourcesState::Open { video, audio, .. } => ui.label(format!("{video} · {audio}")),
+                SourcesState::Failed { message } => ui.colored_label(egui::Color32::LIGHT_RED, format!("Sources: {message}")),
+                SourcesState::Opening | SourcesState::Closed => ui.label("Opening the camera and microphone…"),
+            };
+        });
+    }
+
+    fn first_run_ui(&mut self, ui: &mut egui::Ui, state: &EngineState) {
+        ui.group(|ui| {
+            ui.heading("Welcome to Tally");
+            ui.label("No profile is saved yet. Try it out on this computer first, or tell Tally where to stream.");
+            ui.horizontal(|ui| {
+                if ui.button("Rehearse locally").on_hover_text("Go live to the built-in server: nobody else sees it").clicked() {
+                    self.rehearse(state);
+                }
+                ui.label("or add a destination from a terminal:");
+                ui.code("tally profiles add NAME --service twitch --key-stdin");
+            });
+        });
+    }
+
+    fn sources_ui(&mut self, ui: &mut egui::Ui, state: &EngineState) {
+        let SourcesState::Open { hidden, muted, .. } = state.sources else { return };
+        ui.horizontal(|ui| {
+            let ctx = ui.ctx().clone();
+            let shortcut = |k: &egui::KeyboardShortcut| ctx.format_shortcut(k);
+            let mut mute = muted;
+            if ui.toggle_value(&mut mute, "Mute microphone").on_hover_text(format!("Silence goes out instead ({})", shortcut(&keys::MUTE))).changed() {
+                self.send(Command::SetMute(mute));
+            }
+            let mut hide = hidden;
+            if ui.toggle_value(&mut hide, "Hide camera").on_hover_text(format!("A slate goes out instead; the stream stays up ({})", shortcut(&keys::HIDE))).changed() {
+                self.send(Command::SetHideCamera(hide));
+            }
+        });
+    }
+
+    fn preview_ui(&mut self, ui: &mut egui::Ui, height: f32) {
         let latest: Option<Arc<PreviewFrame>> = self.engine.preview().borrow().clone();
         if let Some(p) = latest.filter(|p| p.serial != self.shown) {
+            // Uploaded once per displayed frame, whatever the feed's rate.
             self.shown = p.serial;
             let image = egui::ColorImage::from_rgba_unmultiplied([p.width as usize, p.height as usize], &p.rgba);
             match &mut self.texture {
@@ -55,47 +317,108 @@ impl TallyApp {
         }
         match &self.texture {
             Some(t) => {
-                let avail = ui.available_size();
                 let [tw, th] = t.size();
                 let aspect = tw as f32 / th.max(1) as f32;
-                let w = avail.x.min((avail.y - 40.0).max(90.0) * aspect);
-                ui.image((t.id(), egui::vec2(w, w / aspect)));
+                let w = ui.available_width().min(height.max(90.0) * aspect);
+                let image = egui::Image::new((t.id(), egui::vec2(w, w / aspect))).alt_text("Preview of the outgoing picture");
+                ui.add(image);
             }
             None => {
                 ui.label("Starting preview…");
             }
         }
     }
+
+    /// The whole window.
+    pub fn main_ui(&mut self, ui: &mut egui::Ui) {
+        if !self.waking {
+            let ctx = ui.ctx().clone();
+            self.wake_on_change(&ctx);
+        }
+        let now = Instant::now();
+        let state = self.engine.state().borrow().clone();
+        self.pick_profile(&state);
+        self.open_sources(&state);
+        self.shortcuts(ui, &state);
+        let tally = Tally::of(&state, now);
+        let levels = self.engine.levels().borrow().clone();
+        self.meters.update(&levels, now);
+        let mut commands = Vec::new();
+
+        egui::Panel::top("top").show(ui, |ui| self.top_ui(ui, &state, &tally));
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &state));
+        if self.show_log {
+            egui::Panel::right("log").resizable(true).default_size(380.0).show(ui, |ui| self.log.log_ui(ui, now));
+        }
+        egui::CentralPanel::default().show(ui, |ui| {
+            let first_run = matches!(&state.profiles, ProfilesState::Loaded { profiles, .. } if profiles.is_empty());
+            if first_run && !state.broadcast.is_active() {
+                self.first_run_ui(ui, &state);
+            }
+            if let ProfilesState::Failed { message } = &state.profiles {
+                ui.colored_label(egui::Color32::LIGHT_RED, format!("Profiles could not be read: {message}"));
+            }
+            let preview_h = (ui.available_height() - 200.0).max(120.0);
+            ui.horizontal(|ui| {
+                ui.vertical(|ui| {
+                    let room = ui.available_width() - 90.0;
+                    ui.set_max_width(room.max(160.0));
+                    self.preview_ui(ui, preview_h);
+                });
+                self.meters.meters_ui(ui, &levels, now);
+            });
+            self.sources_ui(ui, &state);
+            ui.separator();
+            let stats = self.engine.stats().borrow().clone();
+            live::destinations_ui(ui, &state, &stats, &mut commands);
+            for w in &state.warnings {
+                ui.colored_label(egui::Color32::from_rgb(230, 180, 60), w);
+            }
+            if let Some(r) = &state.refused {
+                ui.colored_label(egui::Color32::from_rgb(230, 180, 60), &r.message);
+            }
+            if let Some(n) = &self.notice {
+                ui.colored_label(egui::Color32::LIGHT_RED, n);
+            }
+            ui.checkbox(&mut self.show_log, "Show log");
+        });
+        for c in commands {
+            self.send(c);
+        }
+        // What changes by itself: the live clock, the countdown, falling peaks, the log.
+        if tally.ticking() {
+            ui.ctx().request_repaint_after(Duration::from_millis(250));
+        }
+        if self.meters.animating(&levels, now) {
+            ui.ctx().request_repaint_after(Duration::from_millis(33));
+        }
+        if self.show_log {
+            ui.ctx().request_repaint_after(Duration::from_millis(500));
+        }
+    }
+}
+
+/// True when the meters moved enough to be worth drawing again.
+fn meters_moved(drawn: &AudioLevels, now: &AudioLevels) -> bool {
+    if drawn.clipping != now.clipping || drawn.peak_dbfs.len() != now.peak_dbfs.len() {
+        return true;
+    }
+    let moved = |a: &[f32], b: &[f32]| a.iter().zip(b).any(|(x, y)| (x - y).abs() > METER_STEP_DB);
+    moved(&drawn.peak_dbfs, &now.peak_dbfs) || moved(&drawn.rms_dbfs, &now.rms_dbfs)
 }
 
 impl eframe::App for TallyApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        egui::CentralPanel::default().show(ui, |ui| {
-            ui.heading("Tally");
-            let sources = self.engine.state().borrow().sources.clone();
-            match sources {
-                SourcesState::Open { video, audio, .. } => {
-                    ui.label(format!("Preview: {video}, {audio}. Go live from the command line for now: `tally stream URL`."));
-                }
-                SourcesState::Failed { message } => {
-                    ui.colored_label(egui::Color32::LIGHT_RED, format!("The sources could not be opened: {message}"));
-                }
-                SourcesState::Opening | SourcesState::Closed => {
-                    ui.label("Opening the camera and microphone…");
-                }
-            }
-            ui.separator();
-            self.preview_ui(ui);
-        });
+        self.main_ui(ui);
     }
 }
 
 /// Opens the main window and runs until it is closed.
 pub fn run() -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("Tally").with_inner_size([1000.0, 680.0]),
+        viewport: egui::ViewportBuilder::default().with_title("Tally").with_inner_size([1100.0, 760.0]),
         ..Default::default()
     };
-    eframe::run_native("Tally", options, Box::new(|cc| Ok(Box::new(TallyApp::new(cc).map_err(|e| e.to_string())?))))
+    eframe::run_native("Tally", options, Box::new(|cc| Ok(Box::new(TallyApp::start(cc).map_err(|e| e.to_string())?))))
         .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
 }

@@ -1,0 +1,175 @@
+//! Going live: the tally light, the Go Live / End Stream button, and a row
+//! per destination with its state, figures and a retry for a failed one.
+
+use crate::engine::{BroadcastState, Command, EngineState};
+use crate::net::OutputState;
+use crate::pipeline::{OutputKind, Stats};
+use std::time::Instant;
+
+/// What the tally light says, worked out from the engine's state.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tally {
+    /// Nothing goes out.
+    OffAir,
+    /// Starting, or a destination still connecting.
+    Connecting,
+    /// Everything is live, for this long.
+    Live {
+        /// Since the broadcast started.
+        secs: u64,
+    },
+    /// A destination lost its connection and retries.
+    Reconnecting {
+        /// Its attempt.
+        attempt: u32,
+        /// Seconds to the next try.
+        in_secs: u64,
+    },
+    /// It could not start or a destination failed, and why.
+    Failed(String),
+    /// The outputs are draining.
+    Ending,
+}
+
+impl Tally {
+    /// The light for `state` at `now`.
+    pub fn of(state: &EngineState, now: Instant) -> Tally {
+        match &state.broadcast {
+            BroadcastState::Idle => Tally::OffAir,
+            BroadcastState::Starting => Tally::Connecting,
+            BroadcastState::Stopping => Tally::Ending,
+            BroadcastState::Failed { message } => Tally::Failed(message.clone()),
+            BroadcastState::Ended(summary) => match summary.outputs.iter().find_map(|o| o.error.as_ref()) {
+                Some(e) if !summary.all_ok() => Tally::Failed(e.message.clone()),
+                _ => Tally::OffAir,
+            },
+            BroadcastState::Running { since } => {
+                let states: Vec<&OutputState> = state.outputs.iter().map(|o| &o.state).collect();
+                if let Some((attempt, next_try)) = states.iter().find_map(|s| match s {
+                    OutputState::Reconnecting { attempt, next_try } => Some((*attempt, *next_try)),
+                    _ => None,
+                }) {
+                    return Tally::Reconnecting { attempt, in_secs: next_try.saturating_duration_since(now).as_secs() };
+                }
+                if states.is_empty() || states.iter().any(|s| matches!(s, OutputState::Connecting)) {
+                    return Tally::Connecting;
+                }
+                if !states.iter().any(|s| matches!(s, OutputState::Live)) {
+                    let why = state.outputs.iter().find_map(|o| match &o.state {
+                        OutputState::Failed { message, .. } => Some(message.clone()),
+                        _ => None,
+                    });
+                    return Tally::Failed(why.unwrap_or_else(|| "no destination is live".into()));
+                }
+                Tally::Live { secs: now.duration_since(*since).as_secs() }
+            }
+        }
+    }
+
+    /// The words on the light.
+    pub fn text(&self) -> String {
+        match self {
+            Tally::OffAir => "Off air".into(),
+            Tally::Connecting => "Connecting…".into(),
+            Tally::Live { secs } => format!("LIVE {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+            Tally::Reconnecting { attempt, in_secs } => format!("Reconnecting (attempt {attempt}, next try in {in_secs} s)"),
+            Tally::Failed(why) => format!("Failed: {why}"),
+            Tally::Ending => "Ending…".into(),
+        }
+    }
+
+    fn colour(&self) -> egui::Color32 {
+        match self {
+            Tally::OffAir => egui::Color32::from_gray(110),
+            Tally::Connecting | Tally::Ending => egui::Color32::from_rgb(230, 170, 30),
+            Tally::Live { .. } => egui::Color32::from_rgb(220, 30, 30),
+            Tally::Reconnecting { .. } => egui::Color32::from_rgb(240, 120, 20),
+            Tally::Failed(_) => egui::Color32::from_rgb(170, 40, 160),
+        }
+    }
+
+    /// True while something on the light changes by itself (the clock, the countdown).
+    pub fn ticking(&self) -> bool {
+        matches!(self, Tally::Live { .. } | Tally::Reconnecting { .. })
+    }
+}
+
+/// The light: a dot and its words.
+pub fn tally_ui(ui: &mut egui::Ui, tally: &Tally) {
+    ui.horizontal(|ui| {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(18.0, 18.0), egui::Sense::hover());
+        ui.painter().circle_filled(rect.center(), 8.0, tally.colour());
+        ui.label(egui::RichText::new(tally.text()).strong().color(tally.colour()));
+    });
+}
+
+/// A row per output: state, kbps, queue, drops, reconnects; a retry for a failed one.
+pub fn destinations_ui(ui: &mut egui::Ui, state: &EngineState, stats: &Stats, commands: &mut Vec<Command>) {
+    if state.outputs.is_empty() {
+        return;
+    }
+    egui::Grid::new("destinations").striped(true).num_columns(7).show(ui, |ui| {
+        for h in ["Destination", "State", "kbit/s", "Queue", "Dropped", "Reconnects", ""] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        for o in &state.outputs {
+            let figures = stats.outputs.iter().find(|s| s.id == o.id);
+            let what = if o.kind == OutputKind::Record { "recording" } else { "destination" };
+            ui.label(&o.id).on_hover_text(format!("{what}: {}", o.name));
+            let state_text = o.state.to_string();
+            match &o.state {
+                OutputState::Failed { .. } => ui.colored_label(egui::Color32::from_rgb(220, 80, 80), state_text),
+                OutputState::Live => ui.colored_label(egui::Color32::from_rgb(80, 200, 100), state_text),
+                _ => ui.label(state_text),
+            };
+            ui.label(figures.map_or("–".into(), |f| format!("{:.0}", f.kbps_out)));
+            ui.label(figures.map_or("–".into(), |f| format!("{} ms", f.queue_ms)));
+            ui.label(figures.map_or("–".into(), |f| f.dropped_frames.to_string()));
+            ui.label(figures.map_or("–".into(), |f| f.reconnects.to_string()));
+            if matches!(o.state, OutputState::Failed { .. }) && matches!(state.broadcast, BroadcastState::Running { .. }) {
+                if ui.button(format!("Retry {}", o.id)).on_hover_text("Connect this destination again").clicked() {
+                    commands.push(Command::RetryOutput(o.id.clone()));
+                }
+            } else {
+                ui.label("");
+            }
+            ui.end_row();
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::OutputSnapshot;
+    use std::time::Duration;
+
+    fn with(outputs: Vec<OutputState>, since: Instant) -> EngineState {
+        EngineState {
+            broadcast: BroadcastState::Running { since },
+            outputs: outputs
+                .into_iter()
+                .enumerate()
+                .map(|(i, state)| OutputSnapshot { id: format!("d{i}"), name: "x".into(), kind: OutputKind::Publish, state, since })
+                .collect(),
+            ..EngineState::default()
+        }
+    }
+
+    #[test]
+    fn the_light_follows_the_destinations() {
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_secs(3725);
+        assert_eq!(Tally::of(&EngineState::default(), now), Tally::OffAir);
+        assert_eq!(Tally::of(&with(vec![OutputState::Live, OutputState::Connecting], t0), now), Tally::Connecting);
+        let live = Tally::of(&with(vec![OutputState::Live], t0), now);
+        assert_eq!(live.text(), "LIVE 01:02:05");
+        let next_try = now + Duration::from_secs(4);
+        let lost = Tally::of(&with(vec![OutputState::Live, OutputState::Reconnecting { attempt: 2, next_try }], t0), now);
+        assert_eq!(lost.text(), "Reconnecting (attempt 2, next try in 4 s)");
+        let failed = OutputState::failed(crate::net::FailureKind::Rejected, true, "bad key");
+        assert_eq!(Tally::of(&with(vec![failed.clone()], t0), now), Tally::Failed("bad key".into()));
+        assert!(matches!(Tally::of(&with(vec![failed, OutputState::Live], t0), now), Tally::Live { .. }), "one live is on air");
+    }
+}

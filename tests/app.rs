@@ -1,0 +1,105 @@
+//! The window as a person uses it, driven through its accessibility tree
+//! (egui_kittest): the real `TallyApp` on a real engine, against real peers
+//! (the in-process server, nginx-rtmp, ffmpeg as the viewer). Between
+//! frames the tests wait for the engine's next state change, never a sleep.
+
+mod common;
+
+use common::players::received_from_file;
+use common::*;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use std::time::{Duration, Instant};
+use tally::engine::{BroadcastState, Engine, EngineOptions, EngineState, ProfilesState, ServerState, SourcesState};
+use tally::net::OutputState;
+use tally::net::server::ServerConfig;
+use tally::ui::TallyApp;
+
+/// Generous: each of these happens in well under a second normally.
+const STATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn app(dir: &TestDir) -> Harness<'static, TallyApp> {
+    let server = ServerConfig {
+        rtmp_listen: "127.0.0.1:0".parse().unwrap(),
+        http_listen: Some("127.0.0.1:0".parse().unwrap()),
+        ..ServerConfig::default()
+    };
+    let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), server, ..EngineOptions::default() }).unwrap();
+    Harness::builder().with_size(egui::vec2(1100.0, 760.0)).build_ui_state(|ui, app: &mut TallyApp| app.main_ui(ui), TallyApp::new(engine))
+}
+
+/// Draws frames until the engine's state satisfies `pred`, waiting for its
+/// next change between frames; the state, or a panic naming the last one.
+fn step_until(h: &mut Harness<'static, TallyApp>, what: &str, mut pred: impl FnMut(&EngineState) -> bool) -> EngineState {
+    let deadline = Instant::now() + STATE_TIMEOUT;
+    let mut rx = h.state().engine().state();
+    loop {
+        h.step();
+        let now = rx.borrow_and_update().clone();
+        if pred(&now) {
+            h.step();
+            return now;
+        }
+        if Instant::now() > deadline {
+            panic!("{what}: not reached; last state: {now:?}");
+        }
+        let runtime = h.state().engine().runtime().clone();
+        let _ = runtime.block_on(async { tokio::time::timeout(Duration::from_millis(200), rx.changed()).await });
+    }
+}
+
+fn rtmp_addr(state: &EngineState) -> std::net::SocketAddr {
+    match state.server {
+        ServerState::Running { rtmp, .. } => rtmp,
+        ref other => panic!("the local server is not running: {other:?}"),
+    }
+}
+
+#[test]
+fn first_run_rehearse_then_end_stream() {
+    let dir = TestDir::new("app-first-run");
+    let mut h = app(&dir);
+    step_until(&mut h, "profiles read", |s| matches!(s.profiles, ProfilesState::Loaded { .. }));
+    step_until(&mut h, "preview open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    // No profile yet: the window says what to do instead of an empty list.
+    h.get_by_label("Welcome to Tally");
+    assert!(h.get_by_label("Go Live").accesskit_node().is_disabled(), "nothing to go live to yet");
+    h.get_by_label("Rehearse locally").click();
+    let live = step_until(&mut h, "rehearsal live", |s| s.outputs.first().is_some_and(|o| o.state == OutputState::Live));
+    assert_eq!(live.outputs[0].id, "rehearsal/rehearsal", "{live:?}");
+    h.get_by_label_contains("LIVE 00:");
+    h.get_by_label("End Stream");
+    assert!(h.query_by_label("Welcome to Tally").is_none(), "the first-run panel steps aside while live");
+
+    // A viewer of the local server sees what the window previews.
+    let out = dir.join("viewer.flv");
+    let viewer = ffmpeg_read(&format!("rtmp://{}/live/rehearsal", rtmp_addr(&live)), 3.0, &out);
+    viewer.wait_success(Duration::from_secs(60));
+    received_from_file("ffmpeg", &out).assert_ok(1280, 720, 30.0, 2.0);
+
+    h.get_by_label("End Stream").click();
+    let ended = step_until(&mut h, "ended", |s| s.broadcast.is_over());
+    assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if s.all_ok()), "{ended:?}");
+    h.get_by_label("Off air");
+    h.get_by_label("Rehearse locally");
+}
+
+#[test]
+fn the_keyboard_rehearses_mutes_hides_and_ends() {
+    let dir = TestDir::new("app-keys");
+    let mut h = app(&dir);
+    step_until(&mut h, "preview open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    step_until(&mut h, "rehearsal live", |s| s.outputs.first().is_some_and(|o| o.state == OutputState::Live));
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::M);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::H);
+    step_until(&mut h, "muted and hidden", |s| matches!(s.sources, SourcesState::Open { muted: true, hidden: true, .. }));
+    let toggled = |h: &Harness<'static, TallyApp>, label: &str| format!("{:?}", h.get_by_label(label).accesskit_node().toggled());
+    assert_eq!(toggled(&h, "Mute microphone"), "Some(True)", "the toggle shows the state");
+    assert_eq!(toggled(&h, "Hide camera"), "Some(True)");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::M);
+    step_until(&mut h, "unmuted", |s| matches!(s.sources, SourcesState::Open { muted: false, hidden: true, .. }));
+    assert_eq!(toggled(&h, "Mute microphone"), "Some(False)");
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
+    step_until(&mut h, "ended", |s| s.broadcast.is_over());
+}
