@@ -10,7 +10,7 @@ use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use std::time::{Duration, Instant};
-use tally::engine::{BroadcastState, Engine, EngineOptions, EngineState, ProfilesState, ServerState, SourcesState};
+use tally::engine::{BroadcastState, Engine, EngineOptions, EngineState, ProfilesState, ServerState, SourcesState, ViewerState};
 use tally::net::OutputState;
 use tally::net::server::ServerConfig;
 use tally::ui::TallyApp;
@@ -70,6 +70,22 @@ fn first_run_rehearse_then_end_stream() {
     h.get_by_label_contains("LIVE 00:");
     h.get_by_label("End Stream");
     assert!(h.query_by_label("Welcome to Tally").is_none(), "the first-run panel steps aside while live");
+
+    // The viewer preview shows what the in-process server relays: decoded
+    // pictures of the stream, with the latency measured on them.
+    let watching = step_until(&mut h, "viewer playing", |s| matches!(s.viewer, ViewerState::Playing { .. }));
+    let mut frames = h.state().engine().viewer();
+    let runtime = h.state().engine().runtime().clone();
+    let decoded = runtime
+        .block_on(async { tokio::time::timeout(STATE_TIMEOUT, frames.wait_for(|f| f.as_ref().is_some_and(|f| f.decoded >= 30 && f.latency.is_some()))).await.map(|f| f.map(|f| f.as_ref().map(|f| (f.decoded, f.latency, f.picture.width, f.picture.height)))) })
+        .expect("30 pictures decoded from the server")
+        .expect("the viewer feed");
+    let Some((_, Some(latency), w, hgt)) = decoded else { panic!("no viewer picture: {decoded:?} ({watching:?})") };
+    assert_eq!((w, hgt), (640, 360), "the stream's 16:9 picture fitted into the panel");
+    eprintln!("viewer preview: glass-to-glass {} ms", latency.as_millis());
+    h.step();
+    h.get_by_label_contains("glass-to-glass");
+    h.get_by_label("What a viewer of the local server sees");
 
     // A viewer of the local server sees what the window previews.
     let out = dir.join("viewer.flv");

@@ -5,6 +5,7 @@
 
 use super::plan::{BroadcastPlan, GoLiveRequest, RunOptions};
 use super::state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
+use super::viewer::ViewerState;
 
 /// In the config directory: the name of the profile last gone live with.
 const LAST_USED_FILE: &str = "last-profile";
@@ -60,6 +61,9 @@ pub enum Command {
     RemoveOutput(String),
     /// Read the saved profiles (and the last one used) into `EngineState::profiles`.
     LoadProfiles,
+    /// Show what the local server relays for a stream (decoded, in
+    /// `Engine::viewer()`), or stop (`None`). The server must be running.
+    Watch(Option<WatchRequest>),
     /// Start the built-in server.
     StartServer(ServerConfig),
     /// Stop the built-in server.
@@ -102,10 +106,21 @@ pub enum Command {
     },
 }
 
+/// What the viewer preview watches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchRequest {
+    /// A stream of the local server's `live` application.
+    pub stream: String,
+    /// The pictures wanted (size, rate).
+    pub preview: PreviewRequest,
+}
+
 /// The running broadcast, as the controller holds it.
 struct Live {
     stopper: Stopper,
     outputs: OutputControl,
+    /// When media time 0 was.
+    origin: Instant,
 }
 
 impl Live {
@@ -135,6 +150,10 @@ pub(super) struct Controller {
     pub server_defaults: ServerConfig,
     pub state: watch::Sender<EngineState>,
     pub stats: watch::Sender<Stats>,
+    /// The viewer preview's pictures.
+    pub viewer_frames: watch::Sender<Option<Arc<super::viewer::ViewerFrame>>>,
+    /// Media time 0 of the running rehearsal, and its stream.
+    pub origin: watch::Sender<super::viewer::MediaOrigin>,
     /// Hide camera / mute microphone, kept across capture sessions.
     pub hidden: std::sync::atomic::AtomicBool,
     pub muted: std::sync::atomic::AtomicBool,
@@ -153,9 +172,19 @@ impl Controller {
         let mut server: Option<RunningServer> = None;
         let mut session: Option<OpenSession> = None;
         let mut preview: Option<PreviewRequest> = None;
+        let mut viewer: Option<super::viewer::Viewer> = None;
+        // The server's streams, for a face's server panel, once a second.
+        let mut listing = tokio::time::interval(std::time::Duration::from_secs(1));
+        listing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = listing.tick() => {
+                    let streams = server.as_ref().map(|s| s.handle.streams()).unwrap_or_default();
+                    if self.state.borrow().server_streams != streams {
+                        self.set(|s| s.server_streams = streams);
+                    }
+                }
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { break };
                     match cmd {
@@ -166,6 +195,23 @@ impl Controller {
                         | Command::SetPreview(_)
                         | Command::SetHideCamera(_)
                         | Command::SetMute(_) => self.sources(cmd, &mut session, &mut preview, stopper.is_some()).await,
+                        Command::Watch(request) => {
+                            viewer = None;
+                            match (request, server.as_ref()) {
+                                (None, _) => {
+                                    self.viewer_frames.send_replace(None);
+                                    self.set(|s| s.viewer = ViewerState::Off);
+                                }
+                                (Some(r), Some(running)) => viewer = self.watch(r, running),
+                                (Some(_), None) => self.refuse("watch: the local server is not running".into()),
+                            }
+                        }
+                        Command::StopServer => {
+                            // Its viewer goes with it.
+                            viewer = None;
+                            self.set(|s| s.viewer = ViewerState::Off);
+                            self.handle(Command::StopServer, &mut stopper, &mut server, &ended_tx, None).await;
+                        }
                         Command::GoLive(_) | Command::GoLivePlan(_) | Command::Rehearse { .. } if stopper.is_none() => {
                             // A broadcast goes out from the capture session, if one runs.
                             let s = session.as_ref().map(|s| s.session.clone());
@@ -176,11 +222,13 @@ impl Controller {
                 }
                 Some(Ended(summary)) = ended_rx.recv() => {
                     stopper = None;
+                    self.origin.send_replace(None);
                     self.set(|s| s.broadcast = BroadcastState::Ended(summary));
                 }
             }
         }
         // The faces are gone: end cleanly what they started.
+        drop(viewer);
         if let Some(s) = stopper.take() {
             s.stop();
             self.set(|s| s.broadcast = BroadcastState::Stopping);
@@ -383,6 +431,10 @@ impl Controller {
                         dest.id = Some(format!("rehearsal/{stream}"));
                         let plan = BroadcastPlan { settings, outputs: vec![OutputSpec::Publish(dest)], warnings: Vec::new() };
                         self.go_live(plan, stopper, ended, session).await;
+                        // The viewer preview measures its latency against this stream.
+                        if let Some(live) = stopper.as_ref() {
+                            self.origin.send_replace(Some((stream.clone(), live.origin)));
+                        }
                     }
                     Ok(Err(e)) => self.fail_start(&e),
                     Err(e) => self.fail_start(&e),
@@ -401,7 +453,8 @@ impl Controller {
             | Command::CloseSources
             | Command::SetPreview(_)
             | Command::SetHideCamera(_)
-            | Command::SetMute(_) => {}
+            | Command::SetMute(_)
+            | Command::Watch(_) => {}
         }
     }
 
@@ -519,6 +572,19 @@ impl Controller {
     fn refuse(&self, message: String) {
         tracing::warn!("{message}");
         self.set(|s| s.refused = Some(Refusal { message, at: Instant::now() }));
+    }
+
+    /// Starts the viewer preview of `request.stream` on the running server.
+    fn watch(&self, request: WatchRequest, server: &RunningServer) -> Option<super::viewer::Viewer> {
+        let url = match RtmpUrl::parse(&format!("rtmp://{}/live/{}", server.handle.rtmp_addr(), request.stream)) {
+            Ok(u) => u,
+            Err(e) => {
+                self.refuse(format!("watch: {}", error_chain(&e)));
+                return None;
+            }
+        };
+        self.viewer_frames.send_replace(None);
+        Some(super::viewer::start(url, request.stream, request.preview, self.origin.subscribe(), self.viewer_frames.clone(), self.state.clone()))
     }
 
     /// Adds, retries or removes outputs of the running broadcast.
@@ -662,7 +728,7 @@ impl Controller {
             Ok(Err(e)) => return self.fail_start(&e),
             Err(e) => return self.fail_start(&e),
         };
-        *stopper = Some(Live { stopper: broadcast.stopper(), outputs: broadcast.outputs() });
+        *stopper = Some(Live { stopper: broadcast.stopper(), outputs: broadcast.outputs(), origin: broadcast.media_origin() });
         let now = Instant::now();
         self.set(|s| {
             s.broadcast = BroadcastState::Running { since: now };

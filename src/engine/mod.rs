@@ -14,8 +14,10 @@ mod controller;
 pub mod log;
 pub mod plan;
 mod state;
+pub mod viewer;
 
-pub use controller::{Command, error_chain};
+pub use controller::{Command, WatchRequest, error_chain};
+pub use viewer::{ViewerFrame, ViewerState};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
 pub use state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
@@ -105,6 +107,8 @@ pub struct Engine {
     preview: watch::Receiver<Option<Arc<PreviewFrame>>>,
     levels: watch::Receiver<AudioLevels>,
     load: watch::Receiver<ProcessLoad>,
+    viewer: watch::Receiver<Option<Arc<ViewerFrame>>>,
+    server_defaults: ServerConfig,
     handle: tokio::runtime::Handle,
     thread: Option<JoinHandle<()>>,
 }
@@ -134,15 +138,19 @@ impl Engine {
         let (stats_tx, stats) = watch::channel(Stats::default());
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel();
         let feeds = SessionFeeds::default();
+        let (viewer_tx, viewer) = watch::channel(None);
+        let options_server = options.server.clone();
         let (preview, levels) = (feeds.preview.subscribe(), feeds.levels.subscribe());
         let controller = controller::Controller {
             config_dir: options.config_dir,
             feeds,
-            server_defaults: options.server,
+            server_defaults: options.server.clone(),
             state: state_tx,
             stats: stats_tx,
             hidden: Default::default(),
             muted: Default::default(),
+            viewer_frames: viewer_tx,
+            origin: watch::Sender::new(None),
         };
         let (load_tx, load) = watch::channel(ProcessLoad::default());
         runtime.spawn(async move {
@@ -170,7 +178,7 @@ impl Engine {
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| EngineError::Start(e.to_string()))?;
-        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, load, handle, thread: Some(thread) })
+        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, load, viewer, server_defaults: options_server, handle, thread: Some(thread) })
     }
 
     /// Queues a command; never waits.
@@ -211,6 +219,16 @@ impl Engine {
     /// The audio meters of the capture session, 50 updates a second while audio flows.
     pub fn levels(&self) -> watch::Receiver<AudioLevels> {
         self.levels.clone()
+    }
+
+    /// The server a rehearsal starts when none runs (a face's defaults for its server panel).
+    pub fn server_defaults(&self) -> &ServerConfig {
+        &self.server_defaults
+    }
+
+    /// The viewer preview's newest picture (see `Command::Watch`).
+    pub fn viewer(&self) -> watch::Receiver<Option<Arc<ViewerFrame>>> {
+        self.viewer.clone()
     }
 
     /// This process's CPU and memory, once a second.

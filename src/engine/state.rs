@@ -24,6 +24,10 @@ pub struct EngineState {
     pub warnings: Vec<String>,
     /// The latest pre-flight check.
     pub check: CheckState,
+    /// The local server's streams (publisher, players), refreshed once a second while it runs.
+    pub server_streams: Vec<crate::net::server::StreamInfo>,
+    /// The viewer preview (`Command::Watch`).
+    pub viewer: super::viewer::ViewerState,
     /// The saved profiles (after `Command::LoadProfiles`), read off the face's thread.
     pub profiles: ProfilesState,
     /// The latest command the engine refused or could not carry out, and

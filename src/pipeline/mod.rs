@@ -134,6 +134,8 @@ pub struct Broadcast {
     outputs: Arc<outputs::OutputSet>,
     stats_rx: watch::Receiver<Stats>,
     stats_task: Option<JoinHandle<()>>,
+    /// When media time 0 was (timestamps are ms from here, plus the start offset).
+    origin: std::time::Instant,
 }
 
 impl Broadcast {
@@ -187,6 +189,7 @@ impl Broadcast {
             channels: AUDIO_CHANNELS,
             bitrate_kbps: settings.audio_kbps,
         })?;
+        let mut origin = None;
         let (video_input, audio_input, source_views) = match session {
             None => {
                 let video_src = sources::open_video(&settings)?;
@@ -196,6 +199,7 @@ impl Broadcast {
             }
             Some(session) => {
                 let a = session.attach()?;
+                origin = Some(a.origin);
                 let views = stats::SourceViews { video: a.video_status, audio: a.audio_status };
                 (
                     sources::VideoInput::Attached { rx: a.video, origin_us: a.origin_us },
@@ -211,6 +215,7 @@ impl Broadcast {
         let running = outputs::OutputSet::start(outputs, (settings.video_kbps, settings.audio_kbps), &stop, runtime)?;
         let counters = Arc::new(stats::PipelineCounters::default());
         let clock = MediaClock::start();
+        let origin = origin.unwrap_or_else(|| clock.origin());
 
         let (video_tx, video_rx) = std::sync::mpsc::sync_channel(mux::CHANNEL_FRAMES);
         let (audio_tx, audio_rx) = std::sync::mpsc::sync_channel(mux::CHANNEL_FRAMES);
@@ -259,7 +264,15 @@ impl Broadcast {
                 .map_err(|source| PipelineError::Spawn { what: "tally-stats", source })?
         };
 
-        Ok(Broadcast { stop, workers, outputs: running, stats_rx, stats_task: Some(stats_task) })
+        let offset = Duration::from_millis(u64::from(settings.start_offset_ms));
+        let origin = origin.checked_sub(offset).unwrap_or(origin);
+        Ok(Broadcast { stop, workers, outputs: running, stats_rx, stats_task: Some(stats_task), origin })
+    }
+
+    /// The wall-clock moment of timestamp 0: a tag stamped `t` ms was
+    /// captured at `media_origin() + t` (a viewer's latency is measured from it).
+    pub fn media_origin(&self) -> std::time::Instant {
+        self.origin
     }
 
     /// A handle that can stop the broadcast from another task (Ctrl-C, the UI).

@@ -182,6 +182,8 @@ pub(super) struct Attachment {
     pub audio: Receiver<AudioFrame>,
     /// Session time the broadcast's media time 0 corresponds to, µs.
     pub origin_us: u64,
+    /// The same moment on the wall clock.
+    pub origin: Instant,
     pub video_status: Arc<SourceStatus>,
     pub audio_status: Arc<SourceStatus>,
 }
@@ -316,7 +318,8 @@ impl CaptureSession {
         let (Some(video_status), Some(audio_status)) = (slots.video_status.clone(), slots.audio_status.clone()) else {
             return Err(super::PipelineError::NoSources);
         };
-        Ok(Attachment { video: vrx, audio: arx, origin_us, video_status, audio_status })
+        let origin = self.clock.instant_of(origin_us);
+        Ok(Attachment { video: vrx, audio: arx, origin_us, origin, video_status, audio_status })
     }
 }
 

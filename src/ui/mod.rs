@@ -13,12 +13,14 @@
 mod live;
 mod log_view;
 mod meters;
+mod picture;
+mod server_panel;
 
 pub use live::Tally;
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::config::Profile;
-use crate::engine::{BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, SessionFormat, SourcesState};
+use crate::engine::{BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat, SourcesState, ViewerState};
 use crate::media::settings::{DEFAULT_FPS, DEFAULT_SIZE};
 use crate::pipeline::{AudioLevels, PreviewFrame};
 use std::sync::Arc;
@@ -49,8 +51,8 @@ pub mod keys {
 /// The eframe application.
 pub struct TallyApp {
     engine: Engine,
-    texture: Option<egui::TextureHandle>,
-    shown: u64,
+    preview: picture::Picture,
+    server: server_panel::ServerPanel,
     meters: meters::Meters,
     log: log_view::LogView,
     show_log: bool,
@@ -69,10 +71,11 @@ impl TallyApp {
     /// from its first frame on, the window is woken whenever there is
     /// something new to draw.
     pub fn new(engine: Engine) -> TallyApp {
+        let server = server_panel::ServerPanel::new(engine.server_defaults());
         let mut app = TallyApp {
             engine,
-            texture: None,
-            shown: 0,
+            preview: picture::Picture::default(),
+            server,
             meters: meters::Meters::default(),
             log: log_view::LogView::default(),
             show_log: false,
@@ -102,11 +105,13 @@ impl TallyApp {
         self.waking = true;
         let ctx = ctx.clone();
         let (mut preview, mut state, mut stats, mut levels) = (self.engine.preview(), self.engine.state(), self.engine.stats(), self.engine.levels());
+        let mut viewer = self.engine.viewer();
         self.engine.runtime().spawn(async move {
             let mut drawn = AudioLevels::default();
             loop {
                 tokio::select! {
                     p = preview.changed() => if p.is_err() { break },
+                    v = viewer.changed() => if v.is_err() { break },
                     s = state.changed() => if s.is_err() { break },
                     s = stats.changed() => if s.is_err() { break },
                     l = levels.changed() => {
@@ -179,6 +184,8 @@ impl TallyApp {
 
     fn rehearse(&mut self, state: &EngineState) {
         if !state.broadcast.is_active() {
+            // And show what a viewer gets, once the server runs.
+            self.server.want_viewer = true;
             self.send(Command::Rehearse { stream: REHEARSAL_STREAM.into(), encode: Default::default(), run: RunOptions::default() });
         }
     }
@@ -305,28 +312,11 @@ impl TallyApp {
     }
 
     fn preview_ui(&mut self, ui: &mut egui::Ui, height: f32) {
+        // Uploaded once per new picture, whatever the feed's rate.
         let latest: Option<Arc<PreviewFrame>> = self.engine.preview().borrow().clone();
-        if let Some(p) = latest.filter(|p| p.serial != self.shown) {
-            // Uploaded once per displayed frame, whatever the feed's rate.
-            self.shown = p.serial;
-            let image = egui::ColorImage::from_rgba_unmultiplied([p.width as usize, p.height as usize], &p.rgba);
-            match &mut self.texture {
-                Some(t) => t.set(image, egui::TextureOptions::LINEAR),
-                None => self.texture = Some(ui.ctx().load_texture("preview", image, egui::TextureOptions::LINEAR)),
-            }
-        }
-        match &self.texture {
-            Some(t) => {
-                let [tw, th] = t.size();
-                let aspect = tw as f32 / th.max(1) as f32;
-                let w = ui.available_width().min(height.max(90.0) * aspect);
-                let image = egui::Image::new((t.id(), egui::vec2(w, w / aspect))).alt_text("Preview of the outgoing picture");
-                ui.add(image);
-            }
-            None => {
-                ui.label("Starting preview…");
-            }
-        }
+        self.preview.update(ui.ctx(), "preview", latest.as_deref());
+        let w = ui.available_width();
+        self.preview.picture_ui(ui, w, height, "Preview of the outgoing picture", "Starting preview…");
     }
 
     /// The whole window.
@@ -347,9 +337,20 @@ impl TallyApp {
 
         egui::Panel::top("top").show(ui, |ui| self.top_ui(ui, &state, &tally));
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &state));
-        if self.show_log {
-            egui::Panel::right("log").resizable(true).default_size(380.0).show(ui, |ui| self.log.log_ui(ui, now));
+        if self.server.want_viewer && matches!(state.server, ServerState::Running { .. }) && matches!(state.viewer, ViewerState::Off) {
+            commands.push(Command::Watch(Some(server_panel::ServerPanel::watch_request())));
+            self.server.want_viewer = false;
         }
+        egui::Panel::right("side").resizable(true).default_size(380.0).max_size(520.0).show(ui, |ui| {
+            let viewer = self.engine.viewer().borrow().clone();
+            let defaults = self.engine.server_defaults().clone();
+            self.server.server_ui(ui, &state, viewer.as_deref(), &defaults, &mut commands);
+            ui.separator();
+            ui.checkbox(&mut self.show_log, "Show log");
+            if self.show_log {
+                self.log.log_ui(ui, now);
+            }
+        });
         egui::CentralPanel::default().show(ui, |ui| {
             let first_run = matches!(&state.profiles, ProfilesState::Loaded { profiles, .. } if profiles.is_empty());
             if first_run && !state.broadcast.is_active() {
@@ -380,7 +381,6 @@ impl TallyApp {
             if let Some(n) = &self.notice {
                 ui.colored_label(egui::Color32::LIGHT_RED, n);
             }
-            ui.checkbox(&mut self.show_log, "Show log");
         });
         for c in commands {
             self.send(c);

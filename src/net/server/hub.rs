@@ -102,7 +102,7 @@ impl std::fmt::Debug for StreamHub {
 }
 
 /// A snapshot of one stream for `/api/streams` and the UI.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct StreamInfo {
     /// Application.
     pub app: String,
