@@ -17,7 +17,7 @@ use std::time::Duration;
 use tally::capture::{AudioSourceSpec, VideoSourceSpec};
 use tally::config::{DestinationDraft, EncodeOverrides, Profile, ProfileStore};
 use tally::engine::{
-    BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, LogRing, PreviewRequest, RunOptions, ServerState, SessionFormat,
+    BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, LogRing, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat,
     SourcesState,
 };
 use tally::media::FrameSize;
@@ -569,4 +569,46 @@ fn mute_and_hide_send_silence_and_the_slate_and_show_them_before_the_stream_ends
     let hidden = decoded_picture(&out, 5.5);
     assert!(slate_share(&shown) < 0.3, "the pattern before hiding: {:.2} at the slate's grey", slate_share(&shown));
     assert!(slate_share(&hidden) > 0.6, "the slate after hiding: {:.2} at its grey (first video at {first:.2} s)", slate_share(&hidden));
+}
+
+#[test]
+fn profiles_are_saved_renamed_and_deleted_by_the_engine_keys_in_the_secret_store_only() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-profiles");
+    let nginx = Nginx::start();
+    let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), ..EngineOptions::default() }).unwrap();
+    let draft = DestinationDraft { url: Some(format!("rtmp://127.0.0.1:{}/live", nginx.port())), name: Some("ingest".into()), ..Default::default() };
+    let mut profile = Profile::named("show");
+    profile.destinations.push(draft.build().unwrap());
+    profile.video.size = FrameSize::new(W, H);
+    let keys = vec![("ingest".to_string(), StreamKey::new("edited-KEY-1234"))];
+    engine.send(Command::SaveProfile { profile: profile.clone(), from: None, keep_from: false, keys }).unwrap();
+    let saved = wait_state(&engine, "saved", |s| matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if profiles.iter().any(|p| p.name == "show")));
+    assert!(saved.refused.is_none(), "{saved:?}");
+    let toml = std::fs::read_to_string(ProfileStore::open(dir.path()).path()).unwrap();
+    assert!(toml.contains("show") && !toml.contains("edited-KEY-1234"), "the key stays out of the profile file:\n{toml}");
+
+    // Renamed: the key moves with it, and the renamed profile goes live with it.
+    profile.name = "renamed".into();
+    engine.send(Command::SaveProfile { profile, from: Some("show".into()), keep_from: false, keys: Vec::new() }).unwrap();
+    let renamed = wait_state(&engine, "renamed", |s| {
+        matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if profiles.iter().any(|p| p.name == "renamed") && !profiles.iter().any(|p| p.name == "show"))
+    });
+    assert!(renamed.refused.is_none(), "{renamed:?}");
+    let request = GoLiveRequest { profile: Some("renamed".into()), encode: small_test_source(), ..Default::default() };
+    engine.send(Command::GoLive(request)).unwrap();
+    wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
+    assert!(wait_until(STATE_TIMEOUT, || nginx.has_publisher("edited-KEY-1234")), "{}", nginx.diagnostics());
+    let used = wait_state(&engine, "last used", |s| matches!(&s.profiles, ProfilesState::Loaded { last_used: Some(l), .. } if l == "renamed"));
+    assert!(matches!(used.broadcast, BroadcastState::Running { .. }));
+    engine.send(Command::Stop).unwrap();
+    wait_state(&engine, "ended", |s| s.broadcast.is_over());
+
+    // Deleted: the profile and its key.
+    engine.send(Command::DeleteProfile("renamed".into())).unwrap();
+    wait_state(&engine, "deleted", |s| matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if profiles.is_empty()));
+    engine.shutdown();
+    let store = ProfileStore::open(dir.path());
+    assert!(store.secrets().get("renamed/ingest").unwrap().is_none(), "the key went with the profile");
+    assert!(store.secrets().get("show/ingest").unwrap().is_none(), "the rename left no key behind");
 }

@@ -166,6 +166,41 @@ impl ProfileStore {
         self.save(profile, keys, replace, force)
     }
 
+    /// Saves `profile` as an editor leaves it: `from` is the profile it was
+    /// opened from (`None` for a new one). Kept under its name, destinations
+    /// keep their stored keys; under a new name (a rename, or a duplicate
+    /// with `keep_from`) the keys of same-named destinations are copied
+    /// over, and a rename removes the old profile and its keys. `keys` adds
+    /// or replaces keys. Warnings as [`ProfileStore::save`] gives them.
+    pub fn save_edited(
+        &self,
+        profile: Profile,
+        from: Option<&str>,
+        keep_from: bool,
+        keys: &[(String, StreamKey)],
+    ) -> Result<Vec<String>, ConfigError> {
+        let Some(old_name) = from.filter(|old| *old != profile.name) else {
+            return self.save_keeping_keys(profile, keys, false);
+        };
+        let old = self.get(old_name)?;
+        let mut all = keys.to_vec();
+        for d in &profile.destinations {
+            if all.iter().any(|(name, _)| name == &d.name) {
+                continue;
+            }
+            if let Some(o) = old.destinations.iter().find(|o| o.name == d.name)
+                && let Some(key) = self.key(old_name, o)?
+            {
+                all.push((d.name.clone(), key));
+            }
+        }
+        let warnings = self.save(profile, &all, false, false)?;
+        if !keep_from {
+            self.remove(old_name)?;
+        }
+        Ok(warnings)
+    }
+
     /// Adds a destination (and its key, if given) to a saved profile.
     pub fn add_destination(
         &self,

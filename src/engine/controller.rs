@@ -61,6 +61,20 @@ pub enum Command {
     RemoveOutput(String),
     /// Read the saved profiles (and the last one used) into `EngineState::profiles`.
     LoadProfiles,
+    /// Save a profile as an editor leaves it (keys into the secret store,
+    /// never the profile file); the profiles are read again after.
+    SaveProfile {
+        /// The profile (destinations without keys).
+        profile: crate::config::Profile,
+        /// The profile it was opened from: a rename or a duplicate when the name differs.
+        from: Option<String>,
+        /// Keep `from` (a duplicate) rather than replace it (a rename).
+        keep_from: bool,
+        /// New keys, by destination name.
+        keys: Vec<(String, StreamKey)>,
+    },
+    /// Delete a profile and its keys.
+    DeleteProfile(String),
     /// Show what the local server relays for a stream (decoded, in
     /// `Engine::viewer()`), or stop (`None`). The server must be running.
     Watch(Option<WatchRequest>),
@@ -445,6 +459,31 @@ impl Controller {
             }
             Command::Check { request, publish_test } => self.check(request, publish_test).await,
             Command::LoadProfiles => self.load_profiles().await,
+            Command::SaveProfile { profile, from, keep_from, keys } => {
+                for (_, k) in &keys {
+                    super::log::LogRing::global().remember_secret(k);
+                }
+                let name = profile.name.clone();
+                let saved = self
+                    .with_store(move |store| store.save_edited(profile, from.as_deref(), keep_from, &keys))
+                    .await;
+                match saved {
+                    Ok(warnings) => {
+                        tracing::info!(profile = %name, "profile saved");
+                        self.set(|s| s.warnings = warnings);
+                    }
+                    Err(message) => self.refuse(format!("saving profile '{name}': {message}")),
+                }
+                self.load_profiles().await;
+            }
+            Command::DeleteProfile(name) => {
+                let n = name.clone();
+                match self.with_store(move |store| store.remove(&n)).await {
+                    Ok(()) => tracing::info!(profile = %name, "profile deleted"),
+                    Err(message) => self.refuse(format!("deleting profile '{name}': {message}")),
+                }
+                self.load_profiles().await;
+            }
             Command::CheckPlan { plan, publish_test } => self.start_check(plan, publish_test),
             // Taken by `sources` in `run`.
             Command::OpenSources { .. }
@@ -467,6 +506,19 @@ impl Controller {
                 Ok(Err(e)) => Err(error_chain(&e)),
                 Err(e) => Err(error_chain(&e)),
             },
+        }
+    }
+
+    /// Runs `f` on the profile store off the runtime (files and the keyring); the error in words.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ProfileStore) -> Result<T, crate::config::ConfigError> + Send + 'static,
+    ) -> Result<T, String> {
+        let dir = self.dir().await?;
+        match tokio::task::spawn_blocking(move || f(&ProfileStore::open(&dir))).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(error_chain(&e)),
+            Err(e) => Err(error_chain(&e)),
         }
     }
 
