@@ -119,3 +119,61 @@ fn the_keyboard_rehearses_mutes_hides_and_ends() {
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::E);
     step_until(&mut h, "ended", |s| s.broadcast.is_over());
 }
+
+fn text_input<'h>(h: &'h Harness<'static, TallyApp>, label: &'h str) -> egui_kittest::Node<'h> {
+    h.get_by_role_and_label(egui::Role::TextInput, label)
+}
+
+#[test]
+fn a_profile_made_in_the_editor_is_checked_goes_live_and_a_bad_key_fails_with_its_reason() {
+    let dir = TestDir::new("app-editor");
+    let nginx = NginxConfig::new().on_publish_allow(&["good-stream"]).start();
+    let mut h = app(&dir);
+    step_until(&mut h, "profiles read", |s| matches!(s.profiles, ProfilesState::Loaded { .. }));
+    h.get_by_label("Add a destination").click();
+    h.run_steps(2);
+    text_input(&h, "Server").set_text_value_accesskit(&format!("rtmp://127.0.0.1:{}/live", nginx.port()));
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::Role::PasswordInput, "Stream key").set_text_value_accesskit("good-stream");
+    h.run_steps(2);
+    h.get_by_label("Save profile").click();
+    let saved = step_until(&mut h, "saved", |s| matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if !profiles.is_empty()));
+    assert!(saved.refused.is_none(), "{saved:?}");
+    let toml = std::fs::read_to_string(dir.join("profiles.toml")).unwrap();
+    assert!(toml.contains("My stream") && !toml.contains("good-stream"), "the key is kept out of the profile file:\n{toml}");
+
+    // Check: every step passes against nginx-rtmp, nothing is published.
+    h.get_by_label("Check").click();
+    let checked = step_until(&mut h, "checked", |s| matches!(s.check, tally::engine::CheckState::Done(_)));
+    let tally::engine::CheckState::Done(reports) = &checked.check else { unreachable!() };
+    assert!(reports.len() == 1 && reports[0].ok, "{reports:?}");
+    h.get_by_label_contains(": passed");
+    assert!(!nginx.has_publisher("good-stream"), "a check publishes nothing");
+
+    // Go Live: the destination goes live and nginx receives the stream.
+    h.get_by_label("Go Live").click();
+    step_until(&mut h, "live", |s| s.outputs.first().is_some_and(|o| o.state == OutputState::Live));
+    assert!(wait_until(STATE_TIMEOUT, || nginx.has_publisher("good-stream")), "{}", nginx.diagnostics());
+    let out = dir.join("nginx-viewer.flv");
+    // nginx-rtmp has no GOP cache: the viewer starts at the next keyframe (2 s GOPs).
+    let viewer = ffmpeg_read(&nginx.url("good-stream"), 4.0, &out);
+    viewer.wait_success(Duration::from_secs(60));
+    received_from_file("ffmpeg", &out).assert_ok(1280, 720, 30.0, 1.5);
+    h.get_by_label("End Stream").click();
+    step_until(&mut h, "ended", |s| s.broadcast.is_over());
+
+    // A wrong key: the destination fails, finally, and the window says why.
+    h.get_by_label("Edit profile").click();
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::Role::PasswordInput, "Stream key").set_text_value_accesskit("wrong-key");
+    h.run_steps(2);
+    h.get_by_label("Save profile").click();
+    h.run_steps(2);
+    // Commands are taken in order: this go-live plans with the key just saved.
+    h.get_by_label("Go Live").click();
+    let failed = step_until(&mut h, "failed", |s| s.outputs.first().is_some_and(|o| matches!(o.state, OutputState::Failed { .. })));
+    assert!(matches!(failed.outputs.first().map(|o| &o.state), Some(OutputState::Failed { is_final: true, .. })), "{failed:?}");
+    // On the light and in the destination's row.
+    assert!(h.query_all_by_label_contains("in answer to publish").count() >= 2, "the reason is shown");
+    assert!(h.query_by_label_contains("wrong-key").is_none(), "the key is shown nowhere");
+}

@@ -14,13 +14,14 @@ mod live;
 mod log_view;
 mod meters;
 mod picture;
+mod profile_editor;
 mod server_panel;
 
 pub use live::Tally;
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::config::Profile;
-use crate::engine::{BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat, SourcesState, ViewerState};
+use crate::engine::{BroadcastState, CheckState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat, SourcesState, ViewerState};
 use crate::media::settings::{DEFAULT_FPS, DEFAULT_SIZE};
 use crate::pipeline::{AudioLevels, PreviewFrame};
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub struct TallyApp {
     engine: Engine,
     preview: picture::Picture,
     server: server_panel::ServerPanel,
+    editor: profile_editor::ProfileEditor,
     meters: meters::Meters,
     log: log_view::LogView,
     show_log: bool,
@@ -76,6 +78,7 @@ impl TallyApp {
             engine,
             preview: picture::Picture::default(),
             server,
+            editor: profile_editor::ProfileEditor::default(),
             meters: meters::Meters::default(),
             log: log_view::LogView::default(),
             show_log: false,
@@ -257,6 +260,63 @@ impl TallyApp {
             ui.separator();
             live::tally_ui(ui, tally);
         });
+        let profiles: Vec<Profile> = match &state.profiles {
+            ProfilesState::Loaded { profiles, .. } => profiles.clone(),
+            _ => Vec::new(),
+        };
+        let live = state.broadcast.is_active();
+        ui.horizontal(|ui| {
+            if ui.button("New profile").clicked() {
+                self.editor.new_profile(&profiles);
+            }
+            let selected = self.selected_profile(state);
+            ui.add_enabled_ui(selected.is_some() && !live, |ui| {
+                if let Some(p) = &selected {
+                    if ui.button("Edit profile").clicked() {
+                        self.editor.edit(p, false, &profiles);
+                    }
+                    if ui.button("Duplicate profile").clicked() {
+                        self.editor.edit(p, true, &profiles);
+                    }
+                    if ui.button("Delete profile").clicked() {
+                        self.editor.delete(&p.name);
+                    }
+                }
+            });
+            if let Some(p) = &selected {
+                let running = matches!(state.check, CheckState::Running { .. });
+                let check = ui.add_enabled(!running, egui::Button::new("Check")).on_hover_text(
+                    "Resolve, connect, TLS, RTMP handshake and connect to each destination, publishing nothing",
+                );
+                if check.clicked() {
+                    self.send(Command::Check { request: GoLiveRequest { profile: Some(p.name.clone()), ..Default::default() }, publish_test: None });
+                }
+            }
+        });
+    }
+
+    fn check_ui(ui: &mut egui::Ui, state: &EngineState) {
+        let (reports, running) = match &state.check {
+            CheckState::Idle => return,
+            CheckState::Running { done, .. } => (done.as_slice(), true),
+            CheckState::Done(done) => (done.as_slice(), false),
+            CheckState::Failed { message } => {
+                ui.colored_label(egui::Color32::LIGHT_RED, format!("Check: {message}"));
+                return;
+            }
+        };
+        ui.strong(if running { "Checking…" } else { "Check" });
+        for r in reports {
+            let steps: Vec<String> = r.steps.iter().map(|(step, ms)| format!("{} {ms:.0} ms", step.name())).collect();
+            let verdict = match (&r.failed_step, &r.error) {
+                (None, _) if r.ok => "passed".to_string(),
+                (Some(step), Some(e)) => format!("failed at {}: {e}", step.name()),
+                (_, e) => format!("failed: {}", e.clone().unwrap_or_default()),
+            };
+            let colour = if r.ok { egui::Color32::from_rgb(80, 200, 100) } else { egui::Color32::LIGHT_RED };
+            ui.colored_label(colour, format!("{}: {verdict}", r.url));
+            ui.small(steps.join(" · "));
+        }
     }
 
     fn status_ui(&self, ui: &mut egui::Ui, state: &EngineState) {
@@ -289,8 +349,9 @@ impl TallyApp {
                 if ui.button("Rehearse locally").on_hover_text("Go live to the built-in server: nobody else sees it").clicked() {
                     self.rehearse(state);
                 }
-                ui.label("or add a destination from a terminal:");
-                ui.code("tally profiles add NAME --service twitch --key-stdin");
+                if ui.button("Add a destination").on_hover_text("Make a profile: a service, its server and your stream key").clicked() {
+                    self.editor.new_profile(&[]);
+                }
             });
         });
     }
@@ -370,6 +431,7 @@ impl TallyApp {
             });
             self.sources_ui(ui, &state);
             ui.separator();
+            Self::check_ui(ui, &state);
             let stats = self.engine.stats().borrow().clone();
             live::destinations_ui(ui, &state, &stats, &mut commands);
             for w in &state.warnings {
@@ -382,7 +444,17 @@ impl TallyApp {
                 ui.colored_label(egui::Color32::LIGHT_RED, n);
             }
         });
+        self.editor.editor_ui(ui.ctx(), &mut commands);
         for c in commands {
+            // A profile just saved is the one Go Live uses.
+            if let Command::SaveProfile { profile, .. } = &c {
+                self.selected = Some(profile.name.clone());
+            }
+            if let Command::DeleteProfile(name) = &c
+                && self.selected.as_ref() == Some(name)
+            {
+                self.selected = None;
+            }
             self.send(c);
         }
         // What changes by itself: the live clock, the countdown, falling peaks, the log.
