@@ -177,3 +177,34 @@ fn a_profile_made_in_the_editor_is_checked_goes_live_and_a_bad_key_fails_with_it
     assert!(h.query_all_by_label_contains("in answer to publish").count() >= 2, "the reason is shown");
     assert!(h.query_by_label_contains("wrong-key").is_none(), "the key is shown nowhere");
 }
+
+#[test]
+fn the_pickers_switch_the_sources_and_the_meters_follow() {
+    let dir = TestDir::new("app-devices");
+    let clip = dir.join("clip.y4m");
+    let made = std::process::Command::new(require("ffmpeg"))
+        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-t", "2", "-pix_fmt", "yuv420p", "-y"])
+        .arg(&clip)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut h = app(&dir);
+    step_until(&mut h, "preview open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    // The microphone picker lists what the engine found, and the synthetic sources.
+    h.get_by_label("Microphone").click();
+    h.run_steps(2);
+    h.get_by_label("Test tone").click();
+    step_until(&mut h, "tone", |s| matches!(&s.sources, SourcesState::Open { audio, .. } if audio.contains("tone") || audio.contains("sine")));
+    let mut levels = h.state().engine().levels();
+    let runtime = h.state().engine().runtime().clone();
+    runtime
+        .block_on(async { tokio::time::timeout(STATE_TIMEOUT, levels.wait_for(|l| l.peak_dbfs.first().is_some_and(|&p| p > -30.0))).await.map(|_| ()) })
+        .expect("the meters show the tone");
+    h.step();
+    assert!(h.query_all_by_label_contains("RMS").count() >= 2, "a meter per channel, labelled with its figures");
+    // A Y4M file instead of the camera.
+    h.get_by_role_and_label(egui::Role::TextInput, "or a Y4M file").set_text_value_accesskit(&clip.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Use Y4M file").click();
+    step_until(&mut h, "y4m", |s| matches!(&s.sources, SourcesState::Open { video, .. } if video.contains("clip.y4m")));
+}

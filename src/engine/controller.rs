@@ -6,6 +6,10 @@
 use super::plan::{BroadcastPlan, GoLiveRequest, RunOptions};
 use super::state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
 use super::viewer::ViewerState;
+use super::state::DeviceEntry;
+
+/// How often the cameras are listed while a face watches them.
+const CAMERA_POLL: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// In the config directory: the name of the profile last gone live with.
 const LAST_USED_FILE: &str = "last-profile";
@@ -61,6 +65,10 @@ pub enum Command {
     RemoveOutput(String),
     /// Read the saved profiles (and the last one used) into `EngineState::profiles`.
     LoadProfiles,
+    /// List the cameras now and every few seconds while `true` (cameras come and go).
+    WatchDevices(bool),
+    /// List the microphones now (on demand: listing them probes every sound system).
+    ListMicrophones,
     /// Save a profile as an editor leaves it (keys into the secret store,
     /// never the profile file); the profiles are read again after.
     SaveProfile {
@@ -187,12 +195,16 @@ impl Controller {
         let mut session: Option<OpenSession> = None;
         let mut preview: Option<PreviewRequest> = None;
         let mut viewer: Option<super::viewer::Viewer> = None;
+        let mut watch_devices = false;
+        let mut device_poll = tokio::time::interval(CAMERA_POLL);
+        device_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The server's streams, for a face's server panel, once a second.
         let mut listing = tokio::time::interval(std::time::Duration::from_secs(1));
         listing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = device_poll.tick(), if watch_devices => self.list_cameras().await,
                 _ = listing.tick() => {
                     let streams = server.as_ref().map(|s| s.handle.streams()).unwrap_or_default();
                     if self.state.borrow().server_streams != streams {
@@ -209,6 +221,13 @@ impl Controller {
                         | Command::SetPreview(_)
                         | Command::SetHideCamera(_)
                         | Command::SetMute(_) => self.sources(cmd, &mut session, &mut preview, stopper.is_some()).await,
+                        Command::WatchDevices(on) => {
+                            watch_devices = on;
+                            if on {
+                                self.list_cameras().await;
+                            }
+                        }
+                        Command::ListMicrophones => self.list_microphones().await,
                         Command::Watch(request) => {
                             viewer = None;
                             match (request, server.as_ref()) {
@@ -493,7 +512,9 @@ impl Controller {
             | Command::SetPreview(_)
             | Command::SetHideCamera(_)
             | Command::SetMute(_)
-            | Command::Watch(_) => {}
+            | Command::Watch(_)
+            | Command::WatchDevices(_)
+            | Command::ListMicrophones => {}
         }
     }
 
@@ -507,6 +528,36 @@ impl Controller {
                 Err(e) => Err(error_chain(&e)),
             },
         }
+    }
+
+    /// Lists the cameras off the runtime; the state changes only when they did.
+    async fn list_cameras(&self) {
+        let listed = tokio::task::spawn_blocking(crate::capture::list_cameras).await;
+        let (cameras, error) = match listed {
+            Ok(Ok(c)) => (c.into_iter().map(|c| DeviceEntry { spec: format!("camera:{}", c.index), name: c.name }).collect(), None),
+            Ok(Err(e)) => (Vec::new(), Some(error_chain(&e))),
+            Err(e) => (Vec::new(), Some(error_chain(&e))),
+        };
+        if self.state.borrow().devices.cameras != cameras || self.state.borrow().devices.error != error {
+            self.set(|s| {
+                s.devices.cameras = cameras;
+                s.devices.error = error;
+            });
+        }
+    }
+
+    /// Lists the microphones off the runtime.
+    async fn list_microphones(&self) {
+        let listed = tokio::task::spawn_blocking(crate::capture::list_microphones).await;
+        let (microphones, error) = match listed {
+            Ok(Ok(m)) => (m.into_iter().map(|m| DeviceEntry { spec: format!("mic:{}", m.id), name: m.name }).collect(), None),
+            Ok(Err(e)) => (Vec::new(), Some(error_chain(&e))),
+            Err(e) => (Vec::new(), Some(error_chain(&e))),
+        };
+        self.set(|s| {
+            s.devices.microphones = microphones;
+            s.devices.error = error;
+        });
     }
 
     /// Runs `f` on the profile store off the runtime (files and the keyring); the error in words.

@@ -20,7 +20,7 @@ pub use controller::{Command, WatchRequest, error_chain};
 pub use viewer::{ViewerFrame, ViewerState};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
-pub use state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
+pub use state::{BroadcastState, CheckState, DeviceEntry, Devices, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
 
 use crate::net::server::ServerConfig;
 use crate::pipeline::{AudioLevels, PreviewFrame, SessionFeeds, Stats};

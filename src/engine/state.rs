@@ -28,11 +28,33 @@ pub struct EngineState {
     pub server_streams: Vec<crate::net::server::StreamInfo>,
     /// The viewer preview (`Command::Watch`).
     pub viewer: super::viewer::ViewerState,
+    /// Cameras and microphones found (`Command::WatchDevices`, `Command::ListMicrophones`).
+    pub devices: Devices,
     /// The saved profiles (after `Command::LoadProfiles`), read off the face's thread.
     pub profiles: ProfilesState,
     /// The latest command the engine refused or could not carry out, and
     /// why ("already live", "no output 'x'"...), until the next is refused.
     pub refused: Option<Refusal>,
+}
+
+/// A capture device as a picker lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceEntry {
+    /// What to open it with (`camera:0`, `mic:NAME`).
+    pub spec: String,
+    /// Its name, for the person.
+    pub name: String,
+}
+
+/// The capture devices found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Devices {
+    /// Cameras (re-listed every few seconds while watched).
+    pub cameras: Vec<DeviceEntry>,
+    /// Microphones (listed when asked: listing them wakes every sound system).
+    pub microphones: Vec<DeviceEntry>,
+    /// Why listing failed, if it did.
+    pub error: Option<String>,
 }
 
 /// The saved profiles, as a face lists them.

@@ -10,6 +10,7 @@
 //! their snapshot types, `config` for profile types, `capture` for source
 //! names; never a socket, a file or a device itself.
 
+mod devices;
 mod live;
 mod log_view;
 mod meters;
@@ -55,6 +56,7 @@ pub struct TallyApp {
     preview: picture::Picture,
     server: server_panel::ServerPanel,
     editor: profile_editor::ProfileEditor,
+    devices: devices::DevicePickers,
     meters: meters::Meters,
     log: log_view::LogView,
     show_log: bool,
@@ -79,6 +81,7 @@ impl TallyApp {
             preview: picture::Picture::default(),
             server,
             editor: profile_editor::ProfileEditor::default(),
+            devices: devices::DevicePickers::default(),
             meters: meters::Meters::default(),
             log: log_view::LogView::default(),
             show_log: false,
@@ -89,6 +92,7 @@ impl TallyApp {
         };
         app.send(Command::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })));
         app.send(Command::LoadProfiles);
+        app.send(Command::WatchDevices(true));
         app
     }
 
@@ -356,8 +360,9 @@ impl TallyApp {
         });
     }
 
-    fn sources_ui(&mut self, ui: &mut egui::Ui, state: &EngineState) {
-        let SourcesState::Open { hidden, muted, .. } = state.sources else { return };
+    fn sources_ui(&mut self, ui: &mut egui::Ui, state: &EngineState, commands: &mut Vec<Command>) {
+        let SourcesState::Open { hidden, muted, ref video, ref audio, .. } = state.sources else { return };
+        self.devices.devices_ui(ui, &state.devices, video, audio, commands);
         ui.horizontal(|ui| {
             let ctx = ui.ctx().clone();
             let shortcut = |k: &egui::KeyboardShortcut| ctx.format_shortcut(k);
@@ -429,7 +434,7 @@ impl TallyApp {
                 });
                 self.meters.meters_ui(ui, &levels, now);
             });
-            self.sources_ui(ui, &state);
+            self.sources_ui(ui, &state, &mut commands);
             ui.separator();
             Self::check_ui(ui, &state);
             let stats = self.engine.stats().borrow().clone();
