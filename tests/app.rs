@@ -87,6 +87,14 @@ fn first_run_rehearse_then_end_stream() {
     h.get_by_label_contains("glass-to-glass");
     h.get_by_label("What a viewer of the local server sees");
 
+    // The charts, from the 1 Hz stats.
+    h.get_by_label("Show charts").click();
+    let mut stats = h.state().engine().stats();
+    runtime.block_on(async { tokio::time::timeout(STATE_TIMEOUT, stats.wait_for(|s| s.media_secs >= 2.0)).await.map(|_| ()) }).expect("stats");
+    h.run_steps(2);
+    h.get_by_label("Bitrate out (kbit/s)");
+    h.get_by_label("Queue (ms)");
+
     // A viewer of the local server sees what the window previews.
     let out = dir.join("viewer.flv");
     let viewer = ffmpeg_read(&format!("rtmp://{}/live/rehearsal", rtmp_addr(&live)), 3.0, &out);

@@ -10,6 +10,7 @@
 //! their snapshot types, `config` for profile types, `capture` for source
 //! names; never a socket, a file or a device itself.
 
+mod charts;
 mod devices;
 mod live;
 mod log_view;
@@ -57,6 +58,8 @@ pub struct TallyApp {
     server: server_panel::ServerPanel,
     editor: profile_editor::ProfileEditor,
     devices: devices::DevicePickers,
+    charts: charts::Charts,
+    show_charts: bool,
     meters: meters::Meters,
     log: log_view::LogView,
     show_log: bool,
@@ -82,6 +85,8 @@ impl TallyApp {
             server,
             editor: profile_editor::ProfileEditor::default(),
             devices: devices::DevicePickers::default(),
+            charts: charts::Charts::default(),
+            show_charts: false,
             meters: meters::Meters::default(),
             log: log_view::LogView::default(),
             show_log: false,
@@ -436,18 +441,25 @@ impl TallyApp {
             });
             self.sources_ui(ui, &state, &mut commands);
             ui.separator();
-            Self::check_ui(ui, &state);
             let stats = self.engine.stats().borrow().clone();
-            live::destinations_ui(ui, &state, &stats, &mut commands);
-            for w in &state.warnings {
-                ui.colored_label(egui::Color32::from_rgb(230, 180, 60), w);
-            }
-            if let Some(r) = &state.refused {
-                ui.colored_label(egui::Color32::from_rgb(230, 180, 60), &r.message);
-            }
-            if let Some(n) = &self.notice {
-                ui.colored_label(egui::Color32::LIGHT_RED, n);
-            }
+            self.charts.update(&stats, state.broadcast.is_active());
+            egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
+                Self::check_ui(ui, &state);
+                live::destinations_ui(ui, &state, &stats, &mut commands);
+                for w in &state.warnings {
+                    ui.colored_label(egui::Color32::from_rgb(230, 180, 60), w);
+                }
+                if let Some(r) = &state.refused {
+                    ui.colored_label(egui::Color32::from_rgb(230, 180, 60), &r.message);
+                }
+                if let Some(n) = &self.notice {
+                    ui.colored_label(egui::Color32::LIGHT_RED, n);
+                }
+                ui.checkbox(&mut self.show_charts, "Show charts");
+                if self.show_charts {
+                    self.charts.charts_ui(ui);
+                }
+            });
         });
         self.editor.editor_ui(ui.ctx(), &mut commands);
         for c in commands {
