@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 /// The largest preview picture asked for: the window is rarely wider.
 const PREVIEW_MAX: (u32, u32) = (1280, 720);
+/// The preview is asked for in steps of this many pixels.
+const PREVIEW_STEP: u32 = 64;
 /// The stream name a rehearsal publishes on the local server.
 pub const REHEARSAL_STREAM: &str = "rehearsal";
 /// A meter change smaller than this (dB) does not wake the window.
@@ -71,6 +73,10 @@ pub struct TallyApp {
     notice: Option<String>,
     /// The task that wakes the window on a change runs.
     waking: bool,
+    /// A frame has been drawn.
+    drawn: bool,
+    /// The preview size last asked of the engine.
+    preview_size: Option<(u32, u32)>,
 }
 
 impl TallyApp {
@@ -94,6 +100,8 @@ impl TallyApp {
             opened: None,
             notice: None,
             waking: false,
+            drawn: false,
+            preview_size: None,
         };
         app.send(Command::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })));
         app.send(Command::LoadProfiles);
@@ -388,6 +396,16 @@ impl TallyApp {
         self.preview.update(ui.ctx(), "preview", latest.as_deref());
         let w = ui.available_width();
         self.preview.picture_ui(ui, w, height, "Preview of the outgoing picture", "Starting preview…");
+        // Ask for pictures the size they are shown at (in pixels, in steps so
+        // that resizing the window does not ask on every frame): converting
+        // and uploading more is work nobody sees.
+        let ppp = ui.ctx().pixels_per_point();
+        let step = |v: f32, max: u32| (((v * ppp) as u32).div_ceil(PREVIEW_STEP) * PREVIEW_STEP).clamp(PREVIEW_STEP, max);
+        let wanted = (step(w, PREVIEW_MAX.0), step(height, PREVIEW_MAX.1));
+        if self.preview_size != Some(wanted) {
+            self.preview_size = Some(wanted);
+            self.send(Command::SetPreview(Some(PreviewRequest { width: wanted.0, height: wanted.1, max_fps: DEFAULT_FPS })));
+        }
     }
 
     /// The whole window.
@@ -395,6 +413,13 @@ impl TallyApp {
         if !self.waking {
             let ctx = ui.ctx().clone();
             self.wake_on_change(&ctx);
+        }
+        if !self.drawn {
+            self.drawn = true;
+            if let Some(start) = STARTED.get() {
+                // benches/app.sh reads this line: start-up to the first frame.
+                tracing::info!("first frame drawn {} ms after start", start.elapsed().as_millis());
+            }
         }
         let now = Instant::now();
         let state = self.engine.state().borrow().clone();
@@ -502,8 +527,12 @@ impl eframe::App for TallyApp {
     }
 }
 
+/// When `run` was called: the start of the app, for the first frame's log line.
+static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 /// Opens the main window and runs until it is closed.
 pub fn run() -> anyhow::Result<()> {
+    STARTED.get_or_init(Instant::now);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("Tally").with_inner_size([1100.0, 760.0]),
         ..Default::default()
