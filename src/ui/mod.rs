@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 
 /// The largest preview picture asked for: the window is rarely wider.
 const PREVIEW_MAX: (u32, u32) = (1280, 720);
+/// How long a refused command's reason stays on screen (it is in the log too).
+const REFUSAL_SHOWN: Duration = Duration::from_secs(10);
 /// The preview is asked for in steps of this many pixels.
 const PREVIEW_STEP: u32 = 64;
 /// The stream name a rehearsal publishes on the local server.
@@ -474,8 +476,10 @@ impl TallyApp {
                 for w in &state.warnings {
                     ui.colored_label(egui::Color32::from_rgb(230, 180, 60), w);
                 }
-                if let Some(r) = &state.refused {
+                if let Some(r) = state.refused.as_ref().filter(|r| r.at.elapsed() < REFUSAL_SHOWN) {
                     ui.colored_label(egui::Color32::from_rgb(230, 180, 60), &r.message);
+                    // Woken again to take it away.
+                    ui.ctx().request_repaint_after(REFUSAL_SHOWN.saturating_sub(r.at.elapsed()));
                 }
                 if let Some(n) = &self.notice {
                     ui.colored_label(egui::Color32::LIGHT_RED, n);
