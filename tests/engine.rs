@@ -612,3 +612,23 @@ fn profiles_are_saved_renamed_and_deleted_by_the_engine_keys_in_the_secret_store
     assert!(store.secrets().get("renamed/ingest").unwrap().is_none(), "the key went with the profile");
     assert!(store.secrets().get("show/ingest").unwrap().is_none(), "the rename left no key behind");
 }
+
+#[test]
+fn the_viewer_preview_decodes_the_rehearsal_and_its_thread_is_joined_at_shutdown() {
+    let _lock = engine_lock();
+    let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
+    engine.send(Command::Rehearse { stream: "watched".into(), encode: small_test_source(), run: RunOptions::default() }).unwrap();
+    running_server(&engine);
+    let preview = PreviewRequest { width: 320, height: 180, max_fps: 30 };
+    engine.send(Command::Watch(Some(tally::engine::WatchRequest { stream: "watched".into(), preview }))).unwrap();
+    wait_state(&engine, "viewer playing", |s| matches!(s.viewer, tally::engine::ViewerState::Playing { .. }));
+    let mut frames = engine.viewer();
+    let got = engine.runtime().block_on(async {
+        tokio::time::timeout(STATE_TIMEOUT, frames.wait_for(|f| f.as_ref().is_some_and(|f| f.decoded >= 20 && f.latency.is_some())))
+            .await
+            .map(|f| f.map(|f| f.as_ref().map(|f| (f.picture.width, f.picture.height))))
+    });
+    assert_eq!(got.ok().and_then(|r| r.ok()).flatten(), Some((320, 180)), "pictures of the rehearsal, at the asked size, with a latency");
+    engine.shutdown();
+    assert_eq!(tally_threads(), Vec::<String>::new(), "threads left after shutdown (the viewer's included)");
+}

@@ -229,7 +229,9 @@ impl Controller {
                         }
                         Command::ListMicrophones => self.list_microphones().await,
                         Command::Watch(request) => {
-                            viewer = None;
+                            if let Some(v) = viewer.take() {
+                                v.stop().await;
+                            }
                             match (request, server.as_ref()) {
                                 (None, _) => {
                                     self.viewer_frames.send_replace(None);
@@ -241,7 +243,9 @@ impl Controller {
                         }
                         Command::StopServer => {
                             // Its viewer goes with it.
-                            viewer = None;
+                            if let Some(v) = viewer.take() {
+                                v.stop().await;
+                            }
                             self.set(|s| s.viewer = ViewerState::Off);
                             self.handle(Command::StopServer, &mut stopper, &mut server, &ended_tx, None).await;
                         }
@@ -261,7 +265,9 @@ impl Controller {
             }
         }
         // The faces are gone: end cleanly what they started.
-        drop(viewer);
+        if let Some(v) = viewer.take() {
+            v.stop().await;
+        }
         if let Some(s) = stopper.take() {
             s.stop();
             self.set(|s| s.broadcast = BroadcastState::Stopping);

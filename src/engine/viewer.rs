@@ -62,9 +62,22 @@ pub enum ViewerState {
 /// local server (a rehearsal), for the latency figure.
 pub type MediaOrigin = Option<(String, Instant)>;
 
-/// A running viewer; dropping it stops it.
+/// A running viewer; [`Viewer::stop`] ends it and joins its thread
+/// (dropping it only stops the player; the thread then ends by itself).
 pub struct Viewer {
     task: tokio::task::JoinHandle<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Viewer {
+    /// Stops the player and waits for the decoder thread, which ends once
+    /// the player's side of their channel is gone.
+    pub async fn stop(mut self) {
+        self.task.abort();
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
 }
 
 impl Drop for Viewer {
@@ -84,16 +97,19 @@ pub fn start(
 ) -> Viewer {
     let shown = url.to_string();
     state.send_modify(|s| s.viewer = ViewerState::Waiting { url: shown.clone() });
-    let task = tokio::spawn(async move {
-        let (tx, rx) = mpsc::channel::<(Bytes, u32)>(DECODE_QUEUE);
-        let decoder = {
-            let (state, shown) = (state.clone(), shown.clone());
-            std::thread::Builder::new().name("tally-viewer".into()).spawn(move || decode_loop(rx, request, &stream, &origin, &frames, &state, &shown))
-        };
-        if let Err(e) = decoder {
+    let (tx, rx) = mpsc::channel::<(Bytes, u32)>(DECODE_QUEUE);
+    let thread = {
+        let (state, shown) = (state.clone(), shown.clone());
+        std::thread::Builder::new().name("tally-viewer".into()).spawn(move || decode_loop(rx, request, &stream, &origin, &frames, &state, &shown))
+    };
+    let thread = match thread {
+        Ok(t) => Some(t),
+        Err(e) => {
             state.send_modify(|s| s.viewer = ViewerState::Failed { message: format!("starting the decoder: {e}") });
-            return;
+            None
         }
+    };
+    let task = tokio::spawn(async move {
         let why = match play(&url, &tx).await {
             Ok(()) => "the server closed the connection".to_string(),
             Err(e) => e,
@@ -101,7 +117,7 @@ pub fn start(
         tracing::info!(url = %shown, "viewer preview ended: {why}");
         state.send_modify(|s| s.viewer = ViewerState::Failed { message: why });
     });
-    Viewer { task }
+    Viewer { task, thread }
 }
 
 async fn play(url: &RtmpUrl, tx: &mpsc::Sender<(Bytes, u32)>) -> Result<(), String> {
