@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 /// Frame sizes offered (16:9, the services' usual ones).
 const SIZES: [(u32, u32); 4] = [(854, 480), (1280, 720), (1600, 900), (1920, 1080)];
-/// The id of the "custom URL" choice in the service list.
+/// The id of the "custom URL" choice in the service list (assets/services.toml has it as a preset).
 const CUSTOM: &str = "custom";
 
 /// One destination being edited.
@@ -269,7 +269,11 @@ impl Form {
                                 changed = true;
                             }
                         }
-                        if ui.selectable_label(d.service == CUSTOM, "Custom URL").clicked() && d.service != CUSTOM {
+                        // The "custom" preset (a server URL of one's own) is in the list.
+                        if !services.iter().any(|s| s.id == CUSTOM)
+                            && ui.selectable_label(d.service == CUSTOM, "Custom URL").clicked()
+                            && d.service != CUSTOM
+                        {
                             d.service = CUSTOM.into();
                             changed = true;
                         }
