@@ -159,7 +159,9 @@ impl TallyApp {
     /// Opens the capture session with the selected profile's sources and
     /// size (or the defaults), unless it already runs with them.
     fn open_sources(&mut self, state: &EngineState) {
-        if state.broadcast.is_active() {
+        // Opened once the profiles are known (with the selected one's
+        // sources and size), not first with the defaults and then again.
+        if state.broadcast.is_active() || matches!(state.profiles, ProfilesState::Unknown) {
             return;
         }
         let profile = self.selected_profile(state);
