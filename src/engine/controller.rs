@@ -538,32 +538,28 @@ impl Controller {
 
     /// Lists the cameras off the runtime; the state changes only when they did.
     async fn list_cameras(&self) {
-        let listed = tokio::task::spawn_blocking(crate::capture::list_cameras).await;
-        let (cameras, error) = match listed {
-            Ok(Ok(c)) => (c.into_iter().map(|c| DeviceEntry { spec: format!("camera:{}", c.index), name: c.name }).collect(), None),
-            Ok(Err(e)) => (Vec::new(), Some(error_chain(&e))),
-            Err(e) => (Vec::new(), Some(error_chain(&e))),
-        };
-        if self.state.borrow().devices.cameras != cameras || self.state.borrow().devices.error != error {
-            self.set(|s| {
-                s.devices.cameras = cameras;
-                s.devices.error = error;
-            });
-        }
+        let listed = list_devices(crate::capture::list_cameras, |c| DeviceEntry { spec: format!("camera:{}", c.index), name: c.name }).await;
+        self.set_devices(listed, |d| &mut d.cameras);
     }
 
     /// Lists the microphones off the runtime.
     async fn list_microphones(&self) {
-        let listed = tokio::task::spawn_blocking(crate::capture::list_microphones).await;
-        let (microphones, error) = match listed {
-            Ok(Ok(m)) => (m.into_iter().map(|m| DeviceEntry { spec: format!("mic:{}", m.id), name: m.name }).collect(), None),
-            Ok(Err(e)) => (Vec::new(), Some(error_chain(&e))),
-            Err(e) => (Vec::new(), Some(error_chain(&e))),
+        let listed = list_devices(crate::capture::list_microphones, |m| DeviceEntry { spec: format!("mic:{}", m.id), name: m.name }).await;
+        self.set_devices(listed, |d| &mut d.microphones);
+    }
+
+    /// Puts a listing into `EngineState::devices` (its list, or why it failed), if it changed.
+    fn set_devices(&self, listed: Result<Vec<DeviceEntry>, String>, list: fn(&mut super::state::Devices) -> &mut Vec<DeviceEntry>) {
+        let (entries, error) = match listed {
+            Ok(e) => (e, None),
+            Err(e) => (Vec::new(), Some(e)),
         };
-        self.set(|s| {
-            s.devices.microphones = microphones;
-            s.devices.error = error;
-        });
+        let mut devices = self.state.borrow().devices.clone();
+        *list(&mut devices) = entries;
+        devices.error = error;
+        if self.state.borrow().devices != devices {
+            self.set(|s| s.devices = devices);
+        }
     }
 
     /// Runs `f` on the profile store off the runtime (files and the keyring); the error in words.
@@ -870,3 +866,15 @@ async fn close_session(session: Arc<CaptureSession>) {
 }
 
 pub use crate::error_chain;
+
+/// Runs a device listing off the runtime (it may block on the OS) and names each entry.
+async fn list_devices<T: Send + 'static>(
+    list: fn() -> Result<Vec<T>, crate::capture::CaptureError>,
+    entry: fn(T) -> DeviceEntry,
+) -> Result<Vec<DeviceEntry>, String> {
+    match tokio::task::spawn_blocking(list).await {
+        Ok(Ok(found)) => Ok(found.into_iter().map(entry).collect()),
+        Ok(Err(e)) => Err(error_chain(&e)),
+        Err(e) => Err(error_chain(&e)),
+    }
+}

@@ -25,7 +25,7 @@ use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::config::Profile;
 use crate::engine::{BroadcastState, CheckState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat, SourcesState, ViewerState};
 use crate::media::settings::{DEFAULT_FPS, DEFAULT_SIZE};
-use crate::pipeline::{AudioLevels, PreviewFrame};
+use crate::pipeline::{AudioLevels, PreviewFrame, Stats};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -340,8 +340,7 @@ impl TallyApp {
         }
     }
 
-    fn status_ui(&self, ui: &mut egui::Ui, state: &EngineState) {
-        let stats = self.engine.stats().borrow().clone();
+    fn status_ui(&self, ui: &mut egui::Ui, state: &EngineState, stats: &Stats) {
         let load = *self.engine.load().borrow();
         ui.horizontal(|ui| {
             ui.label(format!("CPU {:.0} %", load.cpu_percent));
@@ -436,7 +435,9 @@ impl TallyApp {
         let mut commands = Vec::new();
 
         egui::Panel::top("top").show(ui, |ui| self.top_ui(ui, &state, &tally));
-        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &state));
+        // One copy of each snapshot per frame, read by every part that shows it.
+        let stats = self.engine.stats().borrow().clone();
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &state, &stats));
         if self.server.want_viewer && matches!(state.server, ServerState::Running { .. }) && matches!(state.viewer, ViewerState::Off) {
             commands.push(Command::Watch(Some(server_panel::ServerPanel::watch_request())));
             self.server.want_viewer = false;
@@ -470,7 +471,6 @@ impl TallyApp {
             });
             self.sources_ui(ui, &state, &mut commands);
             ui.separator();
-            let stats = self.engine.stats().borrow().clone();
             self.charts.update(&stats, state.broadcast.is_active());
             egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
                 Self::check_ui(ui, &state);
