@@ -88,3 +88,18 @@ fn unwritable_record_path_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("/nonexistent-dir/out.flv"), "{err}");
 }
+
+#[test]
+fn without_a_display_the_app_says_so_in_one_line_and_exits_1() {
+    let o = Command::new(env!("CARGO_BIN_EXE_tally"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run tally");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("no display") && err.contains("tally stream") && err.contains("tally serve"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -101,7 +101,13 @@ pub enum Command {
 /// already shown.
 pub fn run(command: Option<Command>) -> anyhow::Result<bool> {
     match command {
-        None => tally::ui::run().map(|()| true),
+        None => match tally::ui::no_display() {
+            Some(why) => {
+                eprintln!("{why}");
+                Ok(false)
+            }
+            None => tally::ui::run().map(|()| true),
+        },
         Some(Command::Stream(args)) => stream::stream(args),
         Some(Command::Record { file, media }) => stream::record(file, &media),
         Some(Command::Profiles(cmd)) => profiles::run(cmd).map(|()| true),

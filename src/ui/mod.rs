@@ -536,6 +536,23 @@ impl eframe::App for TallyApp {
 /// When `run` was called: the start of the app, for the first frame's log line.
 static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
+/// Why the window cannot open here, in one line, or None where it can: on
+/// Linux and the BSDs a window needs an X11 or Wayland display (winit would
+/// otherwise fail with a long backend error, or panic on some versions).
+pub fn no_display() -> Option<String> {
+    if cfg!(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd", target_os = "netbsd", target_os = "dragonfly")) {
+        let set = |v: &str| std::env::var_os(v).is_some_and(|d| !d.is_empty());
+        if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+            return Some(
+                "tally: no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so the window cannot open; \
+                 without one, go live with `tally stream` or run the local server with `tally serve` (see `tally --help`)"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
 /// Opens the main window and runs until it is closed.
 pub fn run() -> anyhow::Result<()> {
     STARTED.get_or_init(Instant::now);
