@@ -632,3 +632,64 @@ fn the_viewer_preview_decodes_the_rehearsal_and_its_thread_is_joined_at_shutdown
     engine.shutdown();
     assert_eq!(tally_threads(), Vec::<String>::new(), "threads left after shutdown (the viewer's included)");
 }
+
+/// `other_clip` with its frame `at` broken (its FRAME line overwritten): a
+/// file source that fails after `at` frames, as a camera that dies does.
+fn clip_that_breaks(dir: &TestDir, at: usize) -> std::path::PathBuf {
+    let path = other_clip(dir);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let header = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let frame = b"FRAME\n".len() + (W * H * 3 / 2) as usize;
+    let broken = header + at * frame;
+    assert_eq!(&bytes[broken..broken + 5], b"FRAME");
+    bytes[broken..broken + 5].copy_from_slice(b"XXXXX");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn a_video_source_that_fails_while_live_is_replaced_by_a_slate_saying_so_and_the_stream_stays_up() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-source-fails");
+    let clip = clip_that_breaks(&dir, 45);
+    let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
+    engine.send(Command::SetPreview(Some(PreviewRequest { width: 320, height: 180, max_fps: 30 }))).unwrap();
+    engine.send(Command::OpenSources { video: VideoSourceSpec::Y4m(clip), audio: AudioSourceSpec::Sine, format: session_format(), looping: false }).unwrap();
+    wait_state(&engine, "sources open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    engine.send(Command::Rehearse { stream: "fails".into(), encode: EncodeOverrides::default(), run: RunOptions::default() }).unwrap();
+    let (rtmp, _) = running_server(&engine);
+    wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
+    let out = dir.join("player.flv");
+    let player = ffmpeg_read(&format!("rtmp://{rtmp}/live/fails"), 5.0, &out);
+    // The failure is reported with its reason...
+    let mut health = engine.health();
+    let why = engine
+        .runtime()
+        .block_on(async { tokio::time::timeout(STATE_TIMEOUT, health.wait_for(|h| h.video != tally::capture::SourceState::Live)).await.map(|h| h.map(|h| h.video.to_string())) })
+        .expect("the failure reported")
+        .expect("the health feed");
+    assert!(why.contains("failed") && why.contains("FRAME"), "the reason names the failure: {why}");
+    // ...the preview shows the slate...
+    let mut preview = engine.preview();
+    let slate = engine.runtime().block_on(async {
+        tokio::time::timeout(STATE_TIMEOUT, preview.wait_for(|p| p.as_ref().is_some_and(|p| {
+            let grey = p.rgba.chunks_exact(4).filter(|px| px[0] == px[1] && px[1] == px[2] && px[0] < 60).count();
+            grey * 2 > p.rgba.len() / 4
+        })))
+        .await
+        .map(|p| p.map(|_| ()).is_ok())
+    });
+    assert_eq!(slate, Ok(true), "the preview did not show the slate");
+    // ...and the stream goes on, with the slate in it, until it is ended.
+    player.wait_success(Duration::from_secs(60));
+    let state = engine.state().borrow().clone();
+    assert!(matches!(state.broadcast, BroadcastState::Running { .. }), "the stream stays up: {state:?}");
+    engine.send(Command::Stop).unwrap();
+    let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
+    assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if s.all_ok()), "{ended:?}");
+    engine.shutdown();
+    let received = received_from_file("ffmpeg", &out);
+    assert!(received.span >= 4.0, "video kept coming after the failure: {received:?}");
+    let last = decoded_picture(&out, received.span - 0.5);
+    assert!(slate_share(&last) > 0.6, "the slate at the end: {:.2} at its grey", slate_share(&last));
+}

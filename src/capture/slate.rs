@@ -3,7 +3,9 @@
 //! instead of a frozen or black stream.
 
 use super::font::{GLYPH_H, Plane, Rect, text_width};
+use super::{CaptureError, FrameRate, SourceStatus, VideoFormat, VideoSource};
 use crate::media::VideoFrame;
+use std::sync::Arc;
 
 /// Slate background luma (dark grey, BT.709 limited range).
 const BACKGROUND_LUMA: u8 = 40;
@@ -36,6 +38,47 @@ pub fn paint(frame: &mut VideoFrame, lines: &[&str]) {
     // A thin bar at the bottom so a slate is recognisable even when tiny.
     let bar = Rect { x: 0, y: h.saturating_sub(h / 20), w, h: h / 20 };
     plane.fill_rect(bar, TEXT_LUMA / 2);
+}
+
+/// A video source that sends only a slate, at a steady rate: the stand-in
+/// for a source that failed while running, so the stream and the preview go
+/// on and say what happened instead of freezing.
+pub struct SlateSource {
+    frame: VideoFrame,
+    rate: FrameRate,
+    sent: u64,
+    status: Arc<SourceStatus>,
+}
+
+impl SlateSource {
+    /// A slate of `format`'s size and rate with `lines` on it; `status`
+    /// (the failed source's, set to its fallback reason) is reported as its own.
+    pub fn new(format: VideoFormat, lines: &[&str], status: Arc<SourceStatus>) -> SlateSource {
+        let mut frame = VideoFrame::black(format.width, format.height, 0);
+        paint(&mut frame, lines);
+        SlateSource { frame, rate: format.frame_rate, sent: 0, status }
+    }
+}
+
+impl VideoSource for SlateSource {
+    fn format(&self) -> VideoFormat {
+        VideoFormat { width: self.frame.width, height: self.frame.height, frame_rate: self.rate }
+    }
+
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    fn status(&self) -> Option<Arc<SourceStatus>> {
+        Some(self.status.clone())
+    }
+
+    fn next_frame(&mut self) -> Result<Option<VideoFrame>, CaptureError> {
+        let mut frame = self.frame.clone();
+        frame.pts_us = self.rate.pts_us_of_frame(self.sent);
+        self.sent += 1;
+        Ok(Some(frame))
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
 pub use state::{BroadcastState, CheckState, DeviceEntry, Devices, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
 
 use crate::net::server::ServerConfig;
-use crate::pipeline::{AudioLevels, PreviewFrame, SessionFeeds, Stats};
+use crate::pipeline::{AudioLevels, PreviewFrame, SessionFeeds, SourceHealth, Stats};
 pub use crate::pipeline::{PreviewRequest, SessionFormat};
 use std::sync::Arc;
 use std::path::PathBuf;
@@ -106,6 +106,7 @@ pub struct Engine {
     stats: watch::Receiver<Stats>,
     preview: watch::Receiver<Option<Arc<PreviewFrame>>>,
     levels: watch::Receiver<AudioLevels>,
+    health: watch::Receiver<SourceHealth>,
     load: watch::Receiver<ProcessLoad>,
     viewer: watch::Receiver<Option<Arc<ViewerFrame>>>,
     server_defaults: ServerConfig,
@@ -140,7 +141,7 @@ impl Engine {
         let feeds = SessionFeeds::default();
         let (viewer_tx, viewer) = watch::channel(None);
         let options_server = options.server.clone();
-        let (preview, levels) = (feeds.preview.subscribe(), feeds.levels.subscribe());
+        let (preview, levels, health) = (feeds.preview.subscribe(), feeds.levels.subscribe(), feeds.health.subscribe());
         let controller = controller::Controller {
             config_dir: options.config_dir,
             feeds,
@@ -178,7 +179,7 @@ impl Engine {
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| EngineError::Start(e.to_string()))?;
-        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, load, viewer, server_defaults: options_server, handle, thread: Some(thread) })
+        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, health, load, viewer, server_defaults: options_server, handle, thread: Some(thread) })
     }
 
     /// Queues a command; never waits.
@@ -219,6 +220,12 @@ impl Engine {
     /// The audio meters of the capture session, 50 updates a second while audio flows.
     pub fn levels(&self) -> watch::Receiver<AudioLevels> {
         self.levels.clone()
+    }
+
+    /// What the capture session's sources are doing: live, or a stand-in
+    /// (frozen frame, slate, silence) and why.
+    pub fn health(&self) -> watch::Receiver<SourceHealth> {
+        self.health.clone()
     }
 
     /// The server a rehearsal starts when none runs (a face's defaults for its server panel).

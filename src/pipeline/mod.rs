@@ -16,7 +16,7 @@ mod stats;
 pub use outputs::{OutputChangeError, OutputControl, OutputFailure, OutputKind, OutputReport, OutputSpec, OutputWatch};
 pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
 pub use session::{
-    AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat, preview_picture,
+    AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat, SourceHealth, preview_picture,
 };
 pub use stats::{OutputStats, SourceStats, Stats};
 

@@ -13,7 +13,7 @@
 
 use super::settings::{AUDIO_CHANNELS, AUDIO_RATE, AudioSourceSpec, BroadcastSettings, VideoSourceSpec};
 use super::sources::{BoxedAudio, BoxedVideo, SessionVideo};
-use crate::capture::{SourceStatus, convert::fit_into};
+use crate::capture::{AudioSource as _, SourceState, SourceStatus, VideoSource as _, convert::fit_into};
 use crate::media::{AudioFrame, MediaClock, VideoFrame};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -111,11 +111,61 @@ pub struct SessionFeeds {
     pub preview: watch::Sender<Option<Arc<PreviewFrame>>>,
     /// The newest meter reading.
     pub levels: watch::Sender<AudioLevels>,
+    /// What the sources are doing: live, or a stand-in and why.
+    pub health: watch::Sender<SourceHealth>,
 }
 
 impl Default for SessionFeeds {
     fn default() -> Self {
-        SessionFeeds { preview: watch::Sender::new(None), levels: watch::Sender::new(AudioLevels::default()) }
+        SessionFeeds {
+            preview: watch::Sender::new(None),
+            levels: watch::Sender::new(AudioLevels::default()),
+            health: watch::Sender::new(SourceHealth::default()),
+        }
+    }
+}
+
+/// What a session's sources are doing, as a face shows it: a camera that
+/// stopped delivering (its stand-in is a frozen frame or a slate), a file
+/// that failed (a slate), a microphone that failed (silence).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceHealth {
+    /// The video source.
+    pub video: SourceState,
+    /// The audio source.
+    pub audio: SourceState,
+}
+
+impl Default for SourceHealth {
+    fn default() -> Self {
+        SourceHealth { video: SourceState::Live, audio: SourceState::Live }
+    }
+}
+
+impl Shared {
+    /// Publishes a source's state when it changed (read each frame or block:
+    /// one uncontended lock).
+    fn report_health(&self, video: bool) {
+        let status = {
+            let slots = self.slots();
+            if video { slots.video_status.clone() } else { slots.audio_status.clone() }
+        };
+        let state = status.map(|s| s.state()).unwrap_or(SourceState::Live);
+        self.feeds.health.send_if_modified(|h| {
+            let slot = if video { &mut h.video } else { &mut h.audio };
+            let changed = *slot != state;
+            *slot = state;
+            changed
+        });
+    }
+
+    /// The status a failed source reports from now on (its own, or a new one).
+    fn failed_status(&self, video: bool, why: String) -> Arc<SourceStatus> {
+        let slots = self.slots();
+        let status = if video { slots.video_status.clone() } else { slots.audio_status.clone() };
+        let status = status.unwrap_or_else(|| Arc::new(SourceStatus::new(if video { "video" } else { "audio" })));
+        status.set(SourceState::Fallback(why));
+        status
     }
 }
 
@@ -406,9 +456,17 @@ fn video_loop(mut source: BoxedVideo, clock: MediaClock, shared: &Shared) {
                 continue;
             }
             Err(e) => {
-                tracing::error!("video source: {e}");
-                shared.slots().video_sink = None;
-                ended = true;
+                // A source that fails while running (a camera unplugged for
+                // good, a broken file) is replaced by a slate saying so: the
+                // stream stays up, the preview shows it, the state says why.
+                tracing::error!("video source failed: {e}; a slate goes out instead");
+                let status = shared.failed_status(true, format!("failed: {e}"));
+                let mut stand_in = crate::capture::slate::SlateSource::new(source.format(), &["video source failed"], status);
+                stand_in.start(clock);
+                offset_us = next_us.max(clock.now().as_micros() as u64);
+                source = Box::new(stand_in);
+                switched = true;
+                shared.report_health(true);
                 continue;
             }
         };
@@ -424,6 +482,7 @@ fn video_loop(mut source: BoxedVideo, clock: MediaClock, shared: &Shared) {
             pace(clock, frame.pts_us, &shared.stop);
         }
         shared.frames.fetch_add(1, Ordering::Relaxed);
+        shared.report_health(true);
         if shared.hidden.load(Ordering::Relaxed) {
             let picture = match slate.take() {
                 Some(s) if (s.width, s.height) == (frame.width, frame.height) => s,
@@ -486,13 +545,19 @@ fn audio_loop(mut source: BoxedAudio, clock: MediaClock, shared: &Shared) {
                 continue;
             }
             Err(e) => {
-                tracing::error!("audio source: {e}");
-                shared.slots().audio_sink = None;
-                ended = true;
+                // As for video: silence instead, the stream stays up.
+                tracing::error!("audio source failed: {e}; silence goes out instead");
+                shared.failed_status(false, format!("failed: {e}"));
+                let mut stand_in = crate::capture::Silence::new(AUDIO_RATE, AUDIO_CHANNELS);
+                stand_in.start(clock);
+                offset_us = next_us.max(clock.now().as_micros() as u64);
+                source = Box::new(stand_in);
+                shared.report_health(false);
                 continue;
             }
         };
         block.pts_us += offset_us;
+        shared.report_health(false);
         if shared.muted.load(Ordering::Relaxed) {
             block.samples.fill(0);
         }

@@ -127,13 +127,14 @@ impl TallyApp {
         self.waking = true;
         let ctx = ctx.clone();
         let (mut preview, mut state, mut stats, mut levels) = (self.engine.preview(), self.engine.state(), self.engine.stats(), self.engine.levels());
-        let mut viewer = self.engine.viewer();
+        let (mut viewer, mut health) = (self.engine.viewer(), self.engine.health());
         self.engine.runtime().spawn(async move {
             let mut drawn = AudioLevels::default();
             loop {
                 tokio::select! {
                     p = preview.changed() => if p.is_err() { break },
                     v = viewer.changed() => if v.is_err() { break },
+                    h = health.changed() => if h.is_err() { break },
                     s = state.changed() => if s.is_err() { break },
                     s = stats.changed() => if s.is_err() { break },
                     l = levels.changed() => {
@@ -354,7 +355,17 @@ impl TallyApp {
                 ui.separator();
             }
             match &state.sources {
-                SourcesState::Open { video, audio, .. } => ui.label(format!("{video} · {audio}")),
+                SourcesState::Open { video, audio, .. } => {
+                    // A source that stopped delivering says why (its stand-in goes out).
+                    let health = self.engine.health().borrow().clone();
+                    for (what, s) in [("Video", &health.video), ("Audio", &health.audio)] {
+                        if let crate::capture::SourceState::Fallback(why) = s {
+                            ui.colored_label(egui::Color32::from_rgb(230, 180, 60), format!("{what}: {why}"));
+                            ui.separator();
+                        }
+                    }
+                    ui.label(format!("{video} · {audio}"))
+                }
                 SourcesState::Failed { message } => ui.colored_label(egui::Color32::LIGHT_RED, format!("Sources: {message}")),
                 SourcesState::Opening | SourcesState::Closed => ui.label("Opening the camera and microphone…"),
             };
