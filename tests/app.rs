@@ -19,13 +19,22 @@ use tally::ui::TallyApp;
 const STATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn app(dir: &TestDir) -> Harness<'static, TallyApp> {
+    app_with(dir, None)
+}
+
+/// `app` with the settings a previous run stored.
+fn app_with(dir: &TestDir, settings: Option<&dyn eframe::Storage>) -> Harness<'static, TallyApp> {
     let server = ServerConfig {
         rtmp_listen: "127.0.0.1:0".parse().unwrap(),
         http_listen: Some("127.0.0.1:0".parse().unwrap()),
         ..ServerConfig::default()
     };
     let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), server, ..EngineOptions::default() }).unwrap();
-    Harness::builder().with_size(egui::vec2(1100.0, 760.0)).build_ui_state(|ui, app: &mut TallyApp| app.main_ui(ui), TallyApp::new(engine))
+    let mut app = TallyApp::new(engine);
+    if let Some(settings) = settings {
+        app.restore(settings);
+    }
+    Harness::builder().with_size(egui::vec2(1100.0, 760.0)).build_ui_state(|ui, app: &mut TallyApp| app.main_ui(ui), app)
 }
 
 /// Draws frames until the engine's state satisfies `pred`, waiting for its
@@ -215,4 +224,131 @@ fn the_pickers_switch_the_sources_and_the_meters_follow() {
     h.run_steps(2);
     h.get_by_label("Use Y4M file").click();
     step_until(&mut h, "y4m", |s| matches!(&s.sources, SourcesState::Open { video, .. } if video.contains("clip.y4m")));
+}
+
+/// The RMS figure of each meter, as a screen reader reads it.
+fn meter_rms(h: &Harness<'static, TallyApp>) -> Vec<f32> {
+    h.query_all_by_label_contains("RMS")
+        .filter_map(|n| n.accesskit_node().label())
+        .filter_map(|l| l.split("RMS ").nth(1).and_then(|r| r.split(' ').next()).and_then(|v| v.parse().ok()))
+        .collect()
+}
+
+/// Draws frames until the meters as drawn satisfy `pred`, waiting for the
+/// next meter reading between frames.
+fn step_until_meters(h: &mut Harness<'static, TallyApp>, what: &str, pred: impl Fn(&[f32]) -> bool) {
+    let deadline = Instant::now() + STATE_TIMEOUT;
+    let mut levels = h.state().engine().levels();
+    let runtime = h.state().engine().runtime().clone();
+    loop {
+        h.step();
+        let rms = meter_rms(h);
+        if rms.len() == 2 && pred(&rms) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: the meters show {rms:?}");
+        let _ = runtime.block_on(async { tokio::time::timeout(Duration::from_millis(200), levels.changed()).await });
+    }
+}
+
+#[test]
+fn mute_shows_silence_on_the_meters_and_in_what_the_server_relays() {
+    let dir = TestDir::new("app-mute");
+    let mut h = app(&dir);
+    step_until(&mut h, "preview open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    h.get_by_label("Microphone").click();
+    h.run_steps(2);
+    h.get_by_label("Test tone").click();
+    step_until_meters(&mut h, "the tone on the meters", |rms| rms.iter().all(|&r| r > -30.0));
+    h.get_by_label("Rehearse").click();
+    let live = step_until(&mut h, "rehearsal live", |s| s.outputs.first().is_some_and(|o| o.state == OutputState::Live));
+    let out = dir.join("viewer.flv");
+    let viewer = ffmpeg_read(&format!("rtmp://{}/live/rehearsal", rtmp_addr(&live)), 7.0, &out);
+    let mut stats = h.state().engine().stats();
+    let runtime = h.state().engine().runtime().clone();
+    runtime.block_on(async { tokio::time::timeout(STATE_TIMEOUT, stats.wait_for(|s| s.media_secs >= 3.0)).await.map(|_| ()) }).expect("3 s live");
+    h.get_by_label("Mute microphone").click();
+    step_until(&mut h, "muted", |s| matches!(s.sources, SourcesState::Open { muted: true, .. }));
+    // Silence on the meters (the capture path's floor), while still live.
+    step_until_meters(&mut h, "silence on the meters", |rms| rms.iter().all(|&r| r <= -100.0));
+    assert_eq!(format!("{:?}", h.get_by_label("Mute microphone").accesskit_node().toggled()), "Some(True)");
+    viewer.wait_success(Duration::from_secs(60));
+    h.get_by_label("End Stream").click();
+    step_until(&mut h, "ended", |s| s.broadcast.is_over());
+    // What the server relayed: the tone, then silence.
+    let before = common::media::rms_dbfs(&common::media::decode_mono(&out, 0.3, 0.7, 16000));
+    let after = common::media::rms_dbfs(&common::media::decode_mono(&out, 6.0, 0.8, 16000));
+    assert!(before > -30.0, "the tone before muting: {before:.1} dBFS");
+    assert!(after < -80.0, "silence after muting: {after:.1} dBFS");
+}
+
+fn close_requested(h: &mut Harness<'static, TallyApp>) {
+    if let Some(v) = h.input_mut().viewports.get_mut(&egui::ViewportId::ROOT) {
+        v.events.push(egui::ViewportEvent::Close);
+    }
+    h.step();
+}
+
+fn asked(h: &Harness<'static, TallyApp>, command: &egui::ViewportCommand) -> bool {
+    h.output().viewport_output.get(&egui::ViewportId::ROOT).is_some_and(|v| v.commands.contains(command))
+}
+
+#[test]
+fn closing_while_live_asks_first_then_ends_the_stream_cleanly_and_closes() {
+    let dir = TestDir::new("app-close");
+    let mut h = app(&dir);
+    step_until(&mut h, "preview open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    h.get_by_label("Rehearse").click();
+    step_until(&mut h, "rehearsal live", |s| s.outputs.first().is_some_and(|o| o.state == OutputState::Live));
+    close_requested(&mut h);
+    assert!(asked(&h, &egui::ViewportCommand::CancelClose), "the close is held while live");
+    h.step();
+    h.get_by_label("You are live");
+    h.get_by_label("Keep streaming").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("You are live").is_none());
+    assert!(h.state().engine().state().borrow().broadcast.is_active(), "still live");
+    close_requested(&mut h);
+    h.step();
+    h.get_by_label("End stream and quit").click();
+    let ended = step_until(&mut h, "ended", |s| s.broadcast.is_over());
+    assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if s.all_ok()), "{ended:?}");
+    assert!(asked(&h, &egui::ViewportCommand::Close), "the window closes once the stream ended");
+}
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct Settings(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Settings {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.into(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn the_chosen_microphone_and_the_panels_shown_are_kept_for_the_next_run() {
+    let dir = TestDir::new("app-settings");
+    let mut settings = Settings::default();
+    {
+        let mut h = app(&dir);
+        step_until(&mut h, "preview open", |s| matches!(s.sources, SourcesState::Open { .. }));
+        h.get_by_label("Microphone").click();
+        h.run_steps(2);
+        h.get_by_label("Test tone").click();
+        step_until(&mut h, "tone", |s| matches!(&s.sources, SourcesState::Open { audio, .. } if audio.contains("tone") || audio.contains("sine")));
+        h.get_by_label("Show log").click();
+        h.run_steps(2);
+        h.state().save_settings(&mut settings);
+    }
+    let mut h = app_with(&dir, Some(&settings));
+    step_until(&mut h, "the tone again", |s| matches!(&s.sources, SourcesState::Open { audio, .. } if audio.contains("tone") || audio.contains("sine")));
+    assert_eq!(format!("{:?}", h.get_by_label("Show log").accesskit_node().toggled()), "Some(True)");
 }

@@ -12,6 +12,7 @@
 
 mod charts;
 mod devices;
+mod frame_times;
 mod live;
 mod log_view;
 mod meters;
@@ -79,6 +80,29 @@ pub struct TallyApp {
     drawn: bool,
     /// The preview size last asked of the engine.
     preview_size: Option<(u32, u32)>,
+    frame_times: frame_times::FrameTimes,
+    /// The camera and microphone chosen in the pickers (kept across runs):
+    /// used where the profile leaves its source to `auto`.
+    chosen: (Option<VideoSourceSpec>, Option<AudioSourceSpec>),
+    /// The window was asked to close while live: the question is shown.
+    confirm_close: bool,
+    /// Ending the stream to quit: the window closes once it has ended.
+    closing: bool,
+}
+
+/// The keys the window's own settings are stored under (eframe's storage,
+/// beside the window size and panel layout it keeps itself).
+pub mod settings {
+    /// The selected profile.
+    pub const PROFILE: &str = "profile";
+    /// The camera chosen in the picker (`tally stream --video` syntax).
+    pub const VIDEO: &str = "video";
+    /// The microphone chosen in the picker (`--audio` syntax).
+    pub const AUDIO: &str = "audio";
+    /// Whether the log and the charts are shown.
+    pub const SHOW_LOG: &str = "show_log";
+    /// See [`SHOW_LOG`].
+    pub const SHOW_CHARTS: &str = "show_charts";
 }
 
 impl TallyApp {
@@ -104,6 +128,10 @@ impl TallyApp {
             waking: false,
             drawn: false,
             preview_size: None,
+            frame_times: frame_times::FrameTimes::default(),
+            chosen: (None, None),
+            confirm_close: false,
+            closing: false,
         };
         app.send(Command::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })));
         app.send(Command::LoadProfiles);
@@ -114,8 +142,30 @@ impl TallyApp {
     fn start(cc: &eframe::CreationContext<'_>) -> anyhow::Result<TallyApp> {
         let engine = Engine::start(EngineOptions::default())?;
         let mut app = TallyApp::new(engine);
+        if let Some(storage) = cc.storage {
+            app.restore(storage);
+        }
         app.wake_on_change(&cc.egui_ctx);
         Ok(app)
+    }
+
+    /// Takes back the settings `save` stored: the profile (when it still
+    /// exists), the chosen camera and microphone, what was shown.
+    pub fn restore(&mut self, storage: &dyn eframe::Storage) {
+        let get = |key: &str| storage.get_string(key).filter(|v| !v.is_empty());
+        self.selected = get(settings::PROFILE);
+        self.chosen = (get(settings::VIDEO).and_then(|v| v.parse().ok()), get(settings::AUDIO).and_then(|a| a.parse().ok()));
+        self.show_log = get(settings::SHOW_LOG).is_some_and(|v| v == "true");
+        self.show_charts = get(settings::SHOW_CHARTS).is_some_and(|v| v == "true");
+    }
+
+    /// Stores the window's settings (eframe calls this every 30 s and on exit).
+    pub fn save_settings(&self, storage: &mut dyn eframe::Storage) {
+        storage.set_string(settings::PROFILE, self.selected.clone().unwrap_or_default());
+        storage.set_string(settings::VIDEO, self.chosen.0.as_ref().map(|v| v.to_string()).unwrap_or_default());
+        storage.set_string(settings::AUDIO, self.chosen.1.as_ref().map(|a| a.to_string()).unwrap_or_default());
+        storage.set_string(settings::SHOW_LOG, self.show_log.to_string());
+        storage.set_string(settings::SHOW_CHARTS, self.show_charts.to_string());
     }
 
     /// The engine this window drives.
@@ -174,6 +224,15 @@ impl TallyApp {
             ),
             None => (VideoSourceSpec::Auto, AudioSourceSpec::Auto, SessionFormat { width: DEFAULT_SIZE.width, height: DEFAULT_SIZE.height, fps: DEFAULT_FPS }),
         };
+        // What the pickers chose stands where the profile leaves it to `auto`.
+        let video = match (&video, &self.chosen.0) {
+            (VideoSourceSpec::Auto, Some(chosen)) => chosen.clone(),
+            _ => video,
+        };
+        let audio = match (&audio, &self.chosen.1) {
+            (AudioSourceSpec::Auto, Some(chosen)) => chosen.clone(),
+            _ => audio,
+        };
         let wanted = (video, audio, format);
         if self.opened.as_ref() != Some(&wanted) {
             self.opened = Some(wanted.clone());
@@ -187,8 +246,13 @@ impl TallyApp {
         self.selected.as_ref().and_then(|name| profiles.iter().find(|p| &p.name == name).cloned())
     }
 
-    /// The first time the profiles are known: the last one used, else the first.
+    /// The first time the profiles are known: the one the window had (if it
+    /// still exists), else the last one used, else the first.
     fn pick_profile(&mut self, state: &EngineState) {
+        let ProfilesState::Loaded { profiles, .. } = &state.profiles else { return };
+        if self.selected.as_ref().is_some_and(|name| !profiles.iter().any(|p| &p.name == name)) {
+            self.selected = None;
+        }
         if self.selected.is_some() {
             return;
         }
@@ -404,6 +468,46 @@ impl TallyApp {
         });
     }
 
+    /// Closing the window while live asks first; ending the stream to quit
+    /// stops it cleanly (unpublished, recording finalised) and then closes.
+    fn close_ui(&mut self, ctx: &egui::Context, state: &EngineState, commands: &mut Vec<Command>) {
+        let live = state.broadcast.is_active();
+        if ctx.input(|i| i.viewport().close_requested()) && (live || self.closing) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.confirm_close = !self.closing;
+        }
+        if self.closing && !live {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        if !self.confirm_close {
+            return;
+        }
+        if !live {
+            // It ended by itself meanwhile: nothing to ask.
+            self.confirm_close = false;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        egui::Modal::new(egui::Id::unique("confirm-close")).show(ctx, |ui| {
+            ui.heading("You are live");
+            ui.label("Quitting ends the stream for every destination (and finishes the recording).");
+            ui.horizontal(|ui| {
+                if ui.button("End stream and quit").clicked() {
+                    self.confirm_close = false;
+                    self.closing = true;
+                    commands.push(Command::Stop);
+                }
+                if ui.button("Keep streaming").clicked() {
+                    self.confirm_close = false;
+                }
+            });
+        });
+        if self.closing {
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
+    }
+
     fn preview_ui(&mut self, ui: &mut egui::Ui, height: f32) {
         // Uploaded once per new picture, whatever the feed's rate.
         let latest: Option<Arc<PreviewFrame>> = self.engine.preview().borrow().clone();
@@ -504,7 +608,24 @@ impl TallyApp {
             });
         });
         self.editor.editor_ui(ui.ctx(), &mut commands);
+        self.close_ui(ui.ctx(), &state, &mut commands);
         for c in commands {
+            // A source chosen in a picker is the one the window opens next time too.
+            match &c {
+                Command::SwitchVideo(v) => {
+                    self.chosen.0 = Some(v.clone());
+                    if let Some(opened) = self.opened.as_mut() {
+                        opened.0 = v.clone();
+                    }
+                }
+                Command::SwitchAudio(a) => {
+                    self.chosen.1 = Some(a.clone());
+                    if let Some(opened) = self.opened.as_mut() {
+                        opened.1 = a.clone();
+                    }
+                }
+                _ => {}
+            }
             // A profile just saved is the one Go Live uses.
             if let Command::SaveProfile { profile, .. } = &c {
                 self.selected = Some(profile.name.clone());
@@ -539,8 +660,16 @@ fn meters_moved(drawn: &AudioLevels, now: &AudioLevels) -> bool {
 }
 
 impl eframe::App for TallyApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        // The previous frame's time: this code and its rendering.
+        if let Some(secs) = frame.info().cpu_usage {
+            self.frame_times.record(Duration::from_secs_f32(secs.max(0.0)), Instant::now());
+        }
         self.main_ui(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.save_settings(storage);
     }
 }
 
@@ -567,8 +696,11 @@ pub fn no_display() -> Option<String> {
 /// Opens the main window and runs until it is closed.
 pub fn run() -> anyhow::Result<()> {
     STARTED.get_or_init(Instant::now);
+    // eframe keeps the window's size and position and egui's panel layout
+    // (with the settings above) in its storage: ~/.local/share/tally/app.ron.
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("Tally").with_inner_size([1100.0, 760.0]),
+        viewport: egui::ViewportBuilder::default().with_title("Tally").with_app_id("tally").with_inner_size([1100.0, 760.0]),
+        persist_window: true,
         ..Default::default()
     };
     eframe::run_native("Tally", options, Box::new(|cc| Ok(Box::new(TallyApp::start(cc).map_err(|e| e.to_string())?))))

@@ -38,7 +38,13 @@ impl Picture {
                 ui.add(egui::Image::new((t.id(), egui::vec2(w, w / aspect))).alt_text(alt));
             }
             None => {
-                ui.label(waiting);
+                // The space the picture will take (16:9), so nothing below
+                // moves when it arrives.
+                let w = max_w.min(max_h.max(60.0) * 16.0 / 9.0).max(60.0);
+                let (rect, response) = ui.allocate_exact_size(egui::vec2(w, w * 9.0 / 16.0), egui::Sense::hover());
+                response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, waiting));
+                ui.painter().rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
+                ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, waiting, egui::TextStyle::Body.resolve(ui.style()), ui.visuals().weak_text_color());
             }
         }
     }
