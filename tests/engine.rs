@@ -507,6 +507,20 @@ fn decoded_picture(file: &std::path::Path, at: f64) -> Vec<u8> {
     out.stdout
 }
 
+/// Waits until the preview shows a slate (most of the picture its dark grey).
+fn wait_preview_slate(engine: &Engine) {
+    let mut preview = engine.preview();
+    let slate = engine.runtime().block_on(async {
+        tokio::time::timeout(STATE_TIMEOUT, preview.wait_for(|p| p.as_ref().is_some_and(|p| {
+            let grey = p.rgba.chunks_exact(4).filter(|px| px[0] == px[1] && px[1] == px[2] && px[0] < 60).count();
+            grey * 2 > p.rgba.len() / 4
+        })))
+        .await
+        .map(|p| p.map(|_| ()).is_ok())
+    });
+    assert_eq!(slate, Ok(true), "the preview did not show the slate");
+}
+
 /// Share of a grey picture at the slate's background (luma 40 in limited
 /// range, which ffmpeg's grey output stretches to about 28).
 fn slate_share(picture: &[u8]) -> f64 {
@@ -543,16 +557,7 @@ fn mute_and_hide_send_silence_and_the_slate_and_show_them_before_the_stream_ends
         })
         .expect("the meters show silence");
     // The preview shows the slate, as the stream does.
-    let mut preview = engine.preview();
-    let slate = engine.runtime().block_on(async {
-        tokio::time::timeout(STATE_TIMEOUT, preview.wait_for(|p| p.as_ref().is_some_and(|p| {
-            let grey = p.rgba.chunks_exact(4).filter(|px| px[0] == px[1] && px[1] == px[2] && px[0] < 60).count();
-            grey * 2 > p.rgba.len() / 4
-        })))
-        .await
-        .map(|p| p.map(|_| ()).is_ok())
-    });
-    assert_eq!(slate, Ok(true), "the preview did not show the slate");
+    wait_preview_slate(&engine);
     player.wait_success(Duration::from_secs(60));
     engine.send(Command::Stop).unwrap();
     wait_state(&engine, "ended", |s| s.broadcast.is_over());
@@ -670,16 +675,7 @@ fn a_video_source_that_fails_while_live_is_replaced_by_a_slate_saying_so_and_the
         .expect("the health feed");
     assert!(why.contains("failed") && why.contains("FRAME"), "the reason names the failure: {why}");
     // ...the preview shows the slate...
-    let mut preview = engine.preview();
-    let slate = engine.runtime().block_on(async {
-        tokio::time::timeout(STATE_TIMEOUT, preview.wait_for(|p| p.as_ref().is_some_and(|p| {
-            let grey = p.rgba.chunks_exact(4).filter(|px| px[0] == px[1] && px[1] == px[2] && px[0] < 60).count();
-            grey * 2 > p.rgba.len() / 4
-        })))
-        .await
-        .map(|p| p.map(|_| ()).is_ok())
-    });
-    assert_eq!(slate, Ok(true), "the preview did not show the slate");
+    wait_preview_slate(&engine);
     // ...and the stream goes on, with the slate in it, until it is ended.
     player.wait_success(Duration::from_secs(60));
     let state = engine.state().borrow().clone();
