@@ -15,6 +15,16 @@
 //! far faster or slower than it claims — are fixed at once by dropping input
 //! or inserting silence, and counted. Pure arithmetic: time comes in as
 //! arguments, so hours of drift are simulated in a unit test.
+//!
+//! The capture times themselves come from the device callbacks' clock
+//! readings, and a callback can only ever run *late* (the scheduler, a busy
+//! machine), never early. [`CaptureFloor`] therefore takes, over the last
+//! second of callbacks, the one that says its audio was captured earliest
+//! relative to the sample count: one late callback — tens of ms on a loaded
+//! two-core machine — no longer looks like a clock jump and costs no
+//! inserted silence or dropped audio.
+
+use std::collections::VecDeque;
 
 /// Largest ratio correction the controller applies (±0.5 %: inaudible, and
 /// 25× the drift of any working audio interface).
@@ -133,9 +143,112 @@ impl DriftCorrector {
     }
 }
 
+/// How far back [`CaptureFloor`] looks for the earliest callback, µs: far
+/// longer than any scheduling delay, short enough that a real jump (audio
+/// lost in an overrun) is corrected within a second.
+pub const FLOOR_WINDOW_US: i64 = 1_000_000;
+
+/// Records [`CaptureFloor`] keeps at most (a callback every 10 ms fills a
+/// second with 100; a device with tiny periods only shortens the window).
+const FLOOR_RECORDS: usize = 512;
+
+/// The capture time of a device's frames, from its callbacks' clock
+/// readings with their scheduling delays filtered out: the sliding minimum,
+/// over [`FLOOR_WINDOW_US`], of each reading's offset from the time its
+/// frame index implies.
+#[derive(Debug, Clone)]
+pub struct CaptureFloor {
+    rate: i64,
+    /// (capture µs, offset µs) of recent readings, oldest first, offsets
+    /// increasing (a monotonic deque: the front is the minimum).
+    recent: VecDeque<(i64, i64)>,
+}
+
+impl CaptureFloor {
+    /// A floor for a device at `rate` frames per second.
+    pub fn new(rate: u32) -> Self {
+        CaptureFloor { rate: i64::from(rate.max(1)), recent: VecDeque::with_capacity(FLOOR_RECORDS) }
+    }
+
+    fn frame_us(&self, frame: u64) -> i64 {
+        (i128::from(frame) * 1_000_000 / i128::from(self.rate)) as i64
+    }
+
+    /// Notes a callback's reading: frame `frame` was captured at `capture_us`.
+    pub fn record(&mut self, frame: u64, capture_us: i64) {
+        let offset = capture_us - self.frame_us(frame);
+        while self.recent.back().is_some_and(|&(_, o)| o >= offset) {
+            self.recent.pop_back();
+        }
+        self.recent.push_back((capture_us, offset));
+        while self.recent.len() > FLOOR_RECORDS || self.recent.front().is_some_and(|&(t, _)| capture_us - t > FLOOR_WINDOW_US) {
+            self.recent.pop_front();
+        }
+    }
+
+    /// When frame `frame` was captured; `None` before any reading.
+    pub fn capture_us(&self, frame: u64) -> Option<i64> {
+        self.recent.front().map(|&(_, offset)| offset + self.frame_us(frame))
+    }
+
+    /// Forgets every reading (after a stall the device runs on a new footing).
+    pub fn clear(&mut self) {
+        self.recent.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn late_callbacks_do_not_move_the_capture_time() {
+        let mut f = CaptureFloor::new(48_000);
+        assert_eq!(f.capture_us(0), None);
+        // Callbacks every 10 ms (480 frames), most 1 ms late, one 40 ms late.
+        for i in 0..300u64 {
+            let late = if i == 150 { 40_000 } else { 1_000 };
+            f.record(i * 480, (i * 10_000) as i64 + late);
+            assert_eq!(f.capture_us(i * 480), Some((i * 10_000) as i64 + 1_000), "callback {i}");
+        }
+        // A burst (three callbacks read at once) is judged by its last one.
+        f.record(300 * 480, 3_000_000 + 21_000);
+        f.record(301 * 480, 3_010_000 + 11_000);
+        f.record(302 * 480, 3_020_000 + 1_000);
+        assert_eq!(f.capture_us(302 * 480), Some(3_021_000));
+    }
+
+    #[test]
+    fn a_real_jump_is_followed_within_the_window_and_a_clear_at_once() {
+        let mut f = CaptureFloor::new(48_000);
+        for i in 0..100u64 {
+            f.record(i * 480, (i * 10_000) as i64);
+        }
+        // 50 ms of audio lost: later frames were captured 50 ms later than their index says.
+        let mut followed_at = None;
+        for i in 100..250u64 {
+            f.record(i * 480, (i * 10_000) as i64 + 50_000);
+            if followed_at.is_none() && f.capture_us(i * 480) == Some((i * 10_000) as i64 + 50_000) {
+                followed_at = Some(i);
+            }
+        }
+        let at = followed_at.expect("the floor never followed the jump");
+        assert!((100..=201).contains(&at), "followed after {} callbacks", at - 100);
+        f.clear();
+        assert_eq!(f.capture_us(0), None);
+        f.record(480, 70_000);
+        assert_eq!(f.capture_us(480), Some(70_000));
+    }
+
+    #[test]
+    fn the_floor_is_bounded() {
+        let mut f = CaptureFloor::new(48_000);
+        // Offsets that only grow (a slow device) are all kept, up to the bound.
+        for i in 0..10_000u64 {
+            f.record(i, (i * 21) as i64);
+        }
+        assert!(f.recent.len() <= FLOOR_RECORDS);
+    }
 
     /// Simulates a device whose true rate is `ppm` off its nominal 48 kHz,
     /// delivering `period` frames per callback with `jitter_us` of callback

@@ -14,7 +14,7 @@
 //! silence is sent in real time so the broadcast never waits for a
 //! microphone, and the event is reported.
 
-use super::drift::{Correction, DriftCorrector};
+use super::drift::{CaptureFloor, Correction, DriftCorrector};
 use super::pcm::{BlockCutter, pts_us, to_stereo};
 use super::resample::StereoResampler;
 use super::{AUDIO_BLOCK_FRAMES, AudioFormat, AudioSource, CaptureError, SourceState, SourceStatus};
@@ -187,8 +187,8 @@ pub struct MicSource {
     cutter: BlockCutter,
     /// Frames taken from the ring so far (same index space as `Stamp::frame`).
     popped: u64,
-    /// Most recent capture-time record at or before `popped`.
-    stamp: Option<Stamp>,
+    /// The capture time of the frames, from the records taken so far.
+    floor: CaptureFloor,
     /// Next record, not yet reached.
     next_stamp: Option<Stamp>,
     /// Input frames still to drop (a hard correction bigger than what was there).
@@ -283,7 +283,7 @@ impl MicSource {
                         corrector: DriftCorrector::new(in_rate, out_rate),
                         cutter: BlockCutter::new(out_rate, AUDIO_BLOCK_FRAMES),
                         popped: 0,
-                        stamp: None,
+                        floor: CaptureFloor::new(in_rate),
                         next_stamp: None,
                         drop_owed: 0,
                         last_data_at: None,
@@ -314,13 +314,12 @@ impl MicSource {
 
     /// Capture time of ring frame `frame` on the media clock, µs.
     fn capture_time_us(&self, frame: u64) -> Option<i64> {
-        let s = self.stamp?;
+        let captured = self.floor.capture_us(frame)?;
         let anchor_on_clock = match self.clock {
             Some(c) => signed_us(self.anchor, c.origin()),
             None => 0,
         };
-        let offset = (frame as i64 - s.frame as i64) * 1_000_000 / i64::from(self.in_rate);
-        Some(s.capture_us as i64 + anchor_on_clock + offset)
+        Some(captured + anchor_on_clock)
     }
 
     /// Moves the capture-time record forward to cover `frame`.
@@ -331,7 +330,7 @@ impl MicSource {
             }
             match self.next_stamp {
                 Some(n) if n.frame <= frame => {
-                    self.stamp = Some(n);
+                    self.floor.record(n.frame, n.capture_us as i64);
                     self.next_stamp = None;
                 }
                 _ => return,
@@ -352,10 +351,12 @@ impl MicSource {
         // The first alignment after a start or a stall is expected, not news.
         if self.stalled {
             self.resyncing = true;
+            self.floor.clear();
         }
         let first = self.popped;
         self.popped += frames as u64;
-        self.advance_stamps(first);
+        // Every record for what was just taken: the latest of a burst is the truest.
+        self.advance_stamps(self.popped - 1);
         self.stereo.clear();
         to_stereo(&self.native, self.channels, &mut self.stereo);
         let mut start = 0usize;
