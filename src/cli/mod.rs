@@ -14,6 +14,7 @@ macro_rules! say {
 }
 
 pub mod check;
+pub mod control;
 pub mod devices;
 pub mod media;
 pub mod profiles;

@@ -1,13 +1,17 @@
 //! `tally stream` and `tally record`: run a broadcast from the terminal.
 
+use super::control;
 use super::media::{MediaArgs, RunArgs};
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tally::config::{self, ProfileStore};
-use tally::engine::{BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, GoLiveRequest};
-use tally::pipeline::{OutputKind, OutputSpec, Stats};
+use tally::engine::{
+    BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, SessionFormat, SourcesState,
+};
+use tally::net::OutputState;
+use tally::pipeline::{AudioSourceSpec, BroadcastSettings, OutputKind, OutputSpec, Stats, VideoSourceSpec};
 
 /// A mistake in the arguments (exit status 2, like clap's own).
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +68,27 @@ pub fn record(file: PathBuf, media: &MediaArgs) -> anyhow::Result<bool> {
 }
 
 /// Runs a broadcast on the engine until it ends (`--duration`, a file
-/// source's end, all outputs failed) or Ctrl-C; a second Ctrl-C quits at once.
+/// source's end, all outputs failed), Ctrl-C or `stop`; a second Ctrl-C
+/// quits at once.
+///
+/// Unless stdin is /dev/null, commands typed on it while live add, retry
+/// and remove destinations, mute, hide, list and stop (see
+/// [`super::control`]); the sources then run in a capture session, as the
+/// app's do, so mute and hide reach the picture and the sound.
 fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
     let engine = Engine::start(EngineOptions::default()).context("starting the network runtime")?;
+    let interactive = control::stdin_may_have_commands();
+    let no_session = session_unavailable(&plan.settings);
+    if interactive && no_session.is_none() {
+        open_sources(&engine, &plan.settings)?;
+    }
     engine.send(Command::GoLivePlan(plan))?;
+    if interactive {
+        let reader = control::Control { commands: engine.command_sender(), state: engine.state(), stats: engine.stats(), no_session };
+        if let Err(e) = control::spawn_reader(reader) {
+            tracing::warn!("no live commands from stdin: {e}");
+        }
+    }
     let (print_stats, print_json) = (run.stats, run.stats_json);
     let mut state = engine.state();
     let mut stats = engine.stats();
@@ -96,19 +117,31 @@ fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
                 say!("{}", stats.line());
             }
         };
+        let mut reporter = Reporter { outputs: interactive, ..Reporter::default() };
         loop {
+            {
+                let now = state.borrow_and_update();
+                reporter.report(&now);
+                if now.broadcast.is_over() {
+                    let over = now.broadcast.clone();
+                    drop(now);
+                    if stats.has_changed().unwrap_or(false) {
+                        print(&stats.borrow_and_update().clone());
+                    }
+                    return over;
+                }
+            }
             tokio::select! {
                 changed = stats.changed() => {
                     if changed.is_ok() {
                         print(&stats.borrow_and_update().clone());
                     }
                 }
-                over = state.wait_for(|s| s.broadcast.is_over()) => {
-                    let over = over.map(|s| s.broadcast.clone()).unwrap_or_default();
-                    if stats.has_changed().unwrap_or(false) {
-                        print(&stats.borrow_and_update().clone());
+                changed = state.changed() => {
+                    if changed.is_err() {
+                        // The engine is gone without saying the broadcast was over.
+                        return BroadcastState::default();
                     }
-                    return over;
                 }
             }
         }
@@ -133,4 +166,82 @@ fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
         eprintln!("{} of {} outputs did not finish cleanly: {}", failed.len(), summary.outputs.len(), failed.join(", "));
     }
     Ok(summary.all_ok())
+}
+
+/// Why this run's sources cannot go through a capture session (so `mute`
+/// and `hide` cannot reach them), if so: `--fast` encodes unpaced, and a
+/// file must be read from its first frame when the broadcast starts.
+fn session_unavailable(settings: &BroadcastSettings) -> Option<String> {
+    if settings.fast {
+        return Some("--fast reads the sources without a live capture session".into());
+    }
+    if matches!(settings.video, VideoSourceSpec::Y4m(_)) || matches!(settings.audio, AudioSourceSpec::Wav(_)) {
+        return Some("file sources are read without a live capture session".into());
+    }
+    None
+}
+
+/// Opens the capture session the broadcast goes out from (the engine
+/// attaches a broadcast of the same format to it), and waits until it is
+/// open; the sources' error, if they cannot be opened.
+fn open_sources(engine: &Engine, settings: &BroadcastSettings) -> anyhow::Result<()> {
+    let format = SessionFormat { width: settings.width, height: settings.height, fps: settings.fps };
+    engine.send(Command::OpenSources { video: settings.video.clone(), audio: settings.audio.clone(), format, looping: settings.looping })?;
+    let mut state = engine.state();
+    let opened = engine.runtime().block_on(async move {
+        state.wait_for(|s| matches!(s.sources, SourcesState::Open { .. } | SourcesState::Failed { .. })).await.map(|s| s.sources.clone())
+    });
+    match opened {
+        Ok(SourcesState::Failed { message }) => anyhow::bail!("{message}"),
+        Ok(_) => Ok(()),
+        Err(_) => anyhow::bail!("the engine stopped while opening the sources"),
+    }
+}
+
+/// Tells the person, on stderr, what changed that they may act on: each
+/// refusal of a command once, and (with live commands) each output's id as
+/// it is added, goes live, fails or is removed — the ids `retry` and
+/// `remove` take.
+#[derive(Default)]
+struct Reporter {
+    /// Report outputs (only when commands can be typed: the log says the rest).
+    outputs: bool,
+    /// Each output's id and the state last seen.
+    seen: Vec<(String, std::mem::Discriminant<OutputState>)>,
+    /// When the refusal last printed was made.
+    refused_at: Option<Instant>,
+}
+
+impl Reporter {
+    fn report(&mut self, state: &EngineState) {
+        if let Some(r) = &state.refused
+            && self.refused_at != Some(r.at)
+        {
+            self.refused_at = Some(r.at);
+            eprintln!("refused: {}", r.message);
+        }
+        if !self.outputs {
+            return;
+        }
+        let mut seen = Vec::with_capacity(state.outputs.len());
+        for o in &state.outputs {
+            let phase = std::mem::discriminant(&o.state);
+            let before = self.seen.iter().find(|(id, _)| *id == o.id).map(|(_, p)| *p);
+            if before.is_none() {
+                eprintln!("output {} added: {}", o.id, o.name);
+            }
+            if before != Some(phase) {
+                match &o.state {
+                    OutputState::Live => eprintln!("output {} is live: {}", o.id, o.name),
+                    OutputState::Failed { .. } => eprintln!("output {} {} (type `retry {}` to start it again)", o.id, o.state, o.id),
+                    _ => {}
+                }
+            }
+            seen.push((o.id.clone(), phase));
+        }
+        for (id, _) in self.seen.iter().filter(|(id, _)| !state.outputs.iter().any(|o| o.id == *id)) {
+            eprintln!("output {id} removed");
+        }
+        self.seen = seen;
+    }
 }
