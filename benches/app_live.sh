@@ -47,10 +47,14 @@ mk() { rm -f "$XDG_CONFIG_HOME/tally/profiles.toml" "$XDG_CONFIG_HOME/tally/last
 cat > "$WORK/measure.sh" <<'M'
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# The resident pages of Mesa's libLLVM (llvmpipe's shader compiler: only
+# there because Xvfb has no GPU), kB.
+llvm() { awk '/^[0-9a-f]+-/ { n = $6 } /^Rss:/ && n ~ /libLLVM/ { r += $2 } END { print r + 0 }' "/proc/$1/smaps"; }
+# CPU % of one core over SECS, RSS MiB, RSS without Mesa's libLLVM MiB
 measure() {
-    local t0 t1 r
-    t0=$(ticks "$1"); sleep "$SECS"; t1=$(ticks "$1"); r=$(rss "$1")
-    awk -v a="$t0" -v b="$t1" -v s="$SECS" -v r="$r" 'BEGIN { printf "%.0f %.0f\n", (b - a) / s, r / 1024 }'
+    local t0 t1 r l
+    t0=$(ticks "$1"); sleep "$SECS"; t1=$(ticks "$1"); r=$(rss "$1"); l=$(llvm "$1")
+    awk -v a="$t0" -v b="$t1" -v s="$SECS" -v r="$r" -v l="$l" 'BEGIN { printf "%.0f %.0f %.0f\n", (b - a) / s, r / 1024, (r - l) / 1024 }'
 }
 # Tally's own threads (everything but Mesa's llvmpipe) over 3 s, % of one core.
 own() {
@@ -71,15 +75,15 @@ app=$!
 wid=$(xdotool search --sync --onlyvisible --name '^Tally' | head -1)
 for _ in $(seq 50); do xdotool windowfocus --sync "$wid" 2>/dev/null && break; sleep 0.1; done
 sleep 3
-read -r idle_cpu idle_rss < <(measure "$app")
+read -r idle_cpu idle_rss idle_own < <(measure "$app")
 xdotool windowfocus --sync "$wid"; xdotool key --clearmodifiers ctrl+l
 for _ in $(seq 100); do grep -q "publishing" "$WORK/app-$2.log" && break; sleep 0.1; done
 echo "mark live $(date +%s.%N)" >> "$WORK/app-$2.log"
 case $2 in
 live)
     sleep 3
-    read -r live_cpu live_rss < <(measure "$app")
-    echo "$idle_cpu $idle_rss $live_cpu $live_rss $(own "$app")" ;;
+    read -r live_cpu live_rss live_own < <(measure "$app")
+    echo "$idle_cpu $idle_rss $idle_own $live_cpu $live_rss $live_own $(own "$app")" ;;
 stall)
     sleep 4; echo "mark stall $(date +%s.%N)" >> "$WORK/app-$2.log"
     kill -STOP "$NGINX"; sleep 10; kill -CONT "$NGINX"
@@ -100,16 +104,16 @@ cli() {
     kill -INT "$p"; wait "$p" 2>/dev/null || true
 }
 if [ -z "${ONLY_FRAMES:-}" ]; then
-echo "| run (release, test pattern + tone, 2500 kbit/s to nginx-rtmp) | CPU (% of one core) | RSS (MiB) | Tally's own threads (% CPU) |"
-echo "|---|---|---|---|"
+echo "| run (release, \`--renderer ${TALLY_RENDERER:-glow}\`, test pattern + tone, 2500 kbit/s to nginx-rtmp) | CPU (% of one core) | RSS (MiB) | RSS without Mesa's libLLVM (MiB) | Tally's own threads (% CPU) |"
+echo "|---|---|---|---|---|"
 for size in 1280x720 1920x1080; do
     mk "live-$size" --video test --audio sine --size "$size" --video-bitrate 2500
-    read -r ic ir lc lr own < <(run_app "live-$size" live)
+    read -r ic ir io lc lr lo own < <(run_app "live-$size" live)
     sleep 3 # the app's stream unpublished before the CLI publishes the same one
-    read -r cc cr < <(cli "live-$size")
-    echo "| app idle, previewing, $size | $ic | $ir | |"
-    echo "| app live, $size | $lc | $lr | $own |"
-    echo "| \`tally stream --profile\`, $size (no window) | $cc | $cr | $cc |"
+    read -r cc cr co < <(cli "live-$size")
+    echo "| app idle, previewing, $size | $ic | $ir | $io | |"
+    echo "| app live, $size | $lc | $lr | $lo | $own |"
+    echo "| \`tally stream --profile\`, $size (no window) | $cc | $cr | $co | $cc |"
 done
 fi
 frames() {

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging();
-    match cli::run(args.command) {
+    match cli::run(args.command, args.renderer) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

@@ -67,6 +67,11 @@ pub struct Cli {
     /// What to do; without one, the app opens.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// How the window draws: `glow` (OpenGL, the default: the least memory)
+    /// or `wgpu` (Vulkan/GL through wgpu). Try the other if the window stays
+    /// black or will not open on your graphics driver.
+    #[arg(long, value_enum, env = "TALLY_RENDERER", default_value_t = tally::ui::Renderer::Glow, global = false)]
+    pub renderer: tally::ui::Renderer,
 }
 
 /// The subcommands.
@@ -100,14 +105,14 @@ pub enum Command {
 
 /// Runs a parsed command; `Ok(false)` for a run that ended with errors
 /// already shown.
-pub fn run(command: Option<Command>) -> anyhow::Result<bool> {
+pub fn run(command: Option<Command>, renderer: tally::ui::Renderer) -> anyhow::Result<bool> {
     match command {
         None => match tally::ui::no_display() {
             Some(why) => {
                 eprintln!("{why}");
                 Ok(false)
             }
-            None => tally::ui::run().map(|()| true),
+            None => tally::ui::run(renderer).map(|()| true),
         },
         Some(Command::Stream(args)) => stream::stream(args),
         Some(Command::Record { file, media }) => stream::record(file, &media),

@@ -693,16 +693,61 @@ pub fn no_display() -> Option<String> {
     None
 }
 
+/// How the window is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Renderer {
+    /// OpenGL through glow: the smaller of the two in memory.
+    Glow,
+    /// wgpu (Vulkan, or GL where there is no Vulkan).
+    Wgpu,
+}
+
 /// Opens the main window and runs until it is closed.
-pub fn run() -> anyhow::Result<()> {
+pub fn run(renderer: Renderer) -> anyhow::Result<()> {
     STARTED.get_or_init(Instant::now);
+    tracing::info!("opening the window (renderer: {renderer:?})");
     // eframe keeps the window's size and position and egui's panel layout
     // (with the settings above) in its storage: ~/.local/share/tally/app.ron.
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default().with_title("Tally").with_app_id("tally").with_inner_size([1100.0, 760.0]),
         persist_window: true,
+        renderer: match renderer {
+            Renderer::Glow => eframe::Renderer::Glow,
+            Renderer::Wgpu => eframe::Renderer::Wgpu,
+        },
         ..Default::default()
     };
-    eframe::run_native("Tally", options, Box::new(|cc| Ok(Box::new(TallyApp::start(cc).map_err(|e| e.to_string())?))))
-        .map_err(|e| anyhow::anyhow!("could not open the window: {e}"))
+    let created = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app_made = created.clone();
+    let result = eframe::run_native(
+        "Tally",
+        options,
+        Box::new(move |cc| {
+            app_made.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(Box::new(TallyApp::start(cc).map_err(|e| e.to_string())?))
+        }),
+    );
+    match result {
+        Ok(()) => Ok(()),
+        // OpenGL could not even make the window (no GL driver, a broken
+        // one): the same app again, drawn by wgpu. A second event loop is
+        // not allowed in one process, so it is a second process.
+        Err(e) if renderer == Renderer::Glow && !created.load(std::sync::atomic::Ordering::SeqCst) => {
+            tracing::warn!("the OpenGL renderer could not open the window ({e}); trying wgpu (--renderer wgpu)");
+            let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("could not open the window, and cannot find tally itself to try wgpu: {e}"))?;
+            let mut again = std::process::Command::new(exe);
+            again.args(["--renderer", "wgpu"]);
+            // The same process, so signals and the exit status are the new window's.
+            #[cfg(unix)]
+            let e = std::os::unix::process::CommandExt::exec(&mut again);
+            #[cfg(not(unix))]
+            let e = match again.status() {
+                Ok(status) if status.success() => return Ok(()),
+                Ok(_) => return Err(anyhow::anyhow!("could not open the window with OpenGL nor with wgpu")),
+                Err(e) => e,
+            };
+            Err(anyhow::anyhow!("could not open the window with OpenGL, nor start tally again with wgpu: {e}"))
+        }
+        Err(e) => Err(anyhow::anyhow!("could not open the window: {e}")),
+    }
 }
