@@ -195,3 +195,38 @@ fn stream_with_a_profile_goes_live_with_its_settings_and_records_into_its_direct
     let newest = files.iter().max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).cloned().unwrap_or_default();
     assert_eq!(probe(&newest).video_pts().len(), 2 * 30);
 }
+
+/// A `profiles.toml` broken by hand (or by a disk): the CLI starts anyway
+/// with no profiles, keeps the broken file aside, says where in one line
+/// (without quoting it: it could hold a key), and the next save works.
+#[test]
+fn a_corrupt_profiles_file_is_set_aside_said_once_and_tally_goes_on() {
+    let home = TestDir::new("profiles-corrupt");
+    let config = home.join(".config/tally");
+    std::fs::create_dir_all(&config).expect("mkdir");
+    let broken = "[[profile]]\nname = \"show\"\nkey = live_SECRET_pasted_here\n";
+    std::fs::write(config.join("profiles.toml"), broken).expect("write");
+
+    let list = tally_in_home(&["profiles", "list"], home.path(), None);
+    let err = ok(&list, "profiles list with a corrupt file");
+    assert!(stdout(&list).contains("No profiles yet"), "{}", stdout(&list));
+    let kept: Vec<std::path::PathBuf> = std::fs::read_dir(&config)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("profiles.toml.broken-")))
+        .collect();
+    assert_eq!(kept.len(), 1, "the broken file is kept aside once: {kept:?}\n{err}");
+    assert_eq!(std::fs::read_to_string(&kept[0]).expect("read"), broken, "kept as it was");
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("could not be read")).collect();
+    assert_eq!(said.len(), 1, "said once:\n{err}");
+    assert!(said[0].contains(&kept[0].display().to_string()) && said[0].contains("line 3"), "{err}");
+    assert!(!err.contains("SECRET"), "the broken line is quoted:\n{err}");
+
+    // Nothing more to say the second time, and saving works again.
+    let again = tally_in_home(&["profiles", "list"], home.path(), None);
+    assert!(!ok(&again, "profiles list again").contains("could not be read"));
+    let add = tally_in_home(&["profiles", "add", "show", "--preset", "twitch", "--key-stdin"], home.path(), Some(&format!("{TWITCH_KEY}\n")));
+    ok(&add, "profiles add after the corrupt file");
+    assert!(stdout(&tally_in_home(&["profiles", "list"], home.path(), None)).contains("show"));
+}

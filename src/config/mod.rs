@@ -58,10 +58,60 @@ pub fn config_dir() -> Result<PathBuf, ConfigError> {
 /// Reads a TOML file of ours; a file that does not exist yet is the default.
 pub(crate) fn read_toml<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<T, ConfigError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), reason: e.to_string() }),
+        Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), reason: toml_reason(&text, &e) }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(ConfigError::Io { path: path.to_path_buf(), reason: e.to_string() }),
     }
+}
+
+/// What is wrong with a TOML text, in one line: where and what. toml's own
+/// Display quotes the offending line, and a hand-edited file may hold a
+/// stream key there, so it is not used.
+pub(crate) fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text.as_bytes()[..span.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+            format!("line {line}: {}", e.message().trim())
+        }
+        None => e.message().trim().to_string(),
+    }
+}
+
+/// Like [`read_toml`], but a file that is there and cannot be parsed is
+/// renamed aside (`NAME.broken-UNIXTIME`, kept for the person to repair or
+/// delete) and read as the default, so Tally starts; the second value says
+/// so, naming both files. A file that cannot be renamed stays an error.
+pub(crate) fn read_toml_or_set_aside<T: serde::de::DeserializeOwned + Default>(path: &Path) -> Result<(T, Option<String>), ConfigError> {
+    match read_toml(path) {
+        Err(ConfigError::Parse { path, reason }) => {
+            let aside = set_aside(&path)?;
+            let said = format!(
+                "{} could not be read ({reason}); it is kept as {} and Tally goes on without it",
+                path.display(),
+                aside.display()
+            );
+            Ok((T::default(), Some(said)))
+        }
+        other => other.map(|t| (t, None)),
+    }
+}
+
+/// Renames `path` to a free `NAME.broken-UNIXTIME[-N]` beside it.
+fn set_aside(path: &Path) -> Result<PathBuf, ConfigError> {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    for n in 0..100u32 {
+        let suffix = if n == 0 { String::new() } else { format!("-{n}") };
+        let aside = path.with_file_name(format!("{name}.broken-{secs}{suffix}"));
+        if aside.exists() {
+            continue;
+        }
+        return std::fs::rename(path, &aside).map(|()| aside).map_err(|e| ConfigError::Io {
+            path: path.to_path_buf(),
+            reason: format!("cannot be parsed, nor renamed aside: {e}"),
+        });
+    }
+    Err(ConfigError::Io { path: path.to_path_buf(), reason: "cannot be parsed, and 100 broken copies are already kept beside it".into() })
 }
 
 /// Writes `text` to `path` atomically: a fresh temporary file beside it,
@@ -124,6 +174,22 @@ mod tests {
         std::fs::write(dir.join("bad.toml"), "= nope").expect("write");
         let bad = read_toml::<std::collections::BTreeMap<String, String>>(&dir.join("bad.toml"));
         assert!(matches!(bad, Err(ConfigError::Parse { .. })));
+        // The reason says where, and never quotes the line (it could hold a key).
+        std::fs::write(dir.join("bad.toml"), "[ok]\nkey = sk_live_SECRET\n").expect("write");
+        let Err(e) = read_toml::<std::collections::BTreeMap<String, toml::Value>>(&dir.join("bad.toml")) else { panic!("parsed") };
+        let said = e.to_string();
+        assert!(said.contains("line 2") && !said.contains("SECRET"), "{said}");
+        // Set aside: the default comes back, the file is kept under a new name, once.
+        let (v, note) = read_toml_or_set_aside::<std::collections::BTreeMap<String, toml::Value>>(&dir.join("bad.toml")).expect("set aside");
+        assert!(v.is_empty());
+        let note = note.expect("a note");
+        assert!(!dir.join("bad.toml").exists(), "{note}");
+        let kept: Vec<_> = std::fs::read_dir(&dir).expect("ls").flatten().filter(|e| e.file_name().to_string_lossy().starts_with("bad.toml.broken-")).collect();
+        assert_eq!(kept.len(), 1, "{note}");
+        assert!(note.contains(&kept[0].path().display().to_string()) && !note.contains("SECRET"), "{note}");
+        assert_eq!(std::fs::read_to_string(kept[0].path()).expect("read"), "[ok]\nkey = sk_live_SECRET\n");
+        let (_, again) = read_toml_or_set_aside::<std::collections::BTreeMap<String, toml::Value>>(&dir.join("bad.toml")).expect("default");
+        assert!(again.is_none());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -205,8 +205,15 @@ impl ProfileStore {
         &self.secrets
     }
 
+    /// The file's profiles; a file that cannot be parsed is set aside (the
+    /// app and the CLI start with no profiles rather than not at all), said
+    /// in the log once.
     fn read(&self) -> Result<ProfilesFile, ConfigError> {
-        super::read_toml(&self.path)
+        let (file, said) = super::read_toml_or_set_aside(&self.path)?;
+        if let Some(said) = said {
+            tracing::warn!("{said}");
+        }
+        Ok(file)
     }
 
     fn write(&self, file: &ProfilesFile) -> Result<(), ConfigError> {
@@ -309,7 +316,8 @@ impl ProfileStore {
     /// Imports the profiles of an export; keys in it go to the secret store.
     /// Returns the imported names and warnings.
     pub fn import(&self, text: &str, force: bool) -> Result<(Vec<String>, Vec<String>), ConfigError> {
-        let file: ProfilesFile = toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::from("(import)"), reason: e.to_string() })?;
+        let file: ProfilesFile =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::from("(import)"), reason: super::toml_reason(text, &e) })?;
         let mut names = Vec::new();
         let mut warnings = Vec::new();
         for mut p in file.profiles {
