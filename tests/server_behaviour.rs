@@ -460,3 +460,50 @@ fn over_the_connection_limit_a_client_is_told_the_server_is_full() {
     );
     publisher.wait_success(Duration::from_secs(30));
 }
+
+#[test]
+fn over_the_per_address_limit_a_client_is_told_so_and_others_are_unaffected() {
+    let _serial = realtime_lock();
+    // Loopback is exempt by default; --limit-loopback applies the cap here.
+    let server = TallyServer::start(&["--max-per-address", "2", "--limit-loopback"]);
+    let url = server.url("peraddr");
+    let publisher = spawn_tally(&["stream", &url, "--video", "test", "--audio", "silence", "--size", "320x180", "--duration", "15"]);
+    server.wait_live("peraddr", &publisher, Duration::from_secs(20));
+    let rt = runtime();
+    let _player = rt.block_on(play_started(&url));
+    // The third connection from 127.0.0.1: ffmpeg is refused with the reason.
+    let ff = ffmpeg_read(&url, 2.0, &std::env::temp_dir().join("tally-never-written.flv"));
+    let out = ff.wait_output(Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("Too many connections from your address"),
+        "ffmpeg was not told why: {}\n{err}",
+        out.status
+    );
+    let log = server.proc().stderr_text();
+    assert!(
+        log.lines().any(|l| l.contains("refusing connection") && l.contains("127.0.0.1:") && l.contains("Too many connections from your address")),
+        "no log line naming the peer and the reason:\n{}",
+        tail(&log, 20)
+    );
+    // The publisher was not disturbed.
+    publisher.wait_success(Duration::from_secs(30));
+}
+
+#[test]
+fn loopback_clients_are_not_limited_per_address_by_default() {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&["--max-per-address", "1"]);
+    let url = server.url("local");
+    let publisher = spawn_tally(&["stream", &url, "--video", "test", "--audio", "silence", "--size", "320x180", "--duration", "15"]);
+    server.wait_live("local", &publisher, Duration::from_secs(20));
+    // A second and a third local connection are served.
+    let out = std::env::temp_dir().join(format!("tally-local-{}.flv", std::process::id()));
+    let ff = ffmpeg_read(&url, 2.0, &out);
+    ff.wait_success(Duration::from_secs(30));
+    let rt = runtime();
+    let third = rt.block_on(record_until(&url, Duration::from_secs(10), |r| !r.statuses().is_empty())).expect("third connection");
+    assert!(!third.statuses().iter().any(|s| s.starts_with("rejected")), "{:?}", third.statuses());
+    let _ = std::fs::remove_file(&out);
+    publisher.wait_success(Duration::from_secs(30));
+}

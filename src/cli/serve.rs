@@ -22,6 +22,14 @@ pub struct ServeArgs {
     #[arg(long = "max-connections", value_name = "N", default_value_t = tally::net::server::DEFAULT_MAX_CONNECTIONS as u64,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_connections: u64,
+    /// Most connections at once from one client address (refused beyond, with the reason).
+    #[arg(long = "max-per-address", value_name = "N", default_value_t = tally::net::server::DEFAULT_MAX_PER_ADDRESS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_per_address: u64,
+    /// Apply --max-per-address to loopback clients too (by default they are
+    /// not limited: every local player shares 127.0.0.1).
+    #[arg(long = "limit-loopback")]
+    limit_loopback: bool,
     /// Refuse a second publisher for a live stream instead of letting it take over.
     #[arg(long = "no-takeover")]
     no_takeover: bool,
@@ -50,6 +58,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         http_listen: args.http.0,
         publish_key: args.publish_key.filter(|k| !k.0.is_empty()).map(|k| tally::rtmp::StreamKey::new(k.0)),
         max_connections: args.max_connections as usize,
+        max_per_address: args.max_per_address as usize,
+        limit_loopback: args.limit_loopback,
         takeover: !args.no_takeover,
     };
     let keyed = config.publish_key.is_some();

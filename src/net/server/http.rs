@@ -10,7 +10,7 @@
 //! Responses allow any origin, so a page served elsewhere can play.
 
 use super::player_queue::{Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue};
-use super::{ConnectionSlot, HANDSHAKE_TIMEOUT, Shared, WRITE_STALL_TIMEOUT};
+use super::{Admission, HANDSHAKE_TIMEOUT, Shared, WRITE_STALL_TIMEOUT};
 use crate::flv::STREAM_HEADER;
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -26,9 +26,10 @@ const WRITE_BATCH: usize = 64;
 
 const CORS: &str = "Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n";
 
-pub(super) async fn serve(mut socket: TcpStream, peer: SocketAddr, id: u64, slot: Option<ConnectionSlot>, shared: Arc<Shared>) {
-    if slot.is_none() {
-        let _ = respond(&mut socket, "503 Service Unavailable", "text/plain", b"server full: too many connections\n").await;
+pub(super) async fn serve(mut socket: TcpStream, peer: SocketAddr, id: u64, admission: Admission, shared: Arc<Shared>) {
+    if let Admission::Refused(why, _turn) = &admission {
+        let body = format!("{}\n", why.reason());
+        let _ = timeout(HANDSHAKE_TIMEOUT, respond(&mut socket, "503 Service Unavailable", "text/plain", body.as_bytes())).await;
         return;
     }
     let head = match timeout(HANDSHAKE_TIMEOUT, read_head(&mut socket)).await {
@@ -62,7 +63,7 @@ pub(super) async fn serve(mut socket: TcpStream, peer: SocketAddr, id: u64, slot
     if let Err(e) = result {
         tracing::debug!(conn = id, %peer, error = %e, "http response not delivered");
     }
-    drop(slot);
+    drop(admission);
 }
 
 /// `/APP/STREAM.flv` -> (APP, STREAM), percent-decoding neither (stream

@@ -19,8 +19,9 @@ mod rtmp_conn;
 pub use hub::{Registry, StreamInfo};
 
 use crate::rtmp::{DecoderLimits, ServerConfig as SessionConfig, ServerTimeouts, StreamKey};
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -43,6 +44,13 @@ pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(20);
 pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// Default connection limit (RTMP and HTTP together).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default limit of connections from one client address (loopback clients
+/// are not limited unless asked: every local player shares 127.0.0.1).
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 32;
+/// Refused connections answered at once (told why, given `CLOSE_LINGER` to
+/// read it); beyond this a refused connection is closed without an answer,
+/// so a flood of refusals costs no more than this many tasks.
+pub const MAX_REFUSING: usize = 64;
 /// Chunk size the server sends with, announced to every client at `connect`:
 /// the size shared player media is chunked for.
 pub const SERVER_CHUNK_SIZE: u32 = 4096;
@@ -62,6 +70,10 @@ pub struct ServerConfig {
     pub publish_key: Option<StreamKey>,
     /// RTMP and HTTP connections accepted at once; more are refused with a reason.
     pub max_connections: usize,
+    /// Connections accepted at once from one client address; more are refused with a reason.
+    pub max_per_address: usize,
+    /// Apply `max_per_address` to loopback clients too.
+    pub limit_loopback: bool,
     /// A second publisher for a live name takes over (true) or is refused.
     pub takeover: bool,
 }
@@ -73,6 +85,8 @@ impl Default for ServerConfig {
             http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             publish_key: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_per_address: DEFAULT_MAX_PER_ADDRESS,
+            limit_loopback: false,
             takeover: true,
         }
     }
@@ -97,26 +111,105 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub session: SessionConfig,
     pub connections: AtomicUsize,
+    /// Connections per client address (those the per-address cap applies
+    /// to); at most `max_connections` entries, removed at zero.
+    pub per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Refused connections still being answered.
+    pub refusing: AtomicUsize,
     pub next_conn: AtomicU64,
     pub shutdown: watch::Receiver<bool>,
 }
 
-impl Shared {
-    /// Takes a connection slot; `None` when the server is full.
-    pub fn admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
-        let prev = self.connections.fetch_add(1, Ordering::SeqCst);
-        let slot = ConnectionSlot(self.clone());
-        (prev < self.config.max_connections).then_some(slot)
+/// Why a connection is not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `max_connections` reached.
+    Full,
+    /// `max_per_address` reached for the client's address.
+    PerAddress,
+}
+
+impl Refusal {
+    /// The reason told to the client (RTMP `_error` description, HTTP body).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Full => "Server full: too many connections",
+            Refusal::PerAddress => "Too many connections from your address",
+        }
     }
 }
 
-/// A counted connection; frees its slot on drop.
-pub(crate) struct ConnectionSlot(Arc<Shared>);
+impl Shared {
+    /// Takes a connection slot for a client at `peer`, or says why not.
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<ConnectionSlot, Refusal> {
+        let prev = self.connections.fetch_add(1, Ordering::SeqCst);
+        let mut slot = ConnectionSlot { shared: self.clone(), address: None };
+        if prev >= self.config.max_connections {
+            return Err(Refusal::Full);
+        }
+        if peer.is_loopback() && !self.config.limit_loopback {
+            return Ok(slot);
+        }
+        let mut counts = self.per_address.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(peer).or_insert(0);
+        if *count >= self.config.max_per_address {
+            if *count == 0 {
+                counts.remove(&peer);
+            }
+            return Err(Refusal::PerAddress);
+        }
+        *count += 1;
+        slot.address = Some(peer);
+        Ok(slot)
+    }
+
+    /// A turn to answer a refused connection; `None` when `MAX_REFUSING`
+    /// are being answered already (close this one without a word).
+    pub fn refusing(self: &Arc<Self>) -> Option<RefusingSlot> {
+        let prev = self.refusing.fetch_add(1, Ordering::SeqCst);
+        let turn = RefusingSlot(self.clone());
+        (prev < MAX_REFUSING).then_some(turn)
+    }
+}
+
+/// A counted connection; frees its slot (and its address's) on drop.
+pub(crate) struct ConnectionSlot {
+    shared: Arc<Shared>,
+    address: Option<IpAddr>,
+}
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+        self.shared.connections.fetch_sub(1, Ordering::SeqCst);
+        if let Some(a) = self.address {
+            let mut counts = self.shared.per_address.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(c) = counts.get_mut(&a) {
+                *c = c.saturating_sub(1);
+                if *c == 0 {
+                    counts.remove(&a);
+                }
+            }
+        }
     }
+}
+
+/// A refused connection being answered; frees its turn on drop.
+pub(crate) struct RefusingSlot(Arc<Shared>);
+
+impl Drop for RefusingSlot {
+    fn drop(&mut self) {
+        self.0.refusing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A connection's standing: admitted, or refused and being told why.
+pub(crate) enum Admission {
+    /// Counted until the connection ends (the slot is freed on drop).
+    Admitted {
+        _slot: ConnectionSlot,
+    },
+    /// Answered with the reason, then closed.
+    Refused(Refusal, RefusingSlot),
 }
 
 /// A running server.
@@ -207,6 +300,8 @@ impl Server {
             registry: Registry::default(),
             session,
             connections: AtomicUsize::new(0),
+            per_address: Mutex::new(HashMap::new()),
+            refusing: AtomicUsize::new(0),
             next_conn: AtomicU64::new(0),
             shutdown: shutdown_rx,
         });
@@ -243,13 +338,73 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, proto: Protocol
         };
         let _ = socket.set_nodelay(true);
         let id = shared.next_conn.fetch_add(1, Ordering::Relaxed) + 1;
-        let slot = shared.admit();
+        let admission = match shared.admit(peer.ip()) {
+            Ok(slot) => Admission::Admitted { _slot: slot },
+            Err(why) => match shared.refusing() {
+                Some(turn) => {
+                    tracing::warn!(conn = id, %peer, "refusing connection: {}", why.reason());
+                    Admission::Refused(why, turn)
+                }
+                None => {
+                    tracing::debug!(conn = id, %peer, "closing connection unanswered: {} (and {MAX_REFUSING} refusals being answered)", why.reason());
+                    continue;
+                }
+            },
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
             match proto {
-                Protocol::Rtmp => rtmp_conn::serve(socket, peer, id, slot, shared).await,
-                Protocol::Http => http::serve(socket, peer, id, slot, shared).await,
+                Protocol::Rtmp => rtmp_conn::serve(socket, peer, id, admission, shared).await,
+                Protocol::Http => http::serve(socket, peer, id, admission, shared).await,
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(config: ServerConfig) -> Arc<Shared> {
+        let (_tx, shutdown) = watch::channel(false);
+        Arc::new(Shared {
+            config,
+            registry: Registry::default(),
+            session: SessionConfig::default(),
+            connections: AtomicUsize::new(0),
+            per_address: Mutex::new(HashMap::new()),
+            refusing: AtomicUsize::new(0),
+            next_conn: AtomicU64::new(0),
+            shutdown,
+        })
+    }
+
+    #[test]
+    fn slots_are_counted_per_address_and_given_back() {
+        let s = shared(ServerConfig { max_connections: 4, max_per_address: 2, ..ServerConfig::default() });
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        let (a1, a2) = (s.admit(a).ok(), s.admit(a).ok());
+        assert!(a1.is_some() && a2.is_some());
+        assert_eq!(s.admit(a).err(), Some(Refusal::PerAddress));
+        let b1 = s.admit(b).ok();
+        // Loopback is not limited per address, but counts towards the total.
+        let l1 = s.admit(IpAddr::from([127, 0, 0, 1])).ok();
+        assert!(b1.is_some() && l1.is_some());
+        assert_eq!(s.admit(b).err(), Some(Refusal::Full));
+        drop(a1);
+        assert!(s.admit(a).is_ok(), "a slot given back is free again");
+        drop((a2, b1, l1));
+        assert_eq!(s.connections.load(Ordering::SeqCst), 0);
+        assert!(s.per_address.lock().expect("lock").is_empty(), "no address kept at zero");
+    }
+
+    #[test]
+    fn refusals_answered_at_once_are_bounded() {
+        let s = shared(ServerConfig::default());
+        let turns: Vec<_> = (0..MAX_REFUSING).map(|_| s.refusing().expect("a turn")).collect();
+        assert!(s.refusing().is_none(), "beyond MAX_REFUSING a refusal gets no answer");
+        drop(turns);
+        assert!(s.refusing().is_some());
     }
 }

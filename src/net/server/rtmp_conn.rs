@@ -16,7 +16,7 @@ use super::hub::{Kick, StreamHub, key_matches, split_key};
 use super::message::HubMessage;
 use super::player_queue::{Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue};
 use super::{
-    CLOSE_LINGER, ConnectionSlot, SERVER_CHUNK_SIZE, Shared,
+    Admission, CLOSE_LINGER, SERVER_CHUNK_SIZE, Shared,
     WRITE_STALL_TIMEOUT,
 };
 use crate::rtmp::{MediaKind, ServerEvent, ServerSession, SessionError, Timer};
@@ -83,12 +83,11 @@ enum PlayerWake {
     Readable(std::io::Result<()>),
 }
 
-pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, slot: Option<ConnectionSlot>, shared: Arc<Shared>) {
+pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, admission: Admission, shared: Arc<Shared>) {
     let peer = peer.to_string();
     let mut session_config = shared.session;
-    if slot.is_none() {
-        session_config.refuse_connect = Some("Server full: too many connections");
-        tracing::warn!(%peer, "refusing connection: the server is full");
+    if let Admission::Refused(why, _) = &admission {
+        session_config.refuse_connect = Some(why.reason());
     }
     let session = ServerSession::new(session_config, fastrand::u64(..), 0);
     let mut conn = Conn {
@@ -108,7 +107,7 @@ pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, slot: Op
         Ok(()) => tracing::debug!(conn = id, peer = %conn.peer, "connection closed"),
         Err(e) => tracing::info!(conn = id, peer = %conn.peer, "connection ended: {e}"),
     }
-    drop(slot);
+    drop(admission);
 }
 
 impl Conn {
