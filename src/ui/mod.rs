@@ -408,9 +408,14 @@ impl TallyApp {
     fn status_ui(&self, ui: &mut egui::Ui, state: &EngineState, stats: &Stats) {
         let load = *self.engine.load().borrow();
         ui.horizontal(|ui| {
-            ui.label(format!("CPU {:.0} %", load.cpu_percent));
+            // Fixed widths: the figures change every second, and the rest of
+            // the bar should not shift as they gain or lose a digit.
+            let cell = |ui: &mut egui::Ui, width: f32, text: String| {
+                ui.add_sized([width, ui.spacing().interact_size.y], egui::Label::new(text));
+            };
+            cell(ui, 72.0, format!("CPU {:.0} %", load.cpu_percent));
             ui.separator();
-            ui.label(format!("Memory {} MiB", load.rss_kib / 1024));
+            cell(ui, 118.0, format!("Memory {} MiB", load.rss_kib / 1024));
             ui.separator();
             if state.broadcast.is_active() {
                 ui.label(format!("Encoder {:.0} fps", stats.fps));
