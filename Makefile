@@ -38,9 +38,9 @@ run: build
 
 # Every test: unit, property, integration against real peers, doc tests.
 test: test-deps
-	$(CARGO) build --locked --all-targets
-	$(CARGO) test --locked --all-targets --no-fail-fast
-	$(CARGO) test --locked --doc
+	$(CARGO) build --locked --workspace --all-targets
+	$(CARGO) test --locked --workspace --all-targets --no-fail-fast
+	$(CARGO) test --locked --workspace --doc
 
 bench: test-deps
 	$(CARGO) bench --locked

@@ -10,7 +10,7 @@
 #   cli        the same stream without a window: `tally serve` +
 #              `tally stream --video test` to it; CPU of both processes
 #   latency    the viewer preview's glass-to-glass figure, from the app's
-#              window (read by the egui test in tests/app.rs; here: the log)
+#              window (read by the egui test in tests/app/flows.rs; here: the log)
 # Prints a Markdown table (paste into docs/PERFORMANCE.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,7 +7,7 @@
 //! `cargo bench --bench late_join` prints a Markdown table for
 //! docs/PERFORMANCE.md (`JOINS=N` joins per server, default 12). Under
 //! `cargo test` it runs one join against `tally serve` and checks that a
-//! picture arrived — `tests/server_behaviour.rs` judges what arrives; this
+//! picture arrived — `tests/it/server_behaviour.rs` judges what arrives; this
 //! only measures how fast.
 
 #[path = "../tests/common/mod.rs"]

@@ -1,5 +1,5 @@
 //! How fast a destination comes back, and how far behind a viewer falls:
-//! the fault scenarios of `tests/destinations.rs`, timed. Tally publishes a
+//! the fault scenarios of `tests/it/destinations.rs`, timed. Tally publishes a
 //! 640x360@30 stream through the fault proxy to a private nginx-rtmp; a
 //! viewer on nginx times every frame; `--record` writes a file alongside.
 //!

@@ -5,7 +5,6 @@
 //! `docs/ARCHITECTURE.md` for the map and the rules between modules.
 #![warn(missing_docs)]
 
-pub mod amf0;
 pub mod capture;
 pub mod config;
 pub mod decode;
@@ -15,8 +14,11 @@ pub mod flv;
 pub mod media;
 pub mod net;
 pub mod pipeline;
-pub mod rtmp;
 pub mod ui;
+
+// The protocol core, sans-IO, in its own crate so that it builds (and
+// fuzzes) without the app's stack; here under the names it always had.
+pub use tally_proto::{amf0, http, rtmp};
 
 /// An error and its causes, `outer: inner: ...`, as anyhow's `{:#}` prints
 /// them (a cause whose words the outer message already ends with is not

@@ -51,6 +51,9 @@ fn init_logging() {
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    // Colour only for a person at a terminal: a log file, a pipe or the
+    // journal gets plain text that grep and log shippers can read.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
     let _ = tracing_subscriber::registry().with(filter).with(console).with(tally::engine::log::layer()).try_init();
 }

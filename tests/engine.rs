@@ -6,6 +6,7 @@
 //! The tests take one lock: each checks that the engine's threads are gone
 //! after shutdown, which only means something when no other engine runs.
 
+#[path = "common/mod.rs"]
 mod common;
 
 use common::players::received_from_file;

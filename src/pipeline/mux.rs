@@ -3,7 +3,7 @@
 
 use super::settings::BroadcastSettings;
 use super::stats::PipelineCounters;
-use crate::flv::{self, FlvTag, StreamMetadata};
+use crate::flv::{self, FlvTag};
 use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
 use super::StageError;
 use super::outputs::OutputSet;
@@ -171,7 +171,7 @@ fn interleave(
                 None => continue,
             };
             let base = out.ts(0);
-            let meta = StreamMetadata::new(video_config.as_ref(), Some(audio_config), &encoder_name());
+            let meta = flv::stream_metadata(video_config.as_ref(), Some(audio_config), &encoder_name());
             out.send_start(flv::metadata_tag(&meta, base), |s| &mut s.metadata);
             if let Some(cfg) = &video_config {
                 let tag = flv::video_sequence_header(cfg, base).map_err(StageError::SequenceHeader)?;

@@ -6,12 +6,13 @@
 //! - `GET /api/streams`: JSON of every stream, its publisher and players.
 //!
 //! One request per connection (`Connection: close`); the request head is
-//! capped at [`MAX_REQUEST_HEAD`] bytes and [`super::HANDSHAKE_TIMEOUT`].
+//! capped at [`MAX_REQUEST_HEAD`](crate::http::MAX_REQUEST_HEAD) bytes and [`super::HANDSHAKE_TIMEOUT`].
 //! Responses allow any origin, so a page served elsewhere can play.
 
 use super::player_queue::{Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue};
 use super::{Admission, HANDSHAKE_TIMEOUT, Shared, WRITE_STALL_TIMEOUT};
 use crate::flv::STREAM_HEADER;
+use crate::http::{self, HeadStatus, RequestHead, Route};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,8 +20,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-/// Longest request head accepted.
-pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
 /// Tags written per batch.
 const WRITE_BATCH: usize = 64;
 
@@ -40,25 +39,21 @@ pub(super) async fn serve(mut socket: TcpStream, peer: SocketAddr, id: u64, admi
         }
         Ok(Err(_)) | Err(_) => return,
     };
-    let mut parts = head.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    tracing::debug!(conn = id, %peer, method, path, "http request");
-    let result = match (method, path) {
-        ("OPTIONS", _) => respond(&mut socket, "204 No Content", "text/plain", b"").await,
-        ("GET" | "HEAD", "/api/streams") => {
+    let path = head.path().to_string();
+    tracing::debug!(conn = id, %peer, method = %head.method, %path, "http request");
+    let result = match http::route(&head) {
+        Route::Preflight => respond(&mut socket, "204 No Content", "text/plain", b"").await,
+        Route::Streams { head_only } => {
             let body = serde_json::to_vec_pretty(&serde_json::json!({ "streams": shared.registry.streams() })).unwrap_or_default();
-            let body = if method == "HEAD" { Vec::new() } else { body };
+            let body = if head_only { Vec::new() } else { body };
             respond(&mut socket, "200 OK", "application/json", &body).await
         }
-        ("GET", p) => match flv_path(p) {
-            Some((app, name)) => {
-                stream_flv(socket, &peer, &app, &name, &shared).await;
-                return;
-            }
-            None => respond(&mut socket, "404 Not Found", "text/plain", b"not found: use /APP/STREAM.flv or /api/streams\n").await,
-        },
-        _ => respond(&mut socket, "405 Method Not Allowed", "text/plain", b"only GET\n").await,
+        Route::Flv { app, name } => {
+            stream_flv(socket, &peer, &app, &name, &shared).await;
+            return;
+        }
+        Route::NotFound => respond(&mut socket, "404 Not Found", "text/plain", b"not found: use /APP/STREAM.flv or /api/streams\n").await,
+        Route::MethodNotAllowed => respond(&mut socket, "405 Method Not Allowed", "text/plain", b"only GET\n").await,
     };
     if let Err(e) = result {
         tracing::debug!(conn = id, %peer, error = %e, "http response not delivered");
@@ -66,31 +61,20 @@ pub(super) async fn serve(mut socket: TcpStream, peer: SocketAddr, id: u64, admi
     drop(admission);
 }
 
-/// `/APP/STREAM.flv` -> (APP, STREAM), percent-decoding neither (stream
-/// names are plain in practice; anything else simply matches no stream).
-fn flv_path(path: &str) -> Option<(String, String)> {
-    let rest = path.strip_prefix('/')?;
-    let (app, file) = rest.split_once('/')?;
-    let name = file.strip_suffix(".flv")?;
-    (!app.is_empty() && !name.is_empty() && !name.contains('/')).then(|| (app.to_string(), name.to_string()))
-}
-
 /// Reads up to the blank line; `Ok(None)` when the head is too long.
-async fn read_head(socket: &mut TcpStream) -> std::io::Result<Option<String>> {
-    let mut head = Vec::with_capacity(1024);
+async fn read_head(socket: &mut TcpStream) -> std::io::Result<Option<RequestHead>> {
+    let mut received = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     loop {
         let n = socket.read(&mut buf).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        head.extend_from_slice(&buf[..n]);
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            head.truncate(end);
-            return Ok(Some(String::from_utf8_lossy(&head).into_owned()));
-        }
-        if head.len() > MAX_REQUEST_HEAD {
-            return Ok(None);
+        received.extend_from_slice(&buf[..n]);
+        match http::parse_head(&received) {
+            HeadStatus::Complete(head, _) => return Ok(Some(head)),
+            HeadStatus::TooLarge => return Ok(None),
+            HeadStatus::Partial => {}
         }
     }
 }
@@ -164,18 +148,4 @@ async fn stream_flv(socket: TcpStream, peer: &SocketAddr, app: &str, name: &str,
     queue.close();
     hub.remove_player(&queue);
     shared.registry.release(&hub);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flv_paths() {
-        assert_eq!(flv_path("/live/cam.flv"), Some(("live".into(), "cam".into())));
-        assert_eq!(flv_path("/live/cam"), None);
-        assert_eq!(flv_path("/cam.flv"), None);
-        assert_eq!(flv_path("/live/a/b.flv"), None);
-        assert_eq!(flv_path("/live/.flv"), None);
-    }
 }

@@ -29,6 +29,10 @@ use tokio::sync::watch;
 
 /// Longest a client may take for the RTMP handshake (or an HTTP request head).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the handshake, a client has this long to send `connect`; other
+/// bytes do not extend it (nginx-rtmp keeps such a connection for its
+/// 60 s `timeout`, refreshed by any input).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that neither publishes nor plays is closed after this long
 /// without a byte from the client.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -292,7 +296,12 @@ impl Server {
         let session = SessionConfig {
             chunk_size: SERVER_CHUNK_SIZE,
             limits: DecoderLimits { max_message_len: MAX_MESSAGE_LEN, max_chunk_streams: MAX_CHUNK_STREAMS, ..DecoderLimits::default() },
-            timeouts: ServerTimeouts { handshake: HANDSHAKE_TIMEOUT, idle: IDLE_TIMEOUT, publisher_idle: PUBLISHER_IDLE_TIMEOUT },
+            timeouts: ServerTimeouts {
+                handshake: HANDSHAKE_TIMEOUT,
+                connect: CONNECT_TIMEOUT,
+                idle: IDLE_TIMEOUT,
+                publisher_idle: PUBLISHER_IDLE_TIMEOUT,
+            },
             ..SessionConfig::default()
         };
         let shared = Arc::new(Shared {

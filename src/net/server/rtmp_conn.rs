@@ -39,8 +39,12 @@ const WRITE_BATCH: usize = 64;
 enum ConnEnd {
     #[error("handshake not completed within {0:?}")]
     HandshakeTimeout(std::time::Duration),
+    #[error("no connect within {0:?} of the handshake")]
+    NoConnect(std::time::Duration),
     #[error("idle for {0:?}")]
     Idle(std::time::Duration),
+    #[error("publisher sent no media for {0:?}")]
+    NoMedia(std::time::Duration),
     #[error("protocol error: {0}")]
     Protocol(#[from] SessionError),
     #[error("socket: {0}")]
@@ -56,6 +60,8 @@ impl ConnEnd {
     fn from_session(e: SessionError) -> ConnEnd {
         match e {
             SessionError::TimedOut { timer: Timer::Handshake, after } => ConnEnd::HandshakeTimeout(after),
+            SessionError::TimedOut { timer: Timer::Connect, after } => ConnEnd::NoConnect(after),
+            SessionError::TimedOut { timer: Timer::NoMedia, after } => ConnEnd::NoMedia(after),
             SessionError::TimedOut { timer: _, after } => ConnEnd::Idle(after),
             other => ConnEnd::Protocol(other),
         }
@@ -119,6 +125,11 @@ impl Conn {
     /// client still sends until it closes too, for at most [`CLOSE_LINGER`].
     async fn close_gracefully(&mut self) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // A session that failed on the client's input has queued its reply
+        // (an `_error` or `onStatus` naming what was wrong).
+        if !matches!(timeout(CLOSE_LINGER, self.flush()).await, Ok(Ok(()))) {
+            return;
+        }
         if self.socket.shutdown().await.is_err() {
             return;
         }

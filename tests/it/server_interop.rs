@@ -1,0 +1,175 @@
+//! `tally serve` with real clients: ffmpeg and `tally stream` publish;
+//! ffmpeg, rtmpdump, GStreamer, VLC and mpv play, all at once, and each must
+//! get H.264 + AAC at the published size with a frame count within 5 % of
+//! what the rate over its received span gives. Plus HTTP-FLV: ffprobe and a
+//! headless Chromium page with mpegts.js.
+
+use crate::common;
+
+use common::players::{self, Received, received_from_file};
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+const W: u32 = 640;
+const H: u32 = 360;
+const FPS: f64 = 30.0;
+/// Each player reads about this long.
+const READ_SECS: u32 = 5;
+
+enum Publisher {
+    Tally,
+    Ffmpeg,
+}
+
+fn start_publisher(kind: Publisher, url: &str, secs: u32) -> Proc {
+    let size = format!("{W}x{H}");
+    let dur = secs.to_string();
+    match kind {
+        Publisher::Tally => spawn_tally(&["stream", url, "--video", "test", "--audio", "sine", "--size", &size, "--duration", &dur]),
+        Publisher::Ffmpeg => Proc::spawn(
+            "ffmpeg publisher",
+            Command::new(require("ffmpeg"))
+                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+                .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30"), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+                .args(["-t", &dur, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "60", "-b:v", "1000k"])
+                .args(["-c:a", "aac", "-ac", "2", "-b:a", "128k", "-f", "flv", url]),
+        ),
+    }
+}
+
+fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&[]);
+    let url = server.url(stream);
+    let dir = TestDir::new("server-players");
+    let publisher = start_publisher(kind, &url, 600);
+    server.wait_live(stream, &publisher, Duration::from_secs(20));
+
+    // Everyone at once: the server serves them side by side.
+    let ff_out = dir.join("ffmpeg.flv");
+    let ff = ffmpeg_read(&url, f64::from(READ_SECS), &ff_out);
+    let rd_out = dir.join("rtmpdump.flv");
+    let rd = players::rtmpdump(&url, READ_SECS + 1, &rd_out);
+    let gst_out = dir.join("gstreamer.flv");
+    let gst = players::gstreamer(&url, READ_SECS + 1, &gst_out);
+    let (vlc, vlc_out) = players::vlc(&url, READ_SECS, &dir);
+    let mpv_out = dir.join("mpv.flv");
+    let mpv = players::mpv(&url, READ_SECS, &mpv_out);
+    let limit = Duration::from_secs(u64::from(READ_SECS) + 30);
+    // The server lists all five while they play, each as an RTMP player
+    // from loopback, and its count always agrees with its list. (They do not
+    // all overlap on a loaded machine: VLC may start after ffmpeg is done,
+    // so each is looked for while it plays rather than all at one instant.)
+    let mut listed = Value::Null;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut miscounted = None;
+    let players_done = || [&ff, &rd, &gst, &vlc, &mpv].iter().all(|p| p.has_exited());
+    wait_until(limit, || {
+        listed = server.stream(stream).unwrap_or_default();
+        let list = listed["player_list"].as_array().cloned().unwrap_or_default();
+        if listed["players"].as_u64() != Some(list.len() as u64) {
+            miscounted.get_or_insert_with(|| listed.clone());
+        }
+        for p in &list {
+            assert!(p["protocol"] == "rtmp" && p["peer"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{listed}");
+            seen.insert(p["peer"].as_str().unwrap_or_default().to_string());
+        }
+        seen.len() >= 5 || players_done()
+    });
+
+    ff.wait_success(limit);
+    players::finish(&rd, limit); // exits 124 when timeout stops it: expected
+    players::finish(&gst, limit); // exits 124 when timeout stops it: expected
+    let vlc_log = players::finish(&vlc, limit);
+    let mpv_log = players::finish(&mpv, limit);
+
+    let mut results: Vec<Received> = vec![received_from_file("ffmpeg", &ff_out), received_from_file("rtmpdump", &rd_out)];
+    results.push(received_from_file("gstreamer", &gst_out));
+    assert!(vlc_log.contains("video codec = h264") && vlc_log.contains("audio codec = mp4a"), "VLC did not add H.264 + AAC:\n{}", tail(&vlc_log, 30));
+    results.push(received_from_file("vlc", &vlc_out));
+    assert!(mpv_log.contains(&format!("VO: [null] {W}x{H}")) && mpv_log.contains("AO: [null] 48000Hz stereo"), "mpv log:\n{}", tail(&mpv_log, 30));
+    results.push(received_from_file("mpv", &mpv_out));
+    for r in &results {
+        eprintln!("{}: {} frames over {:.2} s, {}x{} {}+{}", r.player, r.frames, r.span, r.width, r.height, r.video_codec, r.audio_codec);
+    }
+    for r in &results {
+        r.assert_ok(W, H, FPS, f64::from(READ_SECS) - 1.5);
+    }
+    // Each played, so each must have been listed (checked after their own
+    // verdicts, which say more when one of them failed).
+    assert!(seen.len() >= 5, "the server listed {} of the five players ({seen:?}); last: {listed}", seen.len());
+    assert!(miscounted.is_none(), "the player count disagreed with the list: {miscounted:?}");
+    // All gone now; the stream is still live.
+    let mut info = Value::Null;
+    let gone = wait_until(Duration::from_secs(10), || {
+        info = server.stream(stream).unwrap_or_default();
+        info["players"] == 0
+    });
+    assert!(gone && info["live"] == true, "after the players left: {info}");
+    drop(publisher);
+}
+
+#[test]
+fn players_of_a_tally_published_stream() {
+    every_player_sees_the_stream(Publisher::Tally, "from-tally");
+}
+
+#[test]
+fn players_of_an_ffmpeg_published_stream() {
+    every_player_sees_the_stream(Publisher::Ffmpeg, "from-ffmpeg");
+}
+
+#[test]
+fn http_flv_plays_in_ffprobe_and_in_chromium_with_mpegts_js() {
+    let _serial = realtime_lock();
+    let node = require("node");
+    require("chromium");
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web");
+    let mpegts = web.join("node_modules/mpegts.js/dist/mpegts.js");
+    assert!(mpegts.is_file(), "{} missing: `make test-deps` runs `npm ci` in tests/web", mpegts.display());
+
+    let server = TallyServer::start(&[]);
+    let url = server.url("web");
+    // Live for longer than the test can take: on a loaded machine Chromium
+    // alone took 30 s to start, and found the stream over. (The publisher
+    // is stopped when the test ends.)
+    let publisher = start_publisher(Publisher::Tally, &url, 600);
+    server.wait_live("web", &publisher, Duration::from_secs(20));
+
+    // ffprobe / ffmpeg over HTTP.
+    let dir = TestDir::new("http-flv");
+    let out = dir.join("http.flv");
+    let reader = ffmpeg_read(&server.http_url("web"), 4.0, &out);
+    let mut listed = Value::Null;
+    let counted = wait_until(Duration::from_secs(10), || {
+        listed = server.stream("web").unwrap_or_default();
+        listed["player_list"].as_array().is_some_and(|l| l.len() == 1 && l[0]["protocol"] == "http-flv")
+    });
+    assert!(counted || reader.has_exited(), "the HTTP-FLV player was not listed: {listed}");
+    reader.wait_success(Duration::from_secs(30));
+    let r = received_from_file("ffmpeg (HTTP-FLV)", &out);
+    eprintln!("{r:?}");
+    r.assert_ok(W, H, FPS, 3.0);
+
+    // A page with mpegts.js, served from another port, in headless Chromium.
+    let page = StaticFiles::serve(&[("/page.html", web.join("page.html")), ("/mpegts.js", mpegts)]);
+    let page_url = format!("http://127.0.0.1:{}/page.html?src={}", page.port(), server.http_url("web"));
+    let browser = Proc::spawn("node play.mjs", Command::new(node).arg(web.join("play.mjs")).arg(&page_url).arg("20").current_dir(&web));
+    let out = browser.wait_output(Duration::from_secs(90));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no report from the browser:\n{}", browser.describe()));
+    eprintln!("browser report: {report}");
+    assert_eq!(report["supported"], true, "mpegts.js not supported: {report}");
+    assert_eq!(report["errors"], serde_json::json!([]), "the player reported errors: {report}\n{}", browser.describe());
+    let decoded = report["decodedFrames"].as_u64().unwrap_or(0);
+    assert!(decoded >= 30, "the page decoded {decoded} frames, expected 30 or more: {report}\n{}", browser.describe());
+    let clock: Vec<f64> = report["clock"].as_array().map(|c| c.iter().filter_map(|t| t.as_f64()).collect()).unwrap_or_default();
+    assert!(clock.len() == 2 && clock[1] > clock[0], "the video's clock did not move on after 30 frames: {clock:?} {report}");
+    assert_eq!((report["width"].as_u64(), report["height"].as_u64()), (Some(u64::from(W)), Some(u64::from(H))), "{report}");
+}
