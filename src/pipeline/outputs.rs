@@ -513,15 +513,30 @@ enum RecordError {
     Write(#[source] crate::flv::FlvError),
     #[error("finish")]
     Finish(#[source] crate::flv::FlvError),
+    /// Said apart from other write errors: the one a streamer can act on
+    /// (free space, record elsewhere) while the broadcast goes on.
+    #[error("the disk is full: the recording stopped there (what was written plays)")]
+    DiskFull(#[source] std::io::Error),
+}
+
+impl RecordError {
+    /// A write or finish error, told apart when it is a full disk.
+    fn of(e: crate::flv::FlvError, other: fn(crate::flv::FlvError) -> RecordError) -> RecordError {
+        match e {
+            crate::flv::FlvError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => RecordError::DiskFull(io),
+            e => other(e),
+        }
+    }
 }
 
 fn record(file: File, view: &OutputView) -> Result<(), RecordError> {
-    let mut writer = FlvWriter::new(BufWriter::with_capacity(256 * 1024, file), true, true).map_err(RecordError::Header)?;
+    let mut writer =
+        FlvWriter::new(BufWriter::with_capacity(256 * 1024, file), true, true).map_err(|e| RecordError::of(e, RecordError::Header))?;
     view.status.set_state(OutputState::Live);
     while let Some(tag) = view.queue.pop_blocking() {
-        writer.write_tag(&tag).map_err(RecordError::Write)?;
+        writer.write_tag(&tag).map_err(|e| RecordError::of(e, RecordError::Write))?;
         view.status.add_bytes(tag.data.len() as u64);
     }
-    writer.finish().map_err(RecordError::Finish)?;
+    writer.finish().map_err(|e| RecordError::of(e, RecordError::Finish))?;
     Ok(())
 }

@@ -114,7 +114,7 @@ fn package_of(tool: &str) -> &'static str {
         "gst-launch-1.0" => "gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad",
         "cvlc" => "vlc-bin vlc-plugin-base",
         "mpv" => "mpv",
-        "runuser" => "util-linux",
+        "runuser" | "unshare" => "util-linux",
         "node" => "nodejs",
         "chromium" => "chromium",
         "dpkg" => "dpkg",
