@@ -249,11 +249,9 @@ fn show(name: &str) -> anyhow::Result<()> {
     }
     for d in &p.destinations {
         // Whether a key exists, never the key.
-        let key = match store.key(&p.name, d) {
-            Ok(Some(_)) => match store.secrets().backend() {
-                tally::config::Backend::Keyring => "set, in the OS keyring".to_string(),
-                tally::config::Backend::File(_) => "set, in the key file (tally profiles list shows where)".to_string(),
-            },
+        let key = match store.key_and_place(&p.name, d) {
+            Ok(Some((_, tally::config::Backend::Keyring))) => "set, in the OS keyring".to_string(),
+            Ok(Some((_, tally::config::Backend::File(path)))) => format!("set, in the key file {}", path.display()),
             Ok(None) => "NOT SET".to_string(),
             Err(e) => format!("unreadable: {e}"),
         };

@@ -248,10 +248,8 @@ impl ProfileStore {
             return Err(ConfigError::Invalid(format!("profile '{}' already exists (remove it first)", profile.name)));
         }
         for (dest, key) in keys {
-            let (backend, first) = self.secrets.set(&key_id(&profile.name, dest), key)?;
-            if first {
-                warnings.push(format!("no OS keyring is available: stream keys are kept in {backend}"));
-            }
+            let (_, notice) = self.secrets.set(&key_id(&profile.name, dest), key)?;
+            warnings.extend(notice);
             if let Some(d) = profile.destinations.iter_mut().find(|d| &d.name == dest) {
                 d.key = KeyRef::SecretStore;
             }
@@ -278,9 +276,18 @@ impl ProfileStore {
 
     /// The key of a destination, if stored.
     pub fn key(&self, profile: &str, destination: &DestinationProfile) -> Result<Option<StreamKey>, ConfigError> {
+        Ok(self.key_and_place(profile, destination)?.map(|(key, _)| key))
+    }
+
+    /// The key of a destination and where it is kept, if stored.
+    pub fn key_and_place(
+        &self,
+        profile: &str,
+        destination: &DestinationProfile,
+    ) -> Result<Option<(StreamKey, super::Backend)>, ConfigError> {
         match destination.key {
             KeyRef::None => Ok(None),
-            KeyRef::SecretStore => self.secrets.get(&key_id(profile, &destination.name)),
+            KeyRef::SecretStore => self.secrets.locate(&key_id(profile, &destination.name)),
         }
     }
 

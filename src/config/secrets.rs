@@ -5,6 +5,11 @@
 //! the first time it is used. Profiles only refer to a key; the key itself
 //! is never written to the profile file.
 //!
+//! A keyring that is there but will not take a key (locked, or with no
+//! default collection and no one to answer its unlock prompt) is treated the
+//! same way: the key goes to the file and the store says so once, then
+//! stops asking the keyring for the rest of the run.
+//!
 //! `TALLY_SECRET_STORE=file` forces the file (headless machines, tests).
 
 use super::ConfigError;
@@ -40,6 +45,8 @@ impl std::fmt::Display for Backend {
 pub struct SecretStore {
     file: PathBuf,
     use_keyring: bool,
+    /// The keyring refused a key in this run: new keys go to the file.
+    refused: std::sync::atomic::AtomicBool,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -63,44 +70,63 @@ fn keyring_usable() -> bool {
 impl SecretStore {
     /// The store for the configuration in `config_dir`.
     pub fn open(config_dir: &Path) -> Self {
-        SecretStore { file: config_dir.join(KEYS_FILE), use_keyring: keyring_usable() }
+        SecretStore { file: config_dir.join(KEYS_FILE), use_keyring: keyring_usable(), refused: Default::default() }
     }
 
     /// A store that never uses the keyring (tests, `TALLY_SECRET_STORE=file`).
     pub fn open_file_only(config_dir: &Path) -> Self {
-        SecretStore { file: config_dir.join(KEYS_FILE), use_keyring: false }
+        SecretStore { file: config_dir.join(KEYS_FILE), use_keyring: false, refused: Default::default() }
+    }
+
+    fn keyring_in_use(&self) -> bool {
+        self.use_keyring && !self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Where new keys go.
     pub fn backend(&self) -> Backend {
-        if self.use_keyring { Backend::Keyring } else { Backend::File(self.file.clone()) }
+        if self.keyring_in_use() { Backend::Keyring } else { Backend::File(self.file.clone()) }
     }
 
-    /// Stores `key` under `id`; returns where it went, and whether this is the
-    /// first key written to the fallback file (the caller warns once).
-    pub fn set(&self, id: &str, key: &StreamKey) -> Result<(Backend, bool), ConfigError> {
-        if self.use_keyring {
+    /// Stores `key` under `id`; returns where it went, and a notice to show
+    /// the person once: the first key written to the fallback file where
+    /// there is no keyring, or the keyring refusing a key in this run.
+    pub fn set(&self, id: &str, key: &StreamKey) -> Result<(Backend, Option<String>), ConfigError> {
+        let mut notice = None;
+        if self.keyring_in_use() {
             let stored = keyring::Entry::new(KEYRING_SERVICE, id).and_then(|e| e.set_password(key.expose()));
             match stored {
-                Ok(()) => return Ok((Backend::Keyring, false)),
-                Err(e) => tracing::warn!(error = %e, "the OS keyring refused the key; using the key file"),
+                Ok(()) => return Ok((Backend::Keyring, None)),
+                Err(e) => {
+                    self.refused.store(true, std::sync::atomic::Ordering::Relaxed);
+                    notice = Some(format!(
+                        "the OS keyring refused the key (is it locked?): {e}; stream keys are kept in {} (readable only by you)",
+                        self.file.display()
+                    ));
+                }
             }
+        } else if !self.file.exists() {
+            notice = Some(format!("no OS keyring is available: stream keys are kept in {}", Backend::File(self.file.clone())));
         }
-        let first = !self.file.exists();
         let mut keys = self.read_file()?;
         keys.keys.insert(id.to_string(), key.expose().to_string());
         self.write_file(&keys)?;
-        Ok((Backend::File(self.file.clone()), first))
+        Ok((Backend::File(self.file.clone()), notice))
     }
 
     /// The key stored under `id`, from the keyring or the file.
     pub fn get(&self, id: &str) -> Result<Option<StreamKey>, ConfigError> {
+        Ok(self.locate(id)?.map(|(key, _)| key))
+    }
+
+    /// The key stored under `id` and where it was found (a key the keyring
+    /// refused is in the file even when a keyring exists).
+    pub fn locate(&self, id: &str) -> Result<Option<(StreamKey, Backend)>, ConfigError> {
         if self.use_keyring
             && let Ok(Ok(k)) = keyring::Entry::new(KEYRING_SERVICE, id).map(|e| e.get_password())
         {
-            return Ok(Some(StreamKey::new(k)));
+            return Ok(Some((StreamKey::new(k), Backend::Keyring)));
         }
-        Ok(self.read_file()?.keys.remove(id).map(StreamKey::new))
+        Ok(self.read_file()?.keys.remove(id).map(|k| (StreamKey::new(k), Backend::File(self.file.clone()))))
     }
 
     /// Forgets the key under `id` (both places).
@@ -138,11 +164,12 @@ mod tests {
     #[test]
     fn file_store_is_private_and_round_trips() {
         let dir = std::env::temp_dir().join(format!("tally-secrets-{}-{}", std::process::id(), fastrand::u64(..)));
-        let store = SecretStore { file: dir.join(KEYS_FILE), use_keyring: false };
-        let (backend, first) = store.set("show/twitch", &StreamKey::new("live_123_abc")).unwrap();
-        assert!(first && matches!(backend, Backend::File(_)));
-        let (_, first) = store.set("show/youtube", &StreamKey::new("yt-key")).unwrap();
-        assert!(!first);
+        let store = SecretStore::open_file_only(&dir);
+        let (backend, notice) = store.set("show/twitch", &StreamKey::new("live_123_abc")).unwrap();
+        assert!(notice.is_some_and(|n| n.contains("no OS keyring")) && matches!(backend, Backend::File(_)));
+        let (_, notice) = store.set("show/youtube", &StreamKey::new("yt-key")).unwrap();
+        assert!(notice.is_none());
+        assert!(matches!(store.locate("show/youtube").unwrap(), Some((_, Backend::File(_)))));
         assert_eq!(store.get("show/twitch").unwrap().unwrap().expose(), "live_123_abc");
         #[cfg(unix)]
         {

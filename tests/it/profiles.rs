@@ -5,7 +5,9 @@
 //! and records into the profile's directory.
 //!
 //! Every test has its own HOME, and `TALLY_SECRET_STORE=file`, so the
-//! user's real configuration and keyring are never touched.
+//! user's real configuration and keyring are never touched; the two
+//! keyring tests instead give Tally a private session bus (a locked GNOME
+//! Keyring on it, or nothing) and let it decide.
 
 use crate::common;
 
@@ -229,4 +231,112 @@ fn a_corrupt_profiles_file_is_set_aside_said_once_and_tally_goes_on() {
     let add = tally_in_home(&["profiles", "add", "show", "--preset", "twitch", "--key-stdin"], home.path(), Some(&format!("{TWITCH_KEY}\n")));
     ok(&add, "profiles add after the corrupt file");
     assert!(stdout(&tally_in_home(&["profiles", "list"], home.path(), None)).contains("show"));
+}
+
+/// A private D-Bus session bus with GNOME Keyring's Secret Service on it,
+/// and no login keyring: every collection is locked and nothing can answer
+/// an unlock prompt, as on a desktop whose keyring was never unlocked.
+struct LockedKeyring {
+    address: String,
+    runtime: std::path::PathBuf,
+    _bus: Proc,
+    _keyring: Proc,
+}
+
+impl LockedKeyring {
+    fn start(home: &Path) -> LockedKeyring {
+        let runtime = home.join("run");
+        std::fs::create_dir_all(&runtime).expect("runtime dir");
+        std::fs::set_permissions(&runtime, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+        let bus = Proc::spawn(
+            "dbus-daemon",
+            std::process::Command::new(require("dbus-daemon"))
+                .args(["--session", "--nofork", "--nopidfile", "--print-address=2"])
+                .env("HOME", home),
+        );
+        assert!(bus.wait_for_stderr("unix:", Duration::from_secs(20)), "no session bus\n{}", bus.describe());
+        let address = bus.stderr_text().lines().find(|l| l.starts_with("unix:")).unwrap_or_default().trim().to_string();
+        let keyring = Proc::spawn(
+            "gnome-keyring-daemon",
+            std::process::Command::new(require("gnome-keyring-daemon"))
+                .args(["--foreground", "--components=secrets"])
+                .env("HOME", home)
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .env("DBUS_SESSION_BUS_ADDRESS", &address),
+        );
+        let dbus_send = require("dbus-send");
+        let owned = wait_until(Duration::from_secs(20), || {
+            std::process::Command::new(&dbus_send)
+                .env("DBUS_SESSION_BUS_ADDRESS", &address)
+                .args(["--session", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus"])
+                .args(["org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.secrets"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+        });
+        assert!(owned, "the Secret Service never appeared on the bus\n{}", keyring.describe());
+        LockedKeyring { address, runtime, _bus: bus, _keyring: keyring }
+    }
+}
+
+/// `tally ARGS` under `home` with the session bus `bus` and no forcing of
+/// the key file: Tally decides where keys go, as on a desktop.
+fn tally_with_bus(args: &[&str], home: &Path, bus: &str, runtime: &Path, input: &str) -> std::process::Output {
+    let mut cmd = std::process::Command::new(tally_bin());
+    cmd.args(args)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("TALLY_SECRET_STORE")
+        .env("DBUS_SESSION_BUS_ADDRESS", bus)
+        .env("XDG_RUNTIME_DIR", runtime);
+    Proc::spawn_with_input("tally", &mut cmd, Some(input)).wait_output(Duration::from_secs(60))
+}
+
+/// Keys go to the 0600 file when the keyring will not take them, the person
+/// is told once per run (not once per key), `show` says where each key
+/// really is, and the keys work.
+fn keys_fall_back_to_the_file(home: &Path, bus: &str, runtime: &Path, notice: &str) {
+    let add = tally_with_bus(&["profiles", "add", "show", "--preset", "twitch", "--key-stdin"], home, bus, runtime, &format!("{TWITCH_KEY}\n"));
+    let first = strip_ansi(&ok(&add, "profiles add"));
+    assert_eq!(first.matches(notice).count(), 1, "expected '{notice}' once:\n{first}");
+    let more =
+        tally_with_bus(&["profiles", "add-destination", "show", "--preset", "youtube", "--key-stdin"], home, bus, runtime, &format!("{YOUTUBE_KEY}\n"));
+    let second = strip_ansi(&ok(&more, "profiles add-destination"));
+    // Two keys in one run (an import): still said at most once.
+    let export = home.join("show.toml");
+    let export_arg = export.to_string_lossy().into_owned();
+    ok(&tally_with_bus(&["profiles", "export", "show", "--include-keys", "-o", &export_arg], home, bus, runtime, ""), "export");
+    ok(&tally_with_bus(&["profiles", "remove", "show"], home, bus, runtime, ""), "remove");
+    let import = tally_with_bus(&["profiles", "import", &export_arg], home, bus, runtime, "");
+    let third = strip_ansi(&ok(&import, "profiles import"));
+    assert!(third.matches(notice).count() <= 1, "said more than once in one run:\n{third}");
+    for text in [&first, &second, &third] {
+        assert!(!text.contains(TWITCH_KEY) && !text.contains(YOUTUBE_KEY), "a key in the output:\n{text}");
+    }
+
+    let keys = home.join(".config/tally/keys.toml");
+    assert_eq!(mode(&keys), 0o600, "the key file is readable only by its owner");
+    let stored = std::fs::read_to_string(&keys).expect("keys.toml");
+    assert!(stored.contains(TWITCH_KEY) && stored.contains(YOUTUBE_KEY), "both keys in the file");
+    let show = tally_with_bus(&["profiles", "show", "show"], home, bus, runtime, "");
+    let shown = stdout(&show);
+    ok(&show, "profiles show");
+    assert_eq!(shown.matches("key: set, in the key file").count(), 2, "show does not say where the keys are:\n{shown}");
+    assert!(!shown.contains("in the OS keyring"), "{shown}");
+}
+
+#[test]
+fn a_locked_keyring_falls_back_to_the_key_file_and_says_so_once() {
+    let home = TestDir::new("keyring-locked");
+    let keyring = LockedKeyring::start(home.path());
+    keys_fall_back_to_the_file(home.path(), &keyring.address, &keyring.runtime, "the OS keyring refused the key (is it locked?)");
+}
+
+#[test]
+fn no_keyring_at_all_falls_back_to_the_key_file_and_says_so_once() {
+    let home = TestDir::new("keyring-missing");
+    let runtime = home.join("run");
+    std::fs::create_dir_all(&runtime).expect("runtime dir");
+    // A session bus address where nothing listens: no Secret Service.
+    let nowhere = format!("unix:path={}", home.join("no-bus").display());
+    keys_fall_back_to_the_file(home.path(), &nowhere, &runtime, "no OS keyring is available");
 }
