@@ -281,13 +281,8 @@ impl LockedKeyring {
 /// `tally ARGS` under `home` with the session bus `bus` and no forcing of
 /// the key file: Tally decides where keys go, as on a desktop.
 fn tally_with_bus(args: &[&str], home: &Path, bus: &str, runtime: &Path, input: &str) -> std::process::Output {
-    let mut cmd = std::process::Command::new(tally_bin());
-    cmd.args(args)
-        .env("HOME", home)
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("TALLY_SECRET_STORE")
-        .env("DBUS_SESSION_BUS_ADDRESS", bus)
-        .env("XDG_RUNTIME_DIR", runtime);
+    let mut cmd = tally_in_home_cmd(args, home);
+    cmd.env_remove("TALLY_SECRET_STORE").env("DBUS_SESSION_BUS_ADDRESS", bus).env("XDG_RUNTIME_DIR", runtime);
     Proc::spawn_with_input("tally", &mut cmd, Some(input)).wait_output(Duration::from_secs(60))
 }
 

@@ -694,6 +694,53 @@ mod tests {
         out
     }
 
+    /// `msg` on chunk stream `csid`, fed as is: the session's answer.
+    fn feed(s: &mut ServerSession, csid: u32, stream_id: u32, msg: RtmpMessage) -> Result<Vec<ServerEvent>, SessionError> {
+        let mut wire = BytesMut::new();
+        ChunkEncoder::new().encode(&msg.into_raw(csid, 0, stream_id), &mut wire).unwrap();
+        s.handle_input(&wire)
+    }
+
+    /// (name, code, description) of each command among the replies.
+    fn said(s: &mut ServerSession) -> Vec<(String, String, String)> {
+        replies(s)
+            .into_iter()
+            .filter_map(|m| match m {
+                RtmpMessage::Command(c) => Some((c.name.clone(), c.info_str("code").to_owned(), c.info_str("description").to_owned())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn media_before_publish_and_play_before_connect_are_answered_and_end_the_session() {
+        let cmd = |name: &str, args: Vec<Amf0Value>| RtmpMessage::Command(Command::new(name, 2.0, Amf0Value::Null, args));
+
+        let (mut s, _) = connected();
+        let r = feed(&mut s, 3, 1, cmd("play", vec![Amf0Value::string("show")]));
+        assert_eq!(r, Err(SessionError::OutOfOrder("play before connect")));
+        assert_eq!(said(&mut s), vec![("_error".into(), "NetConnection.Call.Failed".into(), "play before connect".into())]);
+        assert_eq!(s.handle_input(b"more"), Err(SessionError::Closed));
+
+        let (mut s, _) = connected();
+        let r = feed(&mut s, 3, 1, cmd("publish", vec![Amf0Value::string("key")]));
+        assert_eq!(r, Err(SessionError::OutOfOrder("publish before connect")));
+
+        // Connected, a stream created, video sent on it without publish.
+        let (mut s, mut enc) = connected();
+        let connect = Command::new("connect", 1.0, Amf0Value::object([("app", Amf0Value::string("live"))]), vec![]);
+        send(&mut s, &mut enc, 0, RtmpMessage::Command(connect));
+        send(&mut s, &mut enc, 0, cmd("createStream", vec![]));
+        said(&mut s);
+        let r = feed(&mut s, 6, 1, RtmpMessage::Video(Bytes::from_static(&[0x17, 0, 0, 0, 0])));
+        assert_eq!(r, Err(SessionError::OutOfOrder("media before publish")));
+        assert_eq!(said(&mut s), vec![("onStatus".into(), "NetStream.Publish.Failed".into(), "media before publish".into())]);
+
+        let (mut s, _) = connected();
+        let r = feed(&mut s, 5, 0, RtmpMessage::Data(Bytes::from_static(&[0x02, 0, 1, b'x'])));
+        assert_eq!(r, Err(SessionError::OutOfOrder("media before connect")));
+    }
+
     #[test]
     fn logged_commands_never_show_a_key() {
         let publish = Command::new("publish", 5.0, Amf0Value::Null, vec![Amf0Value::string("cam?key=s3cret"), Amf0Value::string("live")]);
