@@ -13,6 +13,7 @@
 pub mod hub;
 mod http;
 pub mod message;
+mod outbox;
 pub mod player_queue;
 mod rtmp_conn;
 

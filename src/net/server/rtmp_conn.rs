@@ -20,8 +20,9 @@ use super::{
     WRITE_STALL_TIMEOUT,
 };
 use crate::rtmp::{MediaKind, ServerEvent, ServerSession, SessionError, Timer};
-use bytes::{Buf, Bytes, BytesMut};
-use std::io::IoSlice;
+use super::outbox::Outbox;
+use bytes::{Bytes, BytesMut};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
@@ -31,7 +32,7 @@ use tokio::time::{sleep_until, timeout};
 
 /// Bytes read per socket read.
 const READ_CHUNK: usize = 64 * 1024;
-/// Queue items written per batch (one vectored write).
+/// Queue items taken per batch (written with one vectored write when the socket has room).
 const WRITE_BATCH: usize = 64;
 
 /// Why a connection ended (logged; never sent anywhere).
@@ -81,12 +82,18 @@ struct Conn {
     socket: TcpStream,
     role: Role,
     buf: BytesMut,
+    /// What is still to be written, in order.
+    out: Outbox,
 }
 
 /// What woke a player's loop.
 enum PlayerWake {
     Queue(Drained),
     Readable(std::io::Result<()>),
+    /// Writing failed.
+    Failed(std::io::Error),
+    /// The socket took nothing for [`WRITE_STALL_TIMEOUT`].
+    Stalled,
 }
 
 pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, admission: Admission, shared: Arc<Shared>) {
@@ -103,6 +110,7 @@ pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, admissio
         socket,
         role: Role::None,
         buf: BytesMut::with_capacity(READ_CHUNK),
+        out: Outbox::default(),
     };
     let result = conn.run().await;
     conn.leave_role();
@@ -144,50 +152,24 @@ impl Conn {
         let _ = timeout(CLOSE_LINGER, drain).await;
     }
 
+    /// Queues the session's output behind whatever is waiting and writes
+    /// it all.
     async fn flush(&mut self) -> Result<(), ConnEnd> {
-        let out = self.session.take_outbound();
-        if !out.is_empty() {
-            self.write_all(vec![out]).await?;
-        }
-        Ok(())
+        self.out.push(self.session.take_outbound());
+        self.write_out().await
     }
 
-    /// Writes every buffer, in order, with vectored writes; a write that makes
-    /// no progress for [`WRITE_STALL_TIMEOUT`] ends the connection.
-    async fn write_all(&mut self, mut bufs: Vec<Bytes>) -> Result<(), ConnEnd> {
-        let mut first = 0;
-        while first < bufs.len() {
-            let written = {
-                let slices: Vec<IoSlice<'_>> = bufs[first..].iter().map(|b| IoSlice::new(b)).collect();
-                self.socket.try_write_vectored(&slices)
-            };
-            let n = match written {
-                Ok(0) => return Err(ConnEnd::Io(std::io::ErrorKind::WriteZero.into())),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    match timeout(WRITE_STALL_TIMEOUT, self.socket.writable()).await {
-                        Err(_) => return Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
-                        Ok(r) => r?,
-                    }
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let mut left = n;
-            while left > 0 && first < bufs.len() {
-                let b = &mut bufs[first];
-                let take = left.min(b.len());
-                b.advance(take);
-                left -= take;
-                if b.is_empty() {
-                    first += 1;
-                }
-            }
-            while first < bufs.len() && bufs[first].is_empty() {
-                first += 1;
-            }
+    /// Writes everything waiting; a socket that takes nothing for
+    /// [`WRITE_STALL_TIMEOUT`] ends the connection.
+    async fn write_out(&mut self) -> Result<(), ConnEnd> {
+        if self.out.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let (socket, out) = (&self.socket, &mut self.out);
+        match timeout(WRITE_STALL_TIMEOUT, std::future::poll_fn(|cx| out.poll_write(socket, cx))).await {
+            Err(_) => Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
+            Ok(r) => Ok(r?),
+        }
     }
 
     /// Reads what the socket has into `buf` and feeds it to the session.
@@ -255,27 +237,49 @@ impl Conn {
 
     /// The player's loop: queue items out, client input in, until the role
     /// changes (`Ok(true)`) or the connection should end (`Ok(false)`).
+    ///
+    /// One poll waits for all of it. While the outbox has bytes the socket
+    /// would not take, the task is parked on the socket alone: the queue is
+    /// not looked at (pushes do not wake it, and media piling up there is
+    /// what the queue's skipping judges), and the stall deadline is one
+    /// timer per connection, moved only when it fires.
     async fn play(&mut self) -> Result<bool, ConnEnd> {
         let mut items = Vec::with_capacity(WRITE_BATCH);
+        let stall = tokio::time::sleep(WRITE_STALL_TIMEOUT);
+        tokio::pin!(stall);
         loop {
             let (queue, stream_id, paused) = match &self.role {
                 Role::Playing { queue, stream_id, paused, .. } => (queue.clone(), *stream_id, *paused),
                 _ => return Ok(true),
             };
             items.clear();
-            let socket = &self.socket;
+            let (socket, out) = (&self.socket, &mut self.out);
             let wake = std::future::poll_fn(|cx| {
-                if !paused && let Poll::Ready(d) = queue.poll_drain(cx, &mut items, WRITE_BATCH) {
-                    return Poll::Ready(PlayerWake::Queue(d));
+                match out.poll_write(socket, cx) {
+                    Poll::Ready(Err(e)) => return Poll::Ready(PlayerWake::Failed(e)),
+                    Poll::Ready(Ok(())) => {
+                        if !paused && let Poll::Ready(d) = queue.poll_drain(cx, &mut items, WRITE_BATCH) {
+                            return Poll::Ready(PlayerWake::Queue(d));
+                        }
+                    }
+                    Poll::Pending => {
+                        if let Some(since) = out.blocked_since() {
+                            let until = tokio::time::Instant::from_std(since + WRITE_STALL_TIMEOUT);
+                            if stall.as_mut().poll(cx).is_ready() {
+                                if tokio::time::Instant::now() >= until {
+                                    return Poll::Ready(PlayerWake::Stalled);
+                                }
+                                stall.as_mut().reset(until);
+                                let _ = stall.as_mut().poll(cx);
+                            }
+                        }
+                    }
                 }
                 socket.poll_read_ready(cx).map(PlayerWake::Readable)
             })
             .await;
             match wake {
-                PlayerWake::Queue(Drained::Items) => {
-                    let bufs = self.render(&items, stream_id)?;
-                    self.write_all(bufs).await?;
-                }
+                PlayerWake::Queue(Drained::Items) => self.render(&items, stream_id)?,
                 PlayerWake::Queue(Drained::Closed(Some(reason))) => {
                     self.session.send_status(stream_id, "error", "NetStream.Play.Failed", &reason)?;
                     self.flush().await?;
@@ -288,34 +292,36 @@ impl Conn {
                     if !self.read_input().await? {
                         return Ok(false);
                     }
-                    self.flush().await?;
+                    // Acknowledgements, pongs: behind the media already waiting.
+                    self.out.push(self.session.take_outbound());
                 }
+                PlayerWake::Failed(e) => return Err(e.into()),
+                PlayerWake::Stalled => return Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
             }
         }
     }
 
-    /// Turns queue items into bytes, in order.
-    fn render(&mut self, items: &[PlayerItem], stream_id: u32) -> Result<Vec<Bytes>, ConnEnd> {
+    /// Turns queue items into bytes in the outbox, in order.
+    fn render(&mut self, items: &[PlayerItem], stream_id: u32) -> Result<(), ConnEnd> {
         let chunk_size = self.session.out_chunk_size();
-        let mut bufs = Vec::with_capacity(items.len() + 1);
         for item in items {
             match item {
                 PlayerItem::Media(m) => {
                     if let Some(b) = m.rtmp_bytes(stream_id, chunk_size, SERVER_CHUNK_SIZE) {
-                        bufs.push(b);
+                        self.out.push(b);
                     }
                 }
                 PlayerItem::Published => {
                     self.session.notify_publish(stream_id)?;
-                    bufs.push(self.session.take_outbound());
+                    self.out.push(self.session.take_outbound());
                 }
                 PlayerItem::Unpublished => {
                     self.session.notify_unpublish(stream_id)?;
-                    bufs.push(self.session.take_outbound());
+                    self.out.push(self.session.take_outbound());
                 }
             }
         }
-        Ok(bufs)
+        Ok(())
     }
 
     async fn on_event(&mut self, ev: ServerEvent) -> Result<(), ConnEnd> {
