@@ -26,7 +26,7 @@ mod common;
 
 use std::collections::HashMap;
 use tally::flv::{FlvReader, FlvTag, TagType};
-use common::{Nginx, Proc, TallyServer, require};
+use common::{NginxConfig, Proc, TallyServer, require};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,9 +115,34 @@ async fn publish(url: RtmpUrl, clip: Arc<Vec<FlvTag>>, totals: Arc<Totals>, stop
     Ok(())
 }
 
+/// How the players read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Readers {
+    /// Everything the socket has, the moment it arrives.
+    Fast,
+    /// At most [`SLOW_READ`] bytes per wake-up, yielding before each read:
+    /// viewers behind slow or bursty links, whose sockets are often full.
+    Slow,
+}
+
+/// Bytes a slow reader takes per wake-up.
+const SLOW_READ: usize = 4096;
+
+impl Readers {
+    fn name(self) -> &'static str {
+        match self {
+            Readers::Fast => "fast",
+            Readers::Slow => "slow",
+        }
+    }
+}
+
 /// Plays until aborted; counts bytes and video latency while `measuring`.
-async fn play(url: RtmpUrl, totals: Arc<Totals>, measuring: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
+async fn play(url: RtmpUrl, readers: Readers, totals: Arc<Totals>, measuring: Arc<std::sync::atomic::AtomicBool>) -> Result<(), String> {
     let mut p = RtmpPlayer::connect(&url).await.map_err(|e| tally::error_chain(&e))?;
+    if readers == Readers::Slow {
+        p.set_read_limit(Some(SLOW_READ));
+    }
     let mut last_bytes = 0;
     let mut lat = Vec::new();
     let mut counted = false;
@@ -153,6 +178,31 @@ async fn play(url: RtmpUrl, totals: Arc<Totals>, measuring: Arc<std::sync::atomi
     Ok(())
 }
 
+/// A process and its children (nginx's master and workers).
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    let Ok(dir) = std::fs::read_dir("/proc") else { return pids };
+    for entry in dir.flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        let ppid = stat.rsplit_once(") ").and_then(|x| x.1.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(pid) {
+            pids.push(child);
+        }
+    }
+    pids
+}
+
+/// CPU seconds of a process and its children.
+fn tree_cpu_secs(pid: u32) -> f64 {
+    process_tree(pid).into_iter().map(cpu_secs).sum()
+}
+
+/// Peak resident set of a process and its children, MiB.
+fn tree_peak_rss_mib(pid: u32) -> f64 {
+    process_tree(pid).into_iter().map(peak_rss_mib).sum()
+}
+
 /// CPU seconds (utime + stime) of a process.
 fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -175,6 +225,8 @@ fn peak_rss_mib(pid: u32) -> f64 {
 
 struct Result_ {
     players: usize,
+    readers: Readers,
+    threads: usize,
     /// Players that received data during the measurement.
     live: u64,
     gbit: f64,
@@ -188,7 +240,8 @@ struct Result_ {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, players: usize, warmup: Duration, measure: Duration, ffmpeg_players: usize) -> Result_ {
+fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, shape: Shape, warmup: Duration, measure: Duration, ffmpeg_players: usize) -> Result_ {
+    let Shape { players, readers, threads } = shape;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let url = RtmpUrl::parse(url_text).expect("url");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -201,7 +254,7 @@ fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, players: usize,
     });
     let publisher = rt.spawn(publish(url.clone(), clip.clone(), totals.clone(), stop.clone()));
     // Players may join before the publisher is up: both servers hold them.
-    let tasks: Vec<_> = (0..players).map(|_| rt.spawn(play(url.clone(), totals.clone(), measuring.clone()))).collect();
+    let tasks: Vec<_> = (0..players).map(|_| rt.spawn(play(url.clone(), readers, totals.clone(), measuring.clone()))).collect();
     let ff: Vec<Proc> = (0..ffmpeg_players)
         .map(|_| {
             Proc::spawn(
@@ -211,14 +264,14 @@ fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, players: usize,
         })
         .collect();
     rt.block_on(async { tokio::time::sleep(warmup).await });
-    let cpu0 = cpu_secs(server_pid);
+    let cpu0 = tree_cpu_secs(server_pid);
     let gen0 = cpu_secs(std::process::id());
     measuring.store(true, Ordering::Relaxed);
     rt.block_on(async { tokio::time::sleep(measure).await });
     measuring.store(false, Ordering::Relaxed);
-    let cpu = cpu_secs(server_pid) - cpu0;
+    let cpu = tree_cpu_secs(server_pid) - cpu0;
     let generator_cpu = cpu_secs(std::process::id()) - gen0;
-    let rss = peak_rss_mib(server_pid);
+    let rss = tree_peak_rss_mib(server_pid);
     stop.store(true, Ordering::Relaxed);
     for t in &tasks {
         t.abort();
@@ -247,12 +300,14 @@ fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, players: usize,
     lat.sort_unstable();
     let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
     let live = totals.live_players.load(Ordering::Relaxed);
-    Result_ { players, live, gbit: bits / 1e9, cpu, generator_cpu, rss, p50_us: pct(0.5), p99_us: pct(0.99), errors }
+    Result_ { players, readers, threads, live, gbit: bits / 1e9, cpu, generator_cpu, rss, p50_us: pct(0.5), p99_us: pct(0.99), errors }
 }
 
 fn row(server: &str, r: &Result_, secs: f64) -> String {
     format!(
-        "| {server} | {} ({} live) | {:.2} | {:.2} s | {:.2} s | {:.2} s | {:.1} MiB | {:.2} ms | {:.2} ms |{}",
+        "| {server} | {} | {} | {} ({} live) | {:.2} | {:.2} s | {:.2} s | {:.2} s | {:.1} MiB | {:.2} ms | {:.2} ms |{}",
+        r.readers.name(),
+        r.threads,
         r.players,
         r.live,
         r.gbit / secs,
@@ -279,7 +334,9 @@ fn summary_row(server: &str, samples: &[Result_], secs: f64) -> String {
     let live_min = samples.iter().map(|r| r.live).min().unwrap_or(0);
     let errors: usize = samples.iter().map(|r| r.errors).sum();
     format!(
-        "| {server} | {} (≥ {live_min} live) | {} | {} | {} | {} | {} | {} | {} |{}",
+        "| {server} | {} | {} | {} (≥ {live_min} live) | {} | {} | {} | {} | {} | {} | {} |{}",
+        samples[0].readers.name(),
+        samples[0].threads,
         samples[0].players,
         spread(samples, " Gbit/s", |r| r.gbit / secs),
         spread(samples, " s", |r| r.cpu),
@@ -292,60 +349,100 @@ fn summary_row(server: &str, samples: &[Result_], secs: f64) -> String {
     )
 }
 
+/// One configuration of the benchmark.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    players: usize,
+    readers: Readers,
+    /// Server threads: `tally serve --threads N`, nginx `worker_processes N`.
+    threads: usize,
+}
+
+/// A comma-separated list from the environment, or the default.
+fn list<T: std::str::FromStr>(var: &str, default: &[T]) -> Vec<T>
+where
+    T: Clone,
+{
+    match std::env::var(var) {
+        Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
 fn main() {
     // Load only, against a server already running (for profiling it):
-    // FANOUT_URL=rtmp://... FANOUT_PID=... FANOUT_PLAYERS=200
+    // FANOUT_URL=rtmp://... FANOUT_PID=... FANOUT_PLAYERS=200 FANOUT_READERS=slow
+    let slow_env = std::env::var("FANOUT_READERS").is_ok_and(|r| r.trim() == "slow");
     if let (Ok(url), Ok(pid)) = (std::env::var("FANOUT_URL"), std::env::var("FANOUT_PID")) {
         let players = std::env::var("FANOUT_PLAYERS").ok().and_then(|p| p.parse().ok()).unwrap_or(200);
         let dir = common::TestDir::new("fanout");
         let clip = Arc::new(make_clip(dir.path()));
-        let r = run(&clip, pid.parse().unwrap_or(0), &url, players, Duration::from_secs(3), Duration::from_secs(10), 0);
+        let readers = if slow_env { Readers::Slow } else { Readers::Fast };
+        let shape = Shape { players, readers, threads: 0 };
+        let r = run(&clip, pid.parse().unwrap_or(0), &url, shape, Duration::from_secs(3), Duration::from_secs(10), 0);
         println!("{}", row("external", &r, 10.0));
         return;
     }
     let full = std::env::args().any(|a| a == "--bench");
     if !full {
-        // Smoke run under `cargo test`: the generator and the server work together.
+        // Smoke run under `cargo test`: the generator and the server work
+        // together, with readers of both kinds.
         let dir = common::TestDir::new("fanout");
         let clip = Arc::new(make_clip(dir.path()));
-        let server = TallyServer::start(&[]);
-        let r = run(&clip, server.proc().pid(), &server.url("bench"), 5, Duration::from_secs(1), Duration::from_secs(2), 1);
-        assert!(r.gbit > 0.0 && r.errors == 0 && r.p50_us > 0, "smoke run delivered nothing: {:.4} Gbit, {} errors, p50 {} us", r.gbit, r.errors, r.p50_us);
-        println!("fanout smoke: 5 players, {:.3} Gbit in 2 s, p50 {} us", r.gbit, r.p50_us);
+        for readers in [Readers::Fast, Readers::Slow] {
+            let server = TallyServer::start(&[]);
+            let shape = Shape { players: 5, readers, threads: 1 };
+            let r = run(&clip, server.proc().pid(), &server.url("bench"), shape, Duration::from_secs(1), Duration::from_secs(2), 1);
+            assert!(r.gbit > 0.0 && r.errors == 0 && r.p50_us > 0, "smoke run ({readers:?}) delivered nothing: {:.4} Gbit, {} errors, p50 {} us", r.gbit, r.errors, r.p50_us);
+            println!("fanout smoke ({readers:?} readers): 5 players, {:.3} Gbit in 2 s, p50 {} us", r.gbit, r.p50_us);
+        }
         return;
     }
     let (warmup, measure) = (Duration::from_secs(3), Duration::from_secs(10));
     let samples: usize = std::env::var("SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let sizes: Vec<usize> = list("FANOUT_SIZES", &[50, 200, 500]);
+    let thread_counts: Vec<usize> = list("FANOUT_THREADS", &[1, 2]);
+    let readers: Vec<Readers> = match std::env::var("FANOUT_READERS").as_deref() {
+        Ok("fast") => vec![Readers::Fast],
+        Ok("slow") => vec![Readers::Slow],
+        _ => vec![Readers::Fast, Readers::Slow],
+    };
     let dir = common::TestDir::new("fanout");
     let clip = Arc::new(make_clip(dir.path()));
     let mut lines = Vec::new();
     let mut turn = 0usize;
-    for players in [50usize, 200, 500] {
-        let mut ours = Vec::new();
-        let mut theirs = Vec::new();
-        for _ in 0..samples {
-            // The servers take turns going first.
-            for k in 0..2 {
-                let ffmpeg_players = if players == 50 { 3 } else { 0 };
-                if (k + turn).is_multiple_of(2) {
-                    let server = TallyServer::start(&["--max-connections", "2000"]);
-                    let r = run(&clip, server.proc().pid(), &server.url("bench"), players, warmup, measure, ffmpeg_players);
-                    eprintln!("{}", row("tally serve", &r, measure.as_secs_f64()));
-                    ours.push(r);
-                } else {
-                    let nginx = Nginx::start();
-                    let r = run(&clip, nginx.proc().pid(), &nginx.url("bench"), players, warmup, measure, ffmpeg_players);
-                    eprintln!("{}", row("nginx-rtmp", &r, measure.as_secs_f64()));
-                    theirs.push(r);
+    for &threads in &thread_counts {
+        for &reading in &readers {
+            for &players in &sizes {
+                let shape = Shape { players, readers: reading, threads };
+                let mut ours = Vec::new();
+                let mut theirs = Vec::new();
+                for _ in 0..samples {
+                    // The servers take turns going first.
+                    for k in 0..2 {
+                        let ffmpeg_players = if players == 50 { 3 } else { 0 };
+                        if (k + turn).is_multiple_of(2) {
+                            let t = threads.to_string();
+                            let server = TallyServer::start(&["--max-connections", "2000", "--threads", &t]);
+                            let r = run(&clip, server.proc().pid(), &server.url("bench"), shape, warmup, measure, ffmpeg_players);
+                            eprintln!("{}", row("tally serve", &r, measure.as_secs_f64()));
+                            ours.push(r);
+                        } else {
+                            let nginx = NginxConfig::new().workers(threads).start();
+                            let r = run(&clip, nginx.proc().pid(), &nginx.url("bench"), shape, warmup, measure, ffmpeg_players);
+                            eprintln!("{}", row("nginx-rtmp", &r, measure.as_secs_f64()));
+                            theirs.push(r);
+                        }
+                    }
+                    turn += 1;
                 }
+                lines.push(summary_row("tally serve", &ours, measure.as_secs_f64()));
+                lines.push(summary_row("nginx-rtmp", &theirs, measure.as_secs_f64()));
             }
-            turn += 1;
         }
-        lines.push(summary_row("tally serve", &ours, measure.as_secs_f64()));
-        lines.push(summary_row("nginx-rtmp", &theirs, measure.as_secs_f64()));
     }
-    println!("| server | players | delivered | server CPU (10 s) | server CPU per delivered Gbit | load generator CPU | server peak RSS | relay latency p50 | p99 |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| server | readers | threads | players | delivered | server CPU (10 s) | server CPU per delivered Gbit | load generator CPU | server peak RSS | relay latency p50 | p99 |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for l in lines {
         println!("{l}");
     }

@@ -47,6 +47,9 @@ pub struct RtmpPlayer {
     buf: BytesMut,
     events: VecDeque<ClientEvent>,
     bytes_in: u64,
+    /// Most bytes per read, yielding to other tasks before each: a viewer
+    /// behind a slow link (the fan-out benchmark's slow readers).
+    read_limit: Option<usize>,
 }
 
 impl std::fmt::Debug for RtmpPlayer {
@@ -78,7 +81,7 @@ impl RtmpPlayer {
         let mut session = ClientSession::new(ClientConfig::play_from_url(url), fastrand::u64(..), 0);
         // Until the server answers `play`; what arrived with the answer is kept for `next_event`.
         let events = client_setup::drive_until(&mut session, &mut stream, client_setup::play_started).await?;
-        Ok(RtmpPlayer { stream, local, session, buf: BytesMut::with_capacity(64 * 1024), events: events.into(), bytes_in: 0 })
+        Ok(RtmpPlayer { stream, local, session, buf: BytesMut::with_capacity(64 * 1024), events: events.into(), bytes_in: 0, read_limit: None })
     }
 
     async fn flush(&mut self) -> Result<(), PlayError> {
@@ -95,6 +98,12 @@ impl RtmpPlayer {
         self.bytes_in
     }
 
+    /// Reads at most `limit` bytes at a time and yields to other tasks
+    /// before each read (`None`: whatever the socket has, at once).
+    pub fn set_read_limit(&mut self, limit: Option<usize>) {
+        self.read_limit = limit.map(|l| l.max(1));
+    }
+
     /// The next event; `Ok(None)` when the server closed the connection.
     pub async fn next_event(&mut self) -> Result<Option<ClientEvent>, PlayError> {
         loop {
@@ -102,7 +111,16 @@ impl RtmpPlayer {
                 return Ok(Some(ev));
             }
             self.buf.clear();
-            let n = self.stream.read_buf(&mut self.buf).await?;
+            let n = match self.read_limit {
+                None => self.stream.read_buf(&mut self.buf).await?,
+                Some(limit) => {
+                    tokio::task::yield_now().await;
+                    self.buf.resize(limit, 0);
+                    let n = self.stream.read(&mut self.buf[..limit]).await?;
+                    self.buf.truncate(n);
+                    n
+                }
+            };
             if n == 0 {
                 return Ok(None);
             }

@@ -607,6 +607,8 @@ pub struct NginxConfig {
     publish_allow: Option<Vec<String>>,
     application_directives: Vec<String>,
     server_directives: Vec<String>,
+    /// Worker processes; more than one runs a master and `rtmp_auto_push`.
+    workers: usize,
 }
 
 impl Default for NginxConfig {
@@ -617,6 +619,7 @@ impl Default for NginxConfig {
             publish_allow: None,
             application_directives: Vec::new(),
             server_directives: Vec::new(),
+            workers: 1,
         }
     }
 }
@@ -650,13 +653,26 @@ impl NginxConfig {
         self
     }
 
+    /// `workers` worker processes under a master, with `rtmp_auto_push on`
+    /// so that a player on any worker sees a publisher on another (how
+    /// nginx-rtmp uses more than one core).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
     fn render(&self, dir: &Path, rtmp_port: u16, http_port: u16, module: &Path) -> String {
         let d = dir.display();
         let mut conf = String::new();
-        let _ = writeln!(
-            conf,
-            "daemon off;\nmaster_process off;\nworker_processes 1;"
-        );
+        if self.workers > 1 {
+            let _ = writeln!(
+                conf,
+                "daemon off;\nmaster_process on;\nworker_processes {};\nrtmp_auto_push on;\nrtmp_socket_dir {d};",
+                self.workers
+            );
+        } else {
+            let _ = writeln!(conf, "daemon off;\nmaster_process off;\nworker_processes 1;");
+        }
         let _ = writeln!(conf, "pid {d}/nginx.pid;\nerror_log {d}/error.log info;");
         let _ = writeln!(conf, "load_module {};", module.display());
         // Enough for the fan-out benchmark's 500 players.
@@ -907,6 +923,11 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        // A master stops its workers on TERM; SIGKILL would orphan them.
+        if !self.proc.has_exited() {
+            let _ = Command::new("kill").arg("-TERM").arg(self.proc.pid().to_string()).status();
+            self.proc.wait_timeout(Duration::from_secs(5));
+        }
         self.proc.kill();
         if thread::panicking() {
             eprintln!(
