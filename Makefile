@@ -12,7 +12,7 @@ TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth x11-utils libgl1-mesa-dri
 	vlc-bin vlc-plugin-base mpv chromium stunnel4 openssl imagemagick xdotool \
 	dbus-daemon dbus-bin gnome-keyring
 
-.PHONY: all deps test-deps run build test bench fuzz plot clean
+.PHONY: all deps test-deps run build test bench fuzz plot soak clean
 
 all: build
 
@@ -43,8 +43,10 @@ test: test-deps
 	$(CARGO) test --locked --workspace --all-targets --no-fail-fast
 	$(CARGO) test --locked --workspace --doc
 
+# Every benchmark but the 30-minute soak (`make soak`).
+BENCHES := rtmp_chunk amf0 flv_mux convert audio_path fanout late_join recovery preview
 bench: test-deps
-	$(CARGO) bench --locked
+	$(CARGO) bench --locked $(addprefix --bench ,$(BENCHES))
 	./benches/compare.sh
 	./benches/live_cpu.sh
 
@@ -54,6 +56,15 @@ plot: test-deps
 	@./scripts/ensure-packages.sh gnuplot-nox
 	TALLY_CONGESTION_CSV=$(CURDIR)/docs/congestion.csv $(CARGO) bench --locked --bench recovery
 	gnuplot docs/congestion.gp
+
+# The soak: 30 minutes live to nginx-rtmp and tally serve with 20 players and
+# a fault every 3 minutes (SOAK_SECS, FAULT_EVERY, SOAK_PLAYERS change it);
+# prints the summary for docs/PERFORMANCE.md and plots docs/soak.csv ->
+# docs/soak.png.
+soak: test-deps
+	@./scripts/ensure-packages.sh gnuplot-nox
+	SOAK_CSV=$(CURDIR)/docs/soak.csv $(CARGO) bench --locked --bench soak
+	gnuplot docs/soak.gp
 
 fuzz: deps
 	./fuzz/run.sh
