@@ -187,6 +187,17 @@ fn a_cut_connection_resumes_on_a_new_connection_from_a_keyframe() {
     eprintln!("cut: resumed {:.2} s after the cut", resumed.after.as_secs_f64());
     assert!(live.proxy.accepted() > accepted, "a new connection carried the stream");
     assert_restarted_on_keyframe(&live, &resumed, "cut");
+    // Counted the moment it is live again, not when that session ends.
+    assert!(
+        wait_until(Duration::from_secs(5), || stats_lines(&live.tally)
+            .last()
+            .and_then(|s| s["outputs"][0]["reconnects"].as_u64())
+            == Some(1)),
+        "the stats never counted the reconnection while live: {:?}\n{}",
+        stats_lines(&live.tally).last().map(|s| s["outputs"][0].clone()),
+        live.tally.describe()
+    );
+    assert!(live.tally.stderr_text().contains("reconnected; live"), "{}", live.tally.describe());
     live.wait_media_secs(8.0, Duration::from_secs(20));
     live.finish(7.0);
 }

@@ -123,10 +123,9 @@ pub async fn publish(dest: Destination, queue: Arc<OutputQueue>, status: Arc<Out
         }
         .await;
         if went_live {
-            if outage.take().is_some() {
-                status.add_reconnect();
-                tracing::info!(url = %dest.url, "reconnected");
-            }
+            // Counted (and logged) by the session the moment it was live
+            // again, not here when it ends.
+            outage = None;
             ever_live = true;
             attempt = 0;
         }
@@ -199,9 +198,11 @@ async fn run_session(
         // from a keyframe made for this session.
         queue.restart_at_next_keyframe();
         status.request_keyframe();
+        // Every session after the first live one follows a loss.
+        status.add_reconnect();
     }
     status.set_state(OutputState::Live);
-    tracing::info!(url = %dest.url, "live");
+    tracing::info!(url = %dest.url, "{}", if resuming { "reconnected; live" } else { "live" });
 
     // A new session starts with what a decoder needs.
     for tag in [&cache.metadata, &cache.video, &cache.audio].into_iter().flatten().cloned().collect::<Vec<_>>() {
