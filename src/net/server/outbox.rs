@@ -62,6 +62,29 @@ impl Outbox {
         }
     }
 
+    /// Writes `bytes` to the socket at once, without waiting, when nothing
+    /// is ahead of it: what the socket does not take (all of it if it is
+    /// full) waits here for [`Outbox::poll_write`]. `true` when all was
+    /// written. An error is left for the connection's task to meet on its
+    /// next write, where it ends the connection.
+    pub fn write_through(&mut self, socket: &TcpStream, bytes: Bytes) -> bool {
+        if !self.bufs.is_empty() {
+            self.push(bytes);
+            return false;
+        }
+        match socket.try_write(&bytes) {
+            Ok(n) if n == bytes.len() => true,
+            Ok(n) => {
+                self.push(bytes.slice(n..));
+                false
+            }
+            Err(_) => {
+                self.push(bytes);
+                false
+            }
+        }
+    }
+
     /// Writes what the socket takes now: `Ready(Ok)` once everything is
     /// written, `Pending` (the task woken when the socket is writable) while
     /// the socket is full.

@@ -9,7 +9,9 @@
 //! [`PlayerLimits::skip_window_ms`] of media cannot keep up at all and is
 //! disconnected with a reason. Neither slows the publisher or other players.
 
+use super::SERVER_CHUNK_SIZE;
 use super::message::HubMessage;
+use super::outbox::Outbox;
 pub use crate::net::media_queue::{PushOutcome, QueueLimits};
 use crate::net::media_queue::{Media, MediaDeque, Queued};
 use crate::rtmp::MediaKind;
@@ -17,6 +19,33 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use tokio::net::TcpStream;
+
+/// An RTMP player's socket, for the fan-out to write to itself.
+///
+/// A message with nothing waiting ahead of it (an empty queue, an empty
+/// outbox, no batch in the connection task's hands) goes from the
+/// publisher's task straight into the player's socket: no wake-up of the
+/// player's task, no second pass over the queue — the way nginx-rtmp writes
+/// to its players from its event loop. Only what the socket does not take
+/// wakes the task, which then waits for the socket to drain.
+pub struct DirectSink {
+    /// The player's connection.
+    pub socket: Arc<TcpStream>,
+    /// The connection's outbox, shared with its task: bytes go to the socket
+    /// in the order they enter it, and only from under its lock.
+    pub out: Arc<Mutex<Outbox>>,
+    /// The player's message stream id.
+    pub stream_id: u32,
+    /// The connection's outgoing chunk size.
+    pub chunk_size: u32,
+}
+
+/// Locks an outbox; a panic elsewhere while it was held leaves bytes that
+/// are still whole buffers, so its state stays usable.
+pub fn lock_out(out: &Mutex<Outbox>) -> MutexGuard<'_, Outbox> {
+    out.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Limits of one player queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +109,11 @@ struct Inner {
     /// waking costs no second lock (a fan-out to hundreds of players does
     /// this for every message).
     waker: Option<Waker>,
+    /// Where media may be written through (see [`DirectSink`]).
+    direct: Option<DirectSink>,
+    /// The consumer holds drained items it has not yet put into the outbox:
+    /// nothing may be written through until it has (it would overtake them).
+    taken: bool,
 }
 
 /// What [`PlayerQueue::poll_drain`] found.
@@ -150,6 +184,8 @@ impl PlayerQueue {
                 closed: false,
                 kicked: None,
                 waker: None,
+                direct: None,
+                taken: false,
             }),
             limits,
             peer: peer.to_string(),
@@ -170,6 +206,17 @@ impl PlayerQueue {
             dropped_frames: self.dropped.load(Ordering::Relaxed),
             bytes_out: self.delivered.load(Ordering::Relaxed),
         }
+    }
+
+    /// Lets the fan-out write media straight to the player's socket.
+    pub fn with_direct(self, sink: DirectSink) -> Self {
+        self.lock().direct = Some(sink);
+        self
+    }
+
+    /// The consumer has put what it drained into the outbox.
+    pub fn rendered(&self) {
+        self.lock().taken = false;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -239,6 +286,31 @@ impl PlayerQueue {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return PushOutcome::Dropped;
         }
+        if let Some(direct) = &g.direct
+            && !g.taken
+            && g.items.is_empty()
+            && let PlayerItem::Media(m) = &item
+        {
+            let mut out = lock_out(&direct.out);
+            // Bytes still waiting there mean a full socket: this message
+            // queues, where falling behind is judged.
+            if out.is_empty() {
+                let Some(bytes) = m.rtmp_bytes(direct.stream_id, direct.chunk_size, SERVER_CHUNK_SIZE) else {
+                    // Cannot be chunked (the consumer would skip it too).
+                    return PushOutcome::Queued;
+                };
+                let all = out.write_through(&direct.socket, bytes);
+                drop(out);
+                self.delivered.fetch_add(m.payload.len() as u64, Ordering::Relaxed);
+                if !all {
+                    // The rest waits in the outbox: the task must watch the socket.
+                    let waker = g.waker.take();
+                    drop(g);
+                    wake(waker);
+                }
+                return PushOutcome::Queued;
+            }
+        }
         g.items.push_back(item);
         let waker = g.waker.take();
         drop(g);
@@ -250,6 +322,7 @@ impl PlayerQueue {
     pub fn drain(&self, out: &mut Vec<PlayerItem>, max: usize) {
         let mut g = self.lock();
         self.take(&mut g, out, max);
+        g.taken = g.direct.is_some() && !out.is_empty();
     }
 
     fn take(&self, g: &mut Inner, out: &mut Vec<PlayerItem>, max: usize) {
@@ -267,6 +340,7 @@ impl PlayerQueue {
         }
         if !g.items.is_empty() {
             self.take(&mut g, out, max);
+            g.taken = g.direct.is_some();
             return Poll::Ready(Drained::Items);
         }
         if !g.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -291,6 +365,7 @@ impl PlayerQueue {
         let mut g = self.lock();
         g.closed = true;
         g.items.clear();
+        g.direct = None;
         let waker = g.waker.take();
         drop(g);
         wake(waker);
@@ -402,5 +477,112 @@ mod tests {
         assert_eq!(out.len(), 2);
         q.close();
         assert_eq!(q.push(PlayerItem::Published), PushOutcome::Closed);
+    }
+
+    /// A queue writing through to a loopback connection, and that connection's far end.
+    async fn direct_pair() -> (PlayerQueue, Arc<Mutex<Outbox>>, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = tokio::spawn(async move { TcpStream::connect(addr).await });
+        let (server, _) = listener.accept().await.expect("accept");
+        let client = client.await.expect("join").expect("connect");
+        let out = Arc::new(Mutex::new(Outbox::default()));
+        let sink = DirectSink { socket: Arc::new(server), out: out.clone(), stream_id: 1, chunk_size: SERVER_CHUNK_SIZE };
+        (PlayerQueue::new(limits(), "127.0.0.1:1", PlayerProtocol::Rtmp).with_direct(sink), out, client)
+    }
+
+    /// Wakes counted.
+    struct Counter(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn rtmp(item: &PlayerItem) -> Bytes {
+        match item {
+            PlayerItem::Media(m) => m.rtmp_bytes(1, SERVER_CHUNK_SIZE, SERVER_CHUNK_SIZE).expect("chunked"),
+            _ => Bytes::new(),
+        }
+    }
+
+    async fn read_exactly(client: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut got = vec![0u8; n];
+        tokio::time::timeout(std::time::Duration::from_secs(5), client.read_exact(&mut got)).await.expect("in time").expect("read");
+        got
+    }
+
+    #[tokio::test]
+    async fn media_with_nothing_ahead_goes_straight_to_the_socket_without_waking_the_player() {
+        let (q, out, mut client) = direct_pair().await;
+        let counter = Arc::new(Counter(Default::default()));
+        let waker = Waker::from(counter.clone());
+        let mut taken = Vec::new();
+        assert!(q.poll_drain(&mut Context::from_waker(&waker), &mut taken, 8).is_pending());
+        let (first, second) = (v(0, true), a(10));
+        assert_eq!(q.push(first.clone()), PushOutcome::Queued);
+        assert_eq!(q.push(second.clone()), PushOutcome::Queued);
+        let want = [rtmp(&first), rtmp(&second)].concat();
+        assert_eq!(read_exactly(&mut client, want.len()).await, want);
+        assert_eq!(counter.0.load(Ordering::Relaxed), 0, "the player's task was woken");
+        assert!(lock_out(&out).is_empty() && q.lock().items.is_empty());
+        assert_eq!(q.info().bytes_out, 9);
+    }
+
+    #[tokio::test]
+    async fn nothing_overtakes_what_the_player_holds_or_what_waits_in_its_outbox() {
+        let (q, out, mut client) = direct_pair().await;
+        // A notice queues; once the player has taken it, media queue behind it.
+        q.push(PlayerItem::Published);
+        let mut taken = Vec::new();
+        q.drain(&mut taken, 8);
+        assert_eq!(taken.len(), 1);
+        let held = v(0, true);
+        q.push(held.clone());
+        assert_eq!(q.lock().items.len(), 1, "written past a batch the player had not rendered");
+        lock_out(&out).push(Bytes::from_static(b"notice"));
+        q.rendered();
+        // Still queued media ahead: the next one queues too.
+        let next = a(5);
+        q.push(next.clone());
+        assert_eq!(q.lock().items.len(), 2);
+        taken.clear();
+        q.drain(&mut taken, 8);
+        for item in &taken {
+            lock_out(&out).push(rtmp(item));
+        }
+        q.rendered();
+        // Bytes waiting in the outbox: media queue, not written past them.
+        let later = a(10);
+        q.push(later.clone());
+        assert_eq!(q.lock().items.len(), 1, "written past the outbox");
+        let want = [&b"notice"[..], &rtmp(&held), &rtmp(&next)].concat();
+        let socket = q.lock().direct.as_ref().map(|d| d.socket.clone()).expect("direct");
+        std::future::poll_fn(|cx| lock_out(&out).poll_write(&socket, cx)).await.expect("write");
+        assert_eq!(read_exactly(&mut client, want.len()).await, want);
+    }
+
+    #[tokio::test]
+    async fn behind_a_player_that_stopped_reading_media_queues_and_skips() {
+        let (q, out, _client) = direct_pair().await;
+        let big = |ts: u32, key: bool| {
+            let mut body = vec![if key { 0x17 } else { 0x27 }, 1, 0, 0, 0];
+            body.resize(256 << 10, 7);
+            PlayerItem::Media(HubMessage::new(MediaKind::Video, ts, Bytes::from(body)))
+        };
+        // The socket fills, the rest of a message waits in the outbox, and
+        // from then on media queue where the skipping judges them.
+        let mut ts = 0;
+        while lock_out(&out).is_empty() {
+            assert!(ts < 100_000, "64 MB went into a socket nobody reads");
+            q.push(big(ts, ts % 1000 == 0));
+            ts += 40;
+        }
+        for _ in 0..40 {
+            q.push(big(ts, ts % 1000 == 0));
+            ts += 40;
+        }
+        assert!(q.info().skips > 0, "a player that reads nothing never fell behind");
     }
 }

@@ -7,14 +7,17 @@
 //! produced. Whatever ends the connection, the role is undone (the stream
 //! name freed, the player removed).
 //!
-//! A player's loop is the hot path of a fan-out (hundreds of them per
-//! published message), so it waits on its queue and its socket with one
-//! hand-written poll — no per-message wake-up channels, no re-registered
-//! futures — and writes each batch with one vectored write.
+//! A player's media usually never passes through its task: while nothing
+//! waits ahead of a message, the publisher's fan-out writes it straight into
+//! the player's socket ([`DirectSink`]). The task is woken only for what the
+//! socket did not take, for notices and for the client's input; it waits on
+//! its queue and its socket with one hand-written poll — no per-message
+//! wake-up channels, no re-registered futures — and writes its backlog with
+//! vectored writes.
 
 use super::hub::{Kick, StreamHub, key_matches, split_key};
 use super::message::HubMessage;
-use super::player_queue::{Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue};
+use super::player_queue::{DirectSink, Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue, lock_out};
 use super::{
     Admission, CLOSE_LINGER, SERVER_CHUNK_SIZE, Shared,
     WRITE_STALL_TIMEOUT,
@@ -24,7 +27,7 @@ use super::outbox::Outbox;
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Instant;
 use tokio::net::TcpStream;
@@ -79,11 +82,13 @@ struct Conn {
     shared: Arc<Shared>,
     peer: String,
     session: ServerSession,
-    socket: TcpStream,
+    /// Shared with a player's queue, which may write media through.
+    socket: Arc<TcpStream>,
     role: Role,
     buf: BytesMut,
-    /// What is still to be written, in order.
-    out: Outbox,
+    /// What is still to be written, in order (shared with a player's queue,
+    /// see [`DirectSink`]).
+    out: Arc<Mutex<Outbox>>,
 }
 
 /// What woke a player's loop.
@@ -107,10 +112,10 @@ pub(super) async fn serve(socket: TcpStream, peer: SocketAddr, id: u64, admissio
         shared,
         peer,
         session,
-        socket,
+        socket: Arc::new(socket),
         role: Role::None,
         buf: BytesMut::with_capacity(READ_CHUNK),
-        out: Outbox::default(),
+        out: Arc::default(),
     };
     let result = conn.run().await;
     conn.leave_role();
@@ -132,20 +137,23 @@ impl Conn {
     /// saying why. So: FIN after our queued bytes, then discard what the
     /// client still sends until it closes too, for at most [`CLOSE_LINGER`].
     async fn close_gracefully(&mut self) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         // A session that failed on the client's input has queued its reply
         // (an `_error` or `onStatus` naming what was wrong).
         if !matches!(timeout(CLOSE_LINGER, self.flush()).await, Ok(Ok(()))) {
             return;
         }
-        if self.socket.shutdown().await.is_err() {
+        if socket2::SockRef::from(&*self.socket).shutdown(std::net::Shutdown::Write).is_err() {
             return;
         }
         let mut sink = [0u8; 4096];
+        let socket = &self.socket;
         let drain = async {
-            while let Ok(n) = self.socket.read(&mut sink).await {
-                if n == 0 {
-                    break;
+            while socket.readable().await.is_ok() {
+                match socket.try_read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => break,
                 }
             }
         };
@@ -155,18 +163,26 @@ impl Conn {
     /// Queues the session's output behind whatever is waiting and writes
     /// it all.
     async fn flush(&mut self) -> Result<(), ConnEnd> {
-        self.out.push(self.session.take_outbound());
+        self.push_outbound();
         self.write_out().await
+    }
+
+    /// Moves the session's output into the outbox, behind what waits there.
+    fn push_outbound(&mut self) {
+        let bytes = self.session.take_outbound();
+        if !bytes.is_empty() {
+            lock_out(&self.out).push(bytes);
+        }
     }
 
     /// Writes everything waiting; a socket that takes nothing for
     /// [`WRITE_STALL_TIMEOUT`] ends the connection.
     async fn write_out(&mut self) -> Result<(), ConnEnd> {
-        if self.out.is_empty() {
+        if lock_out(&self.out).is_empty() {
             return Ok(());
         }
-        let (socket, out) = (&self.socket, &mut self.out);
-        match timeout(WRITE_STALL_TIMEOUT, std::future::poll_fn(|cx| out.poll_write(socket, cx))).await {
+        let (socket, out) = (&self.socket, &self.out);
+        match timeout(WRITE_STALL_TIMEOUT, std::future::poll_fn(|cx| lock_out(out).poll_write(socket, cx))).await {
             Err(_) => Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
             Ok(r) => Ok(r?),
         }
@@ -253,9 +269,13 @@ impl Conn {
                 _ => return Ok(true),
             };
             items.clear();
-            let (socket, out) = (&self.socket, &mut self.out);
+            let (socket, out) = (&self.socket, &self.out);
             let wake = std::future::poll_fn(|cx| {
-                match out.poll_write(socket, cx) {
+                let (written, blocked_since) = {
+                    let mut out = lock_out(out);
+                    (out.poll_write(socket, cx), out.blocked_since())
+                };
+                match written {
                     Poll::Ready(Err(e)) => return Poll::Ready(PlayerWake::Failed(e)),
                     Poll::Ready(Ok(())) => {
                         if !paused && let Poll::Ready(d) = queue.poll_drain(cx, &mut items, WRITE_BATCH) {
@@ -263,7 +283,7 @@ impl Conn {
                         }
                     }
                     Poll::Pending => {
-                        if let Some(since) = out.blocked_since() {
+                        if let Some(since) = blocked_since {
                             let until = tokio::time::Instant::from_std(since + WRITE_STALL_TIMEOUT);
                             if stall.as_mut().poll(cx).is_ready() {
                                 if tokio::time::Instant::now() >= until {
@@ -279,7 +299,11 @@ impl Conn {
             })
             .await;
             match wake {
-                PlayerWake::Queue(Drained::Items) => self.render(&items, stream_id)?,
+                PlayerWake::Queue(Drained::Items) => {
+                    let rendered = self.render(&items, stream_id);
+                    queue.rendered();
+                    rendered?;
+                }
                 PlayerWake::Queue(Drained::Closed(Some(reason))) => {
                     self.session.send_status(stream_id, "error", "NetStream.Play.Failed", &reason)?;
                     self.flush().await?;
@@ -293,7 +317,7 @@ impl Conn {
                         return Ok(false);
                     }
                     // Acknowledgements, pongs: behind the media already waiting.
-                    self.out.push(self.session.take_outbound());
+                    self.push_outbound();
                 }
                 PlayerWake::Failed(e) => return Err(e.into()),
                 PlayerWake::Stalled => return Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
@@ -308,20 +332,32 @@ impl Conn {
             match item {
                 PlayerItem::Media(m) => {
                     if let Some(b) = m.rtmp_bytes(stream_id, chunk_size, SERVER_CHUNK_SIZE) {
-                        self.out.push(b);
+                        lock_out(&self.out).push(b);
                     }
                 }
                 PlayerItem::Published => {
                     self.session.notify_publish(stream_id)?;
-                    self.out.push(self.session.take_outbound());
+                    self.push_outbound();
                 }
                 PlayerItem::Unpublished => {
                     self.session.notify_unpublish(stream_id)?;
-                    self.out.push(self.session.take_outbound());
+                    self.push_outbound();
                 }
             }
         }
         Ok(())
+    }
+
+    /// A queue for this connection's player on `stream_id`, which the
+    /// fan-out may write through.
+    fn player_queue(&self, stream_id: u32) -> Arc<PlayerQueue> {
+        let sink = DirectSink {
+            socket: self.socket.clone(),
+            out: self.out.clone(),
+            stream_id,
+            chunk_size: self.session.out_chunk_size(),
+        };
+        Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp).with_direct(sink))
     }
 
     async fn on_event(&mut self, ev: ServerEvent) -> Result<(), ConnEnd> {
@@ -400,7 +436,7 @@ impl Conn {
         // Play.Start goes out before any media.
         self.flush().await?;
         let hub = self.shared.registry.hub(app, name);
-        let queue = Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
+        let queue = self.player_queue(stream_id);
         hub.add_player(queue.clone());
         tracing::info!(peer = %self.peer, %app, stream = %name, live = hub.is_live(), "playing");
         self.role = Role::Playing { hub, queue, stream_id, paused: false };
@@ -414,13 +450,20 @@ impl Conn {
     }
 
     fn on_pause(&mut self, stream_id: u32, pause: bool) {
+        let resume = matches!(&self.role, Role::Playing { paused: true, .. }) && !pause;
+        // The answer to the pause goes out before any media of a resumed
+        // stream can be written through.
+        self.push_outbound();
+        let fresh = resume.then(|| match &self.role {
+            Role::Playing { stream_id, .. } => self.player_queue(*stream_id),
+            _ => self.player_queue(stream_id),
+        });
         if let Role::Playing { hub, queue, paused, .. } = &mut self.role {
             if pause && !*paused {
                 queue.close();
                 hub.remove_player(queue);
-            } else if !pause && *paused {
+            } else if let Some(fresh) = fresh {
                 // Resume live from the cached start, like a new player.
-                let fresh = Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, &self.peer, PlayerProtocol::Rtmp));
                 hub.add_player(fresh.clone());
                 *queue = fresh;
             }
