@@ -664,17 +664,21 @@ impl NginxConfig {
     fn render(&self, dir: &Path, rtmp_port: u16, http_port: u16, module: &Path) -> String {
         let d = dir.display();
         let mut conf = String::new();
+        // The module first: `rtmp_auto_push` is one of its directives.
+        let _ = writeln!(conf, "load_module {};", module.display());
         if self.workers > 1 {
             let _ = writeln!(
                 conf,
-                "daemon off;\nmaster_process on;\nworker_processes {};\nrtmp_auto_push on;\nrtmp_socket_dir {d};",
-                self.workers
+                // Workers run as `user`; as root they would be `nobody`,
+                // which cannot make its sockets in this private directory.
+                "daemon off;\nmaster_process on;\nworker_processes {};\nrtmp_auto_push on;\nrtmp_socket_dir {d};{}",
+                self.workers,
+                if is_root() { "\nuser root;" } else { "" }
             );
         } else {
             let _ = writeln!(conf, "daemon off;\nmaster_process off;\nworker_processes 1;");
         }
         let _ = writeln!(conf, "pid {d}/nginx.pid;\nerror_log {d}/error.log info;");
-        let _ = writeln!(conf, "load_module {};", module.display());
         // Enough for the fan-out benchmark's 500 players.
         let _ = writeln!(conf, "events {{ worker_connections 4096; }}");
         let mut app = String::from("live on;\n");
@@ -1765,4 +1769,12 @@ impl Drop for StaticFiles {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// This process runs as root (its effective uid, from /proc).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2)).map(|uid| uid == "0"))
+        .unwrap_or(false)
 }
