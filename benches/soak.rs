@@ -387,7 +387,7 @@ fn mib(kib: f64) -> f64 {
 struct LogCounts {
     /// The first "connection lost" after being live (`attempt=1`).
     losses: usize,
-    /// "live" lines: the first session and every reconnection.
+    /// "live" and "reconnected; live" lines: the first session and every reconnection.
     live: usize,
 }
 
@@ -395,7 +395,10 @@ fn log_counts(log: &str, url: &str) -> LogCounts {
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(url)).collect();
     LogCounts {
         losses: lines.iter().filter(|l| l.contains("connection lost") && l.trim_end().ends_with("attempt=1")).count(),
-        live: lines.iter().filter(|l| l.contains(&format!("INFO live {url}"))).count(),
+        live: lines
+            .iter()
+            .filter(|l| l.contains(&format!("INFO live {url}")) || l.contains(&format!("INFO reconnected; live {url}")))
+            .count(),
     }
 }
 

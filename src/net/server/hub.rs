@@ -23,6 +23,13 @@ use tokio::sync::Notify;
 pub const MAX_GOP_BYTES: usize = 16 << 20;
 /// Most messages held in the GOP cache.
 pub const MAX_GOP_MESSAGES: usize = 4096;
+/// Longest audio waits, in media time, to travel with the next message:
+/// under one video frame at 25 fps, so a stream with video never holds
+/// audio past its next frame, and an audio-only stream sends every 2-3 AAC
+/// frames.
+pub const HOLD_AUDIO_MS: u32 = 40;
+/// Most audio messages held at once.
+const MAX_HELD_AUDIO: usize = 4;
 
 /// Why a publish was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +86,10 @@ struct HubState {
     gop: Vec<Arc<HubMessage>>,
     gop_bytes: usize,
     players: Vec<Arc<PlayerQueue>>,
+    /// Audio waiting to travel with the next message (see [`HOLD_AUDIO_MS`]).
+    held: Vec<Arc<HubMessage>>,
+    /// The players' write-through buffers, reused.
+    scratch: Vec<bytes::Bytes>,
     /// Video size and frame rate from onMetaData, for the API.
     video_info: Option<(u32, u32, f64)>,
 }
@@ -158,6 +169,7 @@ impl StreamHub {
             }
             tracing::info!(app = %self.app, stream = %self.name, old = %old.peer, new = %peer, "publisher takes over");
             old.kicked.kick();
+            self.flush_held(&mut st);
             Self::clear_media(&mut st);
             for p in &st.players {
                 p.push(PlayerItem::Unpublished);
@@ -185,6 +197,7 @@ impl StreamHub {
     pub fn stop_publishing(&self, id: u64) {
         let mut st = self.lock();
         if st.publisher.as_ref().is_some_and(|p| p.id == id) {
+            self.flush_held(&mut st);
             st.publisher = None;
             Self::clear_media(&mut st);
             for p in &st.players {
@@ -194,6 +207,15 @@ impl StreamHub {
     }
 
     /// Fans a message of publisher `id` out to every player and updates the cache.
+    ///
+    /// Audio (not its sequence header) is held until the next message of
+    /// the stream, for at most [`HOLD_AUDIO_MS`] of media, and travels with
+    /// it: a player gets a video frame and the audio before it in one
+    /// write, one TCP segment, instead of two or three. Segments, not
+    /// bytes, are most of what a fan-out costs the kernel (a third of the
+    /// server's CPU, `docs/PERFORMANCE.md`); what it costs the audio is at
+    /// most that long on its way, which a player's buffer of a second or
+    /// more never sees.
     pub fn publish(&self, id: u64, msg: Arc<HubMessage>) {
         let mut st = self.lock();
         if st.publisher.as_ref().is_none_or(|p| p.id != id) {
@@ -201,6 +223,43 @@ impl StreamHub {
         }
         self.bytes_in.fetch_add(msg.payload.len() as u64, Ordering::Relaxed);
         self.messages_in.fetch_add(1, Ordering::Relaxed);
+        let hold = msg.kind == MediaKind::Audio
+            && !msg.config
+            && st.held.len() < MAX_HELD_AUDIO
+            && st.held.first().is_none_or(|first| msg.timestamp.wrapping_sub(first.timestamp) < HOLD_AUDIO_MS);
+        st.held.push(msg);
+        if !hold {
+            self.flush_held(&mut st);
+        }
+    }
+
+    /// Sends what is held to every player, caching it for new ones.
+    fn flush_held(&self, st: &mut HubState) {
+        let batch = std::mem::take(&mut st.held);
+        if batch.is_empty() {
+            return;
+        }
+        for msg in &batch {
+            Self::cache(st, msg);
+        }
+        let len: u64 = batch.iter().map(|m| m.payload.len() as u64).sum();
+        let mut delivered = 0u64;
+        let HubState { players, scratch, .. } = st;
+        players.retain(|p| match p.push_media(&batch, scratch) {
+            PushOutcome::Queued | PushOutcome::Dropped => {
+                delivered += len;
+                true
+            }
+            PushOutcome::Closed => false,
+        });
+        self.bytes_out.fetch_add(delivered, Ordering::Relaxed);
+        // The allocation is kept for the next batch.
+        st.held = batch;
+        st.held.clear();
+    }
+
+    /// What a new player starts with: metadata, sequence headers, the GOP.
+    fn cache(st: &mut HubState, msg: &Arc<HubMessage>) {
         match (msg.kind, msg.config) {
             (MediaKind::Data, _) => {
                 st.video_info = video_info(&msg.payload);
@@ -225,17 +284,6 @@ impl StreamHub {
                 }
             }
         }
-        let len = msg.payload.len() as u64;
-        let mut delivered = 0u64;
-        st.players.retain(|p| match p.push(PlayerItem::Media(msg.clone())) {
-            PushOutcome::Queued => {
-                delivered += len;
-                true
-            }
-            PushOutcome::Dropped => true,
-            PushOutcome::Closed => false,
-        });
-        self.bytes_out.fetch_add(delivered, Ordering::Relaxed);
     }
 
     /// Adds a player. If a publisher is live it gets metadata, sequence
@@ -448,5 +496,51 @@ mod tests {
         items.clear();
         player.drain(&mut items, 100);
         assert!(matches!(items.as_slice(), [PlayerItem::Unpublished, PlayerItem::Published]), "{items:?}");
+    }
+
+    fn audio(ts: u32) -> Arc<HubMessage> {
+        HubMessage::new(MediaKind::Audio, ts, Bytes::from_static(&[0xAF, 1, 9]))
+    }
+
+    /// (kind, timestamp) of every media item a player has queued; notices as `Data`, `u32::MAX`.
+    fn taken(player: &PlayerQueue) -> Vec<(MediaKind, u32)> {
+        let mut items = Vec::new();
+        player.drain(&mut items, 100);
+        items
+            .iter()
+            .map(|i| match i {
+                PlayerItem::Media(m) => (m.kind, m.timestamp),
+                _ => (MediaKind::Data, u32::MAX),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn audio_travels_with_the_next_message_and_waits_no_longer_than_its_bound() {
+        let hub = StreamHub::new("live", "s");
+        hub.start_publishing(1, "p", true).unwrap();
+        let player = Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, "127.0.0.1:2", PlayerProtocol::Rtmp));
+        hub.add_player(player.clone());
+        taken(&player);
+        hub.publish(1, video(0, true));
+        assert_eq!(taken(&player), vec![(MediaKind::Video, 0)], "video is never held");
+        hub.publish(1, audio(0));
+        hub.publish(1, audio(21));
+        assert_eq!(taken(&player), vec![], "audio waits for the next message");
+        // A player joining now gets the held audio once, after its start.
+        let late = Arc::new(PlayerQueue::new(PlayerLimits::PLAYER, "127.0.0.1:3", PlayerProtocol::Rtmp));
+        hub.add_player(late.clone());
+        hub.publish(1, video(33, false));
+        let batch = vec![(MediaKind::Audio, 0), (MediaKind::Audio, 21), (MediaKind::Video, 33)];
+        assert_eq!(taken(&player), batch, "in order, in one batch");
+        assert_eq!(taken(&late), [vec![(MediaKind::Video, 0)], batch].concat());
+        // Audio alone (a stalled camera, an audio-only stream): no longer than HOLD_AUDIO_MS of it.
+        for ts in [43, 64, 85, 107] {
+            hub.publish(1, audio(ts));
+        }
+        assert_eq!(taken(&player), vec![(MediaKind::Audio, 43), (MediaKind::Audio, 64), (MediaKind::Audio, 85)]);
+        // The publisher leaves: what was held goes out before the notice.
+        hub.stop_publishing(1);
+        assert_eq!(taken(&player), vec![(MediaKind::Audio, 107), (MediaKind::Data, u32::MAX)]);
     }
 }

@@ -62,27 +62,33 @@ impl Outbox {
         }
     }
 
-    /// Writes `bytes` to the socket at once, without waiting, when nothing
-    /// is ahead of it: what the socket does not take (all of it if it is
-    /// full) waits here for [`Outbox::poll_write`]. `true` when all was
-    /// written. An error is left for the connection's task to meet on its
-    /// next write, where it ends the connection.
-    pub fn write_through(&mut self, socket: &TcpStream, bytes: Bytes) -> bool {
-        if !self.bufs.is_empty() {
-            self.push(bytes);
-            return false;
-        }
-        match socket.try_write(&bytes) {
-            Ok(n) if n == bytes.len() => true,
-            Ok(n) => {
-                self.push(bytes.slice(n..));
-                false
+    /// Writes `bufs` (emptied) to the socket at once, without waiting, in
+    /// one vectored write when nothing is ahead of them: what the socket
+    /// does not take (all of it if it is full) waits here for
+    /// [`Outbox::poll_write`]. `true` when all was written. An error is left
+    /// for the connection's task to meet on its next write, where it ends
+    /// the connection.
+    pub fn write_through(&mut self, socket: &TcpStream, bufs: &mut Vec<Bytes>) -> bool {
+        let mut written = 0;
+        let mut total = 0;
+        if self.bufs.is_empty() {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (slot, b) in iov.iter_mut().zip(bufs.iter()) {
+                *slot = IoSlice::new(b);
+                count += 1;
             }
-            Err(_) => {
-                self.push(bytes);
-                false
-            }
+            total = bufs.iter().map(Bytes::len).sum();
+            written = socket.try_write_vectored(&iov[..count]).unwrap_or(0);
         }
+        let was_empty = self.bufs.is_empty();
+        for b in bufs.drain(..) {
+            self.push(b);
+        }
+        if was_empty {
+            self.advance(written);
+        }
+        was_empty && written == total
     }
 
     /// Writes what the socket takes now: `Ready(Ok)` once everything is

@@ -10,6 +10,7 @@
 //! disconnected with a reason. Neither slows the publisher or other players.
 
 use super::SERVER_CHUNK_SIZE;
+use bytes::Bytes;
 use super::message::HubMessage;
 use super::outbox::Outbox;
 pub use crate::net::media_queue::{PushOutcome, QueueLimits};
@@ -20,6 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use tokio::net::TcpStream;
+
+/// Most messages written through in one vectored write (the hub's batches
+/// are a video frame and the audio held for it).
+const MAX_THROUGH: usize = super::outbox::MAX_IOV;
 
 /// An RTMP player's socket, for the fan-out to write to itself.
 ///
@@ -242,16 +247,93 @@ impl PlayerQueue {
 
     /// Queues an item without blocking.
     pub fn push(&self, item: PlayerItem) -> PushOutcome {
+        match item {
+            PlayerItem::Media(m) => self.push_media(std::slice::from_ref(&m), &mut Vec::new()),
+            notice => {
+                let mut g = self.lock();
+                if g.closed {
+                    return PushOutcome::Closed;
+                }
+                g.items.push_back(notice);
+                let waker = g.waker.take();
+                drop(g);
+                wake(waker);
+                PushOutcome::Queued
+            }
+        }
+    }
+
+    /// Queues messages of the stream, in order, without blocking; those
+    /// with nothing ahead of them are written through to the player's
+    /// socket, all in one vectored write (see [`DirectSink`]). `scratch` is
+    /// the caller's, reused across players. `Dropped` if the last message
+    /// was dropped (a player skipping to a keyframe), `Closed` if the
+    /// player is gone.
+    pub fn push_media(&self, msgs: &[Arc<HubMessage>], scratch: &mut Vec<Bytes>) -> PushOutcome {
         let mut g = self.lock();
         if g.closed {
             return PushOutcome::Closed;
         }
-        let Some(media) = item.media() else {
-            // Configuration and notices: never dropped.
-            g.items.push_back(item);
+        scratch.clear();
+        let mut outcome = PushOutcome::Queued;
+        let mut queued = false;
+        let mut through = 0u64;
+        for m in msgs {
+            let item = PlayerItem::Media(m.clone());
+            outcome = self.admit(&mut g, &item);
+            match outcome {
+                PushOutcome::Closed => {
+                    let waker = g.waker.take();
+                    drop(g);
+                    wake(waker);
+                    return PushOutcome::Closed;
+                }
+                PushOutcome::Dropped => continue,
+                PushOutcome::Queued => {}
+            }
+            // Written through only with nothing queued ahead (and nothing
+            // in the task's hands); bytes waiting in the outbox keep it
+            // queued, where falling behind is judged.
+            let through_ok = g.items.is_empty()
+                && !g.taken
+                && g.direct.as_ref().is_some_and(|d| scratch.len() < MAX_THROUGH && (!scratch.is_empty() || lock_out(&d.out).is_empty()));
+            match g.direct.as_ref().filter(|_| through_ok) {
+                Some(d) => {
+                    // A message that cannot be chunked: the consumer would skip it too.
+                    if let Some(bytes) = m.rtmp_bytes(d.stream_id, d.chunk_size, SERVER_CHUNK_SIZE) {
+                        scratch.push(bytes);
+                        through += m.payload.len() as u64;
+                    }
+                }
+                None => {
+                    g.items.push_back(item);
+                    queued = true;
+                }
+            }
+        }
+        let mut wake_task = queued;
+        if !scratch.is_empty()
+            && let Some(d) = &g.direct
+        {
+            // Not everything taken: the rest waits in the outbox, and the
+            // task must watch the socket.
+            wake_task |= !lock_out(&d.out).write_through(&d.socket, scratch);
+            self.delivered.fetch_add(through, Ordering::Relaxed);
+        }
+        if wake_task {
             let waker = g.waker.take();
             drop(g);
             wake(waker);
+        }
+        outcome
+    }
+
+    /// Whether a message may join the queue: configuration never waits
+    /// (`Queued`); media behind by more than the limits throws the backlog
+    /// away and restarts at a keyframe, or kicks a player that keeps
+    /// falling behind (`Closed`); video before that keyframe is `Dropped`.
+    fn admit(&self, g: &mut Inner, item: &PlayerItem) -> PushOutcome {
+        let Some(media) = item.media() else {
             return PushOutcome::Queued;
         };
         let (too_long, too_big) = g.items.over(self.limits.queue, media.timestamp, item.bytes(), g.burst);
@@ -276,9 +358,7 @@ impl PlayerQueue {
                     window / 1000
                 ));
                 g.items.clear();
-                let waker = g.waker.take();
-                drop(g);
-                wake(waker);
+                g.direct = None;
                 return PushOutcome::Closed;
             }
         }
@@ -286,35 +366,6 @@ impl PlayerQueue {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return PushOutcome::Dropped;
         }
-        if let Some(direct) = &g.direct
-            && !g.taken
-            && g.items.is_empty()
-            && let PlayerItem::Media(m) = &item
-        {
-            let mut out = lock_out(&direct.out);
-            // Bytes still waiting there mean a full socket: this message
-            // queues, where falling behind is judged.
-            if out.is_empty() {
-                let Some(bytes) = m.rtmp_bytes(direct.stream_id, direct.chunk_size, SERVER_CHUNK_SIZE) else {
-                    // Cannot be chunked (the consumer would skip it too).
-                    return PushOutcome::Queued;
-                };
-                let all = out.write_through(&direct.socket, bytes);
-                drop(out);
-                self.delivered.fetch_add(m.payload.len() as u64, Ordering::Relaxed);
-                if !all {
-                    // The rest waits in the outbox: the task must watch the socket.
-                    let waker = g.waker.take();
-                    drop(g);
-                    wake(waker);
-                }
-                return PushOutcome::Queued;
-            }
-        }
-        g.items.push_back(item);
-        let waker = g.waker.take();
-        drop(g);
-        wake(waker);
         PushOutcome::Queued
     }
 
