@@ -76,6 +76,14 @@ fn output_state(s: &EngineState) -> Option<&OutputState> {
 }
 
 /// Threads this process has whose name starts with `tally-`.
+/// Tally's threads once the engine is shut down: its threads are joined,
+/// but the kernel may list a joined thread in /proc/self/task for a moment
+/// after it has exited, so this waits (up to 2 s) for the list to empty.
+fn threads_left_after_shutdown() -> Vec<String> {
+    wait_until(Duration::from_secs(2), || tally_threads().is_empty());
+    tally_threads()
+}
+
 fn tally_threads() -> Vec<String> {
     let mut names = Vec::new();
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
@@ -148,7 +156,7 @@ fn a_profile_goes_live_to_the_in_process_server_connecting_then_live_then_stoppe
     assert_eq!(output_state(&ended), Some(&OutputState::Stopped), "{ended:?}");
     engine.shutdown();
     // Joined, not merely told to end: none is left the moment shutdown returns.
-    assert_eq!(tally_threads(), Vec::<String>::new(), "threads left after shutdown");
+    assert_eq!(threads_left_after_shutdown(), Vec::<String>::new(), "threads left after shutdown");
     store.remove(&name).ok();
 }
 
@@ -336,7 +344,7 @@ fn sources_opened_idle_give_the_preview_and_the_meters_before_going_live() {
     engine.send(Command::CloseSources).unwrap();
     wait_state(&engine, "closed", |s| matches!(s.sources, SourcesState::Closed));
     engine.shutdown();
-    assert_eq!(tally_threads(), Vec::<String>::new(), "threads left after shutdown");
+    assert_eq!(threads_left_after_shutdown(), Vec::<String>::new(), "threads left after shutdown");
 }
 
 #[test]
@@ -636,7 +644,7 @@ fn the_viewer_preview_decodes_the_rehearsal_and_its_thread_is_joined_at_shutdown
     });
     assert_eq!(got.ok().and_then(|r| r.ok()).flatten(), Some((320, 180)), "pictures of the rehearsal, at the asked size, with a latency");
     engine.shutdown();
-    assert_eq!(tally_threads(), Vec::<String>::new(), "threads left after shutdown (the viewer's included)");
+    assert_eq!(threads_left_after_shutdown(), Vec::<String>::new(), "threads left after shutdown (the viewer's included)");
 }
 
 /// `other_clip` with its frame `at` broken (its FRAME line overwritten): a
