@@ -16,6 +16,7 @@ macro_rules! say {
 pub mod check;
 pub mod control;
 pub mod devices;
+pub mod docs;
 pub mod media;
 pub mod profiles;
 pub mod serve;
@@ -62,14 +63,23 @@ pub fn destination_urls(raw: &[SecretArg], profile: Option<&str>) -> Result<Vec<
 
 /// `tally`'s arguments.
 #[derive(Parser, Debug)]
-#[command(name = "tally", version, about = "Go live: camera + microphone -> H.264/AAC -> RTMP", long_about = None)]
+#[command(
+    name = "tally",
+    version,
+    about = "Go live: camera + microphone -> H.264/AAC -> RTMP",
+    long_about = "Tally captures a camera and a microphone, encodes H.264 and AAC, and publishes the stream \
+                  over RTMP or RTMPS to YouTube, Twitch, Facebook or any RTMP server, to several at once. \
+                  Without a subcommand it opens the window; every subcommand works without one. \
+                  `tally serve` runs a local RTMP server to rehearse on."
+)]
 pub struct Cli {
     /// What to do; without one, the app opens.
     #[command(subcommand)]
     pub command: Option<Command>,
     /// How the window draws: `glow` (OpenGL, the default: the least memory)
-    /// or `wgpu` (Vulkan/GL through wgpu). Try the other if the window stays
-    /// black or will not open on your graphics driver.
+    /// or `wgpu` (Vulkan/GL through wgpu, in the Windows and macOS builds and
+    /// in Linux builds made with `--features wgpu`). Try the other if the
+    /// window stays black or will not open on your graphics driver.
     #[arg(long, value_enum, env = "TALLY_RENDERER", default_value_t = tally::ui::Renderer::Glow, global = false)]
     pub renderer: tally::ui::Renderer,
 }
@@ -101,24 +111,52 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the completion script for a shell on stdout (for example
+    /// `tally completions bash > ~/.local/share/bash-completion/completions/tally`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (tally.1, tally-stream.1, ...) into DIR: what
+    /// `make package` and `make dist` ship.
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// Runs a parsed command; `Ok(false)` for a run that ended with errors
 /// already shown.
 pub fn run(command: Option<Command>, renderer: tally::ui::Renderer) -> anyhow::Result<bool> {
     match command {
-        None => match tally::ui::no_display() {
-            Some(why) => {
-                eprintln!("{why}");
-                Ok(false)
+        None => {
+            if let Some(why) = tally::ui::unavailable(renderer) {
+                return Err(stream::UsageError(why).into());
             }
-            None => tally::ui::run(renderer).map(|()| true),
-        },
+            match tally::ui::no_display() {
+                Some(why) => {
+                    eprintln!("{why}");
+                    Ok(false)
+                }
+                None => tally::ui::run(renderer).map(|()| true),
+            }
+        }
         Some(Command::Stream(args)) => stream::stream(args),
         Some(Command::Record { file, media }) => stream::record(file, &media),
         Some(Command::Profiles(cmd)) => profiles::run(cmd).map(|()| true),
         Some(Command::Devices { json }) => devices::list(json).map(|()| true),
         Some(Command::Serve(args)) => serve::serve(args).map(|()| true),
         Some(Command::Check(args)) => check::run(args),
+        Some(Command::Completions { shell }) => {
+            docs::completions(shell);
+            Ok(true)
+        }
+        Some(Command::Manpages { dir }) => {
+            for page in docs::manpages(&dir)? {
+                say!("{}", page.display());
+            }
+            Ok(true)
+        }
     }
 }

@@ -698,13 +698,43 @@ pub fn no_display() -> Option<String> {
     None
 }
 
+/// The app's ID: the Wayland app_id and the X11 WM_CLASS of the window,
+/// and the name of the desktop entry, the icon and the AppStream metadata
+/// that packages install (`packaging/`), so that desktops match the
+/// running window to its menu entry and icon.
+pub const APP_ID: &str = "io.github.tallycast.Tally";
+
+/// The window's icon (taskbars, window switchers): `assets/tally.svg`
+/// rendered at 128 px (`packaging/check.sh` checks the two agree).
+fn window_icon() -> std::sync::Arc<egui::IconData> {
+    // A PNG built into the binary: it decodes, or the tests fail first.
+    std::sync::Arc::new(eframe::icon_data::from_png_bytes(include_bytes!("../../assets/tally-128.png")).unwrap_or_default())
+}
+
 /// How the window is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Renderer {
     /// OpenGL through glow: the smaller of the two in memory.
     Glow,
-    /// wgpu (Vulkan, or GL where there is no Vulkan).
+    /// wgpu (Vulkan, or GL where there is no Vulkan): in the Windows and
+    /// macOS builds, and Linux builds made with `--features wgpu`.
     Wgpu,
+}
+
+/// Whether this build can draw with wgpu as well as OpenGL. Windows and
+/// macOS builds always can (where OpenGL is weakest: a VM's basic display
+/// adapter, macOS's deprecated GL). On Linux and the BSDs, where Mesa
+/// always offers OpenGL, wgpu is the `wgpu` cargo feature: it is an eighth
+/// of the whole build's compile time (docs/PERFORMANCE.md).
+pub const HAS_WGPU: bool = cfg!(any(feature = "wgpu", target_os = "windows", target_os = "macos"));
+
+/// Why `renderer` cannot be used by this build, or None when it can.
+pub fn unavailable(renderer: Renderer) -> Option<String> {
+    (renderer == Renderer::Wgpu && !HAS_WGPU).then(|| {
+        "error: this build of Tally draws with OpenGL only (--renderer glow); wgpu comes with builds made \
+         with `cargo build --release --features wgpu`, and with the Windows and macOS builds"
+            .to_string()
+    })
 }
 
 /// Opens the main window and runs until it is closed.
@@ -714,11 +744,18 @@ pub fn run(renderer: Renderer) -> anyhow::Result<()> {
     // eframe keeps the window's size and position and egui's panel layout
     // (with the settings above) in its storage: ~/.local/share/tally/app.ron.
     let options = eframe::NativeOptions {
-        viewport: egui::ViewportBuilder::default().with_title("Tally").with_app_id("tally").with_inner_size([1100.0, 760.0]),
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Tally")
+            .with_app_id(APP_ID)
+            .with_icon(window_icon())
+            .with_inner_size([1100.0, 760.0]),
         persist_window: true,
         renderer: match renderer {
             Renderer::Glow => eframe::Renderer::Glow,
+            #[cfg(any(feature = "wgpu", target_os = "windows", target_os = "macos"))]
             Renderer::Wgpu => eframe::Renderer::Wgpu,
+            #[cfg(not(any(feature = "wgpu", target_os = "windows", target_os = "macos")))]
+            Renderer::Wgpu => return Err(anyhow::anyhow!(unavailable(renderer).unwrap_or_default())),
         },
         ..Default::default()
     };
@@ -737,6 +774,10 @@ pub fn run(renderer: Renderer) -> anyhow::Result<()> {
         // OpenGL could not even make the window (no GL driver, a broken
         // one): the same app again, drawn by wgpu. A second event loop is
         // not allowed in one process, so it is a second process.
+        Err(e) if renderer == Renderer::Glow && !created.load(std::sync::atomic::Ordering::SeqCst) && !HAS_WGPU => Err(anyhow::anyhow!(
+            "could not open the window with OpenGL: {e}. Update the graphics driver (Mesa), or build Tally with \
+             --features wgpu for a second renderer; the command line (tally stream, tally serve) needs no window"
+        )),
         Err(e) if renderer == Renderer::Glow && !created.load(std::sync::atomic::Ordering::SeqCst) => {
             tracing::warn!("the OpenGL renderer could not open the window ({e}); trying wgpu (--renderer wgpu)");
             let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("could not open the window, and cannot find tally itself to try wgpu: {e}"))?;
@@ -754,5 +795,25 @@ pub fn run(renderer: Renderer) -> anyhow::Result<()> {
             Err(anyhow::anyhow!("could not open the window with OpenGL, nor start tally again with wgpu: {e}"))
         }
         Err(e) => Err(anyhow::anyhow!("could not open the window: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_icon_decodes_at_128_px() {
+        let icon = window_icon();
+        assert_eq!((icon.width, icon.height), (128, 128));
+        assert_eq!(icon.rgba.len(), 128 * 128 * 4);
+        // Not a blank square: the red tally light is in it.
+        assert!(icon.rgba.chunks(4).any(|p| p[0] > 200 && p[1] < 90 && p[3] == 255), "no red in the icon");
+    }
+
+    #[test]
+    fn wgpu_is_refused_clearly_where_the_build_has_none() {
+        assert_eq!(unavailable(Renderer::Glow), None);
+        assert_eq!(unavailable(Renderer::Wgpu).is_some(), !HAS_WGPU);
     }
 }
