@@ -29,7 +29,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging();
+    // The window keeps a log file too: opened from a menu, it has no terminal.
+    let _log_file = init_logging(args.command.is_none());
     match cli::run(args.command, args.renderer) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -45,8 +46,10 @@ fn main() -> ExitCode {
 }
 
 /// The console log (stderr, `RUST_LOG`, info by default) and the recent
-/// log the app shows (`tally::engine::LogRing`), through the same filter.
-fn init_logging() {
+/// log the app shows (`tally::engine::LogRing`), through the same filter;
+/// for the window, also the log file (`tally::engine::log_file`), flushed
+/// when the returned guard drops.
+fn init_logging(window: bool) -> Option<tally::engine::log_file::FlushOnDrop> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -55,5 +58,15 @@ fn init_logging() {
     // journal gets plain text that grep and log shippers can read.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let console = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi);
-    let _ = tracing_subscriber::registry().with(filter).with(console).with(tally::engine::log::layer()).try_init();
+    let (file, guard) = match window.then(tally::engine::log_file::log_dir).flatten().map(|dir| tally::engine::log_file::LogFile::open(&dir)) {
+        Some(Ok((file, guard))) => (Some(file), Some(guard)),
+        Some(Err(e)) => {
+            eprintln!("tally: no log file this run ({e}); the log is on stderr and in the window's log view");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let file_layer = file.map(|f| tracing_subscriber::fmt::layer().with_writer(f).with_target(false).with_ansi(false));
+    let _ = tracing_subscriber::registry().with(filter).with(console).with(file_layer).with(tally::engine::log::layer()).try_init();
+    guard
 }

@@ -12,6 +12,7 @@
 pub mod check;
 mod controller;
 pub mod log;
+pub mod log_file;
 pub mod plan;
 mod state;
 pub mod viewer;

@@ -17,11 +17,16 @@ pub struct LogView {
     pub level: tracing::Level,
     events: Vec<LogEvent>,
     refreshed: Option<Instant>,
+    /// Where the whole log of this run is (`engine::log_file`), for a bug
+    /// report: the label, made once.
+    file: Option<String>,
 }
 
 impl Default for LogView {
     fn default() -> Self {
-        LogView { level: tracing::Level::INFO, events: Vec::new(), refreshed: None }
+        let file = crate::engine::log_file::log_dir()
+            .map(|d| format!("The whole log of this run: {}", d.join(crate::engine::log_file::FILE_NAME).display()));
+        LogView { level: tracing::Level::INFO, events: Vec::new(), refreshed: None, file }
     }
 }
 
@@ -47,6 +52,9 @@ impl LogView {
                     }
                 });
         });
+        if let Some(file) = &self.file {
+            ui.weak(file);
+        }
         egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
             // `Level` orders by verbosity: ERROR is the smallest.
             for e in self.events.iter().rev().filter(|e| e.level <= self.level).take(SHOWN) {
