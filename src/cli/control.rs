@@ -240,6 +240,13 @@ pub fn stdin_may_have_commands() -> bool {
 /// stream ... &`): reading the terminal then would stop the whole process
 /// (SIGTTIN), broadcast and all. Linux: `/proc/self/stat`'s process group
 /// against the terminal's foreground group; elsewhere, never.
+#[cfg(not(target_os = "linux"))]
+fn in_background() -> bool {
+    false
+}
+
+/// See above: Linux reads it from `/proc`.
+#[cfg(target_os = "linux")]
 fn in_background() -> bool {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return false };
     // Fields after the command name (which may hold spaces) start after ')'.
