@@ -30,22 +30,7 @@ pub fn manpages(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// The page's date: the day of `SOURCE_DATE_EPOCH` (set by `make package`
 /// from the last commit, so a rebuild gives the same bytes), else none.
 fn release_date() -> String {
-    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<i64>().ok()).map(civil_date).unwrap_or_default()
-}
-
-/// `YYYY-MM-DD` of a Unix time (UTC), by the days-from-civil inverse
-/// (Howard Hinnant's algorithm): no date crate for one line of a man page.
-fn civil_date(unix: i64) -> String {
-    let z = unix.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.trim().parse::<i64>().ok()).map(tally::engine::plan::utc_date).unwrap_or_default()
 }
 
 fn write_page(cmd: &clap::Command, dir: &Path, date: &str, top: bool, written: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -115,16 +100,4 @@ fn see_also_tally() -> Roff {
     r.control("SH", ["SEE ALSO"]);
     r.text([bold("tally"), roman("(1)")]);
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(951_782_400), "2000-02-29");
-        assert_eq!(civil_date(1_796_515_200), "2026-12-06");
-    }
 }

@@ -224,9 +224,15 @@ pub fn recording_path(place: &Path, now: SystemTime) -> Result<PathBuf, PlanErro
 /// `YYYY-MM-DDTHH-MM-SSZ` (UTC; no colons, which some file systems refuse).
 fn utc_stamp(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days as i64 + 719_468;
+    let rem = secs % 86_400;
+    format!("{}T{:02}-{:02}-{:02}Z", utc_date(secs as i64), rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time in seconds, by Howard Hinnant's
+/// civil_from_days: no date crate for the recordings' names and the man
+/// pages' date.
+pub fn utc_date(unix_secs: i64) -> String {
+    let z = unix_secs.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -235,7 +241,7 @@ fn utc_stamp(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}-{:02}-{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 #[cfg(test)]
