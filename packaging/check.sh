@@ -65,10 +65,18 @@ step "lintian"
 # as a bullet starting with the tag in backquotes: a new one fails here
 # until someone looks at it and says why it stays (or fixes it).
 explained=$(sed -n 's/^- `\([a-z0-9][a-z0-9+.-]*\)`.*/\1/p' packaging/README.md | sort -u)
-lint=$(lintian --no-cfg --display-level '>=warning' "$deb" 2>&1 || true)
+# Exit status: 0 no error, 1 errors (the default --fail-on), else lintian
+# itself failed, which is a failure too.
+set +e
+lint=$(lintian --no-cfg --fail-on error --display-level '>=warning' "$deb" 2>&1)
+lint_status=$?
+set -e
 echo "$lint"
-errors=$(grep -E '^E: ' <<<"$lint" || true)
-[[ -z $errors ]] && pass "lintian: no errors" || fail "lintian reported errors"
+if [[ $lint_status -eq 0 ]] && ! grep -q '^E: ' <<<"$lint"; then
+    pass "lintian: no errors"
+else
+    fail "lintian: errors, or lintian could not run (exit $lint_status)"
+fi
 while read -r tag; do
     [[ -z $tag ]] && continue
     grep -qxF "$tag" <<<"$explained" || fail "lintian warning '$tag' is not explained in packaging/README.md"

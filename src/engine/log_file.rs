@@ -42,7 +42,6 @@ enum Message {
 pub struct LogFile {
     tx: SyncSender<Message>,
     dropped: Arc<AtomicU64>,
-    path: Arc<PathBuf>,
 }
 
 /// Flushes the file when dropped (at the end of `main`), waiting at most a
@@ -69,19 +68,29 @@ impl LogFile {
         let dropped = Arc::new(AtomicU64::new(0));
         let counted = dropped.clone();
         std::thread::Builder::new().name("tally-log".into()).spawn(move || write_lines(file, rx, counted, MAX_FILE_BYTES))?;
-        let sink = LogFile { tx, dropped, path: Arc::new(path) };
+        let sink = LogFile { tx, dropped };
         Ok((sink.clone(), FlushOnDrop(sink)))
     }
 
-    /// The file written.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes out what is queued; false if that took longer than `within`.
+    /// Writes out what is queued; false if that took longer than `within`
+    /// (a disk that hangs never holds up the caller longer).
     pub fn flush(&self, within: Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
         let (ack, done) = sync_channel(1);
-        self.tx.send(Message::Flush(ack)).is_ok() && done.recv_timeout(within).is_ok()
+        let mut flush = Message::Flush(ack);
+        loop {
+            match self.tx.try_send(flush) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if std::time::Instant::now() < deadline => {
+                    flush = back;
+                    // The queue is full: the writer is behind. Retry until
+                    // the deadline rather than block on it.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return false,
+            }
+        }
+        done.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())).is_ok()
     }
 }
 
@@ -94,7 +103,9 @@ impl Drop for FlushOnDrop {
 /// The writer thread: lines to the file until the cap, then one line saying
 /// so; lines the queue had no room for are counted in the file.
 fn write_lines(file: File, rx: Receiver<Message>, dropped: Arc<AtomicU64>, cap: u64) {
-    let mut out = std::io::BufWriter::new(file);
+    // Unbuffered: a line is one write, so a crash loses at most the lines
+    // still queued.
+    let mut out = file;
     let mut written = 0u64;
     let mut full = false;
     let mut reported = 0u64;
@@ -114,24 +125,19 @@ fn write_lines(file: File, rx: Receiver<Message>, dropped: Arc<AtomicU64>, cap: 
                 if written + line.len() as u64 > cap {
                     full = true;
                     let _ = writeln!(out, "(the log file reached {} MiB: nothing more is written this run)", cap / (1024 * 1024));
-                    let _ = out.flush();
                     continue;
                 }
                 written += line.len() as u64;
                 // A full disk is not the log's business to report: the
                 // recording says so; here the line is lost, nothing else.
                 let _ = out.write_all(&line);
-                // Out at once (this thread is the only one waiting on the
-                // disk), so a crash loses at most the lines still queued.
-                let _ = out.flush();
             }
             Message::Flush(ack) => {
-                let _ = out.flush();
+                let _ = out.sync_data();
                 let _ = ack.try_send(());
             }
         }
     }
-    let _ = out.flush();
 }
 
 /// One event being formatted; sent as one line when the formatter is done.
@@ -226,10 +232,17 @@ mod tests {
     fn a_full_queue_drops_lines_without_waiting_and_counts_them() {
         // No writer thread: the queue fills and the rest are dropped at once.
         let (tx, _rx) = sync_channel(2);
-        let sink = LogFile { tx, dropped: Arc::new(AtomicU64::new(0)), path: Arc::new(PathBuf::new()) };
+        let sink = LogFile { tx, dropped: Arc::new(AtomicU64::new(0)) };
         for _ in 0..5 {
             line(&sink, "x\n");
         }
         assert_eq!(sink.dropped.load(Ordering::Relaxed), 3);
+        // And a flush at exit gives up at its deadline instead of waiting
+        // for a writer that never comes (a blocking send would never return).
+        let (returned, gave_up) = sync_channel(1);
+        std::thread::spawn(move || {
+            let _ = returned.send(sink.flush(Duration::from_millis(100)));
+        });
+        assert_eq!(gave_up.recv_timeout(Duration::from_secs(30)), Ok(false), "flush blocked on a full queue");
     }
 }
