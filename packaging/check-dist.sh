@@ -20,7 +20,7 @@ for f in install.sh README.txt bin/tally share/doc/tally/copyright share/doc/tal
          share/man/man1/tally.1.gz share/icons/hicolor/256x256/apps/$app_id.png; do
     [[ -s $dir/$f ]] && pass "tarball has $f" || fail "tarball lacks $f"
 done
-file "$dir/bin/tally" | grep -q 'not stripped' && fail "bin/tally is not stripped" || pass "bin/tally is stripped"
+readelf -S "$dir/bin/tally" | grep -q '\.symtab' && fail "bin/tally is not stripped" || pass "bin/tally is stripped"
 
 HOME=$tmp/home PATH=/usr/bin:/bin "$dir/install.sh" "$prefix" > "$tmp/install.log" 2>&1 && pass "install.sh $prefix" || { cat "$tmp/install.log"; fail "install.sh"; }
 version=$("$prefix/bin/tally" --version 2>&1 || true)
