@@ -22,7 +22,7 @@ CARGO_DEB_VERSION := 3.8.0
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 DEB := target/debian/tally_$(VERSION)-1_$(shell dpkg --print-architecture).deb
 
-.PHONY: all deps test-deps stage-deps package-deps run build test package package-check dist portable bench fuzz plot soak clean
+.PHONY: all deps test-deps stage-deps package-deps run build stage test package package-check dist portable bench fuzz plot soak clean
 
 all: build
 
@@ -56,15 +56,18 @@ package-deps: stage-deps
 	@$(CARGO) deb --version 2>/dev/null | grep -qF ' $(CARGO_DEB_VERSION)' || \
 	    $(CARGO) install cargo-deb --version $(CARGO_DEB_VERSION) --locked
 
-# The Debian package, from the release build: target/debian/tally_*.deb.
-package: package-deps build
+# What the package and the tarball ship besides the binary, generated into
+# target/packaging/ (once per make run, for both).
+stage: build stage-deps
 	./packaging/stage.sh target/release/tally
+
+# The Debian package, from the release build: target/debian/tally_*.deb.
+package: package-deps stage
 	rm -f target/debian/tally_*.deb
 	$(CARGO) deb --no-build --output $(DEB)
 
 # The release tarball for other Linux distributions: target/dist/tally-*.tar.gz.
-dist: build stage-deps
-	./packaging/stage.sh target/release/tally
+dist: stage
 	./packaging/dist.sh
 
 # The package validated and installed into a throwaway root (packaging/check.sh);
