@@ -117,7 +117,7 @@ fn main() {
         let first_down = run
             .stats
             .windows(2)
-            .find(|w| w[1]["video_bitrate_kbps"].as_u64() < w[0]["video_bitrate_kbps"].as_u64())
+            .find(|w| w[1]["outputs"][0]["video_kbps"].as_u64() < w[0]["outputs"][0]["video_kbps"].as_u64())
             .and_then(|w| w[1]["wall"].as_f64())
             .map_or("none".to_string(), |t| format!("{:.0} s", t - run.limit_from));
         let back = run.recovered.map_or("not within 60 s".to_string(), |d| format!("{:.1} s", d.as_secs_f64()));

@@ -58,6 +58,11 @@ pub struct RunArgs {
     /// First timestamp in ms (tests use it to cross the 24-bit timestamp boundary).
     #[arg(long = "start-offset-ms", value_name = "MS", default_value_t = 0, hide = true)]
     pub start_offset_ms: u32,
+    /// CPU the video encoders may use together, in percent of one core
+    /// (default: 75 % of every core). A congested destination gets an encode
+    /// of its own only within it; beyond, it shares at the lowest bitrate.
+    #[arg(long = "encoder-budget", value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub encoder_budget: Option<u32>,
 }
 
 /// Everything `stream` and `record` take about media.
@@ -116,6 +121,12 @@ impl EncodeArgs {
 impl RunArgs {
     /// The options as the library's run options.
     pub fn options(&self) -> RunOptions {
-        RunOptions { duration: self.duration, fast: self.fast, looping: self.looping, start_offset_ms: self.start_offset_ms }
+        RunOptions {
+            duration: self.duration,
+            fast: self.fast,
+            looping: self.looping,
+            start_offset_ms: self.start_offset_ms,
+            encoder_budget_percent: self.encoder_budget,
+        }
     }
 }

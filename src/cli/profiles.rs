@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use tally::config::{self, DestinationDraft, DestinationProfile, KeyRef, Profile, ProfileStore};
+use tally::config::{self, DestinationDraft, DestinationProfile, KeyRef, Profile, ProfileStore, VideoOverride};
 use tally::rtmp::StreamKey;
 
 /// The `profiles` subcommands.
@@ -42,6 +42,24 @@ pub enum ProfilesCommand {
         profile: String,
         #[command(flatten)]
         dest: DestinationArgs,
+        #[command(flatten)]
+        video: DestinationVideoArgs,
+    },
+    /// Give a destination its own video settings (an encode of its own), or
+    /// back the profile's with --clear.
+    SetVideo {
+        /// Profile name.
+        profile: String,
+        /// Destination name.
+        destination: String,
+        #[command(flatten)]
+        video: DestinationVideoArgs,
+        /// Forget its own settings: it shares the profile's encode again.
+        #[arg(long, conflicts_with_all = ["size", "fps", "video_bitrate"])]
+        clear: bool,
+        /// Save even when the service's hard limits are exceeded.
+        #[arg(long)]
+        force: bool,
     },
     /// Remove a destination (and its key) from a profile.
     RemoveDestination {
@@ -112,6 +130,26 @@ pub struct DestinationArgs {
     force: bool,
 }
 
+/// A destination's own video settings, each over the profile's.
+#[derive(Args, Debug, Default)]
+pub struct DestinationVideoArgs {
+    /// Its own frame size, WxH, at most the profile's (scaled down from the captured picture).
+    #[arg(long, value_name = "WxH")]
+    size: Option<tally::media::FrameSize>,
+    /// Its own frame rate, at most the profile's.
+    #[arg(long, value_name = "FPS")]
+    fps: Option<u32>,
+    /// Its own video bitrate, kbit/s.
+    #[arg(long = "video-bitrate", value_name = "KBPS")]
+    video_bitrate: Option<u32>,
+}
+
+impl DestinationVideoArgs {
+    fn overrides(&self) -> VideoOverride {
+        VideoOverride { size: self.size, fps: self.fps, bitrate_kbps: self.video_bitrate }
+    }
+}
+
 fn store() -> anyhow::Result<ProfileStore> {
     Ok(ProfileStore::open(&config::config_dir()?))
 }
@@ -122,7 +160,8 @@ pub fn run(cmd: ProfilesCommand) -> anyhow::Result<()> {
         ProfilesCommand::List => list(),
         ProfilesCommand::Show { name } => show(&name),
         ProfilesCommand::Add { name, dest, record, replace, encode } => add(name, dest, record, replace, &encode),
-        ProfilesCommand::AddDestination { profile, dest } => add_destination(&profile, dest),
+        ProfilesCommand::AddDestination { profile, dest, video } => add_destination(&profile, dest, &video),
+        ProfilesCommand::SetVideo { profile, destination, video, clear, force } => set_video(&profile, &destination, &video, clear, force),
         ProfilesCommand::RemoveDestination { profile, destination } => remove_destination(&profile, &destination),
         ProfilesCommand::SetKey { profile, destination, key_stdin: _ } => {
             let key = read_key(&format!("Stream key for {profile}/{destination}: "))?;
@@ -174,7 +213,7 @@ fn read_key(prompt: &str) -> anyhow::Result<StreamKey> {
 
 /// A destination from the arguments, and its key if one was read.
 fn destination(args: &DestinationArgs) -> anyhow::Result<(DestinationProfile, Option<StreamKey>)> {
-    let draft = DestinationDraft { url: args.url.clone(), preset: args.preset.clone(), name: args.dest.clone(), ca_file: args.ca_file.clone() };
+    let draft = DestinationDraft { url: args.url.clone(), preset: args.preset.clone(), name: args.dest.clone(), ca_file: args.ca_file.clone(), video: Default::default() };
     let dest = draft.build()?;
     let key = if args.key_stdin { Some(read_key(&format!("Stream key for {}: ", dest.name))?) } else { None };
     Ok((dest, key))
@@ -203,9 +242,10 @@ fn add(name: String, args: DestinationArgs, record: Option<PathBuf>, replace: bo
     Ok(())
 }
 
-fn add_destination(profile: &str, args: DestinationArgs) -> anyhow::Result<()> {
+fn add_destination(profile: &str, args: DestinationArgs, video: &DestinationVideoArgs) -> anyhow::Result<()> {
     let store = store()?;
-    let (dest, key) = destination(&args)?;
+    let (mut dest, key) = destination(&args)?;
+    dest.video = video.overrides();
     let dest_name = dest.name.clone();
     let has_key = key.is_some();
     warn_all(store.add_destination(profile, dest, key, args.force)?);
@@ -213,6 +253,29 @@ fn add_destination(profile: &str, args: DestinationArgs) -> anyhow::Result<()> {
     if !has_key {
         say!("No stream key yet: tally profiles set-key {profile} {dest_name} --key-stdin");
     }
+    Ok(())
+}
+
+fn set_video(profile: &str, destination: &str, video: &DestinationVideoArgs, clear: bool, force: bool) -> anyhow::Result<()> {
+    let store = store()?;
+    let mut p = store.get(profile)?;
+    let d = p
+        .destinations
+        .iter_mut()
+        .find(|d| d.name == destination)
+        .ok_or_else(|| anyhow::anyhow!("profile '{profile}' has no destination '{destination}'"))?;
+    if clear {
+        d.video = VideoOverride::default();
+    } else {
+        let o = video.overrides();
+        if o.is_empty() {
+            anyhow::bail!("give --size, --fps and/or --video-bitrate, or --clear");
+        }
+        d.video = VideoOverride { size: o.size.or(d.video.size), fps: o.fps.or(d.video.fps), bitrate_kbps: o.bitrate_kbps.or(d.video.bitrate_kbps) };
+    }
+    let what = if d.video.is_empty() { "the profile's video settings".to_string() } else { format!("its own video: {}", d.video.describe()) };
+    warn_all(store.save_keeping_keys(p, &[], force)?);
+    say!("Destination '{destination}' of profile '{profile}' now has {what}.");
     Ok(())
 }
 
@@ -261,6 +324,9 @@ fn show(name: &str) -> anyhow::Result<()> {
         }
         if let Some(ca) = &d.ca_file {
             say!("    trusts CA: {}", ca.display());
+        }
+        if !d.video.is_empty() {
+            say!("    own video: {} (an encode of its own)", d.video.describe());
         }
         say!("    key: {key}");
     }

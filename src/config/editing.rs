@@ -23,6 +23,8 @@ pub struct DestinationDraft {
     pub name: Option<String>,
     /// PEM file of a private CA to trust for RTMPS.
     pub ca_file: Option<PathBuf>,
+    /// Its own video settings (checked against the profile's when it is saved).
+    pub video: super::profile::VideoOverride,
 }
 
 impl DestinationDraft {
@@ -57,6 +59,7 @@ impl DestinationDraft {
             key: KeyRef::None,
             ca_file: self.ca_file.as_ref().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
             key_value: None,
+            video: self.video,
         })
     }
 }

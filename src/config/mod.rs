@@ -12,7 +12,7 @@ pub mod profile;
 pub mod secrets;
 pub mod services;
 
-pub use profile::{AudioProfile, DestinationProfile, KeyRef, Profile, ProfileStore, VideoProfile, check_name, key_id};
+pub use profile::{AudioProfile, DestinationProfile, KeyRef, Profile, ProfileStore, VideoOverride, VideoProfile, check_name, key_id};
 pub use editing::{DestinationDraft, EncodeOverrides, parse_key};
 pub use secrets::{Backend, SecretStore};
 pub use services::{Service, detect, service, services};

@@ -12,6 +12,7 @@ use super::secrets::SecretStore;
 use super::services::{self, Advice, Checked};
 use crate::capture::spec::{AudioSourceSpec, VideoSourceSpec};
 use crate::media::FrameSize;
+use crate::media::settings::RenditionSpec;
 use crate::media::settings::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
 use crate::rtmp::{RtmpUrl, StreamKey};
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,59 @@ pub struct DestinationProfile {
     /// Only in exports made with `--include-keys`: the key itself (its Debug is redacted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_value: Option<StreamKey>,
+    /// Its own video settings, each over the profile's.
+    #[serde(default, flatten)]
+    pub video: VideoOverride,
+}
+
+/// A destination's own video settings (each `None`: the profile's). It
+/// gets an encode of its own when they differ from the profile's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoOverride {
+    /// `WxH`, at most the profile's (pictures are scaled down, never up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<FrameSize>,
+    /// Frames per second, at most the profile's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<u32>,
+    /// Video kbit/s.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "video_bitrate_kbps")]
+    pub bitrate_kbps: Option<u32>,
+}
+
+impl VideoOverride {
+    /// True when nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == VideoOverride::default()
+    }
+
+    /// The settings a destination with these overrides gets, over
+    /// `base` (the profile's, or the broadcast's): a size larger than the
+    /// base is brought down to it, a rate above it likewise.
+    pub fn over(&self, base: RenditionSpec) -> RenditionSpec {
+        let size = self.size.map_or(base.size, |s| FrameSize::new(s.width.min(base.size.width), s.height.min(base.size.height)));
+        RenditionSpec {
+            size,
+            fps: self.fps.map_or(base.fps, |f| f.clamp(1, base.fps)),
+            video_kbps: self.bitrate_kbps.unwrap_or(base.video_kbps),
+            keyint_secs: base.keyint_secs,
+        }
+    }
+
+    /// What a person reads: "1280x720, 3000 kbit/s".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = self.size {
+            parts.push(s.to_string());
+        }
+        if let Some(f) = self.fps {
+            parts.push(format!("{f} fps"));
+        }
+        if let Some(k) = self.bitrate_kbps {
+            parts.push(format!("{k} kbit/s"));
+        }
+        parts.join(", ")
+    }
 }
 
 /// A saved way of going live.
@@ -155,6 +209,10 @@ impl Profile {
         for d in &self.destinations {
             RtmpUrl::with_key(&d.server, "k")
                 .map_err(|e| ConfigError::Invalid(format!("destination '{}': server {}: {e}", d.name, d.server)))?;
+            self.check_override(d)?;
+            let mut settings = settings;
+            settings.video_kbps = d.video.bitrate_kbps.unwrap_or(settings.video_kbps);
+            settings.fps = d.video.fps.unwrap_or(settings.fps);
             let Some(preset) = d.preset.as_deref() else { continue };
             let service = services::service(preset)
                 .ok_or_else(|| ConfigError::Invalid(format!("destination '{}': no service preset '{preset}'", d.name)))?;
@@ -169,7 +227,44 @@ impl Profile {
         }
         Ok(warnings)
     }
+
+    /// A destination's own video settings fit within the profile's: Tally
+    /// scales the captured picture down for it, never up, and drops
+    /// frames for a lower rate, never makes them up.
+    fn check_override(&self, d: &DestinationProfile) -> Result<(), ConfigError> {
+        let o = &d.video;
+        if let Some(size) = o.size
+            && (size.width > self.video.size.width || size.height > self.video.size.height)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "destination '{}': {size} is larger than the profile's {} (pictures are scaled down, never up: raise the profile's size)",
+                d.name, self.video.size
+            )));
+        }
+        if let Some(fps) = o.fps
+            && (fps == 0 || fps > self.video.fps)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "destination '{}': {fps} fps must be between 1 and the profile's {} fps",
+                d.name, self.video.fps
+            )));
+        }
+        if let Some(kbps) = o.bitrate_kbps
+            && !(MIN_VIDEO_KBPS..=MAX_VIDEO_KBPS).contains(&kbps)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "destination '{}': a video bitrate of {kbps} kbit/s is outside {MIN_VIDEO_KBPS}..={MAX_VIDEO_KBPS}",
+                d.name
+            )));
+        }
+        Ok(())
+    }
 }
+
+/// The lowest video bitrate a destination's own settings may ask for, kbit/s.
+pub const MIN_VIDEO_KBPS: u32 = 100;
+/// The highest, kbit/s (what openh264 and any ingest take for 4K).
+pub const MAX_VIDEO_KBPS: u32 = 100_000;
 
 #[derive(Default, Serialize, Deserialize)]
 struct ProfilesFile {
@@ -364,6 +459,7 @@ mod tests {
                 key: KeyRef::None,
                 ca_file: None,
                 key_value: None,
+                video: Default::default(),
             }],
         }
     }

@@ -23,6 +23,8 @@ pub struct RunOptions {
     pub looping: bool,
     /// Added to every timestamp (tests cross 0xFFFFFF ms with it).
     pub start_offset_ms: u32,
+    /// CPU the encoders may use together, percent of one core (`None`: the default).
+    pub encoder_budget_percent: Option<u32>,
 }
 
 /// What to go live with: a saved profile and/or URLs, overrides on top.
@@ -105,7 +107,7 @@ impl BroadcastPlan {
         let mut warnings = Vec::new();
         if let Some(p) = &profile {
             warnings = check_effective(p, &settings)?;
-            outputs.extend(profile_outputs(p, store, request.ca_file.as_deref())?);
+            outputs.extend(profile_outputs(p, store, request.ca_file.as_deref(), &settings, &mut warnings)?);
         }
         for url in &request.urls {
             let mut dest = Destination::new(url.clone(), 0, 0);
@@ -159,6 +161,7 @@ pub fn settings(encode: &EncodeOverrides, run: &RunOptions) -> Result<BroadcastS
         start_offset_ms: run.start_offset_ms,
         encoder_threads: 1,
         looping: run.looping,
+        encoder_budget_percent: run.encoder_budget_percent,
     })
 }
 
@@ -175,7 +178,14 @@ fn check_effective(p: &Profile, settings: &BroadcastSettings) -> Result<Vec<Stri
 }
 
 /// The destinations of a profile with their keys from the secret store.
-fn profile_outputs(p: &Profile, store: &ProfileStore, ca_file: Option<&Path>) -> Result<Vec<OutputSpec>, PlanError> {
+fn profile_outputs(
+    p: &Profile,
+    store: &ProfileStore,
+    ca_file: Option<&Path>,
+    settings: &BroadcastSettings,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<OutputSpec>, PlanError> {
+    let base = crate::pipeline::base_spec(settings);
     let mut outputs = Vec::new();
     for d in &p.destinations {
         let key = store
@@ -189,6 +199,17 @@ fn profile_outputs(p: &Profile, store: &ProfileStore, ca_file: Option<&Path>) ->
         let mut dest = Destination::new(url, 0, 0);
         dest.ca_file = d.ca_file.clone().or_else(|| ca_file.map(Path::to_path_buf));
         dest.id = Some(crate::config::key_id(&p.name, &d.name));
+        // Its own settings over the broadcast's (a size or rate above what
+        // is captured, after a command-line override, comes down to it).
+        let own = d.video.over(base);
+        if let Some(size) = d.video.size
+            && size != own.size
+        {
+            warnings.push(format!("destination '{}': {size} is larger than the {} captured: sending {}", d.name, base.size, own.size));
+        }
+        if own != base {
+            dest.video = Some(own);
+        }
         outputs.push(OutputSpec::Publish(dest));
     }
     Ok(outputs)

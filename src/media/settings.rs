@@ -81,6 +81,27 @@ pub const DEFAULT_AUDIO_KBPS: u32 = 128;
 /// Seconds between keyframes by default: what YouTube, Twitch and Facebook ask for.
 pub const DEFAULT_KEYINT_SECS: f64 = 2.0;
 
+/// The video a rendition encodes: size, rate, bitrate and keyframe
+/// interval. Destinations whose effective settings are equal share one
+/// encoder; each distinct one is an encode of its own.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct RenditionSpec {
+    /// Frame size (never larger than what is captured: scaled down only).
+    pub size: FrameSize,
+    /// Frames per second (at most the capture's rate: frames are dropped evenly).
+    pub fps: u32,
+    /// Target video bitrate, kbit/s.
+    pub video_kbps: u32,
+    /// Seconds between keyframes.
+    pub keyint_secs: f64,
+}
+
+impl fmt::Display for RenditionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} fps {} kbit/s", self.size, self.fps, self.video_kbps)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

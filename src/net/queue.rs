@@ -49,12 +49,39 @@ pub struct QueueCounters {
     pub backlog_drops: AtomicU64,
     /// Tags delivered to the consumer.
     pub delivered: AtomicU64,
+    /// Media refused for not coming after what was queued (a switch of rendition).
+    pub stale: AtomicU64,
+}
+
+/// Which `Inner::newest` slot a media tag updates: 0 audio, 1 video; `None` for config and script tags.
+fn media_slot(tag: &FlvTag) -> Option<usize> {
+    match tag.tag_type {
+        _ if is_config_tag(tag) => None,
+        TagType::Audio => Some(0),
+        TagType::Video => Some(1),
+        TagType::Script => None,
+    }
+}
+
+fn note_newest(g: &mut Inner, tag: &FlvTag) {
+    if let Some(slot) = media_slot(tag) {
+        g.newest[slot] = Some(tag.timestamp_ms);
+    }
 }
 
 struct Inner {
     tags: MediaDeque<FlvTag>,
     producer_done: bool,
     consumer_gone: bool,
+    /// Timestamps of the newest audio and video queued: media never goes
+    /// back in time, even when the queue changes producer (a destination
+    /// moved to another rendition gets both encodes' audio around the switch).
+    newest: [Option<u32>; 2],
+}
+
+/// True when `ts` is not after `newest` (32-bit wrapping time).
+fn not_after(newest: Option<u32>, ts: u32) -> bool {
+    newest.is_some_and(|n| !matches!(crate::net::media_queue::ms_between(n, ts), Some(d) if d > 0))
 }
 
 /// A bounded multi-stage queue between the fan-out (sync) and one output
@@ -83,7 +110,7 @@ impl OutputQueue {
     /// An empty queue with these limits.
     pub fn new(limits: QueueLimits) -> Self {
         OutputQueue {
-            inner: Mutex::new(Inner { tags: MediaDeque::default(), producer_done: false, consumer_gone: false }),
+            inner: Mutex::new(Inner { tags: MediaDeque::default(), producer_done: false, consumer_gone: false, newest: [None, None] }),
             limits,
             readable: Notify::new(),
             changed: Condvar::new(),
@@ -184,6 +211,9 @@ impl OutputQueue {
         if g.consumer_gone {
             return PushOutcome::Closed;
         }
+        if self.stale(&mut g, &tag) {
+            return PushOutcome::Dropped;
+        }
         if !is_config_tag(&tag) {
             self.trim_older_than(&mut g, tag.timestamp_ms);
         }
@@ -205,6 +235,7 @@ impl OutputQueue {
         };
         match outcome {
             PushOutcome::Queued => {
+                note_newest(&mut g, &tag);
                 g.tags.push_back(tag);
                 drop(g);
                 self.readable.notify_one();
@@ -240,11 +271,42 @@ impl OutputQueue {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
+        if self.stale(&mut g, &tag) {
+            return PushOutcome::Dropped;
+        }
+        if tag.tag_type == TagType::Video && !is_config_tag(&tag) && !g.tags.admit_video(tag.is_keyframe()) {
+            return PushOutcome::Dropped;
+        }
+        note_newest(&mut g, &tag);
         g.tags.push_back(tag);
         drop(g);
         self.readable.notify_one();
         self.changed.notify_all();
         PushOutcome::Queued
+    }
+
+    /// Media that does not come after what is already queued of its kind
+    /// is refused: a destination moved from one rendition to another gets
+    /// the same audio from both around the switch, and video that would
+    /// go back in time. Refused video closes the keyframe gate (what
+    /// follows would reference it). Counted in `stale`, not as a drop.
+    fn stale(&self, g: &mut Inner, tag: &FlvTag) -> bool {
+        let Some(slot) = media_slot(tag) else { return false };
+        if !not_after(g.newest[slot], tag.timestamp_ms) {
+            return false;
+        }
+        if slot == 1 {
+            g.tags.skip_to_keyframe();
+        }
+        self.counters.stale.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Video is let in again only from its next keyframe, keeping what is
+    /// queued: a destination joining (or moving to) a rendition mid-stream
+    /// starts at one of its keyframes.
+    pub fn join_at_next_keyframe(&self) {
+        self.lock().tags.skip_to_keyframe();
     }
 
     /// The producer will push nothing more; the consumer drains and sees the end.

@@ -8,6 +8,7 @@
 
 mod mux;
 mod outputs;
+mod renditions;
 mod session;
 mod settings;
 mod sources;
@@ -18,10 +19,11 @@ pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CH
 pub use session::{
     AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat, SourceHealth, preview_picture,
 };
-pub use stats::{OutputStats, SourceStats, Stats};
+pub use renditions::{DEFAULT_BUDGET_SHARE, REJOIN_AFTER, base_spec, default_budget_percent};
+pub use stats::{OutputStats, RenditionStats, SourceStats, Stats};
 
 use crate::capture::CaptureError;
-use crate::encode::{AacEncoder, AacSettings, EncodeError, H264Encoder, H264Settings};
+use crate::encode::{AacEncoder, AacSettings, EncodeError};
 use crate::media::MediaClock;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,6 +134,7 @@ pub struct Broadcast {
     stop: Arc<AtomicBool>,
     workers: Vec<(&'static str, JoinHandle<Result<(), StageError>>)>,
     outputs: Arc<outputs::OutputSet>,
+    renditions: Arc<renditions::Renditions>,
     stats_rx: watch::Receiver<Stats>,
     stats_task: Option<JoinHandle<()>>,
     /// When media time 0 was (timestamps are ms from here, plus the start offset).
@@ -176,14 +179,6 @@ impl Broadcast {
         if outputs.is_empty() {
             return Err(PipelineError::NoOutputs);
         }
-        let video_enc = H264Encoder::new(H264Settings {
-            width: settings.width,
-            height: settings.height,
-            fps: settings.fps as f64,
-            bitrate_kbps: settings.video_kbps,
-            keyint_secs: settings.keyint_secs,
-            threads: settings.encoder_threads,
-        })?;
         let audio_enc = AacEncoder::new(&AacSettings {
             sample_rate: AUDIO_RATE,
             channels: AUDIO_CHANNELS,
@@ -214,11 +209,17 @@ impl Broadcast {
         let stop = Arc::new(AtomicBool::new(false));
         let running = outputs::OutputSet::start(outputs, (settings.video_kbps, settings.audio_kbps), &stop, runtime)?;
         let counters = Arc::new(stats::PipelineCounters::default());
+        let renditions = match renditions::Renditions::start(running.clone(), &settings, audio_config, stop.clone(), counters.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing will feed the outputs: let them end now.
+                stop.store(true, Ordering::SeqCst);
+                running.finish_all();
+                return Err(e);
+            }
+        };
         let clock = MediaClock::start();
         let origin = origin.unwrap_or_else(|| clock.origin());
-
-        let (video_tx, video_rx) = std::sync::mpsc::sync_channel(mux::CHANNEL_FRAMES);
-        let (audio_tx, audio_rx) = std::sync::mpsc::sync_channel(mux::CHANNEL_FRAMES);
 
         let mut workers = Vec::new();
         let spawn = |name: &'static str, f: Box<dyn FnOnce() -> Result<(), StageError> + Send>| {
@@ -228,45 +229,39 @@ impl Broadcast {
                 .map(|h| (name, h))
                 .map_err(|source| PipelineError::Spawn { what: name, source })
         };
-        {
-            let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
-            let src = video_input;
-            let feedback = sources::DestinationFeedback::new(settings.video_kbps, running.clone());
+        let started = (|| {
+            let (stop1, settings1, counters1, end1, r) = (stop.clone(), settings.clone(), counters.clone(), end.clone(), renditions.clone());
             workers.push(spawn(
                 "tally-video",
-                Box::new(move || sources::run_video(src, video_enc, &settings, clock, &stop, &end, &counters, feedback, video_tx)),
+                Box::new(move || sources::run_video(video_input, &settings1, clock, &stop1, &end1, &counters1, r)),
             )?);
-        }
-        {
-            let (stop, settings, counters, end) = (stop.clone(), settings.clone(), counters.clone(), end.clone());
-            let src = audio_input;
+            let (stop, settings, counters, end, r) = (stop.clone(), settings.clone(), counters.clone(), end.clone(), renditions.clone());
             workers.push(spawn(
                 "tally-audio",
-                Box::new(move || sources::run_audio(src, audio_enc, &settings, clock, &stop, &end, &counters, audio_tx)),
+                Box::new(move || sources::run_audio(audio_input, audio_enc, &settings, clock, &stop, &end, &counters, r)),
             )?);
-        }
-        {
-            let queues = running.clone();
-            let (settings, counters, stop) = (settings.clone(), counters.clone(), stop.clone());
-            workers.push(spawn(
-                "tally-mux",
-                Box::new(move || mux::run_muxer(video_rx, audio_rx, audio_config, queues, &settings, &counters, &stop)),
-            )?);
+            Ok::<(), PipelineError>(())
+        })();
+        if let Err(e) = started {
+            stop.store(true, Ordering::SeqCst);
+            renditions.close_video();
+            renditions.close_audio();
+            return Err(e);
         }
 
         let initial = Stats::default();
         let (stats_tx, stats_rx) = watch::channel(initial);
         let stats_task = {
-            let (stop, counters, views) = (stop.clone(), counters.clone(), running.clone());
+            let (stop, counters, views, r) = (stop.clone(), counters.clone(), running.clone(), renditions.clone());
             std::thread::Builder::new()
                 .name("tally-stats".into())
-                .spawn(move || stats::run_sampler(&stop, &counters, &source_views, &views, &stats_tx))
+                .spawn(move || stats::run_sampler(&stop, &counters, &source_views, &views, &r, &stats_tx))
                 .map_err(|source| PipelineError::Spawn { what: "tally-stats", source })?
         };
 
         let offset = Duration::from_millis(u64::from(settings.start_offset_ms));
         let origin = origin.checked_sub(offset).unwrap_or(origin);
-        Ok(Broadcast { stop, workers, outputs: running, stats_rx, stats_task: Some(stats_task), origin })
+        Ok(Broadcast { stop, workers, outputs: running, renditions, stats_rx, stats_task: Some(stats_task), origin })
     }
 
     /// The wall-clock moment of timestamp 0: a tag stamped `t` ms was
@@ -315,6 +310,7 @@ impl Broadcast {
     /// and for every output to finish, then reports.
     pub async fn wait(mut self) -> BroadcastSummary {
         let workers = std::mem::take(&mut self.workers);
+        let renditions = self.renditions.clone();
         let pipeline_errors = tokio::task::spawn_blocking(move || {
             let mut errors = Vec::new();
             for (name, w) in workers {
@@ -322,6 +318,20 @@ impl Broadcast {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => errors.push(e),
                     Err(_) => errors.push(StageError::Panicked(name)),
+                }
+            }
+            // Renditions end once both sources have: every one ever started.
+            loop {
+                let lanes = renditions.take_handles();
+                if lanes.is_empty() {
+                    break;
+                }
+                for (_, lane) in lanes {
+                    match lane.join() {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => errors.push(e),
+                        Err(_) => errors.push(StageError::Panicked("rendition")),
+                    }
                 }
             }
             errors

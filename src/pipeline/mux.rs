@@ -1,20 +1,26 @@
-//! The muxer thread: interleaves encoded audio and video by timestamp, turns
-//! them into FLV tags and fans each tag out to every output's queue.
+//! A rendition's muxer: interleaves its encoded video with the broadcast's
+//! audio by timestamp, turns them into FLV tags and fans each tag out to
+//! the queues of the outputs on that rendition.
 
+use super::renditions::{LaneShared, Member, Renditions};
 use super::settings::BroadcastSettings;
 use super::stats::PipelineCounters;
+use crate::encode::{H264Encoder, VideoOutput};
 use crate::flv::{self, FlvTag};
-use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
+use crate::media::{AudioConfig, EncodedPacket, VideoConfig, VideoFrame};
 use super::StageError;
-use super::outputs::OutputSet;
-use crate::net::queue::{OutputQueue, PushOutcome};
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::net::queue::PushOutcome;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::time::Instant;
 
-/// Encoded frames buffered between an encoder thread and the muxer. Small:
-/// the muxer is fast, and a deep buffer here would only add latency.
-pub(super) const CHANNEL_FRAMES: usize = 16;
+/// A frame for a rendition's encoder (already at its size).
+pub(crate) struct LaneFrame {
+    pub frame: Arc<VideoFrame>,
+    /// The first frame of a new source: the encoder starts a keyframe here.
+    pub keyframe: bool,
+}
 
 /// A coded video frame and, when it changed, the new decoder configuration.
 pub(super) type VideoItem = (EncodedPacket, Option<VideoConfig>);
@@ -34,11 +40,12 @@ struct StartTags {
     audio: Option<FlvTag>,
 }
 
-struct Fanout {
-    outputs: Arc<OutputSet>,
-    /// The set's generation this copy of its queues is from.
+struct Fanout<'a> {
+    set: &'a Renditions,
+    lane: &'a LaneShared,
+    /// The set's generation this copy of the members is from.
     generation: u64,
-    queues: Vec<Arc<OutputQueue>>,
+    members: Vec<Member>,
     open: Vec<bool>,
     start: StartTags,
     /// The start tags have gone out: a queue that joins now gets them replayed.
@@ -49,57 +56,82 @@ struct Fanout {
     offset: u32,
 }
 
-impl Fanout {
-    fn new(outputs: Arc<OutputSet>, fast: bool, offset: u32) -> Self {
-        let generation = outputs.generation();
-        let queues = outputs.queues();
-        let open = vec![true; queues.len()];
-        Fanout { outputs, generation, queues, open, start: StartTags::default(), started: false, last_ts: offset, fast, offset }
+impl<'a> Fanout<'a> {
+    fn new(set: &'a Renditions, lane: &'a LaneShared, fast: bool, offset: u32) -> Self {
+        Fanout {
+            set,
+            lane,
+            generation: u64::MAX,
+            members: Vec::new(),
+            open: Vec::new(),
+            start: StartTags::default(),
+            started: false,
+            last_ts: offset,
+            fast,
+            offset,
+        }
     }
 
-    /// Picks up outputs added or removed while live. A joiner starts with
-    /// the start tags, then media from the next keyframe (its destination
-    /// asked the encoder for one when it was added).
+    /// Picks up outputs that joined or left this rendition. A joiner (a
+    /// destination added, retried, or moved here from another rendition)
+    /// gets the start tags, then media from this encoder's next keyframe,
+    /// asked for at once; what it already holds from another rendition
+    /// stays (the queue refuses anything older than that).
     fn refresh(&mut self) {
-        let generation = self.outputs.generation();
+        let generation = self.set.generation();
         if generation == self.generation {
             return;
         }
         self.generation = generation;
-        let queues = self.outputs.queues();
-        let mut open = Vec::with_capacity(queues.len());
-        for q in &queues {
-            match self.queues.iter().position(|old| Arc::ptr_eq(old, q)) {
+        let members = self.set.members_of(self.lane.id);
+        let mut open = Vec::with_capacity(members.len());
+        for m in &members {
+            match self.members.iter().position(|old| Arc::ptr_eq(&old.queue, &m.queue)) {
                 Some(i) => open.push(self.open[i]),
                 None => {
+                    m.queue.join_at_next_keyframe();
                     if self.started {
-                        q.restart_at_next_keyframe();
                         for tag in [&self.start.metadata, &self.start.video, &self.start.audio].into_iter().flatten() {
                             let mut tag = tag.clone();
                             tag.timestamp_ms = self.last_ts;
-                            q.push(tag);
+                            m.queue.push(tag);
                         }
+                        self.lane.keyframe.store(true, Ordering::Relaxed);
                     }
                     open.push(true);
                 }
             }
         }
-        self.queues = queues;
+        self.members = members;
         self.open = open;
     }
 
     fn send(&mut self, tag: FlvTag) {
         self.refresh();
         self.last_ts = tag.timestamp_ms;
-        for (q, open) in self.queues.iter().zip(self.open.iter_mut()) {
+        let keyframe = tag.is_keyframe();
+        for (m, open) in self.members.iter().zip(self.open.iter_mut()) {
             if !*open {
                 continue;
             }
-            let outcome = if self.fast { q.push_wait(tag.clone()) } else { q.push(tag.clone()) };
-            if outcome == PushOutcome::Closed {
-                *open = false;
+            let outcome = if self.fast { m.queue.push_wait(tag.clone()) } else { m.queue.push(tag.clone()) };
+            match outcome {
+                PushOutcome::Closed => *open = false,
+                // Refused (it came too early for a queue that holds later
+                // video from another rendition): the next frame is one.
+                PushOutcome::Dropped if keyframe => self.lane.keyframe.store(true, Ordering::Relaxed),
+                _ => {}
             }
         }
+    }
+
+    /// True when one of the outputs on this rendition asked for a keyframe
+    /// (a new session after a reconnection), or one joined.
+    fn keyframe_wanted(&mut self) -> bool {
+        self.refresh();
+        // Every request is taken, so one IDR answers several at once.
+        let asked = self.members.iter().fold(false, |any, m| m.status.take_keyframe_request() | any);
+        self.lane.keyframe.swap(false, Ordering::Relaxed) | asked
     }
 
     /// Sends a start tag (metadata or a sequence header) and keeps it for joiners.
@@ -113,32 +145,81 @@ impl Fanout {
         (ms as u32).wrapping_add(self.offset)
     }
 
-    fn finish(&self) {
-        self.outputs.finish_all();
+}
+
+/// A rendition's encoder: frames in (dropped evenly down to its rate),
+/// the bitrate the renditions' policy wants, keyframes when asked.
+struct LaneEncoder<'a> {
+    enc: H264Encoder,
+    lane: &'a LaneShared,
+    frames: Receiver<LaneFrame>,
+    /// Media time the next frame is due at, µs (the rendition's own rate).
+    next_due_us: Option<u64>,
+    coded: bool,
+}
+
+impl LaneEncoder<'_> {
+    /// The next coded frame; `None` once the capture thread is done.
+    fn next(&mut self, out: &mut Fanout) -> Result<Option<VideoItem>, StageError> {
+        let interval_us = 1_000_000 / u64::from(self.lane.spec.fps.max(1));
+        loop {
+            let Ok(LaneFrame { frame, keyframe }) = self.frames.recv() else { return Ok(None) };
+            // Frames come at the capture's rate; a slower rendition keeps
+            // those on its own grid (a quarter frame of tolerance for jitter).
+            if let Some(due) = self.next_due_us {
+                if frame.pts_us + interval_us / 4 < due && !keyframe {
+                    continue;
+                }
+                self.next_due_us = Some(if frame.pts_us > due + interval_us { frame.pts_us + interval_us } else { due + interval_us });
+            } else {
+                self.next_due_us = Some(frame.pts_us + interval_us);
+            }
+            let started = Instant::now();
+            let wanted = self.lane.wanted_kbps.load(Ordering::Relaxed);
+            // The encoder must have coded a frame before its bitrate can change.
+            if self.coded && wanted != self.enc.stats().bitrate_kbps && wanted > 0 {
+                match self.enc.set_bitrate(wanted) {
+                    Ok(()) => tracing::info!(rendition = %self.lane.name(), kbps = wanted, "{} video bitrate now {wanted} kbit/s", self.lane.name()),
+                    Err(e) => tracing::warn!(error = %e, "could not change the video bitrate"),
+                }
+            }
+            if out.keyframe_wanted() || keyframe {
+                self.enc.force_keyframe();
+            }
+            let output = self.enc.encode(&frame).map_err(StageError::VideoEncoder)?;
+            let c = &self.lane.counters;
+            c.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            let s = self.enc.stats();
+            c.skipped.store(s.skipped, Ordering::Relaxed);
+            c.bitrate_kbps.store(s.bitrate_kbps, Ordering::Relaxed);
+            if let VideoOutput::Frame { packet, config } = output {
+                self.coded = true;
+                return Ok(Some((packet, config)));
+            }
+        }
     }
 }
 
-/// Runs until both encoder channels are closed; then finishes every queue.
-pub(super) fn run_muxer(
-    video_rx: Receiver<VideoItem>,
+/// Runs a rendition until both its channels are closed.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_lane_muxer(
+    set: &Renditions,
+    lane: &LaneShared,
+    enc: H264Encoder,
+    frames: Receiver<LaneFrame>,
     audio_rx: Receiver<EncodedPacket>,
-    audio_config: AudioConfig,
-    outputs: Arc<OutputSet>,
+    audio_config: &AudioConfig,
     settings: &BroadcastSettings,
     counters: &PipelineCounters,
-    stop: &AtomicBool,
 ) -> Result<(), StageError> {
-    let mut out = Fanout::new(outputs, settings.fast, settings.start_offset_ms);
-    let result = interleave(&video_rx, &audio_rx, &audio_config, &mut out, counters);
-    out.finish();
-    if result.is_err() {
-        stop.store(true, Ordering::SeqCst);
-    }
-    result
+    let mut out = Fanout::new(set, lane, settings.fast, settings.start_offset_ms);
+    out.refresh();
+    let mut video = LaneEncoder { enc, lane, frames, next_due_us: None, coded: false };
+    interleave(&mut video, &audio_rx, audio_config, &mut out, counters)
 }
 
 fn interleave(
-    video_rx: &Receiver<VideoItem>,
+    video: &mut LaneEncoder,
     audio_rx: &Receiver<EncodedPacket>,
     audio_config: &AudioConfig,
     out: &mut Fanout,
@@ -150,9 +231,9 @@ fn interleave(
     let mut started = false;
     loop {
         if video_head.is_none() && !video_done {
-            match video_rx.recv() {
-                Ok(item) => video_head = Some(item),
-                Err(_) => video_done = true,
+            match video.next(out)? {
+                Some(item) => video_head = Some(item),
+                None => video_done = true,
             }
         }
         if audio_head.is_none() && !audio_done {
@@ -170,7 +251,9 @@ fn interleave(
                 None if video_done => None,
                 None => continue,
             };
-            let base = out.ts(0);
+            // A rendition started mid-broadcast starts its stream at the present.
+            let first = [video_head.as_ref().map(|(v, _)| v.dts_ms), audio_head.as_ref().map(|a| a.dts_ms)];
+            let base = out.ts(first.into_iter().flatten().min().unwrap_or(0));
             let meta = flv::stream_metadata(video_config.as_ref(), Some(audio_config), &encoder_name());
             out.send_start(flv::metadata_tag(&meta, base), |s| &mut s.metadata);
             if let Some(cfg) = &video_config {
@@ -200,15 +283,16 @@ fn interleave(
             }
             let mut tag = flv::video_tag(&packet);
             tag.timestamp_ms = out.ts(packet.dts_ms);
-            counters.video_frames_out.fetch_add(1, Ordering::Relaxed);
-            counters.video_bytes.fetch_add(packet.data.len() as u64, Ordering::Relaxed);
-            counters.media_ms.store(packet.dts_ms, Ordering::Relaxed);
+            let c = &out.lane.counters;
+            c.frames_out.fetch_add(1, Ordering::Relaxed);
+            c.video_bytes.fetch_add(packet.data.len() as u64, Ordering::Relaxed);
+            c.media_ms.store(packet.dts_ms, Ordering::Relaxed);
+            counters.media_ms.fetch_max(packet.dts_ms, Ordering::Relaxed);
             out.send(tag);
         } else {
             let Some(packet) = audio_head.take() else { continue };
             let mut tag = flv::audio_tag(&packet);
             tag.timestamp_ms = out.ts(packet.dts_ms);
-            counters.audio_bytes.fetch_add(packet.data.len() as u64, Ordering::Relaxed);
             out.send(tag);
         }
     }

@@ -3,6 +3,8 @@
 //! one removed, the others untouched.
 
 use super::PipelineError;
+use super::renditions::Member;
+use crate::media::settings::RenditionSpec;
 use crate::flv::FlvWriter;
 use crate::net::publisher::{self, Destination};
 use crate::net::queue::{OutputQueue, QueueLimits};
@@ -106,6 +108,7 @@ pub(crate) struct OutputView {
     pub name: String,
     pub queue: Arc<OutputQueue>,
     pub status: Arc<OutputStatus>,
+    pub kind: OutputKind,
 }
 
 impl OutputView {
@@ -229,6 +232,7 @@ impl OutputSet {
             name: spec.name(),
             queue: Arc::new(OutputQueue::new(limits)),
             status: Arc::new(OutputStatus::default()),
+            kind,
         };
         let weak = Arc::downgrade(self);
         let ended = move || {
@@ -240,7 +244,8 @@ impl OutputSet {
             (OutputSpec::Publish(dest), _) => {
                 let mut dest = dest.clone();
                 if dest.video_kbps == 0 {
-                    dest.video_kbps = self.kbps.0;
+                    // Congestion control's ceiling: its own rendition's bitrate, else the broadcast's.
+                    dest.video_kbps = dest.video.map_or(self.kbps.0, |v| v.video_kbps);
                 }
                 if dest.audio_kbps == 0 {
                     dest.audio_kbps = self.kbps.1;
@@ -373,11 +378,6 @@ impl OutputSet {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// The queues the muxer feeds (every output not removed).
-    pub fn queues(&self) -> Vec<Arc<OutputQueue>> {
-        self.lock().entries.iter().filter(|e| !e.removed).map(|e| e.view.queue.clone()).collect()
-    }
-
     /// The muxer's end: every queue is finished and nothing joins any more.
     pub fn finish_all(&self) {
         let mut g = self.lock();
@@ -402,13 +402,23 @@ impl OutputSet {
             .collect()
     }
 
-    /// Statuses of the network destinations (whose congestion control bounds the bitrate).
-    pub fn destination_statuses(&self) -> Vec<Arc<OutputStatus>> {
+    /// Every output not removed, with its effective video settings (its
+    /// own, else `base`), for the renditions.
+    pub fn members(&self, base: &RenditionSpec) -> Vec<Member> {
         self.lock()
             .entries
             .iter()
-            .filter(|e| !e.removed && e.kind == OutputKind::Publish)
-            .map(|e| e.view.status.clone())
+            .filter(|e| !e.removed)
+            .map(|e| Member {
+                id: e.view.id.clone(),
+                kind: e.kind,
+                queue: e.view.queue.clone(),
+                status: e.view.status.clone(),
+                spec: match &e.spec {
+                    OutputSpec::Publish(d) => d.video.unwrap_or(*base),
+                    OutputSpec::Record(_) => *base,
+                },
+            })
             .collect()
     }
 

@@ -33,6 +33,10 @@ pub struct BroadcastSettings {
     pub encoder_threads: u16,
     /// File sources restart at their end instead of ending the broadcast.
     pub looping: bool,
+    /// CPU the encoders may use together, percent of one core (`None`: 75 %
+    /// of every core). A congested destination gets an encode of its own
+    /// only within it.
+    pub encoder_budget_percent: Option<u32>,
 }
 
 impl Default for BroadcastSettings {
@@ -51,6 +55,7 @@ impl Default for BroadcastSettings {
             start_offset_ms: 0,
             encoder_threads: 1,
             looping: false,
+            encoder_budget_percent: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! encode, hand to the muxer.
 
 use super::{PipelineError, StageError};
-use super::mux::VideoItem;
+use super::renditions::{AudioFan, FrameFan, Renditions};
 use super::settings::{AUDIO_CHANNELS, AUDIO_RATE, AudioSourceSpec, BroadcastSettings, VideoSourceSpec};
 use super::stats::PipelineCounters;
 use crate::capture::pcm::Levels;
@@ -11,11 +11,10 @@ use crate::capture::{
     AudioSource, CameraSource, MicSource, Pacer, Silence, SourceStatus, TestPattern, Tone, VideoSource, WavSource,
     Y4mSource, list_cameras,
 };
-use crate::encode::{AacEncoder, H264Encoder, VideoOutput};
+use crate::encode::AacEncoder;
 use crate::media::{EncodedPacket, MediaClock, VideoFrame};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::time::Instant;
 
 pub(super) type BoxedVideo = Box<dyn VideoSource + Send>;
@@ -127,60 +126,6 @@ impl MediaEnd {
     }
 }
 
-/// What the destinations ask of the shared encoder: its bitrate follows the
-/// lowest limit among those that are live (a reconnecting one does not drag
-/// the others down), never above the broadcast's target; and a keyframe when
-/// one of them starts a new session.
-pub(super) struct DestinationFeedback {
-    target: u32,
-    current: u32,
-    outputs: Arc<super::outputs::OutputSet>,
-    /// The set's generation `destinations` is from (destinations come and go while live).
-    generation: u64,
-    destinations: Vec<Arc<crate::net::OutputStatus>>,
-}
-
-impl DestinationFeedback {
-    pub fn new(target: u32, outputs: Arc<super::outputs::OutputSet>) -> Self {
-        let generation = outputs.generation();
-        let destinations = outputs.destination_statuses();
-        DestinationFeedback { target, current: target, outputs, generation, destinations }
-    }
-
-    fn refresh(&mut self) {
-        let generation = self.outputs.generation();
-        if generation != self.generation {
-            self.generation = generation;
-            self.destinations = self.outputs.destination_statuses();
-        }
-    }
-
-    /// True when some destination asked for a keyframe since the last call.
-    fn keyframe_wanted(&mut self) -> bool {
-        self.refresh();
-        // Every request is taken, so one IDR answers several at once.
-        self.destinations.iter().fold(false, |any, d| d.take_keyframe_request() | any)
-    }
-
-    /// The bitrate to encode at now, if it differs from the current one.
-    fn wanted(&mut self) -> Option<u32> {
-        self.refresh();
-        let limit = self
-            .destinations
-            .iter()
-            .filter(|d| d.healthy())
-            .map(|d| d.bitrate_limit())
-            .filter(|&l| l > 0)
-            .min()
-            .unwrap_or(self.target)
-            .min(self.target);
-        (limit != self.current).then(|| {
-            self.current = limit;
-            limit
-        })
-    }
-}
-
 /// Sleeps until media time `pts_us` is due on the wall clock (non-live
 /// sources only): that is the pace of a real camera, not test synchronisation.
 fn pace(pacer: &Pacer, pts_us: u64, stop: &AtomicBool) {
@@ -214,65 +159,37 @@ pub(super) enum AudioInput {
     Attached { rx: std::sync::mpsc::Receiver<crate::media::AudioFrame>, origin_us: u64 },
 }
 
-/// The video encoder's side: bitrate and keyframe requests from the
-/// destinations, then the frame; false when the muxer is gone.
-struct VideoStage<'a> {
-    enc: H264Encoder,
-    counters: &'a PipelineCounters,
-    feedback: DestinationFeedback,
-    tx: SyncSender<VideoItem>,
-    stop: &'a AtomicBool,
-}
-
-impl VideoStage<'_> {
-    fn encode(&mut self, frame: &VideoFrame, keyframe: bool) -> Result<bool, StageError> {
-        self.counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
-        // The encoder must have coded a frame before its bitrate can change.
-        if self.counters.video_frames_out.load(Ordering::Relaxed) > 0
-            && let Some(kbps) = self.feedback.wanted()
-        {
-            match self.enc.set_bitrate(kbps) {
-                Ok(()) => tracing::info!(kbps, "video bitrate now {kbps} kbit/s (destinations' congestion control)"),
-                Err(e) => tracing::warn!(error = %e, "could not change the video bitrate"),
-            }
-        }
-        if self.feedback.keyframe_wanted() {
-            tracing::debug!("keyframe for a destination's new session");
-            self.enc.force_keyframe();
-        }
-        if keyframe {
-            tracing::debug!("keyframe for a new source");
-            self.enc.force_keyframe();
-        }
-        let output = self.enc.encode(frame).map_err(|e| {
-            self.stop.store(true, Ordering::SeqCst);
-            StageError::VideoEncoder(e)
-        })?;
-        let s = self.enc.stats();
-        self.counters.video_skipped.store(s.skipped, Ordering::Relaxed);
-        self.counters.video_bitrate_kbps.store(s.bitrate_kbps as u64, Ordering::Relaxed);
-        if let VideoOutput::Frame { packet, config } = output
-            && self.tx.send((packet, config)).is_err()
-        {
-            return Ok(false); // muxer gone: the broadcast is ending
-        }
-        Ok(true)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
+/// The capture side of the video: frames from the source (paced when it
+/// is not live) or from the capture session, handed to every rendition.
 pub(super) fn run_video(
     input: VideoInput,
-    enc: H264Encoder,
     settings: &BroadcastSettings,
     clock: MediaClock,
     stop: &AtomicBool,
     end: &MediaEnd,
     counters: &PipelineCounters,
-    feedback: DestinationFeedback,
-    tx: SyncSender<VideoItem>,
+    renditions: Arc<Renditions>,
 ) -> Result<(), StageError> {
-    let mut stage = VideoStage { enc, counters, feedback, tx, stop };
+    let mut fan = FrameFan::new(renditions.clone(), settings.fast);
+    let result = distribute(input, settings, clock, stop, end, counters, &mut fan);
+    drop(fan);
+    renditions.close_video();
+    result
+}
+
+fn distribute(
+    input: VideoInput,
+    settings: &BroadcastSettings,
+    clock: MediaClock,
+    stop: &AtomicBool,
+    end: &MediaEnd,
+    counters: &PipelineCounters,
+    fan: &mut FrameFan,
+) -> Result<(), StageError> {
+    let mut send = |frame: VideoFrame, keyframe: bool| {
+        counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
+        fan.send(Arc::new(frame), keyframe)
+    };
     let mut last_ms: Option<u64> = None;
     let mut src = match input {
         VideoInput::Own(src) => src,
@@ -295,9 +212,15 @@ pub(super) fn run_video(
                 if frame.pts_us >= end.get() {
                     break;
                 }
+                // Never repeat or go back a millisecond (FLV's resolution).
+                if let Some(last) = last_ms
+                    && frame.pts_us / 1000 <= last
+                {
+                    frame.pts_us = (last + 1) * 1000;
+                }
                 last_ms = Some(frame.pts_us / 1000);
                 // The first frame after attaching is a keyframe anyway.
-                if !stage.encode(&frame, item.switched)? {
+                if !send(frame, item.switched) {
                     break;
                 }
             }
@@ -335,7 +258,7 @@ pub(super) fn run_video(
         }
         last_ms = Some(frame.pts_us / 1000);
         pace(&pacer, frame.pts_us, stop);
-        if !stage.encode(&frame, false)? {
+        if !send(frame.clone(), false) {
             break;
         }
     }
@@ -345,16 +268,39 @@ pub(super) fn run_video(
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_audio(
     input: AudioInput,
+    enc: AacEncoder,
+    settings: &BroadcastSettings,
+    clock: MediaClock,
+    stop: &AtomicBool,
+    end: &MediaEnd,
+    counters: &PipelineCounters,
+    renditions: Arc<Renditions>,
+) -> Result<(), StageError> {
+    let mut fan = AudioFan::new(renditions.clone());
+    let result = encode_audio(input, enc, settings, clock, stop, end, counters, &mut fan);
+    drop(fan);
+    renditions.close_audio();
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn encode_audio(
+    input: AudioInput,
     mut enc: AacEncoder,
     settings: &BroadcastSettings,
     clock: MediaClock,
     stop: &AtomicBool,
     end: &MediaEnd,
     counters: &PipelineCounters,
-    tx: SyncSender<EncodedPacket>,
+    fan: &mut AudioFan,
 ) -> Result<(), StageError> {
     let mut sent_samples = 0u64;
-    let send_all = |packets: Vec<EncodedPacket>| packets.into_iter().all(|p| tx.send(p).is_ok());
+    let mut send_all = |packets: Vec<EncodedPacket>| {
+        packets.into_iter().all(|p| {
+            counters.audio_bytes.fetch_add(p.data.len() as u64, Ordering::Relaxed);
+            fan.send(p)
+        })
+    };
     let mut first_pts: Option<u64> = None;
     let (mut own, attached, pacer) = match input {
         AudioInput::Own(mut src) => {

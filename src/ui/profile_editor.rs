@@ -27,6 +27,11 @@ struct DestinationForm {
     show_key: bool,
     /// A key is stored already (an empty key field keeps it).
     has_key: bool,
+    /// Its own video settings (an encode of its own) rather than the profile's.
+    own_video: bool,
+    size: (u32, u32),
+    fps: u32,
+    video_kbps: u32,
 }
 
 /// A profile being edited.
@@ -179,6 +184,10 @@ impl Form {
                     key: String::new(),
                     show_key: false,
                     has_key: !matches!(d.key, crate::config::KeyRef::None),
+                    own_video: !d.video.is_empty(),
+                    size: d.video.size.map_or((p.video.size.width, p.video.size.height), |s| (s.width, s.height)),
+                    fps: d.video.fps.unwrap_or(p.video.fps),
+                    video_kbps: d.video.bitrate_kbps.unwrap_or(p.video.bitrate_kbps),
                 })
                 .collect(),
             size: (p.video.size.width, p.video.size.height),
@@ -212,6 +221,15 @@ impl Form {
                 preset: (d.service != CUSTOM).then(|| d.service.clone()),
                 name: Some(d.name.trim().to_string()),
                 ca_file: old.iter().find(|o| o.name == d.name).and_then(|o| o.ca_file.clone()),
+                video: if d.own_video {
+                    crate::config::VideoOverride {
+                        size: Some(FrameSize::new(d.size.0, d.size.1)),
+                        fps: Some(d.fps),
+                        bitrate_kbps: Some(d.video_kbps),
+                    }
+                } else {
+                    Default::default()
+                },
             };
             let mut dest = draft.build().map_err(|e| format!("destination '{}': {e}", d.name))?;
             if p.destinations.iter().any(|o: &crate::config::DestinationProfile| o.name == dest.name) {
@@ -247,6 +265,7 @@ impl Form {
     /// The fields; true when one changed.
     fn form_ui(&mut self, ui: &mut egui::Ui, services: &[Service]) -> bool {
         let mut changed = false;
+        let profile_video = (self.size, self.fps, self.video_kbps);
         ui.horizontal(|ui| {
             let label = ui.label("Profile name");
             changed |= ui.text_edit_singleline(&mut self.name).labelled_by(label.id).changed();
@@ -311,6 +330,7 @@ impl Form {
                     });
                     ui.end_row();
                 });
+                changed |= own_video_ui(ui, d, profile_video);
                 if ui.button(format!("Remove destination {}", d.name)).clicked() {
                     remove = Some(i);
                 }
@@ -322,7 +342,14 @@ impl Form {
             changed = true;
         }
         if ui.button("Add a destination").clicked() {
-            self.destinations.push(DestinationForm { name: format!("destination {}", self.destinations.len() + 1), service: CUSTOM.into(), ..Default::default() });
+            self.destinations.push(DestinationForm {
+                name: format!("destination {}", self.destinations.len() + 1),
+                service: CUSTOM.into(),
+                size: self.size,
+                fps: self.fps,
+                video_kbps: self.video_kbps,
+                ..Default::default()
+            });
             changed = true;
         }
         ui.separator();
@@ -355,4 +382,43 @@ impl Form {
         });
         changed
     }
+}
+
+/// A destination's own video settings: off, it shares the profile's
+/// encode; on, it gets a size (at most the profile's), a rate and a
+/// bitrate of its own — another encode while live. True when one changed.
+fn own_video_ui(ui: &mut egui::Ui, d: &mut DestinationForm, (size, fps, kbps): ((u32, u32), u32, u32)) -> bool {
+    let mut changed = false;
+    let toggled = ui.checkbox(&mut d.own_video, format!("Own video settings for {}", d.name)).on_hover_text(
+        "Send this destination its own size and bitrate (a second encode while live); otherwise it shares the profile's",
+    );
+    if toggled.changed() {
+        changed = true;
+        if d.own_video {
+            (d.size, d.fps, d.video_kbps) = (size, fps, kbps);
+        }
+    }
+    if !d.own_video {
+        return changed;
+    }
+    egui::Grid::new("own video").num_columns(2).show(ui, |ui| {
+        let label = ui.label(format!("Video size for {}", d.name));
+        let response = egui::ComboBox::from_id_salt("own size").selected_text(format!("{}x{}", d.size.0, d.size.1)).show_ui(ui, |ui| {
+            for s in SIZES.into_iter().filter(|s| s.0 <= size.0 && s.1 <= size.1) {
+                changed |= ui.selectable_value(&mut d.size, s, format!("{}x{}", s.0, s.1)).changed();
+            }
+        });
+        response.response.labelled_by(label.id);
+        ui.end_row();
+        let label = ui.label(format!("Frame rate for {}", d.name));
+        changed |= ui.add(egui::DragValue::new(&mut d.fps).range(1..=fps.max(1)).suffix(" fps")).labelled_by(label.id).changed();
+        ui.end_row();
+        let label = ui.label(format!("Video bitrate for {}", d.name));
+        changed |= ui
+            .add(egui::DragValue::new(&mut d.video_kbps).range(300..=20_000).speed(50).suffix(" kbit/s"))
+            .labelled_by(label.id)
+            .changed();
+        ui.end_row();
+    });
+    changed
 }

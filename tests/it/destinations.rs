@@ -325,6 +325,13 @@ fn congestion_steps_the_bitrate_down_keeps_the_queue_bounded_and_steps_back_up()
     assert!(f.steps_down >= 1 && f.dropped > 0 && f.missing_runs > 0, "congestion showed no effect\n{}", f.csv);
     assert!(f.bad_resumes.is_empty(), "video resumed without a keyframe at {:?} ms", f.bad_resumes);
     assert!(run.recovered.is_some() && f.steps_up >= 2, "the bitrate did not step back up to 2500 within 60 s\n{}", f.csv);
+    // The congested destination had an encode of its own: the recording's never went down.
+    assert!(f.recording_kbps.len() >= 40, "the recording's rendition is missing from the stats\n{}", f.csv);
+    assert!(
+        f.recording_kbps.iter().all(|&k| k == CONGESTION_FULL_KBPS),
+        "the recording's rendition went below {CONGESTION_FULL_KBPS} kbit/s: {:?}",
+        f.recording_kbps
+    );
     assert!(!run.log.contains("SECRETKEY"));
 }
 

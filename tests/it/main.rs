@@ -18,6 +18,7 @@ mod golden_publish;
 mod gui_window;
 mod interop_publish;
 mod profiles;
+mod renditions;
 mod record_crash;
 mod server_abuse;
 mod server_behaviour;

@@ -79,13 +79,17 @@ pub struct Destination {
     /// A stable name for this destination (`PROFILE/DESTINATION`), which
     /// tells apart two keys on the same ingest; `None`: its position.
     pub id: Option<String>,
+    /// Its own video settings (a profile's per-destination override, or
+    /// its service's limits); `None`: the broadcast's. The bitrate here is
+    /// congestion control's ceiling when set.
+    pub video: Option<crate::media::settings::RenditionSpec>,
 }
 
 impl Destination {
     /// Publishing to `url` with defaults: reconnecting, no private CA; the
     /// bitrates (0 = the broadcast's own) bound congestion control.
     pub fn new(url: RtmpUrl, video_kbps: u32, audio_kbps: u32) -> Self {
-        Destination { url, ca_file: None, reconnect: true, video_kbps, audio_kbps, id: None }
+        Destination { url, ca_file: None, reconnect: true, video_kbps, audio_kbps, id: None, video: None }
     }
 }
 
