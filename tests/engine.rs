@@ -472,7 +472,7 @@ fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() 
     engine.send(Command::RetryOutput(first_id.clone())).unwrap();
     let refused = wait_state(&engine, "retry refused", |s| s.refused.as_ref().is_some_and(|r| r.message.contains("retry")));
     assert!(refused.refused.as_ref().is_some_and(|r| r.message.contains("has not failed")), "{refused:?}");
-    proxy.set_state(PathState::Open);
+    proxy.open_and_wait();
     engine.send(Command::RetryOutput(retried_id.clone())).unwrap();
     wait_state(&engine, "retried live", |s| output(s, &retried_id).is_some_and(|o| o.state == OutputState::Live));
     assert!(wait_until(STATE_TIMEOUT, || nginx.has_publisher("retried")), "{}", nginx.diagnostics());

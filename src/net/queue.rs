@@ -302,6 +302,11 @@ impl OutputQueue {
         true
     }
 
+    /// True once any audio or video went through this queue (it is not a newcomer).
+    pub fn has_had_media(&self) -> bool {
+        self.lock().newest.iter().any(Option::is_some)
+    }
+
     /// Video is let in again only from its next keyframe, keeping what is
     /// queued: a destination joining (or moving to) a rendition mid-stream
     /// starts at one of its keyframes.

@@ -91,7 +91,12 @@ impl<'a> Fanout<'a> {
                 None => {
                     m.queue.join_at_next_keyframe();
                     if self.started {
-                        for tag in [&self.start.metadata, &self.start.video, &self.start.audio].into_iter().flatten() {
+                        // One moving here from another rendition of the same
+                        // size keeps the metadata it had: ffmpeg takes an
+                        // onMetaData not at time 0 for a data stream of its own.
+                        let moving = m.queue.has_had_media();
+                        let metadata = if moving { &None } else { &self.start.metadata };
+                        for tag in [metadata, &self.start.video, &self.start.audio].into_iter().flatten() {
                             let mut tag = tag.clone();
                             tag.timestamp_ms = self.last_ts;
                             m.queue.push(tag);
@@ -251,9 +256,11 @@ fn interleave(
                 None if video_done => None,
                 None => continue,
             };
-            // A rendition started mid-broadcast starts its stream at the present.
+            // The broadcast's stream starts at time 0 (ffmpeg reads an
+            // onMetaData at any other time as a data stream of its own); a
+            // rendition started mid-broadcast starts its own at the present.
             let first = [video_head.as_ref().map(|(v, _)| v.dts_ms), audio_head.as_ref().map(|a| a.dts_ms)];
-            let base = out.ts(first.into_iter().flatten().min().unwrap_or(0));
+            let base = if out.lane.mid_stream { out.ts(first.into_iter().flatten().min().unwrap_or(0)) } else { out.ts(0) };
             let meta = flv::stream_metadata(video_config.as_ref(), Some(audio_config), &encoder_name());
             out.send_start(flv::metadata_tag(&meta, base), |s| &mut s.metadata);
             if let Some(cfg) = &video_config {

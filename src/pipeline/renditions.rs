@@ -101,6 +101,8 @@ pub(crate) struct LaneShared {
     pub fallback: Mutex<Option<String>>,
     /// Encoder load over the last window, percent of one core (f64 bits).
     pub load_percent: AtomicU64,
+    /// Started while the broadcast was running (its stream starts at the present, not at 0).
+    pub mid_stream: bool,
 }
 
 impl LaneShared {
@@ -276,7 +278,7 @@ impl Renditions {
             let lane = match home {
                 Some(l) => l.shared.id,
                 None if g.video_closed || g.audio_closed => continue,
-                None => match self.add_lane(g, m.spec, m.spec.video_kbps, None) {
+                None => match self.add_lane(g, m.spec, m.spec.video_kbps, None, !at_start) {
                     Ok(id) => id,
                     Err(e) if at_start => return Err(e),
                     Err(e) => {
@@ -313,7 +315,7 @@ impl Renditions {
     }
 
     /// Starts a rendition: its encoder now (so a refusal is an error here), its thread.
-    fn add_lane(&self, g: &mut Inner, spec: RenditionSpec, start_kbps: u32, split_of: Option<u32>) -> Result<u32, super::PipelineError> {
+    fn add_lane(&self, g: &mut Inner, spec: RenditionSpec, start_kbps: u32, split_of: Option<u32>, mid_stream: bool) -> Result<u32, super::PipelineError> {
         let enc = H264Encoder::new(H264Settings {
             width: spec.size.width,
             height: spec.size.height,
@@ -332,6 +334,7 @@ impl Renditions {
             split_of: AtomicU32::new(split_of.unwrap_or(0)),
             fallback: Mutex::new(None),
             load_percent: AtomicU64::new(0f64.to_bits()),
+            mid_stream,
         });
         shared.counters.bitrate_kbps.store(start_kbps, Ordering::Relaxed);
         let (frames_tx, frames_rx) = std::sync::mpsc::sync_channel(FRAME_SLOTS);
@@ -434,7 +437,7 @@ impl Renditions {
                         let total: f64 = g.lanes.iter().map(|l| l.shared.load()).sum();
                         let extra = Self::estimate(&shared);
                         if total + extra <= f64::from(self.budget_percent) {
-                            match self.add_lane(g, shared.spec, c, Some(id)) {
+                            match self.add_lane(g, shared.spec, c, Some(id), true) {
                                 Ok(new) => {
                                     tracing::info!(
                                         output = %m.id,

@@ -108,8 +108,8 @@ pub fn destinations_ui(ui: &mut egui::Ui, state: &EngineState, stats: &Stats, co
     if state.outputs.is_empty() {
         return;
     }
-    egui::Grid::new("destinations").striped(true).num_columns(7).show(ui, |ui| {
-        for h in ["Destination", "State", "kbit/s", "Queue", "Dropped", "Reconnects", ""] {
+    egui::Grid::new("destinations").striped(true).num_columns(8).show(ui, |ui| {
+        for h in ["Destination", "State", "Video", "kbit/s", "Queue", "Dropped", "Reconnects", ""] {
             ui.strong(h);
         }
         ui.end_row();
@@ -123,6 +123,17 @@ pub fn destinations_ui(ui: &mut egui::Ui, state: &EngineState, stats: &Stats, co
                 OutputState::Live => ui.colored_label(egui::Color32::from_rgb(80, 200, 100), state_text),
                 _ => ui.label(state_text),
             };
+            match figures.and_then(|f| video_cell(stats, f)) {
+                Some(cell) if cell.warn => {
+                    ui.colored_label(egui::Color32::from_rgb(230, 180, 60), cell.text).on_hover_text(cell.hover);
+                }
+                Some(cell) => {
+                    ui.label(cell.text).on_hover_text(cell.hover);
+                }
+                None => {
+                    ui.label("–");
+                }
+            }
             ui.label(figures.map_or("–".into(), |f| format!("{:.0}", f.kbps_out)));
             ui.label(figures.map_or("–".into(), |f| format!("{} ms", f.queue_ms)));
             ui.label(figures.map_or("–".into(), |f| f.dropped_frames.to_string()));
@@ -137,6 +148,40 @@ pub fn destinations_ui(ui: &mut egui::Ui, state: &EngineState, stats: &Stats, co
             ui.end_row();
         }
     });
+}
+
+/// What a destination row says of the video it gets.
+#[derive(Debug, PartialEq)]
+pub struct VideoCell {
+    /// "1280x720 · 3000k", with "own encode" or "shared" when that matters.
+    pub text: String,
+    /// The rendition, its settings and why, for the tooltip.
+    pub hover: String,
+    /// It is held back: a congested destination sharing an encode (CPU budget).
+    pub warn: bool,
+}
+
+/// The rendition an output is on, as its row shows it.
+pub fn video_cell(stats: &Stats, o: &crate::pipeline::OutputStats) -> Option<VideoCell> {
+    let r = stats.renditions.iter().find(|r| r.id == o.rendition)?;
+    let mut text = format!("{}x{} · {}k", r.width, r.height, r.bitrate_kbps);
+    let mut hover = format!(
+        "Rendition {}: {}x{} at {} fps, {} of {} kbit/s; its encoder uses {:.0} % of a core",
+        r.id, r.width, r.height, r.fps_target, r.bitrate_kbps, r.target_kbps, r.encoder_cpu_percent
+    );
+    if let Some(from) = &r.split_from {
+        text.push_str(" · own encode");
+        hover.push_str(&format!(
+            ". Its path cannot carry {from}'s bitrate, so it has an encode of its own; it rejoins {from} once its path carries it again"
+        ));
+    } else if r.outputs.len() > 1 {
+        hover.push_str(&format!(". Shared with {}", r.outputs.iter().filter(|id| **id != o.id).cloned().collect::<Vec<_>>().join(", ")));
+    }
+    if let Some(note) = &o.note {
+        text.push_str(" · shared (CPU)");
+        hover.push_str(&format!(". {note}"));
+    }
+    Some(VideoCell { text, hover, warn: o.note.is_some() })
 }
 
 #[cfg(test)]
@@ -171,5 +216,35 @@ mod tests {
         let failed = OutputState::failed(crate::net::FailureKind::Rejected, true, "bad key");
         assert_eq!(Tally::of(&with(vec![failed.clone()], t0), now), Tally::Failed("bad key".into()));
         assert!(matches!(Tally::of(&with(vec![failed, OutputState::Live], t0), now), Tally::Live { .. }), "one live is on air");
+    }
+
+    #[test]
+    fn a_row_says_which_encode_its_destination_is_on() {
+        use crate::pipeline::{OutputStats, RenditionStats};
+        let r = |id: &str, w, h, kbps, outputs: &[&str], split: Option<&str>| RenditionStats {
+            id: id.into(),
+            width: w,
+            height: h,
+            fps_target: 30,
+            target_kbps: 2500,
+            bitrate_kbps: kbps,
+            outputs: outputs.iter().map(|s| s.to_string()).collect(),
+            split_from: split.map(str::to_string),
+            ..Default::default()
+        };
+        let stats = Stats {
+            renditions: vec![r("r1", 1280, 720, 2500, &["yt", "rec"], None), r("r2", 1280, 720, 700, &["tw"], Some("r1"))],
+            ..Default::default()
+        };
+        let out = |id: &str, on: &str, note: Option<&str>| OutputStats { id: id.into(), rendition: on.into(), note: note.map(str::to_string), ..Default::default() };
+        let shared = video_cell(&stats, &out("yt", "r1", None)).unwrap();
+        assert_eq!(shared.text, "1280x720 · 2500k");
+        assert!(shared.hover.contains("Shared with rec") && !shared.warn);
+        let own = video_cell(&stats, &out("tw", "r2", None)).unwrap();
+        assert_eq!(own.text, "1280x720 · 700k · own encode");
+        assert!(own.hover.contains("rejoins r1"));
+        let held = video_cell(&stats, &out("yt", "r1", Some("yt shares r1 at its lowest bitrate: ... budget"))).unwrap();
+        assert!(held.warn && held.text.ends_with("shared (CPU)") && held.hover.contains("budget"));
+        assert_eq!(video_cell(&stats, &out("gone", "", None)), None);
     }
 }

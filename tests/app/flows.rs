@@ -196,6 +196,47 @@ fn a_profile_made_in_the_editor_is_checked_goes_live_and_a_bad_key_fails_with_it
 }
 
 #[test]
+fn a_destination_given_its_own_size_in_the_editor_is_sent_at_that_size() {
+    let dir = TestDir::new("app-own-video");
+    let nginx = NginxConfig::new().start();
+    let mut h = app(&dir);
+    step_until(&mut h, "profiles read", |s| matches!(s.profiles, ProfilesState::Loaded { .. }));
+    h.get_by_label("Add a destination").click();
+    h.run_steps(2);
+    text_input(&h, "Server").set_text_value_accesskit(&format!("rtmp://127.0.0.1:{}/live", nginx.port()));
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::Role::PasswordInput, "Stream key").set_text_value_accesskit("small");
+    h.run_steps(2);
+    h.get_by_label("Own video settings for main").click();
+    h.run_steps(2);
+    h.get_by_label("Video size for main").click();
+    h.run_steps(2);
+    h.get_by_label("854x480").click();
+    h.run_steps(2);
+    h.get_by_label("Save profile").click();
+    step_until(&mut h, "saved", |s| matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if !profiles.is_empty()));
+    let toml = std::fs::read_to_string(dir.join("profiles.toml")).unwrap();
+    assert!(toml.contains("size = \"854x480\""), "the destination's own size is saved:\n{toml}");
+
+    h.get_by_label("Go Live").click();
+    step_until(&mut h, "live", |s| s.outputs.first().is_some_and(|o| o.state == OutputState::Live));
+    // Its row says what it gets, once the stats have it.
+    let mut stats = h.state().engine().stats();
+    h.state().engine().runtime().block_on(async {
+        tokio::time::timeout(STATE_TIMEOUT, stats.wait_for(|s| s.outputs.first().is_some_and(|o| !o.rendition.is_empty()))).await.map(|_| ())
+    })
+    .expect("stats with the rendition");
+    h.run_steps(3);
+    h.get_by_label_contains("854x480 · 2500k");
+    let out = dir.join("nginx-viewer.flv");
+    let viewer = ffmpeg_read(&nginx.url("small"), 3.0, &out);
+    viewer.wait_success(Duration::from_secs(60));
+    received_from_file("ffmpeg", &out).assert_ok(854, 480, 30.0, 1.5);
+    h.get_by_label("End Stream").click();
+    step_until(&mut h, "ended", |s| s.broadcast.is_over());
+}
+
+#[test]
 fn the_pickers_switch_the_sources_and_the_meters_follow() {
     let dir = TestDir::new("app-devices");
     let clip = dir.join("clip.y4m");

@@ -143,6 +143,15 @@ impl FaultProxy {
         });
     }
 
+    /// Opens the path and returns once the port takes connections again
+    /// (after [`PathState::Refusing`] the listener is bound anew).
+    pub fn open_and_wait(&self) {
+        self.set_state(PathState::Open);
+        let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port()));
+        let bound = super::wait_until(Duration::from_secs(10), || std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok());
+        assert!(bound, "the proxy's port did not open again");
+    }
+
     /// Resets every open connection.
     pub fn cut(&self) {
         self.control.send_modify(|c| c.cut_generation += 1);
