@@ -22,7 +22,7 @@ CARGO_DEB_VERSION := 3.8.0
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 DEB := target/debian/tally_$(VERSION)-1_$(shell dpkg --print-architecture).deb
 
-.PHONY: all deps test-deps stage-deps package-deps run build stage test package package-check dist portable bench fuzz plot soak clean
+.PHONY: all deps test-deps stage-deps package-deps run build stage test package package-check dist portable bench fuzz plot plot-renditions soak clean
 
 all: build
 
@@ -107,13 +107,22 @@ bench: test-deps
 	$(CARGO) bench --locked $(addprefix --bench ,$(BENCHES))
 	./benches/compare.sh
 	./benches/live_cpu.sh
+	./benches/renditions.sh
 
 # Re-runs the recovery benchmark (faults and congestion) and plots its last
-# congestion run: docs/congestion.csv -> docs/congestion.png.
+# congestion run: docs/congestion.csv -> docs/congestion.png; then the two-
+# destination congestion test: docs/renditions.csv -> docs/renditions.png.
 plot: test-deps
 	@./scripts/ensure-packages.sh gnuplot-nox
 	TALLY_CONGESTION_CSV=$(CURDIR)/docs/congestion.csv $(CARGO) bench --locked --bench recovery
 	gnuplot docs/congestion.gp
+	$(MAKE) plot-renditions
+
+plot-renditions: test-deps
+	@./scripts/ensure-packages.sh gnuplot-nox
+	TALLY_RENDITIONS_CSV=$(CURDIR)/docs/renditions.csv $(CARGO) test --release --locked --test it -- --exact \
+		renditions::a_congested_destination_gets_its_own_encode_and_the_other_keeps_its_bitrate_then_it_rejoins
+	gnuplot docs/renditions.gp
 
 # The soak: 30 minutes live to nginx-rtmp and tally serve with 20 players and
 # a fault every 3 minutes (SOAK_SECS, FAULT_EVERY, SOAK_PLAYERS change it);

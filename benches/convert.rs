@@ -43,6 +43,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("YUYV/1280x720->1920x1080", |b| {
         b.iter(|| black_box(up.convert(&RawFrame { format: PixelFormat::Yuyv, width: 1280, height: 720, data: &data }, 0).expect("convert")))
     });
+    // A rendition at a smaller size than the capture: the capture thread
+    // scales each frame once per distinct size (pipeline::renditions).
+    for (sw, sh, dw, dh) in [(1920u32, 1080u32, 1280u32, 720u32), (1920, 1080, 854, 480), (1280, 720, 854, 480)] {
+        let src = tally::media::VideoFrame::black(sw, sh, 0);
+        g.bench_function(format!("rendition scale/{sw}x{sh}->{dw}x{dh}"), |b| {
+            b.iter(|| black_box(tally::capture::convert::fit_into(&src, dw, dh, 0)))
+        });
+    }
     g.finish();
 }
 

@@ -105,6 +105,9 @@ pub struct H264Encoder {
     frame_index: u64,
     keyint: u32,
     frames_since_idr: u32,
+    /// The highest bitrate its layer may take, kbit/s (openh264's
+    /// `iMaxSpatialBitrate`: the creation bitrate until raised).
+    layer_max_kbps: u32,
 }
 
 struct I420<'a>(&'a VideoFrame);
@@ -167,6 +170,7 @@ impl H264Encoder {
         Ok(H264Encoder {
             encoder,
             stats: VideoEncoderStats { bitrate_kbps: settings.bitrate_kbps, ..Default::default() },
+            layer_max_kbps: settings.bitrate_kbps,
             settings,
             config: None,
             frame_index: 0,
@@ -198,10 +202,18 @@ impl H264Encoder {
     /// Changes the target bitrate without restarting the stream.
     pub fn set_bitrate(&mut self, kbps: u32) -> Result<(), EncodeError> {
         let kbps = kbps.clamp(50, 100_000);
-        for (option, layer) in [
-            (openh264_sys2::ENCODER_OPTION_BITRATE, openh264_sys2::SPATIAL_LAYER_ALL),
-            (openh264_sys2::ENCODER_OPTION_MAX_BITRATE, openh264_sys2::SPATIAL_LAYER_ALL),
-        ] {
+        let (target, max) = (openh264_sys2::ENCODER_OPTION_BITRATE, openh264_sys2::ENCODER_OPTION_MAX_BITRATE);
+        let (all, layer0) = (openh264_sys2::SPATIAL_LAYER_ALL, openh264_sys2::SPATIAL_LAYER_0);
+        let mut steps = Vec::with_capacity(3);
+        // openh264 refuses a layer's bitrate above that layer's maximum,
+        // which it set from the bitrate the encoder was made with (and the
+        // all-layers maximum does not move it): an encoder made at a low
+        // bitrate — a congested destination's own — raises it first.
+        if kbps > self.layer_max_kbps {
+            steps.push((max, layer0));
+        }
+        steps.extend([(target, all), (max, all)]);
+        for (option, layer) in steps {
             let mut info = openh264_sys2::SBitrateInfo { iLayer: layer as _, iBitrate: (kbps * 1000) as i32 };
             // SAFETY: `info` outlives the call and has the layout openh264 expects
             // for these options. Before the first frame the encoder is not
@@ -213,6 +225,7 @@ impl H264Encoder {
         }
         self.settings.bitrate_kbps = kbps;
         self.stats.bitrate_kbps = kbps;
+        self.layer_max_kbps = self.layer_max_kbps.max(kbps);
         Ok(())
     }
 
@@ -372,5 +385,16 @@ mod tests {
         enc.set_bitrate(500).unwrap();
         assert_eq!(enc.stats().bitrate_kbps, 500);
         enc.encode(&gradient(320, 240, 1)).unwrap();
+    }
+
+    #[test]
+    fn an_encoder_made_at_a_low_bitrate_climbs_past_it() {
+        let mut enc = H264Encoder::new(H264Settings { bitrate_kbps: 785, ..settings(640, 360) }).unwrap();
+        enc.encode(&gradient(640, 360, 0)).unwrap();
+        for (i, kbps) in [980, 1500, 2500, 800, 2500].into_iter().enumerate() {
+            enc.set_bitrate(kbps).unwrap_or_else(|e| panic!("{kbps}: {e}"));
+            assert_eq!(enc.stats().bitrate_kbps, kbps);
+            enc.encode(&gradient(640, 360, i as u64 + 1)).unwrap();
+        }
     }
 }

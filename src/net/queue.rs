@@ -514,4 +514,29 @@ mod tests {
         producer.join().unwrap();
         assert_eq!(n, 50);
     }
+
+    #[test]
+    fn media_older_than_what_is_queued_is_refused_and_video_waits_for_a_keyframe() {
+        let tag = |kind: TagType, ts: u32, key: bool| if kind == TagType::Video { video(ts, key) } else { audio(ts) };
+        let q = OutputQueue::new(QueueLimits::PUBLISHER);
+        assert_eq!(q.push(tag(TagType::Audio, 100, false)), PushOutcome::Queued);
+        assert_eq!(q.push(tag(TagType::Video, 100, true)), PushOutcome::Queued);
+        assert_eq!(q.push(tag(TagType::Video, 133, false)), PushOutcome::Queued);
+        assert!(q.has_had_media());
+        // Another rendition's copy of the same audio, and video from before.
+        assert_eq!(q.push(tag(TagType::Audio, 100, false)), PushOutcome::Dropped);
+        assert_eq!(q.push(tag(TagType::Video, 133, true)), PushOutcome::Dropped);
+        // After refused video, P-frames wait for a keyframe.
+        assert_eq!(q.push(tag(TagType::Video, 166, false)), PushOutcome::Dropped);
+        assert_eq!(q.push(tag(TagType::Video, 200, true)), PushOutcome::Queued);
+        assert_eq!(q.push(tag(TagType::Audio, 121, false)), PushOutcome::Queued);
+        assert_eq!(q.counters().stale.load(Ordering::Relaxed), 2);
+        // Configuration is never refused, whatever its time.
+        let header = FlvTag::new(TagType::Video, 0, Bytes::from_static(&[0x17, 0, 0, 0, 0, 1]));
+        assert_eq!(q.push(header), PushOutcome::Queued);
+        // A queue that joins a rendition keeps what it holds and lets video in from a keyframe.
+        q.join_at_next_keyframe();
+        assert_eq!(q.push(tag(TagType::Video, 233, false)), PushOutcome::Dropped);
+        assert_eq!(q.push(tag(TagType::Video, 266, true)), PushOutcome::Queued);
+    }
 }

@@ -134,6 +134,14 @@ fn a_congested_destination_gets_its_own_encode_and_the_other_keeps_its_bitrate_t
     for w in thin_player.video().windows(2) {
         assert!(w[1].ts.wrapping_sub(w[0].ts) <= 400 || w[1].keyframe, "thin video resumed at {} ms without a keyframe", w[1].ts);
     }
+    // On its own encode it climbed back step by step before rejoining.
+    let thin_encode: Vec<u64> = stats
+        .iter()
+        .filter(|s| s["wall"].as_f64().is_some_and(|w| w >= limit_to) && rendition_of(s, 0) != rendition_of(s, 1))
+        .filter_map(|s| s["outputs"][0]["video_kbps"].as_u64())
+        .collect();
+    let ups = thin_encode.windows(2).filter(|w| w[1] > w[0]).count();
+    assert!(ups >= 2, "its own encode did not step back up before the rejoin: {thin_encode:?}");
     assert!(log.contains("gets a rendition of its own") && log.contains("back on r1"), "the log does not tell the split and the rejoin:\n{}", tail(&log, 40));
 
     if let Ok(path) = std::env::var("TALLY_RENDITIONS_CSV") {
@@ -141,7 +149,8 @@ fn a_congested_destination_gets_its_own_encode_and_the_other_keeps_its_bitrate_t
         let t0 = unix_secs(SystemTime::now()) - started.elapsed().as_secs_f64();
         for s in &stats {
             let t = s["wall"].as_f64().unwrap_or(0.0) - t0;
-            let i = t.floor().max(0.0) as usize;
+            // The second that ended at this line, as the stats' own rates are.
+            let i = (t.floor() as usize).saturating_sub(1);
             let wall = s["wall"].as_f64().unwrap_or(0.0);
             let limit = if wall >= limit_from && wall < limit_to { CONGESTION_LIMIT_BPS / 1000 } else { 0 };
             csv.push_str(&format!(
