@@ -36,9 +36,10 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 run() {
     local name=$1 size=$2 kbps=$3; shift 3
     rm -rf "$XDG_CONFIG_HOME"
-    echo "$name-a" | "$TALLY" profiles add bench --url "$SERVER" --dest a --key-stdin --size "$size" --video-bitrate "$kbps" >/dev/null 2>&1
+    local key; key=$(echo "$name" | tr -c 'a-z0-9\n' '-')
+    echo "$key-a" | "$TALLY" profiles add bench --url "$SERVER" --dest a --key-stdin --size "$size" --video-bitrate "$kbps" >/dev/null 2>&1
     if [ $# -gt 0 ]; then
-        echo "$name-b" | "$TALLY" profiles add-destination bench --url "$SERVER" --dest b --key-stdin "$@" >/dev/null 2>&1
+        echo "$key-b" | "$TALLY" profiles add-destination bench --url "$SERVER" --dest b --key-stdin "$@" >/dev/null 2>&1
     fi
     "$TALLY" stream --profile bench --video "y4m:$WORK/clip-$size.y4m" --loop --audio sine \
         --duration "$SECS" --stats-json >"$WORK/stats.json" 2>"$WORK/log" &

@@ -59,9 +59,10 @@ pub const DEFAULT_BUDGET_SHARE: f64 = 0.75;
 /// How often each rendition's encoder load is measured.
 const LOAD_WINDOW: Duration = Duration::from_secs(1);
 /// Before a rendition's load is measured: encoder cost per million pixels
-/// per second, in percent of one core (openh264 with nasm, one thread:
-/// 720p30 ≈ 27.6 Mpx/s ≈ 16 % here; see docs/PERFORMANCE.md).
-const PERCENT_PER_MPX_S: f64 = 0.6;
+/// per second, in percent of one core — openh264 with nasm, one thread,
+/// measured 0.28 at 720p30 and 0.37 at 1080p30 on the 2-core test machine
+/// (benches/renditions.sh, docs/PERFORMANCE.md); rounded up.
+const PERCENT_PER_MPX_S: f64 = 0.4;
 
 /// The budget in percent of one core (200 = two whole cores).
 pub fn default_budget_percent() -> u32 {
