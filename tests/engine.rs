@@ -267,15 +267,7 @@ fn session_format() -> SessionFormat {
 
 /// A Y4M clip of ffmpeg's testsrc2 at the session's size (not Tally's pattern).
 fn other_clip(dir: &TestDir) -> std::path::PathBuf {
-    let path = dir.join("other.y4m");
-    let out = std::process::Command::new(require("ffmpeg"))
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", &format!("testsrc2=size={W}x{H}:rate=30")])
-        .args(["-t", "2", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-y"])
-        .arg(&path)
-        .output()
-        .expect("run ffmpeg");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    path
+    y4m_clip(dir, "other.y4m", &format!("testsrc2=size={W}x{H}:rate=30"), 2)
 }
 
 #[test]

@@ -1,11 +1,16 @@
 //! The running broadcast: capture -> encode -> FLV tags -> every output.
 //!
-//! Threads: one per source+encoder (blocking, CPU-bound), one muxer that
-//! interleaves audio and video by timestamp and fans tags out into one
-//! bounded [`OutputQueue`] per output, one thread per file recorder, and one
-//! tokio task per RTMP destination. Nothing here blocks on an output: a
-//! failing or slow destination only loses its own frames (see `net::queue`).
+//! Threads: one per source (capture, pacing; the audio one also encodes
+//! AAC), one per rendition — an encoder for each distinct set of video
+//! settings among the outputs, which also interleaves audio and video by
+//! timestamp and fans the tags out into one bounded [`OutputQueue`] per
+//! output on it (`renditions`, `mux`, `lane`) — one thread per file recorder,
+//! and one tokio task per RTMP destination. Nothing here blocks on an
+//! output: a failing or slow destination only loses its own frames (see
+//! `net::queue`), and a congested one gets an encode of its own.
 
+mod counters;
+mod lane;
 mod mux;
 mod outputs;
 mod renditions;
@@ -208,7 +213,7 @@ impl Broadcast {
         let audio_config = audio_enc.config().clone();
         let stop = Arc::new(AtomicBool::new(false));
         let running = outputs::OutputSet::start(outputs, (settings.video_kbps, settings.audio_kbps), &stop, runtime)?;
-        let counters = Arc::new(stats::PipelineCounters::default());
+        let counters = Arc::new(counters::PipelineCounters::default());
         let renditions = match renditions::Renditions::start(running.clone(), &settings, audio_config, stop.clone(), counters.clone()) {
             Ok(r) => r,
             Err(e) => {

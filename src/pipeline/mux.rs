@@ -2,25 +2,19 @@
 //! audio by timestamp, turns them into FLV tags and fans each tag out to
 //! the queues of the outputs on that rendition.
 
-use super::renditions::{LaneShared, Member, Renditions};
+use super::counters::PipelineCounters;
+use super::lane::{LaneFrame, LaneShared, Membership};
+use super::outputs::Member;
 use super::settings::BroadcastSettings;
-use super::stats::PipelineCounters;
 use crate::encode::{H264Encoder, VideoOutput};
 use crate::flv::{self, FlvTag};
-use crate::media::{AudioConfig, EncodedPacket, VideoConfig, VideoFrame};
+use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
 use super::StageError;
 use crate::net::queue::PushOutcome;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// A frame for a rendition's encoder (already at its size).
-pub(crate) struct LaneFrame {
-    pub frame: Arc<VideoFrame>,
-    /// The first frame of a new source: the encoder starts a keyframe here.
-    pub keyframe: bool,
-}
 
 /// A coded video frame and, when it changed, the new decoder configuration.
 pub(super) type VideoItem = (EncodedPacket, Option<VideoConfig>);
@@ -41,7 +35,7 @@ struct StartTags {
 }
 
 struct Fanout<'a> {
-    set: &'a Renditions,
+    set: &'a dyn Membership,
     lane: &'a LaneShared,
     /// The set's generation this copy of the members is from.
     generation: u64,
@@ -57,7 +51,7 @@ struct Fanout<'a> {
 }
 
 impl<'a> Fanout<'a> {
-    fn new(set: &'a Renditions, lane: &'a LaneShared, fast: bool, offset: u32) -> Self {
+    fn new(set: &'a dyn Membership, lane: &'a LaneShared, fast: bool, offset: u32) -> Self {
         Fanout {
             set,
             lane,
@@ -208,7 +202,7 @@ impl LaneEncoder<'_> {
 /// Runs a rendition until both its channels are closed.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_lane_muxer(
-    set: &Renditions,
+    set: &dyn Membership,
     lane: &LaneShared,
     enc: H264Encoder,
     frames: Receiver<LaneFrame>,

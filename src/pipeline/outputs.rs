@@ -3,7 +3,6 @@
 //! one removed, the others untouched.
 
 use super::PipelineError;
-use super::renditions::Member;
 use crate::media::settings::RenditionSpec;
 use crate::flv::FlvWriter;
 use crate::net::publisher::{self, Destination};
@@ -99,6 +98,17 @@ pub struct OutputWatch {
     pub kind: OutputKind,
     /// Wakes on every change.
     pub state: tokio::sync::watch::Receiver<OutputState>,
+}
+
+/// An output as the renditions see it: which queue, whose state, what video.
+#[derive(Clone)]
+pub(crate) struct Member {
+    pub id: String,
+    pub kind: OutputKind,
+    pub queue: Arc<OutputQueue>,
+    pub status: Arc<OutputStatus>,
+    /// Its effective settings (the broadcast's unless its own).
+    pub spec: RenditionSpec,
 }
 
 /// What the stats sampler and the UI see of an output.

@@ -24,15 +24,15 @@
 //! lowered: the recording keeps full quality through any congestion.
 
 use super::StageError;
-use super::mux::{self, LaneFrame};
-use super::outputs::{OutputKind, OutputSet};
+use super::counters::{LaneCounters, PipelineCounters};
+use super::lane::{LaneFrame, LaneShared, Membership};
+use super::mux;
+use super::outputs::{Member, OutputKind, OutputSet};
 use super::settings::BroadcastSettings;
-use super::stats::PipelineCounters;
 use crate::encode::{H264Encoder, H264Settings};
 use crate::media::settings::RenditionSpec;
 use crate::media::{AudioConfig, EncodedPacket, FrameSize, VideoFrame};
-use crate::net::queue::OutputQueue;
-use crate::net::{FailureKind, OutputState, OutputStatus};
+use crate::net::{FailureKind, OutputState};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
@@ -68,68 +68,6 @@ const PERCENT_PER_MPX_S: f64 = 0.4;
 pub fn default_budget_percent() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (cores as f64 * 100.0 * DEFAULT_BUDGET_SHARE).round() as u32
-}
-
-/// Counters a rendition's thread bumps; sampled by the stats.
-#[derive(Debug, Default)]
-pub(crate) struct LaneCounters {
-    pub frames_in: AtomicU64,
-    pub frames_out: AtomicU64,
-    pub skipped: AtomicU64,
-    /// Frames lost because this rendition's encoder was behind (live).
-    pub overruns: AtomicU64,
-    pub video_bytes: AtomicU64,
-    pub bitrate_kbps: AtomicU32,
-    /// Time spent scaling and encoding, ns: the encoder's CPU.
-    pub busy_ns: AtomicU64,
-    pub media_ms: AtomicU64,
-}
-
-/// What a rendition's thread and the stats share with the set.
-pub(crate) struct LaneShared {
-    /// 1, 2, ... in order of creation ("r1" in stats).
-    pub id: u32,
-    /// Its settings; for a split-off rendition the shared one's (its target).
-    pub spec: RenditionSpec,
-    /// The bitrate the policy wants now, kbit/s.
-    pub wanted_kbps: AtomicU32,
-    /// A keyframe is wanted (a destination joined or moved here).
-    pub keyframe: AtomicBool,
-    pub counters: LaneCounters,
-    /// Split off for a congested destination (else the shared encode of its settings).
-    pub split_of: AtomicU32,
-    /// Why a congested destination shares this encode instead (CPU budget), for the stats.
-    pub fallback: Mutex<Option<String>>,
-    /// Encoder load over the last window, percent of one core (f64 bits).
-    pub load_percent: AtomicU64,
-    /// Started while the broadcast was running (its stream starts at the present, not at 0).
-    pub mid_stream: bool,
-}
-
-impl LaneShared {
-    pub fn name(&self) -> String {
-        format!("r{}", self.id)
-    }
-    pub fn load(&self) -> f64 {
-        f64::from_bits(self.load_percent.load(Ordering::Relaxed))
-    }
-    pub fn fallback(&self) -> Option<String> {
-        self.fallback.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-    fn set_fallback(&self, note: Option<String>) {
-        *self.fallback.lock().unwrap_or_else(|e| e.into_inner()) = note;
-    }
-}
-
-/// An output as the renditions see it.
-#[derive(Clone)]
-pub(crate) struct Member {
-    pub id: String,
-    pub kind: OutputKind,
-    pub queue: Arc<OutputQueue>,
-    pub status: Arc<OutputStatus>,
-    /// Its effective settings (the broadcast's unless its own).
-    pub spec: RenditionSpec,
 }
 
 struct Lane {
@@ -220,20 +158,11 @@ impl Renditions {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Changes of membership since start; a rendition's fan-out re-reads its outputs when it moves.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
-    }
 
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// The queues and statuses of the outputs on rendition `lane`.
-    pub fn members_of(&self, lane: u32) -> Vec<Member> {
-        let g = self.lock();
-        self.outputs.members(&self.base).into_iter().filter(|m| g.assigned.get(&m.id) == Some(&lane)).collect()
-    }
 
     /// Every rendition running, with the ids of the outputs on it.
     pub fn snapshot(&self) -> Vec<(Arc<LaneShared>, Vec<String>)> {
@@ -549,6 +478,19 @@ impl Renditions {
     }
 }
 
+impl Membership for Renditions {
+    /// Changes of membership since start; a rendition's fan-out re-reads its outputs when it moves.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The queues and statuses of the outputs on rendition `lane`.
+    fn members_of(&self, lane: u32) -> Vec<Member> {
+        let g = self.lock();
+        self.outputs.members(&self.base).into_iter().filter(|m| g.assigned.get(&m.id) == Some(&lane)).collect()
+    }
+}
+
 /// A rendition and where its frames go.
 type FrameTarget = (Arc<LaneShared>, SyncSender<LaneFrame>);
 
@@ -642,7 +584,7 @@ fn run_lane(
     frames: Receiver<LaneFrame>,
     audio: Receiver<EncodedPacket>,
 ) -> Result<(), StageError> {
-    let result = mux::run_lane_muxer(&set, &lane, enc, frames, audio, &set.audio_config, &set.settings, &set.counters);
+    let result = mux::run_lane_muxer(set.as_ref(), &lane, enc, frames, audio, &set.audio_config, &set.settings, &set.counters);
     if result.is_err() {
         set.stop.store(true, Ordering::SeqCst);
     }

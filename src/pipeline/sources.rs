@@ -5,7 +5,7 @@
 use super::{PipelineError, StageError};
 use super::renditions::{AudioFan, FrameFan, Renditions};
 use super::settings::{AUDIO_CHANNELS, AUDIO_RATE, AudioSourceSpec, BroadcastSettings, VideoSourceSpec};
-use super::stats::PipelineCounters;
+use super::counters::PipelineCounters;
 use crate::capture::pcm::Levels;
 use crate::capture::{
     AudioSource, CameraSource, MicSource, Pacer, Silence, SourceStatus, TestPattern, Tone, VideoSource, WavSource,

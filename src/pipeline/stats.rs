@@ -1,28 +1,16 @@
 //! Once-a-second snapshots of a broadcast, for `--stats` and the UI.
 
 use super::outputs::{OutputSet, OutputView};
+use super::counters::PipelineCounters;
 use super::renditions::Renditions;
 use std::collections::HashMap;
 use crate::capture::SourceStatus;
 use crate::capture::pcm::Levels;
 use crate::net::OutputState;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// Counters the pipeline threads bump; sampled by [`run_sampler`].
-#[derive(Debug, Default)]
-pub(crate) struct PipelineCounters {
-    /// Frames captured (each rendition's own counts are in its `LaneCounters`).
-    pub video_frames_in: AtomicU64,
-    pub audio_bytes: AtomicU64,
-    /// Media time of the newest video frame muxed by any rendition.
-    pub media_ms: AtomicU64,
-    /// Peak and RMS (0..=1, as f32 bits) of the last audio block, for the meters.
-    pub audio_peak: AtomicU32,
-    pub audio_rms: AtomicU32,
-}
 
 /// A source's figures in a [`Stats`] snapshot.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]

@@ -141,18 +141,24 @@ fn text_input<'h>(h: &'h Harness<'static, TallyApp>, label: &'h str) -> egui_kit
     h.get_by_role_and_label(egui::Role::TextInput, label)
 }
 
+/// Opens the editor on a new profile and fills its destination: `nginx`'s
+/// `live` application and `key`.
+fn new_profile_with_destination(h: &mut Harness<'static, TallyApp>, nginx: &Nginx, key: &str) {
+    step_until(h, "profiles read", |s| matches!(s.profiles, ProfilesState::Loaded { .. }));
+    h.get_by_label("Add a destination").click();
+    h.run_steps(2);
+    text_input(h, "Server").set_text_value_accesskit(&format!("rtmp://127.0.0.1:{}/live", nginx.port()));
+    h.run_steps(2);
+    h.get_by_role_and_label(egui::Role::PasswordInput, "Stream key").set_text_value_accesskit(key);
+    h.run_steps(2);
+}
+
 #[test]
 fn a_profile_made_in_the_editor_is_checked_goes_live_and_a_bad_key_fails_with_its_reason() {
     let dir = TestDir::new("app-editor");
     let nginx = NginxConfig::new().on_publish_allow(&["good-stream"]).start();
     let mut h = app(&dir);
-    step_until(&mut h, "profiles read", |s| matches!(s.profiles, ProfilesState::Loaded { .. }));
-    h.get_by_label("Add a destination").click();
-    h.run_steps(2);
-    text_input(&h, "Server").set_text_value_accesskit(&format!("rtmp://127.0.0.1:{}/live", nginx.port()));
-    h.run_steps(2);
-    h.get_by_role_and_label(egui::Role::PasswordInput, "Stream key").set_text_value_accesskit("good-stream");
-    h.run_steps(2);
+    new_profile_with_destination(&mut h, &nginx, "good-stream");
     h.get_by_label("Save profile").click();
     let saved = step_until(&mut h, "saved", |s| matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if !profiles.is_empty()));
     assert!(saved.refused.is_none(), "{saved:?}");
@@ -200,13 +206,7 @@ fn a_destination_given_its_own_size_in_the_editor_is_sent_at_that_size() {
     let dir = TestDir::new("app-own-video");
     let nginx = NginxConfig::new().start();
     let mut h = app(&dir);
-    step_until(&mut h, "profiles read", |s| matches!(s.profiles, ProfilesState::Loaded { .. }));
-    h.get_by_label("Add a destination").click();
-    h.run_steps(2);
-    text_input(&h, "Server").set_text_value_accesskit(&format!("rtmp://127.0.0.1:{}/live", nginx.port()));
-    h.run_steps(2);
-    h.get_by_role_and_label(egui::Role::PasswordInput, "Stream key").set_text_value_accesskit("small");
-    h.run_steps(2);
+    new_profile_with_destination(&mut h, &nginx, "small");
     h.get_by_label("Own video settings for main").click();
     h.run_steps(2);
     h.get_by_label("Video size for main").click();

@@ -6,10 +6,9 @@
 
 use super::proxy::{FaultProxy, PathState};
 use super::rtmp_client::{Seen, Watcher};
-use super::{Nginx, Proc, TestDir, assert_video_continuous, ffprobe_errors, probe, require, spawn_tally, wait_until};
+use super::{Nginx, Proc, TestDir, assert_video_continuous, ffprobe_errors, probe, spawn_tally, wait_until, y4m_clip};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 use tally::rtmp::MediaKind;
 
@@ -102,15 +101,7 @@ pub fn assert_recording_has_every_encoded_frame(path: &Path, stats: &[Value], mi
 /// A clip that really needs its bitrate (noise defeats the encoder), so a
 /// 2.5 Mbit/s stream is 2.5 Mbit/s: 640x360@30, `secs` long, Y4M.
 pub fn noisy_clip(dir: &TestDir, secs: u32) -> PathBuf {
-    let path = dir.join("noise.y4m");
-    let out = Command::new(require("ffmpeg"))
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30,noise=alls=25:allf=t+u"])
-        .args(["-t", &secs.to_string(), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-y"])
-        .arg(&path)
-        .output()
-        .expect("run ffmpeg");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    path
+    y4m_clip(dir, "noise.y4m", "testsrc2=size=640x360:rate=30,noise=alls=25:allf=t+u", secs)
 }
 
 /// The first picture a client sent on a connection, from the bytes it

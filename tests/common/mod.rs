@@ -1114,6 +1114,20 @@ pub const X264_AVC_PROFILE: u8 = 100;
 // Players
 // ---------------------------------------------------------------------------
 
+/// A Y4M clip `secs` long of an ffmpeg lavfi source (`testsrc2=...`, a
+/// filter chain), written into `dir` as `name`.
+pub fn y4m_clip(dir: &TestDir, name: &str, lavfi: &str, secs: u32) -> PathBuf {
+    let path = dir.join(name);
+    let out = Command::new(require("ffmpeg"))
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", lavfi])
+        .args(["-t", &secs.to_string(), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-y"])
+        .arg(&path)
+        .output()
+        .expect("run ffmpeg");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
 /// `ffmpeg -rw_timeout 10000000 -i URL -t SECONDS -map 0 -c copy -f flv OUT`:
 /// plays an RTMP stream and copies `seconds` of it (counted from the first
 /// packet received) into an FLV file. ffmpeg's stream copy drops the video

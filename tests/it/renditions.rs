@@ -239,15 +239,7 @@ fn size_and_kbps(path: &std::path::Path) -> (u32, u32, f64) {
 /// encoder (light noise: openh264 codes it at 6000 kbit/s without skipping,
 /// and its 720p scaling at 3000), looped by the test.
 fn light_noise_1080p(dir: &TestDir) -> std::path::PathBuf {
-    let path = dir.join("light-noise-1080p.y4m");
-    let out = std::process::Command::new(require("ffmpeg"))
-        .args(["-hide_banner", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30,noise=alls=6:allf=t+u"])
-        .args(["-t", "1", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-y"])
-        .arg(&path)
-        .output()
-        .expect("run ffmpeg");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    path
+    y4m_clip(dir, "light-noise-1080p.y4m", "testsrc2=size=1920x1080:rate=30,noise=alls=6:allf=t+u", 1)
 }
 
 #[test]
