@@ -3,7 +3,8 @@
 # `make run` starts it (./target/release/tally), under Xvfb, driven with
 # xdotool as a person would use it, captured with `import`:
 #   docs/app-idle.png       a profile selected, the test pattern previewed, the tone on the meters
-#   docs/app-live.png       Ctrl+L: live to a private nginx-rtmp (preview and meters moving)
+#   docs/app-live.png       Ctrl+L: live to a private nginx-rtmp, two destinations, one at its
+#                           own size (preview and meters moving, a row per destination's encode)
 #   docs/app-rehearsal.png  Ctrl+R: rehearsing on the built-in server, the viewer preview showing it
 #   docs/app-editor.png     the profile editor (Edit profile)
 #   docs/app-first-run.png  no profile yet: what to do
@@ -39,7 +40,17 @@ start() {
     wid=$(xdotool search --sync --onlyvisible --name '^Tally' | head -1)
     for _ in $(seq 50); do xdotool windowfocus --sync "$wid" 2>/dev/null && break; sleep 0.1; done
 }
-shot() { sleep "$2"; import -window "$wid" "$OUT/$1"; echo "took $1" >&2; }
+# The test pattern flashes white for a frame each second (the A/V sync
+# marker): a shot that caught the flash in the preview is taken again.
+shot() {
+    sleep "$2"
+    for _ in 1 2 3 4 5; do
+        import -window "$wid" "$OUT/$1"
+        convert "$OUT/$1" -crop 1x1+300+200 txt:- | grep -q '#FFFFFF' || break
+        sleep 0.2
+    done
+    echo "took $1" >&2
+}
 key() { xdotool windowfocus --sync "$wid"; xdotool key --clearmodifiers "$1"; }
 
 # First run: no profile.
@@ -49,6 +60,9 @@ kill "$app"; wait "$app" 2>/dev/null || true
 
 # A profile to nginx-rtmp, the test pattern and the tone.
 echo -n "screenshot-key" | "$TALLY" profiles add Studio --url "rtmp://127.0.0.1:$PORT/live" --key-stdin --video test --audio sine >/dev/null
+# A second destination at its own size and bitrate: two encodes while live.
+echo -n "screenshot-small" | "$TALLY" profiles add-destination Studio --url "rtmp://127.0.0.1:$PORT/live" --dest small \
+    --key-stdin --size 854x480 --video-bitrate 1200 >/dev/null
 start
 shot app-idle.png 3
 key ctrl+l
