@@ -56,6 +56,9 @@ pub const REJOIN_AFTER: Duration = Duration::from_secs(5);
 /// The encoders' share of the machine when no budget is given: three
 /// quarters of every core, the rest for capture, audio, network and the window.
 pub const DEFAULT_BUDGET_SHARE: f64 = 0.75;
+/// How often the policy looks at the destinations' limits (their
+/// congestion control samples every 500 ms).
+const STEER_EVERY: Duration = Duration::from_millis(100);
 /// How often each rendition's encoder load is measured.
 const LOAD_WINDOW: Duration = Duration::from_secs(1);
 /// Before a rendition's load is measured: encoder cost per million pixels
@@ -92,6 +95,8 @@ struct Inner {
     /// Rendition threads not yet ended.
     active: usize,
     handles: Vec<(u32, JoinHandle<Result<(), StageError>>)>,
+    /// When the policy last looked at the destinations.
+    steered_at: Instant,
 }
 
 /// Every rendition of a broadcast and which output is on which.
@@ -143,6 +148,7 @@ impl Renditions {
                 finished: false,
                 active: 0,
                 handles: Vec::new(),
+                steered_at: Instant::now(),
             }),
             generation: AtomicU64::new(0),
         });
@@ -292,6 +298,12 @@ impl Renditions {
         if self.settings.fast || g.video_closed {
             return;
         }
+        // Congestion control samples twice a second: steering at every
+        // frame would only repeat the same verdict.
+        if now.saturating_duration_since(g.steered_at) < STEER_EVERY {
+            return;
+        }
+        g.steered_at = now;
         self.measure(&mut g, now);
         self.steer(&mut g, now);
     }

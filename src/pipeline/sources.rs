@@ -186,9 +186,9 @@ fn distribute(
     counters: &PipelineCounters,
     fan: &mut FrameFan,
 ) -> Result<(), StageError> {
-    let mut send = |frame: VideoFrame, keyframe: bool| {
+    let mut send = |frame: Arc<VideoFrame>, keyframe: bool| {
         counters.video_frames_in.fetch_add(1, Ordering::Relaxed);
-        fan.send(Arc::new(frame), keyframe)
+        fan.send(frame, keyframe)
     };
     let mut last_ms: Option<u64> = None;
     let mut src = match input {
@@ -220,7 +220,7 @@ fn distribute(
                 }
                 last_ms = Some(frame.pts_us / 1000);
                 // The first frame after attaching is a keyframe anyway.
-                if !send(frame, item.switched) {
+                if !send(Arc::new(frame), item.switched) {
                     break;
                 }
             }
@@ -231,9 +231,16 @@ fn distribute(
     let live = src.is_live();
     let pacer = Pacer::new(clock, settings.fast || live);
     let frame_us = src.format().frame_rate.pts_us_of_frame(1).max(1);
-    let mut frame = VideoFrame::black(settings.width, settings.height, 0);
+    // The frame the source fills is handed to the renditions as it is; it
+    // is filled again once they are done with it (each fill writes the whole
+    // picture), else a new one is made: no copy per frame.
+    let mut current = Arc::new(VideoFrame::black(settings.width, settings.height, 0));
     while !stop.load(Ordering::Relaxed) {
-        match src.fill_next(&mut frame) {
+        if Arc::get_mut(&mut current).is_none() {
+            current = Arc::new(VideoFrame::black(settings.width, settings.height, 0));
+        }
+        let Some(frame) = Arc::get_mut(&mut current) else { continue };
+        match src.fill_next(frame) {
             Ok(true) => {}
             Ok(false) => {
                 // A file ended: the audio ends at the same media time.
@@ -258,7 +265,7 @@ fn distribute(
         }
         last_ms = Some(frame.pts_us / 1000);
         pace(&pacer, frame.pts_us, stop);
-        if !send(frame.clone(), false) {
+        if !send(current.clone(), false) {
             break;
         }
     }
