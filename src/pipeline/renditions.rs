@@ -335,6 +335,13 @@ impl Renditions {
 
     fn steer(&self, g: &mut Inner, now: Instant) {
         let members = self.outputs.members(&self.base);
+        // A destination that failed leaves its rendition now (a failure
+        // moves no generation); retried, it comes back through `reconcile`.
+        let before = g.assigned.len();
+        g.assigned.retain(|id, _| members.iter().any(|m| &m.id == id && !m.status.finished()));
+        if g.assigned.len() != before {
+            self.bump();
+        }
         let ids: Vec<u32> = g.lanes.iter().map(|l| l.shared.id).collect();
         for id in ids {
             let Some(index) = g.lanes.iter().position(|l| l.shared.id == id) else { continue };
