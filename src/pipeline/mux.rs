@@ -113,12 +113,16 @@ impl<'a> Fanout<'a> {
             if !*open {
                 continue;
             }
+            let stale = || m.queue.counters().stale.load(Ordering::Relaxed);
+            let stale_before = if keyframe { stale() } else { 0 };
             let outcome = if self.fast { m.queue.push_wait(tag.clone()) } else { m.queue.push(tag.clone()) };
             match outcome {
                 PushOutcome::Closed => *open = false,
-                // Refused (it came too early for a queue that holds later
-                // video from another rendition): the next frame is one.
-                PushOutcome::Dropped if keyframe => self.lane.keyframe.store(true, Ordering::Relaxed),
+                // Refused as stale (too early for a queue that holds later
+                // video from another rendition): the next frame is one. Not
+                // for a keyframe dropped for congestion: more keyframes
+                // would only make the backlog worse, and for everyone here.
+                PushOutcome::Dropped if keyframe && stale() != stale_before => self.lane.keyframe.store(true, Ordering::Relaxed),
                 _ => {}
             }
         }
