@@ -12,7 +12,7 @@
 //! the broadcast and comparing the flash frame's pts with the beep onset
 //! measures the A/V offset the whole chain introduced.
 
-use super::font::{GLYPH_H, Plane, Rect, text_width};
+use super::font::{ADVANCE, GLYPH_H, Plane, Rect, glyph, text_width};
 use super::{CaptureError, FrameRate, VideoFormat, VideoSource};
 use crate::media::VideoFrame;
 
@@ -262,6 +262,97 @@ impl TestPattern {
         let top = self.text_top + pad;
         luma.draw_text(line_x(number.len()), top, s, number, WHITE.0);
         luma.draw_text(line_x(time.len()), top + GLYPH_H * s + gap, s, time, WHITE.0);
+    }
+}
+
+/// What a picture made by a [`TestPattern`] says about itself, read back
+/// from its luma plane after any number of encodes and decodes: the frame
+/// number burned into it, or that it is the once-a-second flash (which
+/// carries no number; its index lies between its neighbours').
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameMark {
+    /// The frame number the counter box shows.
+    Number(u64),
+    /// A flash frame (every pixel near [`FLASH_LUMA`]).
+    Flash,
+    /// Neither: not this pattern, another size, or too damaged to read.
+    Unreadable,
+}
+
+/// A flash frame read back: its mean luma is above this (the bars average
+/// about 100, the flash is 235; a decoded flash stays within a few steps).
+const FLASH_MEAN_LUMA: u64 = 200;
+/// A font pixel is lit when its centre reads above this (white 235 on black 16).
+const LIT_LUMA: u32 = (16 + 235) / 2;
+/// A glyph still reads when at most this many of its 35 font pixels are off
+/// (an encoder's ringing around sharp edges), and no other digit is as close.
+const MAX_GLYPH_ERRORS: u32 = 4;
+
+impl TestPattern {
+    /// Reads the frame number back from the luma plane `y` of a
+    /// `width`x`height` picture this pattern made at that size (decoded
+    /// from a stream or a recording, say): the inverse of [`TestPattern::fill`],
+    /// so tests can tell a repeated, dropped or reordered frame from its
+    /// pixels alone.
+    pub fn read_mark(&self, y: &[u8], width: u32, height: u32) -> FrameMark {
+        let (w, h) = (width as usize, height as usize);
+        if width != self.format.width || height != self.format.height || y.len() < w * h || w == 0 || h == 0 {
+            return FrameMark::Unreadable;
+        }
+        let mean = y[..w * h].iter().map(|&v| u64::from(v)).sum::<u64>() / (w * h) as u64;
+        if mean > FLASH_MEAN_LUMA {
+            return FrameMark::Flash;
+        }
+        let s = self.scale;
+        let bw = box_width(12, s).min(even_down(w));
+        let bx = even_down(w.saturating_sub(bw) / 2);
+        let top = self.text_top + 2 * s;
+        // Mean of the central half of each font pixel (robust to ringing).
+        let cell = |x: usize, y0: usize| -> u32 {
+            let (inset, side) = (s / 4, (s / 2).max(1));
+            let mut sum = 0u32;
+            for dy in 0..side {
+                let row = (y0 + inset + dy).min(h - 1) * w;
+                for dx in 0..side {
+                    sum += u32::from(y[row + (x + inset + dx).min(w - 1)]);
+                }
+            }
+            sum / (side * side) as u32
+        };
+        // A frame number has FRAME_DIGITS digits or more (after nine hours at
+        // 30 fps). Longest first: centred, a number two digits shorter sits
+        // exactly on the inner digits of a longer one, but a blank cell
+        // never reads as a digit (the sparsest, 1, lights 10 of 35 pixels).
+        'len: for len in (FRAME_DIGITS..=FRAME_DIGITS + 3).rev() {
+            let x0 = bx + bw.saturating_sub(text_width(len, s)) / 2;
+            let mut number = 0u64;
+            for i in 0..len {
+                let gx = x0 + i * ADVANCE * s;
+                let mut best: Option<(u32, u64, bool)> = None; // errors, digit, tie
+                for d in 0..10u8 {
+                    let Some(rows) = glyph(b'0' + d) else { continue };
+                    let mut errors = 0;
+                    for (r, bits) in rows.iter().enumerate() {
+                        for col in 0..5 {
+                            let on = bits & (1 << (4 - col)) != 0;
+                            let lit = cell(gx + col * s, top + r * s) > LIT_LUMA;
+                            errors += u32::from(on != lit);
+                        }
+                    }
+                    best = match best {
+                        Some((e, _, _)) if errors > e => best,
+                        Some((e, bd, _)) if errors == e => Some((e, bd, true)),
+                        _ => Some((errors, u64::from(d), false)),
+                    };
+                }
+                match best {
+                    Some((errors, digit, false)) if errors <= MAX_GLYPH_ERRORS => number = number * 10 + digit,
+                    _ => continue 'len,
+                }
+            }
+            return FrameMark::Number(number);
+        }
+        FrameMark::Unreadable
     }
 }
 
@@ -657,6 +748,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn frame_marks_read_back_at_every_size_under_noise() {
+        for (w, h) in [(320, 180), (640, 360), (1280, 720), (1920, 1080)] {
+            let p = TestPattern::new(w, h, 30).unwrap();
+            let noisy = TestPattern::new(w, h, 30).unwrap().with_noise(40);
+            for i in [0u64, 1, 29, 30, 31, 1234, 999_999, 1_000_001, 123_456_789] {
+                let want = if p.is_flash(i) { FrameMark::Flash } else { FrameMark::Number(i) };
+                assert_eq!(p.read_mark(&p.frame(i).y, w, h), want, "{w}x{h} frame {i}");
+                assert_eq!(noisy.read_mark(&noisy.frame(i).y, w, h), want, "{w}x{h} frame {i} under noise");
+            }
+            // Another size, or a picture that is not the pattern, reads as nothing.
+            assert_eq!(p.read_mark(&p.frame(5).y, w + 2, h), FrameMark::Unreadable);
+            assert_eq!(p.read_mark(&vec![16; (w * h) as usize], w, h), FrameMark::Unreadable);
+        }
+        // One digit damaged beyond recognition: unreadable, never another number.
+        let p = TestPattern::new(640, 360, 30).unwrap();
+        let mut f = p.frame(1234);
+        let s = p.scale;
+        let bw = box_width(12, s);
+        let bx = even_down((640 - bw) / 2);
+        let x0 = bx + (bw - text_width(6, s)) / 2 + 5 * ADVANCE * s;
+        for y in p.text_top + 2 * s..p.text_top + 9 * s {
+            f.y[y * 640 + x0..y * 640 + x0 + 5 * s].fill(235);
+        }
+        assert_eq!(p.read_mark(&f.y, 640, 360), FrameMark::Unreadable);
     }
 
     #[test]
