@@ -10,9 +10,17 @@
 //!   stamp with the capture time on the broadcast clock, hand over through a
 //!   two-frame channel (a slow encoder drops camera frames, never queues them).
 //! - A camera that fails or disappears turns into a [`SourceState::Fallback`]
-//!   event: the stream keeps going with the last frame frozen (or a slate if
-//!   there never was one), and the capture thread tries to reopen the camera
-//!   every [`REOPEN_INTERVAL`], so plugging it back in resumes the picture.
+//!   event and the stream keeps going at the nominal rate: a camera that
+//!   says it is gone (unplugged: its driver fails the next frame with
+//!   ENODEV) is replaced by a slate saying so from the next frame, at most
+//!   [`FALLBACK_AFTER`] after its last picture; one that merely stops
+//!   delivering freezes its last picture, and after [`STALLED_AFTER`]
+//!   without a frame shows the slate too. The capture thread tries to reopen
+//!   the camera every [`REOPEN_INTERVAL`], so plugging it back in resumes
+//!   the picture without restarting the stream.
+//! - A panic inside the device layer (nokhwa and v4l-rs `unwrap` and
+//!   `panic!` in places, e.g. when releasing buffers fails with anything but
+//!   ENODEV) ends that capture session like a lost camera, not the thread.
 //!
 //! The grabbing itself is behind [`FrameGrabber`], so everything above can be
 //! tested without a camera (these machines have none).
@@ -34,8 +42,15 @@ pub const REOPEN_INTERVAL: Duration = Duration::from_secs(2);
 const FRAME_QUEUE: usize = 2;
 
 /// With no camera frame for this long, the stand-in (frozen frame or slate)
-/// is sent so the broadcast never stalls on a camera.
-const FALLBACK_AFTER: Duration = Duration::from_millis(250);
+/// is sent so the broadcast never stalls on a camera; from then on it is
+/// sent at the nominal rate until the camera delivers again.
+pub const FALLBACK_AFTER: Duration = Duration::from_millis(250);
+
+/// A camera that stops delivering without reporting an error (a stalled
+/// driver, a USB hub browning out) keeps its last picture frozen this long,
+/// then shows the slate: viewers should not watch a still face for minutes
+/// thinking the stream hung.
+pub const STALLED_AFTER: Duration = Duration::from_secs(2);
 
 /// One mode a camera offers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -130,7 +145,15 @@ pub struct GrabbedFrame<'a> {
     pub height: u32,
     /// Bytes.
     pub data: std::borrow::Cow<'a, [u8]>,
+    /// How long ago the device captured it, from the driver's own timestamp
+    /// (V4L2's buffer timestamp); `None` when it gives none, and the frame is
+    /// stamped when it arrived.
+    pub age: Option<Duration>,
 }
+
+/// A driver timestamp further back than this is not believed (a clock that
+/// jumped, a driver that stamps nonsense): the frame is stamped on arrival.
+const MAX_CAPTURE_AGE: Duration = Duration::from_secs(1);
 
 /// Opens (or reopens) the camera; called on the capture thread.
 pub type GrabberOpener = Box<dyn FnMut() -> Result<Box<dyn FrameGrabber>, CaptureError> + Send>;
@@ -144,13 +167,25 @@ pub struct CameraSource {
     clock: Arc<Mutex<Option<MediaClock>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    /// The pipeline's buffer holds a real camera picture (freeze it on loss).
+    /// What the source last showed: the last camera picture (frozen on a
+    /// hiccup) or the slate painted over it. Kept here rather than trusted
+    /// to the caller's buffer, which `next_frame` hands out fresh each time.
+    held: VideoFrame,
+    /// `held` is a real camera picture (freeze it on loss).
     have_picture: bool,
     /// A camera picture arrived at some point.
     ever_live: bool,
     /// Slate painted into the buffer and not overwritten since.
     slate_shown: Option<&'static str>,
     last_pts_us: Option<u64>,
+    /// The capture thread's word that the camera is gone (its last grab or
+    /// open failed), cleared by its next frame.
+    lost: Arc<AtomicBool>,
+    /// When the last camera picture arrived.
+    last_live_at: Option<Instant>,
+    /// The last frame sent was a stand-in: the next wait is one frame
+    /// interval, not [`FALLBACK_AFTER`], so the stand-in keeps the rate.
+    standing_in: bool,
 }
 
 impl std::fmt::Debug for CameraSource {
@@ -181,11 +216,13 @@ impl CameraSource {
         status.set(SourceState::Fallback("waiting for the camera".into()));
         let clock = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
+        let lost = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (status, clock, stop) = (status.clone(), clock.clone(), stop.clone());
+            let (status, clock, stop, lost) = (status.clone(), clock.clone(), stop.clone(), lost.clone());
+            let shared = Shared { tx, status, clock, stop, lost };
             std::thread::Builder::new()
                 .name("tally-camera".into())
-                .spawn(move || capture_loop(opener, converter, &tx, &status, &clock, &stop, reopen))
+                .spawn(move || capture_loop(opener, converter, &shared, reopen))
                 .map_err(CaptureError::Io)?
         };
         Ok(CameraSource {
@@ -196,10 +233,14 @@ impl CameraSource {
             clock,
             stop,
             thread: Some(thread),
+            held: VideoFrame::black(width, height, 0),
             have_picture: false,
             ever_live: false,
             slate_shown: None,
             last_pts_us: None,
+            lost,
+            last_live_at: None,
+            standing_in: false,
         })
     }
 
@@ -255,54 +296,50 @@ impl Drop for CameraSource {
     }
 }
 
-fn capture_loop(
-    mut opener: GrabberOpener,
-    mut converter: FrameConverter,
-    tx: &SyncSender<VideoFrame>,
-    status: &SourceStatus,
-    clock: &Mutex<Option<MediaClock>>,
-    stop: &AtomicBool,
-    reopen: Duration,
-) {
+/// What the capture thread shares with its [`CameraSource`].
+struct Shared {
+    tx: SyncSender<VideoFrame>,
+    status: Arc<SourceStatus>,
+    clock: Arc<Mutex<Option<MediaClock>>>,
+    stop: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+}
+
+/// How one capture session (an open of the camera) ended.
+enum SessionEnd {
+    /// The source was dropped or its receiver is gone: the thread ends.
+    Stopped,
+    /// The camera failed; retry after the reopen interval.
+    Lost(String),
+    /// The camera could not be opened.
+    OpenFailed(String),
+}
+
+fn capture_loop(mut opener: GrabberOpener, mut converter: FrameConverter, shared: &Shared, reopen: Duration) {
     let mut reported_open_error = false;
-    while !stop.load(Ordering::Relaxed) {
-        match opener() {
-            Ok(mut grabber) => {
+    let status = &shared.status;
+    while !shared.stop.load(Ordering::Relaxed) {
+        // The device layer panics in places (see the module docs); that is
+        // a lost camera, retried like any other, not a dead thread.
+        let end = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| capture_session(&mut opener, &mut converter, shared)))
+            .unwrap_or_else(|panic| {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "the camera driver layer panicked".into());
+                SessionEnd::Lost(format!("camera layer failed: {why}"))
+            });
+        match end {
+            SessionEnd::Stopped => return,
+            SessionEnd::Lost(why) => {
                 reported_open_error = false;
-                tracing::info!(camera = %status.name(), mode = %grabber.mode(), "camera streaming");
-                let why = loop {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let frame = match grabber.grab() {
-                        Ok(f) => f,
-                        Err(e) => break e.to_string(),
-                    };
-                    let at = Instant::now();
-                    let Some(clock) = *clock.lock().unwrap_or_else(|e| e.into_inner()) else { continue };
-                    let raw = RawFrame { format: frame.format, width: frame.width, height: frame.height, data: &frame.data };
-                    match converter.convert(&raw, clock.micros_at(at)) {
-                        Ok(picture) => {
-                            status.set(SourceState::Live);
-                            match tx.try_send(picture) {
-                                Ok(()) => {}
-                                Err(TrySendError::Full(_)) => {
-                                    status.overruns.fetch_add(1, Ordering::Relaxed);
-                                }
-                                Err(TrySendError::Disconnected(_)) => return,
-                            }
-                        }
-                        // One bad frame (a corrupt JPEG) is skipped, not fatal.
-                        Err(e) => {
-                            status.overruns.fetch_add(1, Ordering::Relaxed);
-                            tracing::debug!(camera = %status.name(), error = %e, "camera frame skipped");
-                        }
-                    }
-                };
-                tracing::warn!(camera = %status.name(), reason = %why, "camera lost; keeping the stream going with the last frame and retrying");
-                status.set(SourceState::Fallback(format!("camera lost ({why}); showing the last frame")));
+                shared.lost.store(true, Ordering::SeqCst);
+                tracing::warn!(camera = %status.name(), reason = %why, "camera lost; showing a slate and retrying");
+                status.set(SourceState::Fallback(format!("camera lost ({why}); retrying")));
             }
-            Err(e) => {
+            SessionEnd::OpenFailed(e) => {
+                shared.lost.store(true, Ordering::SeqCst);
                 if !reported_open_error {
                     tracing::warn!(camera = %status.name(), error = %e, "camera not available; retrying every {reopen:?}");
                     reported_open_error = true;
@@ -311,8 +348,52 @@ fn capture_loop(
             }
         }
         let until = Instant::now() + reopen;
-        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        while Instant::now() < until && !shared.stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Opens the camera once and grabs until it fails or the source stops.
+fn capture_session(opener: &mut GrabberOpener, converter: &mut FrameConverter, shared: &Shared) -> SessionEnd {
+    let status = &shared.status;
+    let mut grabber = match opener() {
+        Ok(g) => g,
+        Err(e) => return SessionEnd::OpenFailed(e.to_string()),
+    };
+    tracing::info!(camera = %status.name(), mode = %grabber.mode(), "camera streaming");
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return SessionEnd::Stopped;
+        }
+        let frame = match grabber.grab() {
+            Ok(f) => f,
+            Err(e) => return SessionEnd::Lost(e.to_string()),
+        };
+        // Stamped when it was captured: frames the thread was too busy to
+        // take come out of the driver back to back, and stamped on arrival
+        // they would look like a burst (and a pause before it).
+        let now = Instant::now();
+        let at = frame.age.filter(|age| *age <= MAX_CAPTURE_AGE).and_then(|age| now.checked_sub(age)).unwrap_or(now);
+        let Some(clock) = *shared.clock.lock().unwrap_or_else(|e| e.into_inner()) else { continue };
+        let raw = RawFrame { format: frame.format, width: frame.width, height: frame.height, data: &frame.data };
+        match converter.convert(&raw, clock.micros_at(at)) {
+            Ok(picture) => {
+                shared.lost.store(false, Ordering::SeqCst);
+                status.set(SourceState::Live);
+                match shared.tx.try_send(picture) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        status.overruns.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(TrySendError::Disconnected(_)) => return SessionEnd::Stopped,
+                }
+            }
+            // One bad frame (a corrupt JPEG) is skipped, not fatal.
+            Err(e) => {
+                status.overruns.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(camera = %status.name(), error = %e, "camera frame skipped");
+            }
         }
     }
 }
@@ -339,43 +420,74 @@ impl VideoSource for CameraSource {
         Ok(self.fill_next(&mut frame)?.then_some(frame))
     }
 
-    /// A camera frame when one comes within [`FALLBACK_AFTER`]; otherwise the
-    /// buffer's last picture frozen (or a slate), restamped with the current
-    /// time, so the encoder always gets a frame at about the nominal rate.
+    /// A camera frame when one comes within [`FALLBACK_AFTER`] (or, once
+    /// standing in, within a frame interval); otherwise a stand-in at about
+    /// the nominal rate, restamped with the current time: a slate once the
+    /// camera said it is gone, never was, or stalled for [`STALLED_AFTER`],
+    /// else its last picture frozen. The encoder always gets a frame.
     fn fill_next(&mut self, frame: &mut VideoFrame) -> Result<bool, CaptureError> {
         let interval = Duration::from_micros(self.out.frame_rate.pts_us_of_frame(1).max(1));
-        match self.rx.recv_timeout(FALLBACK_AFTER.max(interval * 3)) {
+        let wait = if self.standing_in {
+            let now = self.now_us();
+            let due = self.last_pts_us.map_or(now, |l| l + interval.as_micros() as u64);
+            Duration::from_micros(due.saturating_sub(now)).min(interval)
+        } else {
+            FALLBACK_AFTER.max(interval * 3)
+        };
+        let received = self.rx.recv_timeout(wait);
+        if matches!(received, Err(RecvTimeoutError::Disconnected)) {
+            // The capture thread is gone (it returns only when stopped, but
+            // a stand-in must never run unpaced): wait out the interval.
+            std::thread::sleep(wait);
+        }
+        match received {
             Ok(picture) => {
                 let pts = self.stamp(picture.pts_us);
                 *frame = picture;
                 frame.pts_us = pts;
+                copy_frame(&mut self.held, frame);
                 self.have_picture = true;
                 self.ever_live = true;
                 self.slate_shown = None;
+                self.standing_in = false;
+                self.last_live_at = Some(Instant::now());
                 Ok(true)
             }
             Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                if frame.width != self.out.width || frame.height != self.out.height {
-                    *frame = VideoFrame::black(self.out.width, self.out.height, 0);
+                self.standing_in = true;
+                let stalled = self.last_live_at.is_none_or(|t| t.elapsed() >= STALLED_AFTER);
+                let text = if !self.ever_live {
+                    Some("waiting for camera")
+                } else if self.lost.load(Ordering::SeqCst) {
+                    Some("camera disconnected")
+                } else if stalled || !self.have_picture {
+                    Some("camera not responding")
+                } else {
+                    None // a hiccup: the last picture, frozen
+                };
+                if let Some(text) = text
+                    && self.slate_shown != Some(text)
+                {
+                    slate::paint(&mut self.held, &[text]);
+                    self.slate_shown = Some(text);
                     self.have_picture = false;
                 }
-                if !self.have_picture {
-                    let text = if self.ever_live { "camera disconnected" } else { "waiting for camera" };
-                    if self.slate_shown != Some(text) {
-                        slate::paint(frame, &[text]);
-                        self.slate_shown = Some(text);
-                    }
-                }
-                // Pace the stand-in at about the nominal rate.
-                let now = self.now_us();
-                let due = self.last_pts_us.map_or(now, |l| l + interval.as_micros() as u64);
-                if due > now {
-                    std::thread::sleep(Duration::from_micros(due - now).min(interval));
-                }
+                copy_frame(frame, &self.held);
                 frame.pts_us = self.stamp(self.now_us());
                 Ok(true)
             }
         }
+    }
+}
+
+/// Copies `src`'s picture into `dst`, reusing `dst`'s planes when they fit.
+fn copy_frame(dst: &mut VideoFrame, src: &VideoFrame) {
+    dst.width = src.width;
+    dst.height = src.height;
+    dst.pts_us = src.pts_us;
+    for (d, s) in [(&mut dst.y, &src.y), (&mut dst.u, &src.u), (&mut dst.v, &src.v)] {
+        d.clear();
+        d.extend_from_slice(s);
     }
 }
 
@@ -435,16 +547,57 @@ mod native {
         let mut out = Vec::new();
         for (n, info) in infos.into_iter().enumerate() {
             let index = info.index().as_index().unwrap_or(n as u32);
-            let modes = query_modes(info.index()).unwrap_or_else(|e| {
-                tracing::debug!(camera = %info.human_name(), error = %e, "could not list camera modes");
-                Vec::new()
-            });
-            out.push(CameraInfo { index, name: info.human_name(), description: info.description().to_string(), modes });
+            let listed_name = info.human_name();
+            let description = info.description().to_string();
+            let (name, modes) = match query_modes(info.index()) {
+                Ok((card, modes)) => {
+                    // V4L2 names a camera from sysfs; where /sys is not there
+                    // (a sandbox, a container) nokhwa falls back to the
+                    // device path, and the driver's own card name reads
+                    // better (uvcvideo gives both the same name).
+                    let name = if listed_name.starts_with("/dev/") && !card.trim().is_empty() { card } else { listed_name };
+                    remember(index, &description, &name, &modes);
+                    (name, modes)
+                }
+                Err(e) => match recall(index, &description) {
+                    // A camera streaming in this process cannot be queried
+                    // (its driver refuses a format change while streaming:
+                    // EBUSY): what it offered when last asked still holds.
+                    Some(known) => known,
+                    None => {
+                        tracing::debug!(camera = %listed_name, error = %e, "could not list camera modes");
+                        (listed_name, Vec::new())
+                    }
+                },
+            };
+            out.push(CameraInfo { index, name, description, modes });
         }
         Ok(out)
     }
 
-    fn query_modes(index: &CameraIndex) -> Result<Vec<CameraMode>, CaptureError> {
+    /// The last name and modes read from each camera (index, description).
+    type Known = Vec<((u32, String), (String, Vec<CameraMode>))>;
+    static KNOWN: Mutex<Known> = Mutex::new(Vec::new());
+    /// Cameras remembered at most (a machine with more is still listed, only
+    /// not remembered).
+    const MAX_KNOWN: usize = 64;
+
+    fn remember(index: u32, description: &str, name: &str, modes: &[CameraMode]) {
+        let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (index, description.to_string());
+        known.retain(|(k, _)| *k != key);
+        if known.len() < MAX_KNOWN {
+            known.push((key, (name.to_string(), modes.to_vec())));
+        }
+    }
+
+    fn recall(index: u32, description: &str) -> Option<(String, Vec<CameraMode>)> {
+        let known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+        known.iter().find(|((i, d), _)| *i == index && d == description).map(|(_, v)| v.clone())
+    }
+
+    /// The driver's name for the camera and the modes Tally can use.
+    fn query_modes(index: &CameraIndex) -> Result<(String, Vec<CameraMode>), CaptureError> {
         let request = RequestedFormat::with_formats(RequestedFormatType::None, USABLE);
         let mut cam = nokhwa::Camera::with_backend(index.clone(), request, ApiBackend::Auto).map_err(err)?;
         let formats = cam.compatible_camera_formats().map_err(err)?;
@@ -455,7 +608,7 @@ mod native {
             .collect();
         modes.sort_by_key(|m| (std::cmp::Reverse(u64::from(m.width) * u64::from(m.height)), std::cmp::Reverse(m.fps), conversion_cost(m.format)));
         modes.dedup();
-        Ok(modes)
+        Ok((cam.info().human_name(), modes))
     }
 
     struct NokhwaGrabber {
@@ -472,6 +625,11 @@ mod native {
         fn grab(&mut self) -> Result<GrabbedFrame<'_>, CaptureError> {
             let buffer = self.camera.frame().map_err(|e| CaptureError::Disconnected { device: format!("{e}") })?;
             let res = buffer.resolution();
+            // nokhwa turns the driver's monotonic timestamp into wall time.
+            let age = buffer.capture_timestamp().and_then(|at| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+                now.checked_sub(at)
+            });
             self.buf.clear();
             self.buf.extend_from_slice(buffer.buffer());
             Ok(GrabbedFrame {
@@ -479,6 +637,7 @@ mod native {
                 width: res.width(),
                 height: res.height(),
                 data: std::borrow::Cow::Borrowed(&self.buf),
+                age,
             })
         }
     }
@@ -548,50 +707,140 @@ mod tests {
             }
             self.left -= 1;
             std::thread::sleep(Duration::from_millis(10));
-            Ok(GrabbedFrame { format: self.mode.format, width: self.mode.width, height: self.mode.height, data: std::borrow::Cow::Borrowed(&self.data) })
+            Ok(GrabbedFrame { format: self.mode.format, width: self.mode.width, height: self.mode.height, data: std::borrow::Cow::Borrowed(&self.data), age: None })
         }
     }
 
-    #[test]
-    fn unplugged_camera_freezes_the_last_frame_and_keeps_going_then_recovers() {
-        let opens = Arc::new(AtomicUsize::new(0));
-        let opens2 = opens.clone();
-        let mode = m(64, 48, 30, PixelFormat::I420);
-        let opener: GrabberOpener = Box::new(move || {
-            // First open: 5 frames of luma 200. Second: refused (unplugged). Third: back, luma 90.
-            match opens2.fetch_add(1, Ordering::SeqCst) {
-                0 => Ok(Box::new(Replay { mode, data: vec![200; 64 * 48 * 3 / 2], left: 5 }) as Box<dyn FrameGrabber>),
-                1 => Err(CaptureError::DeviceNotFound { requested: "camera replay".into(), available: vec![] }),
-                _ => Ok(Box::new(Replay { mode, data: vec![90; 64 * 48 * 3 / 2], left: usize::MAX })),
+    /// Stands in for a camera whose frames stop coming without an error.
+    struct Stalls {
+        mode: CameraMode,
+        data: Vec<u8>,
+        left: usize,
+        stop: Arc<AtomicBool>,
+    }
+
+    impl FrameGrabber for Stalls {
+        fn mode(&self) -> CameraMode {
+            self.mode
+        }
+        fn grab(&mut self) -> Result<GrabbedFrame<'_>, CaptureError> {
+            while self.left == 0 {
+                if self.stop.load(Ordering::SeqCst) {
+                    return Err(CaptureError::Disconnected { device: "stalled".into() });
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
-        });
-        let mut cam = CameraSource::start_with_reopen("replay", opener, 64, 48, 30, Duration::from_millis(100)).unwrap();
-        cam.start(MediaClock::start());
-        let status = VideoSource::status(&cam).unwrap();
-        let mut frame = VideoFrame::black(64, 48, 0);
-        let mut seen = Vec::new();
+            self.left -= 1;
+            std::thread::sleep(Duration::from_millis(10));
+            Ok(GrabbedFrame { format: self.mode.format, width: self.mode.width, height: self.mode.height, data: std::borrow::Cow::Borrowed(&self.data), age: None })
+        }
+    }
+
+    /// Runs `cam` until `until` holds for a frame; the luma of the top-left
+    /// pixel each time it changes, and the largest step between timestamps.
+    /// Through `next_frame`, a fresh buffer each time, as the capture
+    /// session asks: the stand-in must not rely on the caller's buffer.
+    fn lumas_until(cam: &mut CameraSource, until: impl Fn(u8) -> bool) -> (Vec<u8>, u64) {
+        let (mut seen, mut last_pts, mut max_step) = (Vec::new(), None::<u64>, 0);
         let deadline = Instant::now() + Duration::from_secs(20);
-        let mut last_pts = None;
-        // Run until the camera came back.
         while Instant::now() < deadline {
-            assert!(cam.fill_next(&mut frame).unwrap());
+            let frame = cam.next_frame().unwrap().expect("a camera source never ends");
             if let Some(l) = last_pts {
                 assert!(frame.pts_us >= l + 1000, "timestamps must increase: {} after {l}", frame.pts_us);
+                max_step = max_step.max(frame.pts_us - l);
             }
             last_pts = Some(frame.pts_us);
             let y = frame.y[0];
             if seen.last() != Some(&y) {
                 seen.push(y);
             }
-            if y == 90 {
-                break;
+            if until(y) {
+                return (seen, max_step);
             }
         }
-        // Live 200s, then the same 200 frozen while it is gone, then 90 once back:
-        // the picture never went black.
-        assert_eq!(seen, vec![200, 90], "luma sequence: {seen:?}");
+        panic!("not reached in 20 s: lumas {seen:?}");
+    }
+
+    #[test]
+    fn unplugged_camera_shows_the_slate_at_the_nominal_rate_then_recovers() {
+        let opens = Arc::new(AtomicUsize::new(0));
+        let opens2 = opens.clone();
+        let mode = m(64, 48, 30, PixelFormat::I420);
+        let opener: GrabberOpener = Box::new(move || {
+            // First open: 5 frames of luma 200, then the device reports it is gone.
+            // Second: refused (unplugged). Third: back, luma 90.
+            match opens2.fetch_add(1, Ordering::SeqCst) {
+                0 => Ok(Box::new(Replay { mode, data: vec![200; 64 * 48 * 3 / 2], left: 5 }) as Box<dyn FrameGrabber>),
+                1 => Err(CaptureError::DeviceNotFound { requested: "camera replay".into(), available: vec![] }),
+                _ => Ok(Box::new(Replay { mode, data: vec![90; 64 * 48 * 3 / 2], left: usize::MAX })),
+            }
+        });
+        let mut cam = CameraSource::start_with_reopen("replay", opener, 64, 48, 30, Duration::from_millis(300)).unwrap();
+        cam.start(MediaClock::start());
+        let status = VideoSource::status(&cam).unwrap();
+        // Wait for the first picture (the "waiting" slate before it is fine).
+        let _ = lumas_until(&mut cam, |y| y == 200);
+        let (seen, max_step) = lumas_until(&mut cam, |y| y == 90);
+        // Live 200s, then the slate (background luma 40) while it is gone,
+        // not the frozen picture, then 90 once back.
+        assert_eq!(seen, vec![200, 40, 90], "luma sequence: {seen:?}");
+        // The stand-in keeps about the nominal rate: the only long step is
+        // the wait that tells a loss from a late frame.
+        assert!(max_step <= FALLBACK_AFTER.as_micros() as u64 + 40_000, "largest timestamp step {max_step} us");
         assert!(opens.load(Ordering::SeqCst) >= 3);
         assert_eq!(status.state(), SourceState::Live);
+    }
+
+    #[test]
+    fn a_stalled_camera_freezes_its_picture_then_shows_the_slate() {
+        let mode = m(64, 48, 30, PixelFormat::I420);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let mut once = true;
+        let opener: GrabberOpener = Box::new(move || {
+            if std::mem::take(&mut once) {
+                Ok(Box::new(Stalls { mode, data: vec![200; 64 * 48 * 3 / 2], left: 5, stop: stop2.clone() }) as Box<dyn FrameGrabber>)
+            } else {
+                Err(CaptureError::DeviceNotFound { requested: "camera".into(), available: vec![] })
+            }
+        });
+        let mut cam = CameraSource::start_with_reopen("stall", opener, 64, 48, 30, Duration::from_millis(100)).unwrap();
+        cam.start(MediaClock::start());
+        let _ = lumas_until(&mut cam, |y| y == 200);
+        let stalled_at = Instant::now();
+        let (seen, max_step) = lumas_until(&mut cam, |y| y == 40);
+        let frozen_for = stalled_at.elapsed();
+        stop.store(true, Ordering::SeqCst);
+        assert_eq!(seen, vec![200, 40], "{seen:?}");
+        // Frozen for a while (not the slate at the first late frame)...
+        assert!(frozen_for >= STALLED_AFTER - Duration::from_millis(400), "slate after only {frozen_for:?}");
+        assert!(max_step <= FALLBACK_AFTER.as_micros() as u64 + 40_000, "largest timestamp step {max_step} us");
+    }
+
+    /// A device layer that panics (nokhwa and v4l-rs do, in places) costs
+    /// the session, not the capture thread: the camera is reopened.
+    #[test]
+    fn a_panicking_device_layer_is_a_lost_camera_not_a_dead_thread() {
+        struct Panics;
+        impl FrameGrabber for Panics {
+            fn mode(&self) -> CameraMode {
+                m(64, 48, 30, PixelFormat::I420)
+            }
+            fn grab(&mut self) -> Result<GrabbedFrame<'_>, CaptureError> {
+                panic!("release of buffers failed: EIO");
+            }
+        }
+        let opens = Arc::new(AtomicUsize::new(0));
+        let opens2 = opens.clone();
+        let opener: GrabberOpener = Box::new(move || match opens2.fetch_add(1, Ordering::SeqCst) {
+            0 => Ok(Box::new(Panics) as Box<dyn FrameGrabber>),
+            _ => Ok(Box::new(Replay { mode: m(64, 48, 30, PixelFormat::I420), data: vec![90; 64 * 48 * 3 / 2], left: usize::MAX })),
+        });
+        let mut cam = CameraSource::start_with_reopen("panics", opener, 64, 48, 30, Duration::from_millis(50)).unwrap();
+        cam.start(MediaClock::start());
+        let (seen, _) = lumas_until(&mut cam, |y| y == 90);
+        assert_eq!(seen.last(), Some(&90), "{seen:?}");
+        assert!(opens.load(Ordering::SeqCst) >= 2);
     }
 
     #[test]

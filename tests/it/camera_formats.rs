@@ -31,7 +31,7 @@ impl FrameGrabber for Recorded {
     fn grab(&mut self) -> Result<GrabbedFrame<'_>, tally::capture::CaptureError> {
         // A camera's own pace (this is the device clock, not a test wait).
         std::thread::sleep(Duration::from_millis(33));
-        Ok(GrabbedFrame { format: self.mode.format, width: self.mode.width, height: self.mode.height, data: Cow::Borrowed(&self.data) })
+        Ok(GrabbedFrame { format: self.mode.format, width: self.mode.width, height: self.mode.height, data: Cow::Borrowed(&self.data), age: None })
     }
 }
 
