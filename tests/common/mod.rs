@@ -18,6 +18,7 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code)]
 
+pub mod camera;
 pub mod live;
 pub mod media;
 pub mod players;
@@ -115,6 +116,8 @@ fn package_of(tool: &str) -> &'static str {
         "cvlc" => "vlc-bin vlc-plugin-base",
         "mpv" => "mpv",
         "runuser" | "unshare" => "util-linux",
+        "mount" => "mount",
+        "cc" => "gcc (build-essential)",
         "dbus-daemon" => "dbus-daemon",
         "dbus-send" => "dbus-bin",
         "gnome-keyring-daemon" => "gnome-keyring",

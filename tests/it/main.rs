@@ -7,6 +7,7 @@
 mod common;
 
 mod av_sync;
+mod camera_device;
 mod camera_formats;
 mod check;
 mod cli;
