@@ -16,8 +16,9 @@
 //!   [`FALLBACK_AFTER`] after its last picture; one that merely stops
 //!   delivering freezes its last picture, and after [`STALLED_AFTER`]
 //!   without a frame shows the slate too. The capture thread tries to reopen
-//!   the camera every [`REOPEN_INTERVAL`], so plugging it back in resumes
-//!   the picture without restarting the stream.
+//!   the camera, soon after a failure and then at most every
+//!   [`REOPEN_INTERVAL`], so plugging it back in resumes the picture without
+//!   restarting the stream.
 //! - A panic inside the device layer (nokhwa and v4l-rs `unwrap` and
 //!   `panic!` in places, e.g. when releasing buffers fails with anything but
 //!   ENODEV) ends that capture session like a lost camera, not the thread.
@@ -34,8 +35,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often a lost camera is looked for again.
+/// How often a lost camera is looked for again, at most.
 pub const REOPEN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The first retry of an open that failed comes this soon, and each next
+/// one twice as late, up to [`REOPEN_INTERVAL`]: a camera switched away
+/// from and back to is busy until the source that had it lets go (the
+/// driver refuses buffers to a second user, EBUSY), which takes a frame
+/// or two, not two seconds.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
 
 /// Frames waiting between the capture thread and the encoder: the newest
 /// matters, so two is enough to absorb jitter without adding latency.
@@ -318,6 +326,7 @@ enum SessionEnd {
 fn capture_loop(mut opener: GrabberOpener, mut converter: FrameConverter, shared: &Shared, reopen: Duration) {
     let mut reported_open_error = false;
     let status = &shared.status;
+    let mut retry = FIRST_RETRY.min(reopen);
     while !shared.stop.load(Ordering::Relaxed) {
         // The device layer panics in places (see the module docs); that is
         // a lost camera, retried like any other, not a dead thread.
@@ -334,6 +343,7 @@ fn capture_loop(mut opener: GrabberOpener, mut converter: FrameConverter, shared
             SessionEnd::Stopped => return,
             SessionEnd::Lost(why) => {
                 reported_open_error = false;
+                retry = FIRST_RETRY.min(reopen);
                 shared.lost.store(true, Ordering::SeqCst);
                 tracing::warn!(camera = %status.name(), reason = %why, "camera lost; showing a slate and retrying");
                 status.set(SourceState::Fallback(format!("camera lost ({why}); retrying")));
@@ -341,15 +351,16 @@ fn capture_loop(mut opener: GrabberOpener, mut converter: FrameConverter, shared
             SessionEnd::OpenFailed(e) => {
                 shared.lost.store(true, Ordering::SeqCst);
                 if !reported_open_error {
-                    tracing::warn!(camera = %status.name(), error = %e, "camera not available; retrying every {reopen:?}");
+                    tracing::warn!(camera = %status.name(), error = %e, "camera not available; retrying (every {reopen:?} at most)");
                     reported_open_error = true;
                 }
                 status.set(SourceState::Fallback(format!("camera not available: {e}")));
             }
         }
-        let until = Instant::now() + reopen;
+        let until = Instant::now() + retry;
+        retry = (retry * 2).min(reopen);
         while Instant::now() < until && !shared.stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20).min(until.saturating_duration_since(Instant::now())));
         }
     }
 }

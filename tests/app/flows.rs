@@ -393,3 +393,97 @@ fn the_chosen_microphone_and_the_panels_shown_are_kept_for_the_next_run() {
     step_until(&mut h, "the tone again", |s| matches!(&s.sources, SourcesState::Open { audio, .. } if audio.contains("tone") || audio.contains("sine")));
     assert_eq!(format!("{:?}", h.get_by_label("Show log").accesskit_node().toggled()), "Some(True)");
 }
+
+/// Marks the run of the camera test below that happens inside the
+/// camera's namespace (the test re-executes its own binary there).
+const CAMERA_INNER: &str = "TALLY_TEST_INSIDE_CAMERA_NAMESPACE";
+
+/// The window with a V4L2 camera plugged in (`common::camera`: a device
+/// node in a private mount namespace, nokhwa's real V4L2 code, a preload
+/// driver): the picker lists it by name, choosing it opens it, and the
+/// preview shows its picture — the camera's clip, which loops every
+/// `CLIP_FRAMES` frames, told from the test pattern (whose numbers only
+/// grow) by the frame numbers read back from the preview itself.
+///
+/// The engine runs in this process, so the process must be the one inside
+/// the namespace with the driver loaded: the test runs itself again there.
+#[test]
+fn the_camera_picker_lists_a_v4l2_camera_and_the_preview_shows_its_picture() {
+    use common::camera::{CAMERA_NAME, CLIP_FRAMES, CameraFormat, FakeCamera, Mode};
+    const NAME: &str = "flows::the_camera_picker_lists_a_v4l2_camera_and_the_preview_shows_its_picture";
+    if std::env::var_os(CAMERA_INNER).is_none() {
+        let cam = FakeCamera::new("app-camera", &[Mode { format: CameraFormat::Yuyv, width: 1280, height: 720, fps: 30 }]);
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let mut cmd = cam.command(&exe, &["--exact", NAME, "--nocapture", "--test-threads", "1"]);
+        cmd.env(CAMERA_INNER, "1");
+        let inner = Proc::spawn("the test inside the camera's namespace", &mut cmd);
+        let status = inner.wait_timeout(Duration::from_secs(180));
+        let out = inner.stdout_text();
+        assert!(
+            status.is_some_and(|s| s.success()) && out.contains("test result: ok. 1 passed"),
+            "the inner run failed ({status:?}):\n{}",
+            inner.describe()
+        );
+        return;
+    }
+
+    let dir = TestDir::new("app-camera-inner");
+    let mut h = app(&dir);
+    step_until(&mut h, "preview open", |s| matches!(s.sources, SourcesState::Open { .. }));
+    // The picker lists the camera by the name its driver gives.
+    step_until(&mut h, "the camera listed", |s| s.devices.cameras.iter().any(|c| c.name == CAMERA_NAME));
+    h.get_by_label("Camera").click();
+    h.run_steps(2);
+    h.get_by_label("Test pattern").click();
+    step_until(&mut h, "the test pattern", |s| matches!(&s.sources, SourcesState::Open { video, .. } if video.contains("test")));
+    h.get_by_label("Camera").click();
+    h.run_steps(2);
+    h.get_by_label(CAMERA_NAME).click();
+    step_until(&mut h, "the camera chosen", |s| matches!(&s.sources, SourcesState::Open { video, .. } if video.contains(CAMERA_NAME)));
+
+    // The preview at the camera's own size, so its frame numbers read back.
+    let engine = h.state().engine();
+    engine
+        .send(tally::engine::Command::SetPreview(Some(tally::pipeline::PreviewRequest { width: 1280, height: 720, max_fps: 30 })))
+        .expect("ask for a full-size preview");
+    let pattern = tally::capture::TestPattern::new(1280, 720, 30).expect("pattern");
+    let mut preview = engine.preview();
+    let runtime = engine.runtime().clone();
+    let mut numbers: Vec<u64> = Vec::new();
+    let deadline = Instant::now() + STATE_TIMEOUT;
+    // Until the clip has been seen to loop (a number below the one before)
+    // after ten frames of it. The switch shows the camera's slate until its
+    // first frame (and the previous source's last frame may still be the
+    // preview's): the run of numbers starts after any frame without one.
+    let mut slates = 0;
+    while !numbers.windows(2).enumerate().any(|(i, p)| i >= 10 && p[1] < p[0]) {
+        assert!(Instant::now() < deadline, "the preview never showed the camera's looping clip: {numbers:?}");
+        let _ = runtime.block_on(async { tokio::time::timeout(Duration::from_millis(500), preview.changed()).await });
+        let Some(frame) = preview.borrow_and_update().clone() else { continue };
+        if (frame.width, frame.height) != (1280, 720) {
+            continue;
+        }
+        // Luma back from the preview's RGB (BT.709, limited range).
+        let luma: Vec<u8> = frame
+            .rgba
+            .chunks_exact(4)
+            .map(|p| (16.0 + 219.0 * (0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2])) / 255.0).round() as u8)
+            .collect();
+        match pattern.read_mark(&luma, 1280, 720) {
+            tally::capture::FrameMark::Number(n) => {
+                assert!(n < CLIP_FRAMES, "the preview shows frame {n}: not the camera's {CLIP_FRAMES}-frame clip");
+                numbers.push(n);
+            }
+            tally::capture::FrameMark::Flash => {}
+            tally::capture::FrameMark::Unreadable => {
+                // Only the camera's slate (its dark grey) may stand in.
+                let grey = luma.iter().step_by(13).filter(|&&v| (32..=48).contains(&v)).count();
+                assert!(grey * 10 >= luma.len() / 13 * 7, "the preview shows neither the camera's clip nor its slate; seen {numbers:?}");
+                slates += 1;
+                assert!(slates <= 30, "the camera's slate for {slates} frames: its picture never came");
+                numbers.clear();
+            }
+        }
+    }
+    eprintln!("the preview showed the camera's clip: {numbers:?}");
+}
