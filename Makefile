@@ -108,6 +108,7 @@ bench: test-deps
 	./benches/compare.sh
 	./benches/live_cpu.sh
 	./benches/renditions.sh
+	./benches/camera.sh
 
 # Re-runs the recovery benchmark (faults and congestion) and plots its last
 # congestion run: docs/congestion.csv -> docs/congestion.png; then the two-
