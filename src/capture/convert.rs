@@ -359,6 +359,7 @@ pub fn fit_into(src: &VideoFrame, dw: u32, dh: u32, pts_us: u64) -> VideoFrame {
 /// Two passes: each source row needed is scaled horizontally once (two rows
 /// cached, consecutive output rows mostly share them), then blended
 /// vertically.
+// Source plane and size, destination and stride, target rectangle: each call site halves them per plane.
 #[allow(clippy::too_many_arguments)]
 fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dst_stride: usize, x: usize, y: usize, w: usize, h: usize) {
     if sw == 0 || sh == 0 || w == 0 || h == 0 {
