@@ -339,7 +339,7 @@ impl VideoSource for CameraSource {
         Ok(self.fill_next(&mut frame)?.then_some(frame))
     }
 
-    /// A camera frame when one comes within [`FALLBACK_AFTER`]; otherwise the
+    /// A camera frame when one comes within `FALLBACK_AFTER`; otherwise the
     /// buffer's last picture frozen (or a slate), restamped with the current
     /// time, so the encoder always gets a frame at about the nominal rate.
     fn fill_next(&mut self, frame: &mut VideoFrame) -> Result<bool, CaptureError> {
