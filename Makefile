@@ -22,7 +22,7 @@ CARGO_DEB_VERSION := 3.8.0
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 DEB := target/debian/tally_$(VERSION)-1_$(shell dpkg --print-architecture).deb
 
-.PHONY: all deps test-deps stage-deps package-deps run build stage test package package-check dist portable bench fuzz plot plot-renditions soak clean
+.PHONY: all deps test-deps stage-deps package-deps run build stage lint test package package-check dist portable bench fuzz plot plot-renditions soak clean
 
 all: build
 
@@ -78,7 +78,19 @@ package-check: package dist
 	./packaging/check.sh $(DEB) target/packaging/installed-app.png
 	./packaging/check-dist.sh target/dist/tally-$(VERSION)-linux-$(shell uname -m).tar.gz
 
-# Every test: unit, property, integration against real peers, doc tests,
+# The lint gate: clippy on every target with warnings as errors, and the
+# docs built with rustdoc's warnings as errors (a broken link, a public doc
+# linking a private item); both libraries deny missing docs. Clippy and
+# rustdoc need the dependencies' metadata, which the release build does not
+# produce: from a fresh clone this checks every dependency once more.
+lint: deps
+	@# rustup's minimal profile has no clippy; its default one does.
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+	$(CARGO) clippy --release --locked --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --locked --workspace --no-deps
+
+# Every test: the lint gate first (right after the build, so a lint failure
+# fails fast), then unit, property, integration against real peers, doc tests,
 # then the package. The tests run on the release build, the one `make run`
 # and the package ship: the dependencies compile once for all three. The
 # protocol core's tests (with every kept fuzz input) run again unoptimised,
@@ -87,6 +99,7 @@ package-check: package dist
 # second build takes a minute).
 test: test-deps package-deps
 	$(CARGO) build --release --locked --workspace --all-targets
+	$(MAKE) lint
 	$(CARGO) test --release --locked --workspace --all-targets --no-fail-fast
 	$(CARGO) test --release --locked --workspace --doc
 	$(CARGO) test --locked -p tally-proto

@@ -21,7 +21,6 @@
 //! version against `tally serve` only.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
 mod common;
 
 use std::collections::HashMap;
@@ -239,7 +238,6 @@ struct Result_ {
     errors: usize,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run(clip: &Arc<Vec<FlvTag>>, server_pid: u32, url_text: &str, shape: Shape, warmup: Duration, measure: Duration, ffmpeg_players: usize) -> Result_ {
     let Shape { players, readers, threads } = shape;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -359,10 +357,7 @@ struct Shape {
 }
 
 /// A comma-separated list from the environment, or the default.
-fn list<T: std::str::FromStr>(var: &str, default: &[T]) -> Vec<T>
-where
-    T: Clone,
-{
+fn list<T: std::str::FromStr + Clone>(var: &str, default: &[T]) -> Vec<T> {
     match std::env::var(var) {
         Ok(v) => v.split(',').filter_map(|x| x.trim().parse().ok()).collect(),
         Err(_) => default.to_vec(),

@@ -11,7 +11,6 @@
 //! only measures how fast.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
 mod common;
 
 use common::rtmp_client::{runtime, time_to_first_picture};

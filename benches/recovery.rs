@@ -18,7 +18,6 @@
 //! judge the behaviour; this measures it).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
 mod common;
 
 use common::TestDir;

@@ -40,7 +40,6 @@
 //! pattern needs about 0.5); at 720p it keeps up only in a release build.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
 mod common;
 
 use common::live::{rss_kib, unix_secs};

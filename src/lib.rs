@@ -3,7 +3,7 @@
 //! Capture (camera, microphone, test sources) -> encode (H.264, AAC) -> FLV
 //! tags -> outputs (RTMP publishers, FLV recorder, preview). See
 //! `docs/ARCHITECTURE.md` for the map and the rules between modules.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod capture;
 pub mod config;

@@ -2,7 +2,7 @@
 //!
 //! A profile has a name, one or more destinations (a service preset or a
 //! custom server, and a reference to its stream key in the
-//! [`SecretStore`](super::secrets::SecretStore)), the video and audio
+//! [`SecretStore`]), the video and audio
 //! settings, and whether to record locally. The file never holds a key;
 //! an export holds one only when asked (`--include-keys`), and importing
 //! such a file moves the key into the secret store.

@@ -260,6 +260,7 @@ impl LaneEncoder<'_> {
 }
 
 /// Runs a rendition until both its channels are closed.
+// What the rendition's thread owns and the set's parts it reads, from one caller: a struct would only rename the list.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_lane_muxer(
     set: &dyn Membership,

@@ -272,6 +272,7 @@ fn distribute(
     Ok(())
 }
 
+// The audio thread's inputs, moved in once at spawn: a struct would only rename the list.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_audio(
     input: AudioInput,
@@ -290,6 +291,7 @@ pub(super) fn run_audio(
     result
 }
 
+// run_audio's arguments, with the fan it closes after this returns: same list.
 #[allow(clippy::too_many_arguments)]
 fn encode_audio(
     input: AudioInput,

@@ -13,9 +13,13 @@ use crate::rtmp::{
 };
 use bytes::BytesMut;
 
+/// A fuzz target's body: arbitrary bytes in, a panic if something that must
+/// hold whatever the input did not.
+pub type TargetFn = fn(&[u8]);
+
 /// The targets by name, as `fuzz/fuzz_targets/` and the kept inputs under
 /// `fuzz/seeds/NAME/` and `fuzz/regressions/NAME/` are named.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, TargetFn); 7] = [
     ("amf0", amf0_round_trip),
     ("chunk_decoder", chunk_decoder),
     ("handshake", handshake),

@@ -11,7 +11,7 @@
 //!
 //! The app (`tally`) re-exports these modules under the same names; the
 //! fuzz targets (`fuzz/`) and [`fuzzing`] use this crate alone.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod amf0;
 pub mod flv;

@@ -166,6 +166,7 @@ pub async fn publish(dest: Destination, queue: Arc<OutputQueue>, status: Arc<Out
 }
 
 /// Runs one connection: setup, then media until the queue ends or an error.
+// What the reconnect loop keeps across sessions beside this session's own: a struct would only rename the list.
 #[allow(clippy::too_many_arguments)]
 async fn run_session(
     transport: Box<dyn Transport>,

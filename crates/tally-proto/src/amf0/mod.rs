@@ -1,7 +1,8 @@
 //! AMF0, the Action Message Format used by RTMP commands and FLV script data.
 //!
 //! Spec: Adobe "Action Message Format -- AMF 0" (2006). Every type marker of
-//! section 2 is decoded; encoding covers every type we can represent.
+//! section 2 is decoded but the two the spec reserves (movieclip, recordset)
+//! and the switch to AMF3; encoding covers every type we can represent.
 //! Decoding is bounded: nesting depth ([`MAX_DEPTH`]) and element counts are
 //! capped, and a declared length is never trusted beyond the bytes present.
 //!
@@ -19,26 +20,51 @@ pub const MAX_DEPTH: usize = 32;
 /// also checked against the bytes left (each element takes at least one byte).
 pub const MAX_ELEMENTS: usize = 65_536;
 
-/// AMF0 type markers (spec section 2.1).
-#[allow(missing_docs)]
+/// AMF0 type markers (spec section 2.1): the byte before every encoded
+/// value. A marker the decoder does not take (movieclip, recordset, the
+/// switch to AMF3, anything above 0x11) fails as
+/// [`Amf0Error::UnknownMarker`].
 pub mod marker {
+    /// 2.2 number-type: an 8-byte big-endian IEEE-754 double follows.
     pub const NUMBER: u8 = 0x00;
+    /// 2.3 boolean-type: one byte follows, 0 for false.
     pub const BOOLEAN: u8 = 0x01;
+    /// 2.4 string-type: a u16 byte length and UTF-8 follow.
     pub const STRING: u8 = 0x02;
+    /// 2.5 object-type: key/value pairs until an empty key and
+    /// [`OBJECT_END`].
     pub const OBJECT: u8 = 0x03;
+    /// 2.6 movieclip-type: reserved by the spec, never sent; not decoded.
     pub const MOVIECLIP: u8 = 0x04;
+    /// 2.7 null-type: nothing follows.
     pub const NULL: u8 = 0x05;
+    /// 2.8 undefined-type: nothing follows.
     pub const UNDEFINED: u8 = 0x06;
+    /// 2.9 reference-type: a u16 index into the complex objects seen so far.
     pub const REFERENCE: u8 = 0x07;
+    /// 2.10 ecma-array-type: a u32 count (a hint only) and pairs as in an
+    /// object.
     pub const ECMA_ARRAY: u8 = 0x08;
+    /// 2.11 object-end-type: after an empty key, ends an object, ECMA array
+    /// or typed object; an error where a value is expected.
     pub const OBJECT_END: u8 = 0x09;
+    /// 2.12 strict-array-type: a u32 count and that many values.
     pub const STRICT_ARRAY: u8 = 0x0A;
+    /// 2.13 date-type: a double (ms since the epoch, UTC) and an s16 time
+    /// zone that should be 0.
     pub const DATE: u8 = 0x0B;
+    /// 2.14 long-string-type: a u32 byte length and UTF-8 follow.
     pub const LONG_STRING: u8 = 0x0C;
+    /// 2.15 unsupported-type: nothing follows.
     pub const UNSUPPORTED: u8 = 0x0D;
+    /// 2.16 recordset-type: reserved by the spec, never sent; not decoded.
     pub const RECORDSET: u8 = 0x0E;
+    /// 2.17 xml-document-type: a u32 byte length and UTF-8 follow.
     pub const XML_DOCUMENT: u8 = 0x0F;
+    /// 2.18 typed-object-type: a class name (as a string-type body) and pairs
+    /// as in an object.
     pub const TYPED_OBJECT: u8 = 0x10;
+    /// 3.1 avmplus-object-type: the rest of the value is AMF3; not decoded.
     pub const AVMPLUS: u8 = 0x11;
 }
 

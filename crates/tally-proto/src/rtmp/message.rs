@@ -8,20 +8,43 @@ use super::chunk::RawMessage;
 use crate::amf0::{self, Amf0Error, Amf0Value};
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Message type ids (spec 5.4, 7.1).
-#[allow(missing_docs)]
+/// Message type ids (spec 5.4, 7.1): the one-byte type in every chunk
+/// message header (5.3.1.2). Ids 1-6 are protocol and user control messages
+/// and travel on message stream 0, chunk stream 2 (5.4, 6.2); a type not
+/// named here parses as [`RtmpMessage::Unknown`].
 pub mod type_id {
+    /// 5.4.1 Set Chunk Size: the largest chunk payload the sender will use
+    /// from now on, a 31-bit big-endian count of bytes.
     pub const SET_CHUNK_SIZE: u8 = 1;
+    /// 5.4.2 Abort Message: drop the partly received message on the chunk
+    /// stream id it carries.
     pub const ABORT: u8 = 2;
+    /// 5.4.3 Acknowledgement: the bytes received so far, sent each time a
+    /// window (set by [`WINDOW_ACK_SIZE`]) has been received.
     pub const ACKNOWLEDGEMENT: u8 = 3;
+    /// 6.2 / 7.1.7 User Control Message: a two-byte event type and its data
+    /// (stream begin, ping, buffer length...).
     pub const USER_CONTROL: u8 = 4;
+    /// 5.4.4 Window Acknowledgement Size: how many bytes the peer may receive
+    /// before it must send an [`ACKNOWLEDGEMENT`].
     pub const WINDOW_ACK_SIZE: u8 = 5;
+    /// 5.4.5 Set Peer Bandwidth: the output window the receiver should hold
+    /// to, with a limit type (hard, soft, dynamic).
     pub const SET_PEER_BANDWIDTH: u8 = 6;
+    /// 7.1.4 Audio Message: one FLV AUDIODATA body (FLV 10.1, E.4.2).
     pub const AUDIO: u8 = 8;
+    /// 7.1.5 Video Message: one FLV VIDEODATA body (FLV 10.1, E.4.3).
     pub const VIDEO: u8 = 9;
+    /// 7.1.2 Data Message in AMF3 framing; parsed as AMF0 data after its
+    /// leading 0x00 format byte, which is what Flash Player and FMS send.
     pub const DATA_AMF3: u8 = 15;
+    /// 7.1.1 Command Message in AMF3 framing; parsed as an AMF0 command after
+    /// its leading format byte, like [`DATA_AMF3`].
     pub const COMMAND_AMF3: u8 = 17;
+    /// 7.1.2 Data Message, AMF0: metadata such as `@setDataFrame onMetaData`.
     pub const DATA_AMF0: u8 = 18;
+    /// 7.1.1 Command Message, AMF0: `connect`, `createStream`, `publish`,
+    /// `play`, `onStatus` and their results (7.2).
     pub const COMMAND_AMF0: u8 = 20;
 }
 
