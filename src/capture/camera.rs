@@ -576,11 +576,13 @@ mod tests {
             self.mode
         }
         fn grab(&mut self) -> Result<GrabbedFrame<'_>, CaptureError> {
-            while self.left == 0 {
-                if self.stop.load(Ordering::SeqCst) {
-                    return Err(CaptureError::Disconnected { device: "stalled".into() });
+            if self.left == 0 {
+                // Stalled: the grab blocks, as a driver's does, until the
+                // source is dropped.
+                while !self.stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                return Err(CaptureError::Disconnected { device: "stalled".into() });
             }
             self.left -= 1;
             std::thread::sleep(Duration::from_millis(10));

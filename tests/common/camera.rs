@@ -217,7 +217,7 @@ fn make_clip(dir: &TestDir, mode: &Mode, path: &Path) {
             let y4m = dir.join(&format!("clip-{}x{}.y4m", mode.width, mode.height));
             {
                 let mut out = std::io::BufWriter::new(std::fs::File::create(&y4m).expect("create the Y4M clip"));
-                write!(out, "YUV4MPEG2 W{} H{} F{}:1 Ip A1:1 C420jpeg\n", mode.width, mode.height, mode.fps).expect("write Y4M");
+                writeln!(out, "YUV4MPEG2 W{} H{} F{}:1 Ip A1:1 C420jpeg", mode.width, mode.height, mode.fps).expect("write Y4M");
                 for i in 0..CLIP_FRAMES {
                     let f = pattern.frame(i);
                     out.write_all(b"FRAME\n").expect("write Y4M");
