@@ -1,12 +1,15 @@
 //! `tally serve` with real clients: ffmpeg and `tally stream` publish;
 //! ffmpeg, rtmpdump, GStreamer, VLC and mpv play, all at once, and each must
 //! get H.264 + AAC at the published size with a frame count within 5 % of
-//! what the rate over its received span gives. Plus HTTP-FLV: ffprobe and a
-//! headless Chromium page with mpegts.js.
+//! what the rate over its received span gives — and what each wrote down,
+//! decoded frame by frame, shows the test pattern's counter running on
+//! without a gap, with the tone decodable beside it. Plus HTTP-FLV: ffprobe
+//! and a headless Chromium page with mpegts.js.
 
 use crate::common;
 
-use common::players::{self, Received, received_from_file};
+use common::frames::{assert_stretch_of_sent, assert_tone_decodes, decode_marks, frame_numbers};
+use common::players::{self, End, Received, received_from_file};
 use common::*;
 use serde_json::Value;
 use std::process::Command;
@@ -17,26 +20,88 @@ const H: u32 = 360;
 const FPS: f64 = 30.0;
 /// Each player reads about this long.
 const READ_SECS: u32 = 5;
+/// Seconds of the clip ffmpeg publishes: longer than the players can take
+/// to come and go on a loaded machine.
+const FFMPEG_CLIP_SECS: u32 = 40;
 
 enum Publisher {
     Tally,
     Ffmpeg,
 }
 
-fn start_publisher(kind: Publisher, url: &str, secs: u32) -> Proc {
+/// A publisher of Tally's test pattern with its tone, and the frame
+/// numbers it sent (read back from its own recording, so that a frame its
+/// encoder skipped is not blamed on the server).
+struct Published {
+    proc: Proc,
+    /// Where what it sent is written down.
+    reference: std::path::PathBuf,
+    /// The reference is Tally's recording, complete once Tally stops.
+    recording: bool,
+}
+
+impl Published {
+    /// Stops publishing (Tally with Ctrl-C, so its recording is whole) and
+    /// returns the frame numbers it sent.
+    fn stop(self) -> Vec<u64> {
+        if self.recording {
+            self.proc.signal("INT");
+            self.proc.wait_success(Duration::from_secs(30));
+        }
+        drop(self.proc);
+        frame_numbers(&decode_marks(&self.reference, W, H, FPS as u32), FPS as u32, "the publisher's own recording")
+    }
+}
+
+/// Starts publishing Tally's test pattern with its tone at `url` for `secs`.
+///
+/// Tally records what it sends beside (`--record`). ffmpeg publishes the
+/// same picture re-encoded with x264 (High profile) and ffmpeg's AAC, from
+/// a clip `tally record` writes first (`--fast`): ffmpeg's own `testsrc2`
+/// carries no frame counter, and the counter is what tells a relay that
+/// lost or reordered a frame from one that did not. What the players get
+/// is still ffmpeg's RTMP client, encoders and timestamps.
+fn start_publisher(kind: Publisher, url: &str, secs: u32, dir: &TestDir) -> Published {
     let size = format!("{W}x{H}");
     let dur = secs.to_string();
     match kind {
-        Publisher::Tally => spawn_tally(&["stream", url, "--video", "test", "--audio", "sine", "--size", &size, "--duration", &dur]),
-        Publisher::Ffmpeg => Proc::spawn(
-            "ffmpeg publisher",
-            Command::new(require("ffmpeg"))
-                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
-                .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30"), "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-                .args(["-t", &dur, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "60", "-b:v", "1000k"])
-                .args(["-c:a", "aac", "-ac", "2", "-b:a", "128k", "-f", "flv", url]),
-        ),
+        Publisher::Tally => {
+            let reference = dir.join("sent.flv");
+            let rec = reference.to_string_lossy().into_owned();
+            let args = ["stream", url, "--video", "test", "--audio", "sine", "--size", &size, "--duration", &dur, "--record", &rec];
+            Published { proc: spawn_tally(&args), reference, recording: true }
+        }
+        Publisher::Ffmpeg => {
+            let clip = dir.join("pattern.flv");
+            let clip_arg = clip.to_string_lossy().into_owned();
+            let secs = secs.min(FFMPEG_CLIP_SECS).to_string();
+            let made = run_tally(
+                &["record", &clip_arg, "--video", "test", "--audio", "sine", "--size", &size, "--duration", &secs, "--fast"],
+                Duration::from_secs(120),
+            );
+            assert!(made.status.success(), "tally record: {}", String::from_utf8_lossy(&made.stderr));
+            let proc = Proc::spawn(
+                "ffmpeg publisher",
+                Command::new(require("ffmpeg"))
+                    .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-i"])
+                    .arg(&clip)
+                    .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "60", "-b:v", "1500k"])
+                    .args(["-c:a", "aac", "-ac", "2", "-b:a", "128k", "-f", "flv", url]),
+            );
+            Published { proc, reference: clip, recording: false }
+        }
     }
+}
+
+/// What one player wrote, decoded: the pattern's counter shows an
+/// unbroken stretch of the frames sent over nearly all of what it read,
+/// and the tone decodes.
+fn assert_decoded(player: &str, path: &std::path::Path, sent: &[u64]) {
+    let min_frames = ((f64::from(READ_SECS) - 1.5) * FPS) as usize;
+    let numbers = frame_numbers(&decode_marks(path, W, H, FPS as u32), FPS as u32, player);
+    let (first, last) = assert_stretch_of_sent(&numbers, sent, min_frames, player);
+    let audio = assert_tone_decodes(path, f64::from(READ_SECS) - 1.5, player);
+    eprintln!("{player}: frames {first}..={last} decoded, as sent, {audio:.2} s of the tone");
 }
 
 fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
@@ -44,8 +109,8 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     let server = TallyServer::start(&[]);
     let url = server.url(stream);
     let dir = TestDir::new("server-players");
-    let publisher = start_publisher(kind, &url, 600);
-    server.wait_live(stream, &publisher, Duration::from_secs(20));
+    let publisher = start_publisher(kind, &url, 600, &dir);
+    server.wait_live(stream, &publisher.proc, Duration::from_secs(20));
 
     // Everyone at once: the server serves them side by side.
     let ff_out = dir.join("ffmpeg.flv");
@@ -80,10 +145,13 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     });
 
     ff.wait_success(limit);
-    players::finish(&rd, limit); // exits 124 when timeout stops it: expected
-    players::finish(&gst, limit); // exits 124 when timeout stops it: expected
-    let vlc_log = players::finish(&vlc, limit);
-    let mpv_log = players::finish(&mpv, limit);
+    // rtmpdump and GStreamer play until `timeout` stops them (GStreamer
+    // perhaps only with SIGKILL); VLC and mpv stop by themselves after
+    // their run time.
+    players::finish(&rd, limit, End::StoppedByTimeout);
+    players::finish(&gst, limit, End::StoppedByTimeoutOrKilled);
+    let vlc_log = players::finish(&vlc, limit, End::Exits(0));
+    let mpv_log = players::finish(&mpv, limit, End::Exits(0));
 
     let mut results: Vec<Received> = vec![received_from_file("ffmpeg", &ff_out), received_from_file("rtmpdump", &rd_out)];
     results.push(received_from_file("gstreamer", &gst_out));
@@ -97,10 +165,6 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
     for r in &results {
         r.assert_ok(W, H, FPS, f64::from(READ_SECS) - 1.5);
     }
-    // Each played, so each must have been listed (checked after their own
-    // verdicts, which say more when one of them failed).
-    assert!(seen.len() >= 5, "the server listed {} of the five players ({seen:?}); last: {listed}", seen.len());
-    assert!(miscounted.is_none(), "the player count disagreed with the list: {miscounted:?}");
     // All gone now; the stream is still live.
     let mut info = Value::Null;
     let gone = wait_until(Duration::from_secs(10), || {
@@ -108,7 +172,15 @@ fn every_player_sees_the_stream(kind: Publisher, stream: &str) {
         info["players"] == 0
     });
     assert!(gone && info["live"] == true, "after the players left: {info}");
-    drop(publisher);
+    // What each wrote down, decoded frame by frame, against what was sent.
+    let sent = publisher.stop();
+    for (player, path) in [("ffmpeg", &ff_out), ("rtmpdump", &rd_out), ("gstreamer", &gst_out), ("vlc", &vlc_out), ("mpv", &mpv_out)] {
+        assert_decoded(player, path, &sent);
+    }
+    // Each played, so each must have been listed (checked after their own
+    // verdicts, which say more when one of them failed).
+    assert!(seen.len() >= 5, "the server listed {} of the five players ({seen:?}); last: {listed}", seen.len());
+    assert!(miscounted.is_none(), "the player count disagreed with the list: {miscounted:?}");
 }
 
 #[test]
@@ -135,11 +207,11 @@ fn http_flv_plays_in_ffprobe_and_in_chromium_with_mpegts_js() {
     // Live for longer than the test can take: on a loaded machine Chromium
     // alone took 30 s to start, and found the stream over. (The publisher
     // is stopped when the test ends.)
-    let publisher = start_publisher(Publisher::Tally, &url, 600);
-    server.wait_live("web", &publisher, Duration::from_secs(20));
+    let dir = TestDir::new("http-flv");
+    let publisher = start_publisher(Publisher::Tally, &url, 600, &dir);
+    server.wait_live("web", &publisher.proc, Duration::from_secs(20));
 
     // ffprobe / ffmpeg over HTTP.
-    let dir = TestDir::new("http-flv");
     let out = dir.join("http.flv");
     let reader = ffmpeg_read(&server.http_url("web"), 4.0, &out);
     let mut listed = Value::Null;
