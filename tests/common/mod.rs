@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod frames;
+pub mod http_flv;
 pub mod live;
 pub mod media;
 pub mod players;

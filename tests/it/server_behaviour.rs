@@ -13,6 +13,7 @@
 
 use crate::common;
 
+use common::http_flv::FlvReader;
 use common::rtmp_client::*;
 use common::*;
 use serde_json::Value;
@@ -308,71 +309,170 @@ async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> boo
 /// that player's buffers and queue take to give up (many seconds).
 const MAX_PAUSE_FOR_OTHERS: Duration = Duration::from_secs(1);
 
+/// How a viewer reaches the server in the slow-viewer tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Rtmp,
+    HttpFlv,
+}
+
+/// A viewer of either protocol that reads only when told to.
+enum Viewer {
+    Rtmp(Listener),
+    Http(FlvReader),
+}
+
+impl Viewer {
+    async fn connect(server: &TallyServer, stream: &str, protocol: Protocol) -> Viewer {
+        match protocol {
+            Protocol::Rtmp => {
+                let mut l = Listener::connect(&server.url(stream)).await.expect("RTMP viewer");
+                let started = l.listen_until(Duration::from_secs(10), |r| r.count_status("Play.Start") > 0).await.expect("plays");
+                assert_eq!(started, Ended::Done, "play never started: {:?}", l.rec.statuses());
+                Viewer::Rtmp(l)
+            }
+            Protocol::HttpFlv => Viewer::Http(FlvReader::connect(server.http_port, &format!("/live/{stream}.flv")).await.expect("HTTP-FLV viewer")),
+        }
+    }
+
+    async fn read_until(&mut self, limit: Duration, stop: impl FnMut(&Recording) -> bool) -> Result<Ended, String> {
+        match self {
+            Viewer::Rtmp(l) => l.listen_until(limit, stop).await,
+            Viewer::Http(r) => r.read_until(limit, stop).await,
+        }
+    }
+
+    fn local_addr(&self) -> String {
+        match self {
+            Viewer::Rtmp(l) => l.local_addr(),
+            Viewer::Http(r) => r.local_addr(),
+        }
+    }
+
+    fn rec(self) -> Recording {
+        match self {
+            Viewer::Rtmp(l) => l.rec,
+            Viewer::Http(r) => r.rec,
+        }
+    }
+}
+
+/// Both ways a viewer can watch.
+const PROTOCOLS: [Protocol; 2] = [Protocol::Rtmp, Protocol::HttpFlv];
+
+/// A viewer that stops reading is skipped to a keyframe, then disconnected,
+/// over RTMP and over HTTP-FLV alike, side by side in one run; viewers of
+/// both protocols that keep up — ours, timing every frame, and ffmpeg —
+/// get every frame without waiting on them.
 #[test]
 fn a_slow_player_is_skipped_then_dropped_and_slows_no_one() {
     let _serial = realtime_lock();
     let dir = TestDir::new("slow-player");
     // 40 s of noisy 640x360 at ~12 Mbit/s, a keyframe every second, sent
-    // by ffmpeg at twice real time (~3 MB/s): a stalled player's socket
+    // by ffmpeg at twice real time (~3 MB/s): a stalled viewer's socket
     // buffers fill within seconds, then its queue.
     let clip = dir.join("heavy.flv");
     let frames = make_clip(&clip, &ClipSpec { size: "640x360", secs: 40, kbps: 12_000, gop: 30, noise: true });
     let server = TallyServer::start(&[]);
     let url = server.url("fast");
-    let ff_out = dir.join("ffmpeg-player.flv");
     let rt = runtime();
+    let ff_outs = PROTOCOLS.map(|p| dir.join(&format!("ffmpeg-{p:?}.flv")));
     let (slow, good) = rt.block_on(async {
-        // The slow player: it reads only when told to.
-        let mut slow = Listener::connect(&url).await.expect("slow player");
-        let started = slow.listen_until(Duration::from_secs(10), |r| r.count_status("Play.Start") > 0).await.expect("slow player plays");
-        assert_eq!(started, Ended::Done, "play never started: {:?}", slow.rec.statuses());
-        let slow_addr = slow.local_addr();
-        // Two players that keep up: Tally's, timing every frame, and ffmpeg's.
-        let good = tokio::spawn({
-            let url = url.clone();
-            async move { record_until(&url, Duration::from_secs(120), |r| r.count_status("UnpublishNotify") >= 1).await }
-        });
-        let ff = ffmpeg_read(&url, 60.0, &ff_out);
-        assert!(eventually(Duration::from_secs(20), || server.stream("fast").is_some_and(|s| s["players"] == 3)).await, "players never joined");
+        // The slow viewers: they read only when told to.
+        let mut slow = Vec::new();
+        for protocol in PROTOCOLS {
+            let viewer = Viewer::connect(&server, "fast", protocol).await;
+            slow.push((protocol, viewer.local_addr(), viewer));
+        }
+        // Viewers that keep up: ours, timing every frame, and ffmpeg's. The
+        // HTTP-FLV body only pauses when the publisher leaves: ours reads
+        // until it has every frame, ffmpeg until nothing came for 3 s.
+        let good: Vec<_> = PROTOCOLS
+            .map(|protocol| {
+                let (url, port) = (url.clone(), server.http_port);
+                tokio::spawn(async move {
+                    match protocol {
+                        Protocol::Rtmp => record_until(&url, Duration::from_secs(120), |r| r.count_status("UnpublishNotify") >= 1).await,
+                        Protocol::HttpFlv => {
+                            let mut r = FlvReader::connect(port, "/live/fast.flv").await?;
+                            r.read_until(Duration::from_secs(120), |rec| rec.video_frames() >= frames).await?;
+                            Ok(r.rec)
+                        }
+                    }
+                })
+            })
+            .into();
+        let ff = [ffmpeg_read(&url, 60.0, &ff_outs[0]), common::media::ffmpeg_read_until_end(&server.http_url("fast"), 3, &ff_outs[1])];
+        let joined = eventually(Duration::from_secs(20), || server.stream("fast").is_some_and(|s| s["players"] == 6)).await;
+        assert!(joined, "viewers never joined: {:?}", server.stream("fast"));
         let publisher = ffmpeg_publish_clip(&clip, &url, 2.0);
 
-        // 1. Stalled until the server has skipped it.
+        for (protocol, addr, _) in &slow {
+            let listed = listed_player(&server, "fast", addr).unwrap_or_default();
+            let want = if *protocol == Protocol::Rtmp { "rtmp" } else { "http-flv" };
+            assert_eq!(listed["protocol"], want, "{protocol:?}: listed as {listed}");
+        }
+        // 1. Stalled until the server has skipped them.
         let skipped = eventually(Duration::from_secs(60), || {
-            listed_player(&server, "fast", &slow_addr).is_some_and(|p| p["skips"].as_u64() >= Some(1))
+            slow.iter().all(|(_, addr, _)| listed_player(&server, "fast", addr).is_some_and(|p| p["skips"].as_u64() >= Some(1)))
         })
         .await;
-        assert!(skipped, "the stalled player was never skipped: {:?}\n{}", server.stream("fast"), publisher.describe());
-        // 2. Reading again, it sees the skip: after what was already in its
-        // socket, a keyframe more than a second of media ahead.
-        let seen = slow.listen_until(Duration::from_secs(30), |r| skip_to_keyframe(r).is_some()).await.expect("slow player reads");
-        assert_eq!(seen, Ended::Done, "the slow player never saw a skip to a keyframe: {:?}", slow.rec.statuses());
-        // 3. Stalled again until the server gives up on it.
-        let dropped = eventually(Duration::from_secs(60), || listed_player(&server, "fast", &slow_addr).is_none()).await;
-        assert!(dropped, "the slow player was never dropped: {:?}", server.stream("fast"));
-        // 4. Reading to the end: the server's reason, then the close.
-        let end = slow.listen_until(Duration::from_secs(60), |_| false).await.expect("slow player reads to the end");
-        assert_eq!(end, Ended::Closed, "the server kept the dropped player's connection open");
+        assert!(skipped, "a stalled viewer was never skipped: {:?}\n{}", server.stream("fast"), publisher.describe());
+        // 2. Reading again, each sees the skip: after what was already in
+        // its socket, a keyframe more than a second of media ahead.
+        for (protocol, _, viewer) in &mut slow {
+            let seen = viewer.read_until(Duration::from_secs(30), |r| skip_to_keyframe(r).is_some()).await.expect("slow viewer reads");
+            assert_eq!(seen, Ended::Done, "the slow {protocol:?} viewer never saw a skip to a keyframe");
+        }
+        // 3. Stalled again until the server gives up on them.
+        let dropped = eventually(Duration::from_secs(60), || slow.iter().all(|(_, addr, _)| listed_player(&server, "fast", addr).is_none())).await;
+        assert!(dropped, "a slow viewer was never dropped: {:?}", server.stream("fast"));
+        // 4. Reading to the end: (over RTMP the server's reason, then) the close.
+        for (protocol, _, viewer) in &mut slow {
+            let end = viewer.read_until(Duration::from_secs(60), |_| false).await.unwrap_or_else(|e| {
+                panic!("the slow {protocol:?} viewer, reading to the end: {e}\n{}", tail(&server.proc().stderr_text(), 12))
+            });
+            assert_eq!(end, Ended::Closed, "the server kept the dropped {protocol:?} viewer's connection open");
+        }
         publisher.wait_success(Duration::from_secs(120));
-        let status = ff.wait_timeout(Duration::from_secs(60));
-        assert!(status.is_some_and(|s| s.success()), "{}", ff.describe());
-        (slow.rec, good.await.expect("task").expect("good player"))
+        for f in &ff {
+            let status = f.wait_timeout(Duration::from_secs(60));
+            assert!(status.is_some_and(|s| s.success()), "{}", f.describe());
+        }
+        let mut good_recs = Vec::new();
+        for g in good {
+            good_recs.push(g.await.expect("task").expect("good viewer"));
+        }
+        (slow.into_iter().map(|(p, addr, v)| (p, addr, v.rec())).collect::<Vec<_>>(), good_recs)
     });
 
-    // The slow one: skipped to a keyframe first, then told why it was dropped.
-    let (before, after) = skip_to_keyframe(&slow).unwrap_or_default();
-    eprintln!("the slow player jumped from {before} ms to the keyframe at {after} ms; statuses {:?}", slow.statuses());
-    let failed = slow.heard.iter().position(|h| matches!(h, Heard::Status { rejected: true, description, .. } if description.contains("too slow")));
-    let skip_at = slow.heard.iter().position(|h| matches!(h, Heard::Media(s) if s.ts == after && s.keyframe));
-    assert!(failed.is_some() && skip_at < failed, "expected the skip before a 'too slow' error: {:?}", slow.statuses());
     let log = server.proc().stderr_text();
-    assert!(log.contains("too slow"), "no reason logged for dropping the slow player:\n{}", tail(&log, 20));
-
-    // The others got every frame, and never waited on the slow one.
-    assert_eq!(good.video_frames(), frames, "Tally's player lost frames");
-    let gap = largest_arrival_gap(&good.video());
-    eprintln!("the good player's largest pause between frames: {gap:?}");
-    assert!(gap < MAX_PAUSE_FOR_OTHERS, "the good player waited {gap:?} between two frames while the slow one stalled");
-    assert_eq!(probe(&ff_out).video_packets.len(), frames, "ffmpeg's player lost frames");
+    for (protocol, addr, rec) in &slow {
+        // Skipped to a keyframe first, then dropped with a reason: told
+        // over RTMP, logged for both.
+        let (before, after) = skip_to_keyframe(rec).unwrap_or_default();
+        eprintln!("the slow {protocol:?} viewer jumped from {before} ms to the keyframe at {after} ms; statuses {:?}", rec.statuses());
+        if *protocol == Protocol::Rtmp {
+            let failed = rec.heard.iter().position(|h| matches!(h, Heard::Status { rejected: true, description, .. } if description.contains("too slow")));
+            let skip_at = rec.heard.iter().position(|h| matches!(h, Heard::Media(s) if s.ts == after && s.keyframe));
+            assert!(failed.is_some() && skip_at < failed, "expected the skip before a 'too slow' error: {:?}", rec.statuses());
+        }
+        assert!(
+            log.lines().any(|l| l.contains("too slow") && l.contains(addr.as_str())),
+            "no reason logged for dropping the slow {protocol:?} viewer {addr}:\n{}",
+            tail(&log, 20)
+        );
+    }
+    // The others got every frame, and never waited on the slow ones.
+    for (protocol, rec) in PROTOCOLS.iter().zip(&good) {
+        assert_eq!(rec.video_frames(), frames, "our {protocol:?} viewer lost frames");
+        let gap = largest_arrival_gap(&rec.video());
+        eprintln!("the good {protocol:?} viewer's largest pause between frames: {gap:?}");
+        assert!(gap < MAX_PAUSE_FOR_OTHERS, "the good {protocol:?} viewer waited {gap:?} between two frames while the slow ones stalled");
+    }
+    for (protocol, out) in PROTOCOLS.iter().zip(&ff_outs) {
+        assert_eq!(probe(out).video_packets.len(), frames, "ffmpeg's {protocol:?} viewer lost frames");
+    }
 }
 
 #[test]
