@@ -225,23 +225,75 @@ fn http_flv_plays_in_ffprobe_and_in_chromium_with_mpegts_js() {
     eprintln!("{r:?}");
     r.assert_ok(W, H, FPS, 3.0);
 
-    // A page with mpegts.js, served from another port, in headless Chromium.
+    // A page with mpegts.js, served from another port, in headless Chromium,
+    // sound on: it plays JUDGED_SECS after its first 30 frames.
+    const JUDGED_SECS: f64 = 4.0;
     let page = StaticFiles::serve(&[("/page.html", web.join("page.html")), ("/mpegts.js", mpegts)]);
     let page_url = format!("http://127.0.0.1:{}/page.html?src={}", page.port(), server.http_url("web"));
-    let browser = Proc::spawn("node play.mjs", Command::new(node).arg(web.join("play.mjs")).arg(&page_url).arg("20").current_dir(&web));
-    let out = browser.wait_output(Duration::from_secs(90));
+    let browser = Proc::spawn(
+        "node play.mjs",
+        Command::new(node).arg(web.join("play.mjs")).arg(&page_url).arg("40").arg(JUDGED_SECS.to_string()).current_dir(&web),
+    );
+    let out = browser.wait_output(Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: serde_json::Value = stdout
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| panic!("no report from the browser:\n{}", browser.describe()));
-    eprintln!("browser report: {report}");
     assert_eq!(report["supported"], true, "mpegts.js not supported: {report}");
     assert_eq!(report["errors"], serde_json::json!([]), "the player reported errors: {report}\n{}", browser.describe());
     let decoded = report["decodedFrames"].as_u64().unwrap_or(0);
     assert!(decoded >= 30, "the page decoded {decoded} frames, expected 30 or more: {report}\n{}", browser.describe());
-    let clock: Vec<f64> = report["clock"].as_array().map(|c| c.iter().filter_map(|t| t.as_f64()).collect()).unwrap_or_default();
-    assert!(clock.len() == 2 && clock[1] > clock[0], "the video's clock did not move on after 30 frames: {clock:?} {report}");
     assert_eq!((report["width"].as_u64(), report["height"].as_u64()), (Some(u64::from(W)), Some(u64::from(H))), "{report}");
+    let judged = report["window"].as_array().and_then(|w| Some((w.first()?.as_f64()?, w.get(1)?.as_f64()?)));
+    let Some((from, to)) = judged else { panic!("the page never decoded 30 frames: {report}") };
+    let inside = |key: &str| -> Vec<Value> {
+        let all = report[key].as_array().cloned().unwrap_or_default();
+        all.into_iter().filter(|s| s["wall"].as_f64().is_some_and(|t| (from..=to).contains(&t))).collect()
+    };
+    let num = |s: &Value, k: &str| s[k].as_f64().unwrap_or(f64::NAN);
+
+    // The picture: each presented frame's own media time only goes on, in
+    // frame-sized steps, over most of what the stream carried meanwhile;
+    // the element's clock (currentTime) shows that time, not merely some
+    // moving number; and the frames decoded per second of media are the
+    // stream's 30 (a stream stamped wrong, e.g. video timestamps scaled,
+    // has fewer or more). Nothing is judged against the page's clock
+    // itself: a loaded machine may stall the page for a while.
+    let frames = inside("frames");
+    assert!(frames.len() >= 2, "no pictures presented while judged: {report}");
+    for w in frames.windows(2) {
+        let step = num(&w[1], "media") - num(&w[0], "media");
+        assert!(step > 0.0 && step <= 0.5, "the picture's media time went {} -> {}: {:?}", w[0]["media"], w[1]["media"], w);
+    }
+    for f in &frames {
+        let drift = num(f, "current") - num(f, "media");
+        assert!(drift.abs() < 0.25, "currentTime {} against the picture's media time {}", f["current"], f["media"]);
+    }
+    let (a, b) = (&frames[0], &frames[frames.len() - 1]);
+    let media = num(b, "media") - num(a, "media");
+    let per_media_second = (num(b, "decoded") - num(a, "decoded")) / media;
+    eprintln!("browser: {media:.3} s of media presented while judged, {per_media_second:.1} frames decoded per second of media");
+    assert!(media >= JUDGED_SECS / 2.0, "the picture's media time covered only {media:.3} s while {JUDGED_SECS} s were judged: {frames:?}");
+    assert!((per_media_second / FPS - 1.0).abs() <= 0.15, "{per_media_second:.1} frames decoded per second of media, the stream has {FPS}");
+
+    // The sound: the element goes on decoding audio, unmuted, and what
+    // Web Audio hears behind it is the 440 Hz tone.
+    let audio = inside("audio");
+    assert!(audio.len() >= 8, "too few audio samples while judged: {report}");
+    for s in &audio {
+        assert!(s["muted"] == false && s["state"] == "running", "the page's audio is not playing: {s}");
+    }
+    for w in audio.windows(4) {
+        assert!(num(&w[3], "decodedBytes") > num(&w[0], "decodedBytes"), "no audio decoded for 0.75 s: {:?}", w);
+    }
+    let median = |k: &str| {
+        let mut v: Vec<f64> = audio.iter().map(|s| num(s, k)).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (hz, rms) = (median("peakHz"), median("rms"));
+    eprintln!("browser: audio peak {hz:.1} Hz at RMS {rms:.3}, {} bytes decoded", num(&audio[audio.len() - 1], "decodedBytes"));
+    assert!((hz - 440.0).abs() < 10.0 && rms > 0.01, "the page hears {hz:.1} Hz at RMS {rms:.3}, not the 440 Hz tone: {audio:?}");
 }
