@@ -214,12 +214,19 @@ fn http_flv_plays_in_ffprobe_and_in_chromium_with_mpegts_js() {
     // ffprobe / ffmpeg over HTTP.
     let out = dir.join("http.flv");
     let reader = ffmpeg_read(&server.http_url("web"), 4.0, &out);
+    // Listed while it reads (4 s of media, seconds of wall time): looked
+    // for until then, and judged whatever ended the wait.
     let mut listed = Value::Null;
-    let counted = wait_until(Duration::from_secs(10), || {
+    let is_listed = |l: &Value| {
+        l["player_list"].as_array().is_some_and(|l| {
+            l.len() == 1 && l[0]["protocol"] == "http-flv" && l[0]["peer"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:"))
+        })
+    };
+    wait_until(Duration::from_secs(20), || {
         listed = server.stream("web").unwrap_or_default();
-        listed["player_list"].as_array().is_some_and(|l| l.len() == 1 && l[0]["protocol"] == "http-flv")
+        is_listed(&listed) || reader.has_exited()
     });
-    assert!(counted || reader.has_exited(), "the HTTP-FLV player was not listed: {listed}");
+    assert!(is_listed(&listed), "the HTTP-FLV player was not listed while it read: {listed}\n{}", reader.describe());
     reader.wait_success(Duration::from_secs(30));
     let r = received_from_file("ffmpeg (HTTP-FLV)", &out);
     eprintln!("{r:?}");
