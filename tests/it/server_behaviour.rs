@@ -280,6 +280,51 @@ fn players_wait_across_unpublish_and_republish() {
     assert_one_publisher(&media_after(&rec, "PublishNotify", 1, "UnpublishNotify"), TALLY_AVC_PROFILE, 2.5, "Tally's stream");
 }
 
+#[test]
+fn players_wait_when_a_publisher_drops_its_connection_and_get_the_next_one() {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&[]);
+    let url = server.url("dropped");
+    let rt = runtime();
+    let mut player = rt.block_on(Listener::connect(&url)).expect("player");
+    let peer = player.local_addr();
+    assert!(wait_until(Duration::from_secs(10), || listed_player(&server, "dropped", &peer).is_some()), "the player was not listed");
+    // ffmpeg publishes, and is killed (SIGKILL) two seconds into its
+    // stream: its socket closes with no deleteStream, no FCUnpublish.
+    let first = ffmpeg_publish_live(&url, "320x180", 60);
+    server.wait_live("dropped", &first, Duration::from_secs(20));
+    let heard = rt.block_on(player.listen_until(Duration::from_secs(30), |r| r.video_frames() >= 60)).expect("play");
+    assert!(matches!(heard, Ended::Done), "the player got {} frames of the first publisher: {heard:?}", player.rec.video_frames());
+    first.signal("KILL");
+    assert!(first.wait_timeout(Duration::from_secs(10)).is_some(), "ffmpeg outlived SIGKILL");
+    // The server sees the stream end; its player stays, listed.
+    let mut info = Value::Null;
+    let ended = wait_until(Duration::from_secs(10), || {
+        info = server.stream("dropped").unwrap_or_default();
+        info["live"] != true
+    });
+    assert!(ended, "the stream stayed live after its publisher's connection dropped: {info}");
+    assert!(info["players"] == 1 && listed_player(&server, "dropped", &peer).is_some(), "the player is gone once the publisher dropped: {info}");
+    // A new publisher (Tally) arrives; the same connection plays it.
+    let player = rt.spawn(async move {
+        let r = player.listen_until(Duration::from_secs(60), |r| r.count_status("UnpublishNotify") >= 2).await;
+        r.map(|e| (e, player.rec))
+    });
+    let second = spawn_tally(&["stream", &url, "--video", "test", "--audio", "sine", "--size", "320x180", "--duration", "3"]);
+    second.wait_success(Duration::from_secs(30));
+    let (end, rec) = rt.block_on(player).expect("task").expect("player");
+    eprintln!("statuses: {:?}; {} video messages; ended {end:?}", rec.statuses(), rec.video_frames());
+    assert!(matches!(end, Ended::Done), "the player did not see the second publisher out ({end:?}): {:?}", rec.statuses());
+    let notices: Vec<String> = rec.statuses().into_iter().filter(|s| s.contains("ublishNotify")).collect();
+    assert_eq!(
+        notices,
+        ["NetStream.Play.PublishNotify", "NetStream.Play.UnpublishNotify", "NetStream.Play.PublishNotify", "NetStream.Play.UnpublishNotify"]
+    );
+    // In order: all of ffmpeg's stream, then all of Tally's, each whole.
+    assert_one_publisher(&media_after(&rec, "PublishNotify", 0, "UnpublishNotify"), X264_AVC_PROFILE, 1.5, "the dropped ffmpeg's stream");
+    assert_one_publisher(&media_after(&rec, "PublishNotify", 1, "UnpublishNotify"), TALLY_AVC_PROFILE, 2.5, "Tally's stream after it");
+}
+
 /// This player's entry in the stream's `player_list`, if it is listed.
 fn listed_player(server: &TallyServer, stream: &str, peer: &str) -> Option<Value> {
     server.stream(stream)?["player_list"].as_array()?.iter().find(|p| p["peer"] == peer).cloned()
