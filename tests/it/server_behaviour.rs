@@ -325,6 +325,98 @@ fn players_wait_when_a_publisher_drops_its_connection_and_get_the_next_one() {
     assert_one_publisher(&media_after(&rec, "PublishNotify", 1, "UnpublishNotify"), TALLY_AVC_PROFILE, 2.5, "Tally's stream after it");
 }
 
+/// 2^24 ms: where an RTMP timestamp stops fitting the 24-bit header field
+/// and goes as an extended timestamp (about 4 h 40 min into a stream).
+const TS_24_BITS: u32 = 1 << 24;
+
+/// A publisher (ffmpeg, or Tally with its hidden `--start-offset-ms`)
+/// whose timestamps start 3.5 s short of 2^24 ms — compressed time: the
+/// crossing comes 3.5 s in, not 4 h 40 min — and ffmpeg playing through the
+/// server: its copy, timestamps kept (`-copyts`), spans 2^24 ms with video
+/// and audio strictly rising in small steps.
+fn a_stream_crosses_2_pow_24_ms_to_ffmpeg(use_tally: bool, stream: &str) {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&[]);
+    let url = server.url(stream);
+    let dir = TestDir::new("ts-wrap");
+    let start_ms = TS_24_BITS - 3500;
+    let publisher = if use_tally {
+        let offset = start_ms.to_string();
+        spawn_tally(&["stream", &url, "--video", "test", "--audio", "sine", "--size", "320x180", "--duration", "9", "--start-offset-ms", &offset])
+    } else {
+        Proc::spawn(
+            "ffmpeg publisher",
+            std::process::Command::new(require("ffmpeg"))
+                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+                .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+                .args(["-t", "9", "-output_ts_offset", &format!("{:.3}", f64::from(start_ms) / 1000.0)])
+                .args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-b:v", "800k"])
+                .args(["-c:a", "aac", "-ac", "2", "-b:a", "128k", "-f", "flv", &url]),
+        )
+    };
+    server.wait_live(stream, &publisher, Duration::from_secs(20));
+    // ffmpeg plays 150 frames (5 s) and keeps the timestamps it is given.
+    let out = dir.join("player.flv");
+    let player = Proc::spawn(
+        "ffmpeg player",
+        std::process::Command::new(require("ffmpeg"))
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-rw_timeout", "10000000", "-i", &url])
+            .args(["-frames:v", "150", "-map", "0", "-c", "copy", "-copyts", "-f", "flv"])
+            .arg(&out),
+    );
+    player.wait_success(Duration::from_secs(40));
+    publisher.wait_success(Duration::from_secs(30));
+    let info = probe(&out);
+    let crossing = f64::from(TS_24_BITS) / 1000.0;
+    for (what, pts) in [("video", info.video_pts()), ("audio", info.audio_pts())] {
+        let (first, last) = (pts.first().copied().unwrap_or(0.0), pts.last().copied().unwrap_or(0.0));
+        eprintln!("{what}: {} packets, {first:.3} s .. {last:.3} s", pts.len());
+        assert!(first < crossing - 0.2 && last > crossing + 1.0, "{what} does not span 2^24 ms ({crossing} s): {first} .. {last}");
+        for w in pts.windows(2) {
+            let step = w[1] - w[0];
+            assert!(step > 0.0 && step <= 0.1, "{what} went {} s -> {} s", w[0], w[1]);
+        }
+    }
+    assert!(info.video_pts().len() >= 140, "video: {} packets", info.video_pts().len());
+}
+
+#[test]
+fn an_ffmpeg_stream_crosses_2_pow_24_ms_through_the_server_to_ffmpeg() {
+    a_stream_crosses_2_pow_24_ms_to_ffmpeg(false, "wrap-ffmpeg");
+}
+
+#[test]
+fn a_tally_stream_crosses_2_pow_24_ms_through_the_server_to_ffmpeg() {
+    a_stream_crosses_2_pow_24_ms_to_ffmpeg(true, "wrap-tally");
+}
+
+#[test]
+fn every_chunk_header_type_crosses_2_pow_24_ms_through_the_server() {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&[]);
+    let url = server.url("chunks");
+    let rt = runtime();
+    // The player is there first; the publisher then sends 120 frames
+    // (4 s of media, in real time), headers of type 0, 1, 2 and 3 in
+    // turn, starting a second short of 2^24 ms.
+    let player = rt.spawn({
+        let url = url.clone();
+        async move { record_until(&url, Duration::from_secs(30), |r| r.count_status("UnpublishNotify") >= 1).await }
+    });
+    assert!(wait_until(Duration::from_secs(10), || server.stream("chunks").is_some_and(|s| s["players"] == 1)), "no player");
+    let sent = rt.block_on(publish_with_every_chunk_type(&url, TS_24_BITS - 1000, 120)).expect("publisher");
+    let rec = rt.block_on(player).expect("task").expect("player");
+    let got: Vec<u32> = rec.media().iter().filter(|s| s.kind == MediaKind::Video).map(|s| s.ts).collect();
+    eprintln!("sent {} video messages, {} .. {}; the player got {}", sent.len(), sent[0], sent[sent.len() - 1], got.len());
+    assert!(sent[0] < TS_24_BITS && sent[sent.len() - 1] > TS_24_BITS + 2000, "the publisher did not cross 2^24 ms: {sent:?}");
+    // Every message, with the timestamp it was sent with: strictly rising
+    // through 2^24 ms, in steps of 33 or 34 ms.
+    for w in got.windows(2) {
+        assert!((33..=34).contains(&w[1].wrapping_sub(w[0])), "the player's video went {} ms -> {} ms", w[0], w[1]);
+    }
+    assert_eq!(got, sent, "the player's video timestamps differ from those sent");
+}
+
 /// This player's entry in the stream's `player_list`, if it is listed.
 fn listed_player(server: &TallyServer, stream: &str, peer: &str) -> Option<Value> {
     server.stream(stream)?["player_list"].as_array()?.iter().find(|p| p["peer"] == peer).cloned()
