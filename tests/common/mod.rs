@@ -19,6 +19,8 @@
 #![allow(dead_code)]
 
 pub mod camera;
+pub mod frames;
+pub mod http_flv;
 pub mod live;
 pub mod media;
 pub mod players;

@@ -131,10 +131,38 @@ pub fn mpv(url: &str, secs: u32, out: &Path) -> Proc {
     )
 }
 
-/// Waits for a player and returns its combined output, failing with it on timeout.
-pub fn finish(p: &Proc, limit: Duration) -> String {
+/// How a player is expected to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// It stops by itself with this exit code (VLC's and mpv's run time: 0).
+    Exits(i32),
+    /// `timeout(1)` stops it on schedule and exits 124 (rtmpdump plays a
+    /// live stream until stopped).
+    StoppedByTimeout,
+    /// `timeout` stops it on schedule, and may have to kill it after the
+    /// grace period (`timeout -k`; `timeout` then dies of the same
+    /// SIGKILL): GStreamer's `rtmpsrc` sometimes never finishes stopping a
+    /// live stream — seen against nginx-rtmp as against Tally, with or
+    /// without `-e`, still in "Setting pipeline to NULL" ten seconds after
+    /// SIGINT — and sometimes stops at once (124).
+    StoppedByTimeoutOrKilled,
+}
+
+/// Waits for a player, checks it ended exactly as `end` says (anything
+/// else — a crash, an error exit, a kill where a clean stop was due —
+/// fails with its output) and returns its combined output.
+pub fn finish(p: &Proc, limit: Duration, end: End) -> String {
+    use std::os::unix::process::ExitStatusExt;
     let out = p.wait_output(limit);
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
+    let ended = match (out.status.code(), out.status.signal()) {
+        (Some(124), _) if end == End::StoppedByTimeoutOrKilled => Some(end),
+        (Some(124), _) => Some(End::StoppedByTimeout),
+        (Some(code), _) => Some(End::Exits(code)),
+        (None, Some(9)) if end == End::StoppedByTimeoutOrKilled => Some(end),
+        _ => None,
+    };
+    assert_eq!(ended, Some(end), "{} ended with {}, expected {end:?}\n{}", p.name(), out.status, super::tail(&text, 30));
     text
 }

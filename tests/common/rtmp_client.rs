@@ -404,3 +404,100 @@ impl Drop for Watcher {
         }
     }
 }
+
+/// The chunk header types (spec 5.3.1.2) the wrap publisher cycles through,
+/// one message each: 0 (absolute timestamp), 1 (delta, length, type), 2
+/// (delta only) and 3 (everything repeated, a new message).
+pub const WRAP_CHUNK_TYPES: [u8; 4] = [0, 1, 2, 3];
+
+/// Publishes synthetic 30 fps video whose timestamps start at `first_ts`
+/// ms, paced in real time, with every chunk header written by
+/// hand: message `i` goes with header type `WRAP_CHUNK_TYPES[i % 4]`, each
+/// message spans several 128-byte chunks (type-3 continuations), and a
+/// timestamp field that does not fit 24 bits goes as 0xFFFFFF plus the
+/// 4-byte extended timestamp, repeated on the message's continuations (as
+/// ffmpeg, librtmp and nginx-rtmp write it). Returns the timestamps sent,
+/// the sequence header's first. Then drops the connection.
+pub async fn publish_with_every_chunk_type(url: &str, first_ts: u32, frames: usize) -> Result<Vec<u32>, String> {
+    const CSID: u8 = 20;
+    const CHUNK: usize = 128;
+    let url = RtmpUrl::parse(url).map_err(|e| e.to_string())?;
+    let mut tcp = TcpStream::connect((url.host.as_str(), url.port)).await.map_err(|e| e.to_string())?;
+    let _ = tcp.set_nodelay(true);
+    let mut s = ClientSession::new(ClientConfig::from_url(&url), 7, 0);
+    let events = client_setup::drive_until(&mut s, &mut tcp, client_setup::publish_started).await.map_err(|e| tally::error_chain(&e))?;
+    if let Some(ClientEvent::Rejected { code, description }) = events.iter().find(|e| matches!(e, ClientEvent::Rejected { .. })) {
+        return Err(format!("{code}: {description}"));
+    }
+    let stream_id = s.stream_id().ok_or("no stream id")?;
+    let mut out = BytesMut::new();
+    // Our own chunk size from here on, whatever the session announced.
+    out.put_slice(&[0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0]);
+    out.put_u32(CHUNK as u32);
+    let mut sent = Vec::with_capacity(frames + 1);
+    let (mut prev_ts, mut delta) = (first_ts, 0u32);
+    let origin = tokio::time::Instant::now();
+    for i in 0..=frames {
+        let fmt = WRAP_CHUNK_TYPES[i % 4];
+        // Sequence header first (a type-0 message), then frames 33 or 34 ms
+        // apart; type 2 changes only the delta and type 3 repeats it, so the
+        // type-1 message sets a new length and the type-2 one keeps it.
+        let ts = match fmt {
+            0 if i == 0 => first_ts,
+            0 | 1 => prev_ts + 33,
+            2 => prev_ts + 34,
+            _ => prev_ts + delta,
+        };
+        let payload = if i == 0 {
+            let mut p = vec![0x17, 0, 0, 0, 0, 1, 0x42, 0xC0, 0x1E, 0xFF, 0xE1, 0, 0];
+            p.resize(300, 0);
+            Bytes::from(p)
+        } else {
+            // Lengths: type 0 and 1 messages differ from the one before;
+            // types 2 and 3 repeat the type-1 length.
+            let len = if fmt == 0 { 700 } else { 500 };
+            fake_video((i - 1) % 30 == 0, len)
+        };
+        let field = if fmt == 0 { ts } else { ts - prev_ts };
+        let ext = (field >= 0xFF_FFFF).then_some(field);
+        let field24 = field.min(0xFF_FFFF);
+        out.put_u8((fmt << 6) | CSID);
+        match fmt {
+            0 | 1 => {
+                out.put_uint(u64::from(field24), 3);
+                out.put_uint(payload.len() as u64, 3);
+                out.put_u8(9);
+                if fmt == 0 {
+                    out.put_u32_le(stream_id);
+                }
+            }
+            2 => out.put_uint(u64::from(field24), 3),
+            _ => {}
+        }
+        if let Some(e) = ext {
+            out.put_u32(e);
+        }
+        for (n, piece) in payload.chunks(CHUNK).enumerate() {
+            if n > 0 {
+                out.put_u8((3 << 6) | CSID);
+                if let Some(e) = ext {
+                    out.put_u32(e);
+                }
+            }
+            out.put_slice(piece);
+        }
+        if fmt != 0 {
+            delta = ts - prev_ts;
+        }
+        prev_ts = ts;
+        sent.push(ts);
+        // Paced like a live encoder: sent all at once, four seconds of
+        // media are a player four seconds behind, which the server skips.
+        tokio::time::sleep_until(origin + Duration::from_millis(u64::from(ts - first_ts))).await;
+        tcp.write_all(&out).await.map_err(|e| e.to_string())?;
+        out.clear();
+    }
+    s.unpublish();
+    let _ = tcp.write_all(&s.take_outbound()).await;
+    Ok(sent)
+}

@@ -13,6 +13,7 @@
 
 use crate::common;
 
+use common::http_flv::FlvReader;
 use common::rtmp_client::*;
 use common::*;
 use serde_json::Value;
@@ -279,6 +280,143 @@ fn players_wait_across_unpublish_and_republish() {
     assert_one_publisher(&media_after(&rec, "PublishNotify", 1, "UnpublishNotify"), TALLY_AVC_PROFILE, 2.5, "Tally's stream");
 }
 
+#[test]
+fn players_wait_when_a_publisher_drops_its_connection_and_get_the_next_one() {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&[]);
+    let url = server.url("dropped");
+    let rt = runtime();
+    let mut player = rt.block_on(Listener::connect(&url)).expect("player");
+    let peer = player.local_addr();
+    assert!(wait_until(Duration::from_secs(10), || listed_player(&server, "dropped", &peer).is_some()), "the player was not listed");
+    // ffmpeg publishes, and is killed (SIGKILL) two seconds into its
+    // stream: its socket closes with no deleteStream, no FCUnpublish.
+    let first = ffmpeg_publish_live(&url, "320x180", 60);
+    server.wait_live("dropped", &first, Duration::from_secs(20));
+    let heard = rt.block_on(player.listen_until(Duration::from_secs(30), |r| r.video_frames() >= 60)).expect("play");
+    assert!(matches!(heard, Ended::Done), "the player got {} frames of the first publisher: {heard:?}", player.rec.video_frames());
+    first.signal("KILL");
+    assert!(first.wait_timeout(Duration::from_secs(10)).is_some(), "ffmpeg outlived SIGKILL");
+    // The server sees the stream end; its player stays, listed.
+    let mut info = Value::Null;
+    let ended = wait_until(Duration::from_secs(10), || {
+        info = server.stream("dropped").unwrap_or_default();
+        info["live"] != true
+    });
+    assert!(ended, "the stream stayed live after its publisher's connection dropped: {info}");
+    assert!(info["players"] == 1 && listed_player(&server, "dropped", &peer).is_some(), "the player is gone once the publisher dropped: {info}");
+    // A new publisher (Tally) arrives; the same connection plays it.
+    let player = rt.spawn(async move {
+        let r = player.listen_until(Duration::from_secs(60), |r| r.count_status("UnpublishNotify") >= 2).await;
+        r.map(|e| (e, player.rec))
+    });
+    let second = spawn_tally(&["stream", &url, "--video", "test", "--audio", "sine", "--size", "320x180", "--duration", "3"]);
+    second.wait_success(Duration::from_secs(30));
+    let (end, rec) = rt.block_on(player).expect("task").expect("player");
+    eprintln!("statuses: {:?}; {} video messages; ended {end:?}", rec.statuses(), rec.video_frames());
+    assert!(matches!(end, Ended::Done), "the player did not see the second publisher out ({end:?}): {:?}", rec.statuses());
+    let notices: Vec<String> = rec.statuses().into_iter().filter(|s| s.contains("ublishNotify")).collect();
+    assert_eq!(
+        notices,
+        ["NetStream.Play.PublishNotify", "NetStream.Play.UnpublishNotify", "NetStream.Play.PublishNotify", "NetStream.Play.UnpublishNotify"]
+    );
+    // In order: all of ffmpeg's stream, then all of Tally's, each whole.
+    assert_one_publisher(&media_after(&rec, "PublishNotify", 0, "UnpublishNotify"), X264_AVC_PROFILE, 1.5, "the dropped ffmpeg's stream");
+    assert_one_publisher(&media_after(&rec, "PublishNotify", 1, "UnpublishNotify"), TALLY_AVC_PROFILE, 2.5, "Tally's stream after it");
+}
+
+/// 2^24 ms: where an RTMP timestamp stops fitting the 24-bit header field
+/// and goes as an extended timestamp (about 4 h 40 min into a stream).
+const TS_24_BITS: u32 = 1 << 24;
+
+/// A publisher (ffmpeg, or Tally with its hidden `--start-offset-ms`)
+/// whose timestamps start 3.5 s short of 2^24 ms — compressed time: the
+/// crossing comes 3.5 s in, not 4 h 40 min — and ffmpeg playing through the
+/// server: its copy, timestamps kept (`-copyts`), spans 2^24 ms with video
+/// and audio strictly rising in small steps.
+fn a_stream_crosses_2_pow_24_ms_to_ffmpeg(use_tally: bool, stream: &str) {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&[]);
+    let url = server.url(stream);
+    let dir = TestDir::new("ts-wrap");
+    let start_ms = TS_24_BITS - 3500;
+    let publisher = if use_tally {
+        let offset = start_ms.to_string();
+        spawn_tally(&["stream", &url, "--video", "test", "--audio", "sine", "--size", "320x180", "--duration", "9", "--start-offset-ms", &offset])
+    } else {
+        Proc::spawn(
+            "ffmpeg publisher",
+            std::process::Command::new(require("ffmpeg"))
+                .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-re"])
+                .args(["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+                .args(["-t", "9", "-output_ts_offset", &format!("{:.3}", f64::from(start_ms) / 1000.0)])
+                .args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-b:v", "800k"])
+                .args(["-c:a", "aac", "-ac", "2", "-b:a", "128k", "-f", "flv", &url]),
+        )
+    };
+    server.wait_live(stream, &publisher, Duration::from_secs(20));
+    // ffmpeg plays 150 frames (5 s) and keeps the timestamps it is given.
+    let out = dir.join("player.flv");
+    let player = Proc::spawn(
+        "ffmpeg player",
+        std::process::Command::new(require("ffmpeg"))
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-rw_timeout", "10000000", "-i", &url])
+            .args(["-frames:v", "150", "-map", "0", "-c", "copy", "-copyts", "-f", "flv"])
+            .arg(&out),
+    );
+    player.wait_success(Duration::from_secs(40));
+    publisher.wait_success(Duration::from_secs(30));
+    let info = probe(&out);
+    let crossing = f64::from(TS_24_BITS) / 1000.0;
+    for (what, pts) in [("video", info.video_pts()), ("audio", info.audio_pts())] {
+        let (first, last) = (pts.first().copied().unwrap_or(0.0), pts.last().copied().unwrap_or(0.0));
+        eprintln!("{what}: {} packets, {first:.3} s .. {last:.3} s", pts.len());
+        assert!(first < crossing - 0.2 && last > crossing + 1.0, "{what} does not span 2^24 ms ({crossing} s): {first} .. {last}");
+        for w in pts.windows(2) {
+            let step = w[1] - w[0];
+            assert!(step > 0.0 && step <= 0.1, "{what} went {} s -> {} s", w[0], w[1]);
+        }
+    }
+    assert!(info.video_pts().len() >= 140, "video: {} packets", info.video_pts().len());
+}
+
+#[test]
+fn an_ffmpeg_stream_crosses_2_pow_24_ms_through_the_server_to_ffmpeg() {
+    a_stream_crosses_2_pow_24_ms_to_ffmpeg(false, "wrap-ffmpeg");
+}
+
+#[test]
+fn a_tally_stream_crosses_2_pow_24_ms_through_the_server_to_ffmpeg() {
+    a_stream_crosses_2_pow_24_ms_to_ffmpeg(true, "wrap-tally");
+}
+
+#[test]
+fn every_chunk_header_type_crosses_2_pow_24_ms_through_the_server() {
+    let _serial = realtime_lock();
+    let server = TallyServer::start(&[]);
+    let url = server.url("chunks");
+    let rt = runtime();
+    // The player is there first; the publisher then sends 120 frames
+    // (4 s of media, in real time), headers of type 0, 1, 2 and 3 in
+    // turn, starting a second short of 2^24 ms.
+    let player = rt.spawn({
+        let url = url.clone();
+        async move { record_until(&url, Duration::from_secs(30), |r| r.count_status("UnpublishNotify") >= 1).await }
+    });
+    assert!(wait_until(Duration::from_secs(10), || server.stream("chunks").is_some_and(|s| s["players"] == 1)), "no player");
+    let sent = rt.block_on(publish_with_every_chunk_type(&url, TS_24_BITS - 1000, 120)).expect("publisher");
+    let rec = rt.block_on(player).expect("task").expect("player");
+    let got: Vec<u32> = rec.media().iter().filter(|s| s.kind == MediaKind::Video).map(|s| s.ts).collect();
+    eprintln!("sent {} video messages, {} .. {}; the player got {}", sent.len(), sent[0], sent[sent.len() - 1], got.len());
+    assert!(sent[0] < TS_24_BITS && sent[sent.len() - 1] > TS_24_BITS + 2000, "the publisher did not cross 2^24 ms: {sent:?}");
+    // Every message, with the timestamp it was sent with: strictly rising
+    // through 2^24 ms, in steps of 33 or 34 ms.
+    for w in got.windows(2) {
+        assert!((33..=34).contains(&w[1].wrapping_sub(w[0])), "the player's video went {} ms -> {} ms", w[0], w[1]);
+    }
+    assert_eq!(got, sent, "the player's video timestamps differ from those sent");
+}
+
 /// This player's entry in the stream's `player_list`, if it is listed.
 fn listed_player(server: &TallyServer, stream: &str, peer: &str) -> Option<Value> {
     server.stream(stream)?["player_list"].as_array()?.iter().find(|p| p["peer"] == peer).cloned()
@@ -308,71 +446,170 @@ async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> boo
 /// that player's buffers and queue take to give up (many seconds).
 const MAX_PAUSE_FOR_OTHERS: Duration = Duration::from_secs(1);
 
+/// How a viewer reaches the server in the slow-viewer tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Rtmp,
+    HttpFlv,
+}
+
+/// A viewer of either protocol that reads only when told to.
+enum Viewer {
+    Rtmp(Listener),
+    Http(FlvReader),
+}
+
+impl Viewer {
+    async fn connect(server: &TallyServer, stream: &str, protocol: Protocol) -> Viewer {
+        match protocol {
+            Protocol::Rtmp => {
+                let mut l = Listener::connect(&server.url(stream)).await.expect("RTMP viewer");
+                let started = l.listen_until(Duration::from_secs(10), |r| r.count_status("Play.Start") > 0).await.expect("plays");
+                assert_eq!(started, Ended::Done, "play never started: {:?}", l.rec.statuses());
+                Viewer::Rtmp(l)
+            }
+            Protocol::HttpFlv => Viewer::Http(FlvReader::connect(server.http_port, &format!("/live/{stream}.flv")).await.expect("HTTP-FLV viewer")),
+        }
+    }
+
+    async fn read_until(&mut self, limit: Duration, stop: impl FnMut(&Recording) -> bool) -> Result<Ended, String> {
+        match self {
+            Viewer::Rtmp(l) => l.listen_until(limit, stop).await,
+            Viewer::Http(r) => r.read_until(limit, stop).await,
+        }
+    }
+
+    fn local_addr(&self) -> String {
+        match self {
+            Viewer::Rtmp(l) => l.local_addr(),
+            Viewer::Http(r) => r.local_addr(),
+        }
+    }
+
+    fn rec(self) -> Recording {
+        match self {
+            Viewer::Rtmp(l) => l.rec,
+            Viewer::Http(r) => r.rec,
+        }
+    }
+}
+
+/// Both ways a viewer can watch.
+const PROTOCOLS: [Protocol; 2] = [Protocol::Rtmp, Protocol::HttpFlv];
+
+/// A viewer that stops reading is skipped to a keyframe, then disconnected,
+/// over RTMP and over HTTP-FLV alike, side by side in one run; viewers of
+/// both protocols that keep up — ours, timing every frame, and ffmpeg —
+/// get every frame without waiting on them.
 #[test]
 fn a_slow_player_is_skipped_then_dropped_and_slows_no_one() {
     let _serial = realtime_lock();
     let dir = TestDir::new("slow-player");
     // 40 s of noisy 640x360 at ~12 Mbit/s, a keyframe every second, sent
-    // by ffmpeg at twice real time (~3 MB/s): a stalled player's socket
+    // by ffmpeg at twice real time (~3 MB/s): a stalled viewer's socket
     // buffers fill within seconds, then its queue.
     let clip = dir.join("heavy.flv");
     let frames = make_clip(&clip, &ClipSpec { size: "640x360", secs: 40, kbps: 12_000, gop: 30, noise: true });
     let server = TallyServer::start(&[]);
     let url = server.url("fast");
-    let ff_out = dir.join("ffmpeg-player.flv");
     let rt = runtime();
+    let ff_outs = PROTOCOLS.map(|p| dir.join(&format!("ffmpeg-{p:?}.flv")));
     let (slow, good) = rt.block_on(async {
-        // The slow player: it reads only when told to.
-        let mut slow = Listener::connect(&url).await.expect("slow player");
-        let started = slow.listen_until(Duration::from_secs(10), |r| r.count_status("Play.Start") > 0).await.expect("slow player plays");
-        assert_eq!(started, Ended::Done, "play never started: {:?}", slow.rec.statuses());
-        let slow_addr = slow.local_addr();
-        // Two players that keep up: Tally's, timing every frame, and ffmpeg's.
-        let good = tokio::spawn({
-            let url = url.clone();
-            async move { record_until(&url, Duration::from_secs(120), |r| r.count_status("UnpublishNotify") >= 1).await }
-        });
-        let ff = ffmpeg_read(&url, 60.0, &ff_out);
-        assert!(eventually(Duration::from_secs(20), || server.stream("fast").is_some_and(|s| s["players"] == 3)).await, "players never joined");
+        // The slow viewers: they read only when told to.
+        let mut slow = Vec::new();
+        for protocol in PROTOCOLS {
+            let viewer = Viewer::connect(&server, "fast", protocol).await;
+            slow.push((protocol, viewer.local_addr(), viewer));
+        }
+        // Viewers that keep up: ours, timing every frame, and ffmpeg's. The
+        // HTTP-FLV body only pauses when the publisher leaves: ours reads
+        // until it has every frame, ffmpeg until nothing came for 3 s.
+        let good: Vec<_> = PROTOCOLS
+            .map(|protocol| {
+                let (url, port) = (url.clone(), server.http_port);
+                tokio::spawn(async move {
+                    match protocol {
+                        Protocol::Rtmp => record_until(&url, Duration::from_secs(120), |r| r.count_status("UnpublishNotify") >= 1).await,
+                        Protocol::HttpFlv => {
+                            let mut r = FlvReader::connect(port, "/live/fast.flv").await?;
+                            r.read_until(Duration::from_secs(120), |rec| rec.video_frames() >= frames).await?;
+                            Ok(r.rec)
+                        }
+                    }
+                })
+            })
+            .into();
+        let ff = [ffmpeg_read(&url, 60.0, &ff_outs[0]), common::media::ffmpeg_read_until_end(&server.http_url("fast"), 3, &ff_outs[1])];
+        let joined = eventually(Duration::from_secs(20), || server.stream("fast").is_some_and(|s| s["players"] == 6)).await;
+        assert!(joined, "viewers never joined: {:?}", server.stream("fast"));
         let publisher = ffmpeg_publish_clip(&clip, &url, 2.0);
 
-        // 1. Stalled until the server has skipped it.
+        for (protocol, addr, _) in &slow {
+            let listed = listed_player(&server, "fast", addr).unwrap_or_default();
+            let want = if *protocol == Protocol::Rtmp { "rtmp" } else { "http-flv" };
+            assert_eq!(listed["protocol"], want, "{protocol:?}: listed as {listed}");
+        }
+        // 1. Stalled until the server has skipped them.
         let skipped = eventually(Duration::from_secs(60), || {
-            listed_player(&server, "fast", &slow_addr).is_some_and(|p| p["skips"].as_u64() >= Some(1))
+            slow.iter().all(|(_, addr, _)| listed_player(&server, "fast", addr).is_some_and(|p| p["skips"].as_u64() >= Some(1)))
         })
         .await;
-        assert!(skipped, "the stalled player was never skipped: {:?}\n{}", server.stream("fast"), publisher.describe());
-        // 2. Reading again, it sees the skip: after what was already in its
-        // socket, a keyframe more than a second of media ahead.
-        let seen = slow.listen_until(Duration::from_secs(30), |r| skip_to_keyframe(r).is_some()).await.expect("slow player reads");
-        assert_eq!(seen, Ended::Done, "the slow player never saw a skip to a keyframe: {:?}", slow.rec.statuses());
-        // 3. Stalled again until the server gives up on it.
-        let dropped = eventually(Duration::from_secs(60), || listed_player(&server, "fast", &slow_addr).is_none()).await;
-        assert!(dropped, "the slow player was never dropped: {:?}", server.stream("fast"));
-        // 4. Reading to the end: the server's reason, then the close.
-        let end = slow.listen_until(Duration::from_secs(60), |_| false).await.expect("slow player reads to the end");
-        assert_eq!(end, Ended::Closed, "the server kept the dropped player's connection open");
+        assert!(skipped, "a stalled viewer was never skipped: {:?}\n{}", server.stream("fast"), publisher.describe());
+        // 2. Reading again, each sees the skip: after what was already in
+        // its socket, a keyframe more than a second of media ahead.
+        for (protocol, _, viewer) in &mut slow {
+            let seen = viewer.read_until(Duration::from_secs(30), |r| skip_to_keyframe(r).is_some()).await.expect("slow viewer reads");
+            assert_eq!(seen, Ended::Done, "the slow {protocol:?} viewer never saw a skip to a keyframe");
+        }
+        // 3. Stalled again until the server gives up on them.
+        let dropped = eventually(Duration::from_secs(60), || slow.iter().all(|(_, addr, _)| listed_player(&server, "fast", addr).is_none())).await;
+        assert!(dropped, "a slow viewer was never dropped: {:?}", server.stream("fast"));
+        // 4. Reading to the end: (over RTMP the server's reason, then) the close.
+        for (protocol, _, viewer) in &mut slow {
+            let end = viewer.read_until(Duration::from_secs(60), |_| false).await.unwrap_or_else(|e| {
+                panic!("the slow {protocol:?} viewer, reading to the end: {e}\n{}", tail(&server.proc().stderr_text(), 12))
+            });
+            assert_eq!(end, Ended::Closed, "the server kept the dropped {protocol:?} viewer's connection open");
+        }
         publisher.wait_success(Duration::from_secs(120));
-        let status = ff.wait_timeout(Duration::from_secs(60));
-        assert!(status.is_some_and(|s| s.success()), "{}", ff.describe());
-        (slow.rec, good.await.expect("task").expect("good player"))
+        for f in &ff {
+            let status = f.wait_timeout(Duration::from_secs(60));
+            assert!(status.is_some_and(|s| s.success()), "{}", f.describe());
+        }
+        let mut good_recs = Vec::new();
+        for g in good {
+            good_recs.push(g.await.expect("task").expect("good viewer"));
+        }
+        (slow.into_iter().map(|(p, addr, v)| (p, addr, v.rec())).collect::<Vec<_>>(), good_recs)
     });
 
-    // The slow one: skipped to a keyframe first, then told why it was dropped.
-    let (before, after) = skip_to_keyframe(&slow).unwrap_or_default();
-    eprintln!("the slow player jumped from {before} ms to the keyframe at {after} ms; statuses {:?}", slow.statuses());
-    let failed = slow.heard.iter().position(|h| matches!(h, Heard::Status { rejected: true, description, .. } if description.contains("too slow")));
-    let skip_at = slow.heard.iter().position(|h| matches!(h, Heard::Media(s) if s.ts == after && s.keyframe));
-    assert!(failed.is_some() && skip_at < failed, "expected the skip before a 'too slow' error: {:?}", slow.statuses());
     let log = server.proc().stderr_text();
-    assert!(log.contains("too slow"), "no reason logged for dropping the slow player:\n{}", tail(&log, 20));
-
-    // The others got every frame, and never waited on the slow one.
-    assert_eq!(good.video_frames(), frames, "Tally's player lost frames");
-    let gap = largest_arrival_gap(&good.video());
-    eprintln!("the good player's largest pause between frames: {gap:?}");
-    assert!(gap < MAX_PAUSE_FOR_OTHERS, "the good player waited {gap:?} between two frames while the slow one stalled");
-    assert_eq!(probe(&ff_out).video_packets.len(), frames, "ffmpeg's player lost frames");
+    for (protocol, addr, rec) in &slow {
+        // Skipped to a keyframe first, then dropped with a reason: told
+        // over RTMP, logged for both.
+        let (before, after) = skip_to_keyframe(rec).unwrap_or_default();
+        eprintln!("the slow {protocol:?} viewer jumped from {before} ms to the keyframe at {after} ms; statuses {:?}", rec.statuses());
+        if *protocol == Protocol::Rtmp {
+            let failed = rec.heard.iter().position(|h| matches!(h, Heard::Status { rejected: true, description, .. } if description.contains("too slow")));
+            let skip_at = rec.heard.iter().position(|h| matches!(h, Heard::Media(s) if s.ts == after && s.keyframe));
+            assert!(failed.is_some() && skip_at < failed, "expected the skip before a 'too slow' error: {:?}", rec.statuses());
+        }
+        assert!(
+            log.lines().any(|l| l.contains("too slow") && l.contains(addr.as_str())),
+            "no reason logged for dropping the slow {protocol:?} viewer {addr}:\n{}",
+            tail(&log, 20)
+        );
+    }
+    // The others got every frame, and never waited on the slow ones.
+    for (protocol, rec) in PROTOCOLS.iter().zip(&good) {
+        assert_eq!(rec.video_frames(), frames, "our {protocol:?} viewer lost frames");
+        let gap = largest_arrival_gap(&rec.video());
+        eprintln!("the good {protocol:?} viewer's largest pause between frames: {gap:?}");
+        assert!(gap < MAX_PAUSE_FOR_OTHERS, "the good {protocol:?} viewer waited {gap:?} between two frames while the slow ones stalled");
+    }
+    for (protocol, out) in PROTOCOLS.iter().zip(&ff_outs) {
+        assert_eq!(probe(out).video_packets.len(), frames, "ffmpeg's {protocol:?} viewer lost frames");
+    }
 }
 
 #[test]

@@ -1,20 +1,21 @@
-// Usage: node play.mjs PAGE_URL SECONDS
-// Opens PAGE_URL in Debian's headless Chromium and polls the page's own
-// report (window.tallyReport) until the video has decoded 30 frames and its
-// playback clock has then moved on by half a second, or SECONDS pass.
-// Prints the last report as JSON, with `clock`: the video's currentTime
-// when 30 frames had decoded and when the poll ended.
+// Usage: node play.mjs PAGE_URL SECONDS WINDOW_SECONDS
+// Opens PAGE_URL in Debian's headless Chromium, waits (at most SECONDS)
+// until the video has decoded 30 frames, then lets it play WINDOW_SECONDS
+// more by the page's own clock. Prints the page's report (window.tallyReport)
+// as JSON, with `window`: the page-clock times (ms) the judged stretch
+// starts and ends at, or none if it never got that far.
 import { chromium } from 'playwright-core';
 
-const [pageUrl, secondsArg] = process.argv.slice(2);
+const [pageUrl, secondsArg, windowArg] = process.argv.slice(2);
 const seconds = Number(secondsArg || 15);
+const windowMs = Number(windowArg || 4) * 1000;
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
 });
 let report = null;
-const clock = [];
+let judged = null;
 try {
   const page = await browser.newPage();
   page.on('console', m => console.error('console:', m.text()));
@@ -25,14 +26,11 @@ try {
   while (Date.now() < deadline) {
     report = await page.evaluate(() => window.tallyReport);
     if (report && !report.supported) break;
-    if (report && report.decodedFrames >= 30) {
-      if (clock.length === 0) clock.push(report.currentTime);
-      else if (report.currentTime >= clock[0] + 0.5) break;
-    }
+    if (report && report.decodedFrames >= 30 && judged === null) judged = [report.now, report.now + windowMs];
+    if (judged !== null && report.now >= judged[1]) break;
     await page.waitForTimeout(100);
   }
-  if (report && clock.length > 0) clock.push(report.currentTime);
 } finally {
   await browser.close();
 }
-console.log(JSON.stringify({ ...report, clock }));
+console.log(JSON.stringify({ ...report, window: judged }));
