@@ -60,9 +60,9 @@ fn fault(label: &str, state: Option<PathState>, hold: Duration) -> Duration {
 fn outage() -> (Duration, u64, u64) {
     let dir = TestDir::new("outage-bench");
     let clip = noisy_clip(&dir, 4);
-    let video = format!("y4m:{}", clip.display());
+    let video = clip.video_arg();
     let source = ["--video", video.as_str(), "--loop", "--audio", "sine", "--video-bitrate", "2500"];
-    let live = LiveThroughProxy::start_in(dir, "outage", &source, &[]);
+    let live = LiveThroughProxy::start_in(dir, "outage", &source, Some(clip.frames), &[]);
     live.wait_media_secs(6.0, Duration::from_secs(30));
     let pid = live.tally.pid();
     let before = rss_kib(pid);

@@ -18,6 +18,7 @@
 // Each test binary uses a different subset of the harness.
 #![allow(dead_code)]
 
+pub mod flv_judge;
 pub mod live;
 pub mod media;
 pub mod players;

@@ -51,7 +51,7 @@ fn a_congested_destination_gets_its_own_encode_and_the_other_keeps_its_bitrate_t
     let proxy = FaultProxy::start(thin.port());
     let (thin_url, clear_url) = (proxy.url("live", "thin"), clear.url("clear"));
     let (thin_player, clear_player) = (Watcher::start(&thin.url("thin")), Watcher::start(&clear.url("clear")));
-    let video = format!("y4m:{}", clip.display());
+    let video = clip.video_arg();
     let kbps = FULL_KBPS.to_string();
     let tally = spawn_tally(&[
         "stream", &thin_url, &clear_url, "--video", &video, "--loop", "--audio", "sine", "--video-bitrate", &kbps, "--stats-json",
@@ -173,7 +173,7 @@ fn with_no_cpu_to_spare_a_congested_destination_shares_the_encode_and_says_so() 
     let (thin, clear) = (Nginx::start(), Nginx::start());
     let proxy = FaultProxy::start(thin.port());
     let (thin_url, clear_url) = (proxy.url("live", "thin"), clear.url("clear"));
-    let video = format!("y4m:{}", clip.display());
+    let video = clip.video_arg();
     // 1 % of a core: no second encoder fits.
     let tally = spawn_tally(&[
         "stream", &thin_url, &clear_url, "--video", &video, "--loop", "--audio", "sine", "--video-bitrate", "2500", "--stats-json",
