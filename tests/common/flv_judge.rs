@@ -20,7 +20,14 @@ pub struct Pictures {
     pub pts_ms: Vec<i64>,
     /// The mark read from each picture, in the same order.
     pub marks: Vec<FrameMark>,
+    /// The share of each picture's pixels at the camera slate's dark grey
+    /// (luma 40, `capture::slate`): above 0.6 for a slate, far below for
+    /// the pattern.
+    pub slate_share: Vec<f64>,
 }
+
+/// Luma around the slate's background (40) after encoding.
+const SLATE_LUMA: std::ops::RangeInclusive<u8> = 20..=48;
 
 /// Writes `frames` frames of the `w`x`h` test pattern at `fps` under luma
 /// noise of ±`noise` as a Y4M file: a source whose frames can be told apart
@@ -67,10 +74,11 @@ pub fn read_pictures(path: &Path, (w, h): (u32, u32), fps: u32) -> Pictures {
     let mut stdout = child.stdout.take().expect("piped stdout");
     let size = (w * h) as usize;
     let mut picture = vec![0u8; size];
-    let mut marks = Vec::new();
+    let (mut marks, mut slate_share) = (Vec::new(), Vec::new());
     // One picture at a time: a minute of 640x360 is 500 MB of luma.
     while stdout.read_exact(&mut picture).is_ok() {
         marks.push(pattern.read_mark(&picture, w, h));
+        slate_share.push(picture.iter().filter(|y| SLATE_LUMA.contains(y)).count() as f64 / size as f64);
     }
     let status = child.wait().expect("wait for ffmpeg");
     let errors = errors.join().unwrap_or_default();
@@ -78,7 +86,7 @@ pub fn read_pictures(path: &Path, (w, h): (u32, u32), fps: u32) -> Pictures {
     let mut pts: Vec<f64> = probe(path).video_pts();
     pts.sort_by(f64::total_cmp);
     assert_eq!(pts.len(), marks.len(), "{}: {} video packets but {} pictures decoded", path.display(), pts.len(), marks.len());
-    Pictures { pts_ms: pts.iter().map(|t| (t * 1000.0).round() as i64).collect(), marks }
+    Pictures { pts_ms: pts.iter().map(|t| (t * 1000.0).round() as i64).collect(), marks, slate_share }
 }
 
 /// The mark source frame `index` shows: a flash on every whole second.
