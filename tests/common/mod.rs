@@ -119,6 +119,8 @@ fn package_of(tool: &str) -> &'static str {
         "dbus-daemon" => "dbus-daemon",
         "dbus-send" => "dbus-bin",
         "gnome-keyring-daemon" => "gnome-keyring",
+        "secret-tool" => "libsecret-tools",
+        "dbus-run-session" => "dbus-daemon",
         "node" => "nodejs",
         "chromium" => "chromium",
         "dpkg" => "dpkg",
