@@ -10,7 +10,7 @@ TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth x11-utils libgl1-mesa-dri
 	pulseaudio pulseaudio-utils libasound2-plugins \
 	rtmpdump gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	vlc-bin vlc-plugin-base mpv chromium stunnel4 openssl imagemagick xdotool \
-	dbus-daemon dbus-bin gnome-keyring
+	dbus-daemon dbus-bin gnome-keyring libsecret-tools
 
 # What `make package` needs besides the build: dpkg-shlibdeps (dependencies
 # computed) and the validators `make test` runs on the package.

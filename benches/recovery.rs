@@ -13,16 +13,21 @@
 //!   pre-fault baseline, frames dropped, time back at 2500 kbit/s; the last
 //!   run's CSV goes to `TALLY_CONGESTION_CSV` (`make plot` draws it).
 //!
+//! - `tally check --publish-test 16` through the proxy limited to 1 Mbit/s:
+//!   the sustained upload it reports, `RUNS` times (the test only holds it
+//!   to at most the path's limit).
+//!
 //! `cargo bench --bench recovery` prints Markdown tables for
-//! docs/PERFORMANCE.md. Under `cargo test` it times one cut (the tests
+//! docs/PERFORMANCE.md; `cargo bench --bench recovery -- upload` only the
+//! publish test's. Under `cargo test` it times one cut (the tests
 //! judge the behaviour; this measures it).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::TestDir;
 use common::live::*;
-use common::proxy::PathState;
+use common::proxy::{FaultProxy, PathState};
+use common::{NginxConfig, TestDir, run_tally};
 use std::time::{Duration, Instant};
 
 /// Generous: a scenario that does not come back in this long is broken.
@@ -59,9 +64,9 @@ fn fault(label: &str, state: Option<PathState>, hold: Duration) -> Duration {
 fn outage() -> (Duration, u64, u64) {
     let dir = TestDir::new("outage-bench");
     let clip = noisy_clip(&dir, 4);
-    let video = format!("y4m:{}", clip.display());
+    let video = clip.video_arg();
     let source = ["--video", video.as_str(), "--loop", "--audio", "sine", "--video-bitrate", "2500"];
-    let live = LiveThroughProxy::start_in(dir, "outage", &source, &[]);
+    let live = LiveThroughProxy::start_in(dir, "outage", &source, Some(clip.frames), &[]);
     live.wait_media_secs(6.0, Duration::from_secs(30));
     let pid = live.tally.pid();
     let before = rss_kib(pid);
@@ -80,14 +85,39 @@ fn outage() -> (Duration, u64, u64) {
     (resumed.after, before, peak)
 }
 
+/// `tally check --publish-test 16` through 1 Mbit/s: the upload it reports, kbit/s.
+fn upload_through_one_megabit() -> f64 {
+    // nginx acknowledges every 5 MB by default: more than the test sends.
+    let nginx = NginxConfig::new().server_directive("ack_window 250000;").start();
+    let proxy = FaultProxy::start(nginx.port());
+    proxy.limit_rate(1_000_000);
+    let url = proxy.url("live", "upload-bench");
+    let out = run_tally(&["check", "--json", &url, "--publish-test", "16", "--video-bitrate", "2500", "--size", "640x360"], Duration::from_secs(120));
+    let line = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_string();
+    let report: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    report["upload_kbps"].as_f64().unwrap_or_else(|| panic!("no upload_kbps: {report}"))
+}
+
+fn upload_table(runs: usize) {
+    let figures: Vec<f64> = (0..runs).map(|_| upload_through_one_megabit()).collect();
+    let shown: Vec<String> = figures.iter().map(|k| format!("{k:.0}")).collect();
+    println!("| path | runs | `tally check --publish-test 16` reports (kbit/s) |");
+    println!("|---|---|---|");
+    println!("| 1 Mbit/s (the test proxy) | {runs} | {} |", shown.join(", "));
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    if full && std::env::args().any(|a| a == "upload") {
+        upload_table(runs);
+        return;
+    }
     if !full {
         let took = fault("cut-smoke", None, Duration::ZERO);
         println!("recovery smoke: a cut stream was live again {} s after the cut", secs(took));
         return;
     }
-    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     let mut rows = Vec::new();
     for (label, state, hold, what) in [
         ("cut", None, Duration::ZERO, "cut (RST both ways)"),
@@ -136,4 +166,7 @@ fn main() {
             std::fs::write(&out, &f.csv).expect("write TALLY_CONGESTION_CSV");
         }
     }
+
+    println!();
+    upload_table(runs);
 }

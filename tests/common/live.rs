@@ -6,9 +6,10 @@
 
 use super::proxy::{FaultProxy, PathState};
 use super::rtmp_client::{Seen, Watcher};
-use super::{Nginx, Proc, TestDir, assert_video_continuous, ffprobe_errors, probe, spawn_tally, wait_until, y4m_clip};
+use super::flv_judge::{assert_recording_has_every_frame, pattern_clip};
+use super::{Nginx, Proc, TestDir, spawn_tally, wait_until};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 use tally::rtmp::MediaKind;
 
@@ -69,39 +70,41 @@ pub fn assert_video_monotonic(video: &[Seen]) {
     }
 }
 
-/// The recording's video is one unbroken 30 fps run of at least `min_secs`.
-pub fn assert_recording_continuous(path: &Path, min_secs: f64) {
-    let errors = ffprobe_errors(path);
-    assert!(errors.is_empty(), "ffprobe on the recording: {errors}");
-    let info = probe(path);
-    assert_video_continuous(&info.video_pts(), 30.0, min_secs);
+/// The size and rate of the tests' sources ([`SMALL_SOURCE`], [`noisy_clip`]).
+pub const SMALL_SIZE: (u32, u32) = (640, 360);
+/// See [`SMALL_SIZE`].
+pub const SMALL_FPS: u32 = 30;
+
+/// Luma noise of [`noisy_clip`]: at 640x360 and 2500 kbit/s openh264 codes
+/// the pattern under it at its bitrate (2475–2540 kbit/s a second) without
+/// skipping a frame, even across keyframes forced off the GOP grid (a
+/// destination joining or resuming), and every frame's number stays
+/// readable. At ±12 the same stream codes at its bitrate too, but from the
+/// first forced keyframe on openh264's rate control skips 3–4 frames at
+/// every keyframe (measured 2026-12-07): a recording of it loses frames.
+const CLIP_NOISE: u8 = 6;
+
+/// A Y4M clip of Tally's test pattern, looped by the tests that use it.
+pub struct PatternClip {
+    /// The file.
+    pub path: PathBuf,
+    /// Its length: frame `i` of a looped broadcast shows `i % frames`.
+    pub frames: u64,
 }
 
-/// The recording holds every frame the encoder made, at 30 fps, over at
-/// least `min_secs`: a hole is only where the encoder's rate control
-/// skipped frames (`skipped_frames` in the last stats line; content the
-/// bitrate cannot carry, like noise, makes openh264 skip), never where a
-/// destination was in trouble.
-pub fn assert_recording_has_every_encoded_frame(path: &Path, stats: &[Value], min_secs: f64) {
-    let skipped = stats.last().and_then(|s| s["skipped_frames"].as_u64()).unwrap_or(0);
-    if skipped == 0 {
-        return assert_recording_continuous(path, min_secs);
+impl PatternClip {
+    /// `y4m:PATH`, for `--video`.
+    pub fn video_arg(&self) -> String {
+        format!("y4m:{}", self.path.display())
     }
-    let errors = ffprobe_errors(path);
-    assert!(errors.is_empty(), "ffprobe on the recording: {errors}");
-    let mut pts = probe(path).video_pts();
-    pts.sort_by(f64::total_cmp);
-    let frame = 1.0 / 30.0;
-    let missing: u64 = pts.windows(2).map(|w| (((w[1] - w[0]) / frame).round() as u64).saturating_sub(1)).sum();
-    assert!(missing <= skipped, "the recording lacks {missing} frames; the encoder skipped only {skipped}");
-    let span = pts.last().copied().unwrap_or(0.0) - pts.first().copied().unwrap_or(0.0);
-    assert!(span >= min_secs, "the recording covers {span:.2} s, expected {min_secs} s or more");
 }
 
-/// A clip that really needs its bitrate (noise defeats the encoder), so a
-/// 2.5 Mbit/s stream is 2.5 Mbit/s: 640x360@30, `secs` long, Y4M.
-pub fn noisy_clip(dir: &TestDir, secs: u32) -> PathBuf {
-    y4m_clip(dir, "noise.y4m", "testsrc2=size=640x360:rate=30,noise=alls=25:allf=t+u", secs)
+/// A clip that really needs its bitrate, so a 2.5 Mbit/s stream is
+/// 2.5 Mbit/s: the test pattern under noise, 640x360@30, `secs` long, each
+/// frame's number readable from a recording of it.
+pub fn noisy_clip(dir: &TestDir, secs: u32) -> PatternClip {
+    let frames = u64::from(secs) * u64::from(SMALL_FPS);
+    PatternClip { path: pattern_clip(dir, "noise.y4m", SMALL_SIZE, SMALL_FPS, frames, CLIP_NOISE), frames }
 }
 
 /// The first picture a client sent on a connection, from the bytes it
@@ -152,17 +155,20 @@ pub struct LiveThroughProxy {
     pub stream: String,
     /// Where the recording and any clip live.
     pub dir: TestDir,
+    /// The looped clip's length, when the source is a [`PatternClip`].
+    pub period: Option<u64>,
 }
 
 impl LiveThroughProxy {
     /// Goes live with `source` (see [`SMALL_SOURCE`]) plus `extra` and waits
     /// until the viewer has seen 3 s of video.
     pub fn start(label: &str, source: &[&str], extra: &[&str]) -> LiveThroughProxy {
-        Self::start_in(TestDir::new(label), label, source, extra)
+        Self::start_in(TestDir::new(label), label, source, None, extra)
     }
 
-    /// [`LiveThroughProxy::start`] in a directory made beforehand (to hold a clip).
-    pub fn start_in(dir: TestDir, label: &str, source: &[&str], extra: &[&str]) -> LiveThroughProxy {
+    /// [`LiveThroughProxy::start`] in a directory made beforehand (to hold a
+    /// clip), `source` being a clip of `period` frames looped.
+    pub fn start_in(dir: TestDir, label: &str, source: &[&str], period: Option<u64>, extra: &[&str]) -> LiveThroughProxy {
         let nginx = Nginx::start();
         let proxy = FaultProxy::start(nginx.port());
         let stream = format!("{label}-SECRETKEY-{}", std::process::id());
@@ -175,7 +181,7 @@ impl LiveThroughProxy {
         args.extend_from_slice(&["--record", rec.as_str(), "--stats-json"]);
         args.extend_from_slice(extra);
         let tally = spawn_tally(&args);
-        let live = LiveThroughProxy { nginx, proxy, watcher, tally, recording, stream, dir };
+        let live = LiveThroughProxy { nginx, proxy, watcher, tally, recording, stream, dir, period };
         live.wait_media_secs(3.0, Duration::from_secs(30));
         live
     }
@@ -225,8 +231,10 @@ impl LiveThroughProxy {
         (at, Instant::now())
     }
 
-    /// Ctrl-C: Tally unpublishes and exits 0; the recording is whole; the
-    /// key never showed; the viewer's timestamps never went back.
+    /// Ctrl-C: Tally unpublishes and exits 0; the recording holds every
+    /// frame of the source from the first, in order and on time, at least
+    /// `min_recorded_secs` of them (read from its pictures); the key never
+    /// showed; the viewer's timestamps never went back.
     pub fn finish(self, min_recorded_secs: f64) {
         self.tally.signal("INT");
         let status = self.tally.wait_timeout(Duration::from_secs(20)).unwrap_or_else(|| panic!("tally did not stop\n{}", self.tally.describe()));
@@ -234,7 +242,8 @@ impl LiveThroughProxy {
         let all = format!("{}{}", self.tally.stdout_text(), self.tally.stderr_text());
         assert!(!all.contains("SECRETKEY"), "the key leaked:\n{}", self.tally.describe());
         assert_video_monotonic(&self.watcher.video());
-        assert_recording_has_every_encoded_frame(&self.recording, &stats_lines(&self.tally), min_recorded_secs);
+        let min_frames = (min_recorded_secs * f64::from(SMALL_FPS)) as usize;
+        assert_recording_has_every_frame(&self.recording, SMALL_SIZE, SMALL_FPS, self.period, min_frames);
     }
 }
 
@@ -250,14 +259,18 @@ pub struct CongestionRun {
     pub stats: Vec<Value>,
     /// What the viewer on nginx received.
     pub video: Vec<Seen>,
-    /// Video timestamps in the local recording, ms.
-    pub recorded: Vec<u32>,
+    /// The local recording (kept until the run is dropped).
+    pub recording: PathBuf,
+    /// The looped clip's length in frames.
+    pub clip_frames: u64,
     /// When the limit went on and off (Unix seconds, as the stats lines).
     pub limit_from: f64,
     /// See `limit_from`.
     pub limit_to: f64,
     /// When the limit went on.
     pub limited_at: Instant,
+    /// When the limit was lifted.
+    pub lifted_at: Instant,
     /// When the run started.
     pub started: Instant,
     /// Whether the bitrate came back to 2500 within 60 s of the lift, and after how long.
@@ -276,7 +289,7 @@ pub fn run_congestion() -> CongestionRun {
     let stream = "congestion-SECRETKEY";
     let watcher = Watcher::start(&nginx.url(stream));
     let recording = dir.join("local.flv");
-    let video = format!("y4m:{}", clip.display());
+    let video = clip.video_arg();
     let rec = recording.to_string_lossy().into_owned();
     let kbps = CONGESTION_FULL_KBPS.to_string();
     let url = proxy.url("live", stream);
@@ -304,14 +317,15 @@ pub fn run_congestion() -> CongestionRun {
     tally.signal("INT");
     let status = tally.wait_timeout(Duration::from_secs(20)).unwrap_or_else(|| panic!("tally did not stop\n{}", tally.describe()));
     assert!(status.success(), "exit {status}\n{}", tally.describe());
-    let recorded = probe(&recording).video_pts().iter().map(|t| (t * 1000.0).round() as u32).collect();
     CongestionRun {
         stats: stats_lines(&tally),
         video: watcher.video(),
-        recorded,
+        recording,
+        clip_frames: clip.frames,
         limit_from,
         limit_to,
         limited_at,
+        lifted_at,
         started,
         recovered,
         log: tally.stderr_text(),
@@ -344,8 +358,6 @@ pub struct CongestionFigures {
     pub missing_runs: usize,
     /// Where the player's video resumed after a gap without a keyframe (ms).
     pub bad_resumes: Vec<u32>,
-    /// The recording's rendition's bitrate in every stats line.
-    pub recording_kbps: Vec<u64>,
     /// The run as CSV, for docs/congestion.png.
     pub csv: String,
 }
@@ -383,14 +395,6 @@ impl CongestionRun {
                 }
             }
         }
-        // The recording (output 1) keeps the full-quality rendition throughout.
-        let recording_kbps = stats
-            .iter()
-            .filter_map(|s| {
-                let on = s["outputs"][1]["rendition"].as_str()?;
-                s["renditions"].as_array()?.iter().find(|r| r["id"] == on)?["bitrate_kbps"].as_u64()
-            })
-            .collect();
         let dropped = stats.last().and_then(|s| s["outputs"][0]["dropped_frames"].as_u64()).unwrap_or(0);
 
         let mut csv = String::from("t_s,path_limit_kbps,video_bitrate_kbps,out_kbps,queue_ms,dropped_frames,player_delay_ms\n");
@@ -425,7 +429,6 @@ impl CongestionRun {
         }
         CongestionFigures {
             lines_in_limit: in_limit.len(),
-            recording_kbps,
             lowest_kbps,
             steps_down,
             steps_up,

@@ -19,6 +19,7 @@
 #![allow(dead_code)]
 
 pub mod camera;
+pub mod flv_judge;
 pub mod frames;
 pub mod http_flv;
 pub mod live;
@@ -123,6 +124,8 @@ fn package_of(tool: &str) -> &'static str {
         "dbus-daemon" => "dbus-daemon",
         "dbus-send" => "dbus-bin",
         "gnome-keyring-daemon" => "gnome-keyring",
+        "secret-tool" => "libsecret-tools",
+        "dbus-run-session" => "dbus-daemon",
         "node" => "nodejs",
         "chromium" => "chromium",
         "dpkg" => "dpkg",

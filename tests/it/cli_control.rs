@@ -1,7 +1,8 @@
 //! Live control of `tally stream` from standard input, against nginx-rtmp:
 //! while live, `add URL` publishes to one more destination (a player gets
 //! its pictures), `remove ID` ends it and leaves the first one live, `mute`
-//! really silences what goes out, `hide` sends the slate, a refused command
+//! really silences what goes out, `hide` sends the slate and `show` the
+//! pattern again (decoded from what nginx relays), a refused command
 //! and a mistyped one are reported and the broadcast goes on, `stop` ends it
 //! with exit status 0 — and the stream keys, typed on stdin, never appear
 //! in anything Tally prints. A second run shows that stdin's end and bad
@@ -11,6 +12,7 @@
 
 use crate::common;
 
+use common::flv_judge::{Pictures, read_pictures};
 use common::players::received_from_file;
 use common::*;
 use std::io::{Read, Write};
@@ -18,11 +20,14 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tally::capture::FrameMark;
 
 const KEY_ONE: &str = "key-one-SECRET-7f3a";
 const KEY_TWO: &str = "key-two-SECRET-9c1d";
 /// A keyframe a second: a player's copy starts at one (ffmpeg drops what comes before).
 const SOURCE: [&str; 10] = ["--video", "test", "--audio", "sine", "--size", "320x180", "--fps", "30", "--keyint", "1"];
+/// The size in [`SOURCE`].
+const SIZE: (u32, u32) = (320, 180);
 /// Generous bounds for events that take a second or two.
 const EVENT: Duration = Duration::from_secs(30);
 
@@ -212,6 +217,29 @@ fn stdin_commands_add_remove_mute_hide_and_stop_a_live_broadcast() {
     // From a second in: what was encoded before `mute` has long gone out.
     let muted = max_volume(&one_file, 1.0);
     assert!(muted < -80.0, "after `mute` the audio still peaks at {muted} dBFS\n{}", tally.describe());
+    // hide: what goes out is the slate (decoded: the dark grey, no frame
+    // number), from a second in as for the sound.
+    let hidden = read_pictures(&one_file, SIZE, 30);
+    let from = hidden.pts_ms.first().map_or(0, |t| t + 1000);
+    let after: Vec<(FrameMark, f64)> =
+        hidden.pts_ms.iter().zip(hidden.marks.iter().zip(&hidden.slate_share)).filter(|(t, _)| **t >= from).map(|(_, (m, s))| (*m, *s)).collect();
+    assert!(after.len() >= 30, "only {} of {} pictures a second after `hide`", after.len(), hidden.marks.len());
+    assert!(
+        after.iter().all(|(m, s)| *m == FrameMark::Unreadable && *s > 0.6),
+        "after `hide` not every picture is the slate (mark, share at its grey): {after:?}\n{}",
+        tally.describe()
+    );
+    // show: the pattern again, every frame in order from the first shown.
+    tally.send("show");
+    tally.wait_stderr("camera shown", 1);
+    let shown_file = dir.join("shown.flv");
+    play(&one, 3.0, &shown_file, 45, &tally);
+    let shown = read_pictures(&shown_file, SIZE, 30);
+    let first = shown.marks.iter().position(|m| *m != FrameMark::Unreadable).unwrap_or(shown.marks.len());
+    let pattern = Pictures { pts_ms: shown.pts_ms[first..].to_vec(), marks: shown.marks[first..].to_vec(), slate_share: shown.slate_share[first..].to_vec() };
+    assert!(pattern.marks.len() >= 60 && first <= 30, "after `show` the pattern came back at picture {first} of {}: {:?}", shown.marks.len(), shown.marks);
+    let start = pattern.first_index(None).unwrap_or_else(|| panic!("no frame number after `show`: {:?}", shown.marks));
+    pattern.assert_every_frame_from(start, 30, None, "after `show`");
     let before = tally.stdout().len();
     tally.send("outputs");
     assert!(wait_until(EVENT, || tally.stdout()[before..].contains("destination-1  live")), "{}", tally.describe());

@@ -5,9 +5,9 @@
 //! and records into the profile's directory.
 //!
 //! Every test has its own HOME, and `TALLY_SECRET_STORE=file`, so the
-//! user's real configuration and keyring are never touched; the two
-//! keyring tests instead give Tally a private session bus (a locked GNOME
-//! Keyring on it, or nothing) and let it decide.
+//! user's real configuration and keyring are never touched; the keyring
+//! tests instead give Tally a private session bus (GNOME Keyring on it,
+//! unlocked or locked, or nothing) and let it decide.
 
 use crate::common;
 
@@ -233,18 +233,28 @@ fn a_corrupt_profiles_file_is_set_aside_said_once_and_tally_goes_on() {
     assert!(stdout(&tally_in_home(&["profiles", "list"], home.path(), None)).contains("show"));
 }
 
-/// A private D-Bus session bus with GNOME Keyring's Secret Service on it,
-/// and no login keyring: every collection is locked and nothing can answer
-/// an unlock prompt, as on a desktop whose keyring was never unlocked.
-struct LockedKeyring {
+/// A private D-Bus session bus with GNOME Keyring's Secret Service on it.
+/// Locked: no login keyring, so every collection is locked and nothing can
+/// answer an unlock prompt, as on a desktop whose keyring was never
+/// unlocked. Unlocked: a login keyring made and unlocked with a password
+/// on stdin (`--unlock`), as after a desktop login.
+struct PrivateKeyring {
     address: String,
     runtime: std::path::PathBuf,
     _bus: Proc,
     _keyring: Proc,
 }
 
-impl LockedKeyring {
-    fn start(home: &Path) -> LockedKeyring {
+impl PrivateKeyring {
+    fn locked(home: &Path) -> PrivateKeyring {
+        Self::start(home, false)
+    }
+
+    fn unlocked(home: &Path) -> PrivateKeyring {
+        Self::start(home, true)
+    }
+
+    fn start(home: &Path, unlocked: bool) -> PrivateKeyring {
         let runtime = home.join("run");
         std::fs::create_dir_all(&runtime).expect("runtime dir");
         std::fs::set_permissions(&runtime, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
@@ -256,14 +266,17 @@ impl LockedKeyring {
         );
         assert!(bus.wait_for_stderr("unix:", Duration::from_secs(20)), "no session bus\n{}", bus.describe());
         let address = bus.stderr_text().lines().find(|l| l.starts_with("unix:")).unwrap_or_default().trim().to_string();
-        let keyring = Proc::spawn(
-            "gnome-keyring-daemon",
-            std::process::Command::new(require("gnome-keyring-daemon"))
-                .args(["--foreground", "--components=secrets"])
-                .env("HOME", home)
-                .env("XDG_RUNTIME_DIR", &runtime)
-                .env("DBUS_SESSION_BUS_ADDRESS", &address),
-        );
+        let mut daemon = std::process::Command::new(require("gnome-keyring-daemon"));
+        daemon
+            .args(["--foreground", "--components=secrets"])
+            .env("HOME", home)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address);
+        if unlocked {
+            daemon.arg("--unlock");
+        }
+        // --unlock reads the login keyring's password from stdin, to its end.
+        let keyring = Proc::spawn_with_input("gnome-keyring-daemon", &mut daemon, unlocked.then_some("test-login-password"));
         let dbus_send = require("dbus-send");
         let owned = wait_until(Duration::from_secs(20), || {
             std::process::Command::new(&dbus_send)
@@ -274,7 +287,20 @@ impl LockedKeyring {
                 .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
         });
         assert!(owned, "the Secret Service never appeared on the bus\n{}", keyring.describe());
-        LockedKeyring { address, runtime, _bus: bus, _keyring: keyring }
+        PrivateKeyring { address, runtime, _bus: bus, _keyring: keyring }
+    }
+
+    /// What `secret-tool search --all service tally` reads back: every key
+    /// Tally stored in this keyring.
+    fn tally_secrets(&self) -> String {
+        let out = std::process::Command::new(require("secret-tool"))
+            .args(["search", "--all", "service", "tally"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run secret-tool: {e}"));
+        // Attributes on stderr, secrets on stdout; nothing found is exit 1.
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
     }
 }
 
@@ -322,7 +348,7 @@ fn keys_fall_back_to_the_file(home: &Path, bus: &str, runtime: &Path, notice: &s
 #[test]
 fn a_locked_keyring_falls_back_to_the_key_file_and_says_so_once() {
     let home = TestDir::new("keyring-locked");
-    let keyring = LockedKeyring::start(home.path());
+    let keyring = PrivateKeyring::locked(home.path());
     keys_fall_back_to_the_file(home.path(), &keyring.address, &keyring.runtime, "the OS keyring refused the key (is it locked?)");
 }
 
@@ -334,4 +360,33 @@ fn no_keyring_at_all_falls_back_to_the_key_file_and_says_so_once() {
     // A session bus address where nothing listens: no Secret Service.
     let nowhere = format!("unix:path={}", home.join("no-bus").display());
     keys_fall_back_to_the_file(home.path(), &nowhere, &runtime, "no OS keyring is available");
+}
+
+/// The keyring's happy path: with an unlocked Secret Service, a key saved
+/// by `profiles set-key` lands there (read back with secret-tool), not in
+/// `keys.toml`, `show` says so, and `stream --profile` finds it there: nginx
+/// accepts only that key as the stream name.
+#[test]
+fn an_unlocked_keyring_holds_a_key_set_with_set_key_and_going_live_finds_it() {
+    const KEY: &str = "live_KeYrInG_0123456789";
+    let home = TestDir::new("keyring-unlocked");
+    let keyring = PrivateKeyring::unlocked(home.path());
+    let (bus, runtime) = (keyring.address.as_str(), keyring.runtime.as_path());
+    let nginx = NginxConfig::new().on_publish_allow(&[KEY]).start();
+    let server = format!("rtmp://127.0.0.1:{}/live", nginx.port());
+    ok(&tally_with_bus(&["profiles", "add", "show", "--url", &server, "--dest", "main", "--video", "test", "--audio", "sine", "--size", "320x180"], home.path(), bus, runtime, ""), "profiles add");
+    let set = tally_with_bus(&["profiles", "set-key", "show", "main", "--key-stdin"], home.path(), bus, runtime, &format!("{KEY}\n"));
+    let said = strip_ansi(&ok(&set, "profiles set-key"));
+    assert!(!said.contains("keys.toml") && !said.contains("no OS keyring") && !said.contains(KEY), "{said}");
+
+    let stored = keyring.tally_secrets();
+    assert!(stored.contains(&format!("secret = {KEY}")) && stored.contains("attribute.username = show/main"), "the keyring holds:\n{stored}");
+    assert!(!home.join(".config/tally/keys.toml").exists(), "a key file was written beside a working keyring");
+    let shown = stdout(&tally_with_bus(&["profiles", "show", "show"], home.path(), bus, runtime, ""));
+    assert!(shown.contains("key: set, in the OS keyring"), "{shown}");
+
+    let live = tally_with_bus(&["stream", "--profile", "show", "--duration", "3"], home.path(), bus, runtime, "");
+    let err = ok(&live, "stream --profile");
+    assert!(!err.contains(KEY), "the key showed:\n{err}");
+    assert_eq!(nginx.log_count(&format!("publish: name='{KEY}'")), 1, "nginx saw no publish with the stored key\n{}", nginx.diagnostics());
 }

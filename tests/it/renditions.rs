@@ -51,7 +51,7 @@ fn a_congested_destination_gets_its_own_encode_and_the_other_keeps_its_bitrate_t
     let proxy = FaultProxy::start(thin.port());
     let (thin_url, clear_url) = (proxy.url("live", "thin"), clear.url("clear"));
     let (thin_player, clear_player) = (Watcher::start(&thin.url("thin")), Watcher::start(&clear.url("clear")));
-    let video = format!("y4m:{}", clip.display());
+    let video = clip.video_arg();
     let kbps = FULL_KBPS.to_string();
     let tally = spawn_tally(&[
         "stream", &thin_url, &clear_url, "--video", &video, "--loop", "--audio", "sine", "--video-bitrate", &kbps, "--stats-json",
@@ -80,8 +80,16 @@ fn a_congested_destination_gets_its_own_encode_and_the_other_keeps_its_bitrate_t
         })
     });
     assert!(split, "the congested destination never got a rendition of its own at <= 1000 kbit/s\n{}", tally.describe());
-    // Keep the limit on for 20 s in all (the player's view of it is judged below).
-    assert!(!clear_player.wait_for(Duration::from_secs(20).saturating_sub(limited_at.elapsed()), |_| false));
+    // The limit stays on until the clear destination's player has received
+    // 20 s more of the stream's media time: it keeps flowing meanwhile.
+    let ts_at_limit = clear_player.video().iter().filter(|s| s.at <= limited_at).map(|s| s.ts).max().unwrap_or(0);
+    assert!(
+        clear_player.wait_for(Duration::from_secs(60), |seen| seen
+            .iter()
+            .any(|s| s.kind == tally::rtmp::MediaKind::Video && !s.config && s.ts >= ts_at_limit + 20_000)),
+        "the clear destination's player did not receive 20 s of media while the other path was limited\n{}",
+        tally.describe()
+    );
     proxy.limit_rate(0);
     let limit_to = unix_secs(SystemTime::now());
     let lifted_at = Instant::now();
@@ -100,10 +108,35 @@ fn a_congested_destination_gets_its_own_encode_and_the_other_keeps_its_bitrate_t
     let log = tally.stderr_text();
 
     // The clear destination: its rendition stayed at 2500 kbit/s in every
-    // line, and its player received about that much video every few
-    // seconds of the run (noise needs all of it).
+    // line, its player received every frame of the run (timestamps 1/30 s
+    // apart on one connection: a lowered encode of the noise would skip
+    // some), and in every 3 s of media time more video than the thin path
+    // could carry. What it received per second of the wall clock is a
+    // figure for `make plot-renditions` (docs/PERFORMANCE.md), printed here.
     let clear_rate: Vec<u64> = stats.iter().filter_map(|s| s["outputs"][1]["video_kbps"].as_u64()).collect();
     assert!(clear_rate.iter().all(|&k| k == FULL_KBPS), "the clear destination's encode went down: {clear_rate:?}");
+    let clear_video = clear_player.video();
+    assert!(clear_video.iter().all(|s| s.connection == 0), "the clear destination's player was reconnected");
+    for w in clear_video.windows(2) {
+        let step = w[1].ts.wrapping_sub(w[0].ts);
+        assert!((33..=34).contains(&step), "the clear player's video went from {} ms to {} ms: frames are missing", w[0].ts, w[1].ts);
+    }
+    let first_ts = clear_video.first().map_or(0, |s| s.ts);
+    let mut by_media: Vec<f64> = Vec::new();
+    for s in &clear_video {
+        let i = ((s.ts - first_ts) / 3000) as usize;
+        if by_media.len() <= i {
+            by_media.resize(i + 1, 0.0);
+        }
+        by_media[i] += s.len as f64 * 8.0 / 3000.0;
+    }
+    by_media.pop(); // the last window is cut short by the stop
+    let path_kbps = (CONGESTION_LIMIT_BPS / 1000) as f64;
+    assert!(by_media.len() >= 10, "too short a run to judge: {by_media:.0?}");
+    assert!(
+        by_media.iter().all(|&k| k > path_kbps),
+        "the clear player got a lowered encode in some 3 s of media time: {by_media:.0?} kbit/s"
+    );
     let clear_seen = per_second_kbps(&clear_player.video(), started);
     let thin_seen = per_second_kbps(&thin_player.video(), started);
     let end = clear_seen.len().saturating_sub(1);
@@ -120,13 +153,8 @@ fn a_congested_destination_gets_its_own_encode_and_the_other_keeps_its_bitrate_t
         windows.iter().copied().fold(f64::MAX, f64::min),
         mean(&thin_during)
     );
-    assert!(windows.len() >= 10, "too short a run to judge: {windows:?}");
-    assert!(
-        windows.iter().all(|&k| k >= FULL_KBPS as f64 * 0.7),
-        "the clear destination's player got less than 70 % of {FULL_KBPS} kbit/s in some 3-s window: {windows:.0?}"
-    );
-    assert!(mean(&windows) >= FULL_KBPS as f64 * 0.85, "the clear player averaged {:.0} kbit/s", mean(&windows));
-    assert!(mean(&thin_during) <= 1000.0, "the thin path carried {:.0} kbit/s of video under a 1 Mbit/s limit?", mean(&thin_during));
+    // What the proxy lets through: at most its limit, over the limited span.
+    assert!(mean(&thin_during) <= path_kbps, "the thin path carried {:.0} kbit/s of video under a 1 Mbit/s limit?", mean(&thin_during));
     // Both players' video only moves forward, and every hole in the thin
     // one's (a queue's drop, a switch) resumes on a keyframe.
     assert_video_monotonic(&thin_player.video());
@@ -173,7 +201,7 @@ fn with_no_cpu_to_spare_a_congested_destination_shares_the_encode_and_says_so() 
     let (thin, clear) = (Nginx::start(), Nginx::start());
     let proxy = FaultProxy::start(thin.port());
     let (thin_url, clear_url) = (proxy.url("live", "thin"), clear.url("clear"));
-    let video = format!("y4m:{}", clip.display());
+    let video = clip.video_arg();
     // 1 % of a core: no second encoder fits.
     let tally = spawn_tally(&[
         "stream", &thin_url, &clear_url, "--video", &video, "--loop", "--audio", "sine", "--video-bitrate", "2500", "--stats-json",
