@@ -38,7 +38,7 @@ pub fn pattern_clip(dir: &TestDir, name: &str, (w, h): (u32, u32), fps: u32, fra
     let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     let mut out = std::io::BufWriter::new(file);
     let written = (|| -> std::io::Result<()> {
-        write!(out, "YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n")?;
+        writeln!(out, "YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg")?;
         for i in 0..frames {
             let f = pattern.frame(i);
             out.write_all(b"FRAME\n")?;

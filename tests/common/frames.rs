@@ -250,14 +250,16 @@ pub fn assert_tone_decodes(path: &Path, min_secs: f64, what: &str) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    // The benches include this module too, without the test harness: there
+    // the tests are compiled out and nothing here is used.
+    #[allow(unused_imports)]
     use super::*;
-    use FrameMark::{Flash, Number};
 
     #[test]
     fn flashes_stand_for_the_number_between_their_neighbours() {
-        let marks = [Flash, Number(1), Number(2), Number(29), Flash, Number(31)];
+        let marks = [FrameMark::Flash, FrameMark::Number(1), FrameMark::Number(2), FrameMark::Number(29), FrameMark::Flash, FrameMark::Number(31)];
         assert_eq!(frame_numbers(&marks, 30, "t"), vec![0, 1, 2, 29, 30, 31]);
-        let restart = [Number(58), Number(59), Flash, Number(61), Number(62), Flash, Number(1)];
+        let restart = [FrameMark::Number(58), FrameMark::Number(59), FrameMark::Flash, FrameMark::Number(61), FrameMark::Number(62), FrameMark::Flash, FrameMark::Number(1)];
         assert_eq!(frame_numbers(&restart, 30, "t"), vec![58, 59, 60, 61, 62, 0, 1]);
         assert_eq!(runs_of_publishers(&[58, 59, 60, 0, 1]), vec![&[58u64, 59, 60][..], &[0, 1][..]]);
     }
