@@ -24,12 +24,17 @@ fn app(dir: &TestDir) -> Harness<'static, TallyApp> {
 
 /// `app` with the settings a previous run stored.
 fn app_with(dir: &TestDir, settings: Option<&dyn eframe::Storage>) -> Harness<'static, TallyApp> {
+    app_in(dir.path(), settings)
+}
+
+/// `app_with` on the configuration directory `config_dir`.
+fn app_in(config_dir: &std::path::Path, settings: Option<&dyn eframe::Storage>) -> Harness<'static, TallyApp> {
     let server = ServerConfig {
         rtmp_listen: "127.0.0.1:0".parse().unwrap(),
         http_listen: Some("127.0.0.1:0".parse().unwrap()),
         ..ServerConfig::default()
     };
-    let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), server, ..EngineOptions::default() }).unwrap();
+    let engine = Engine::start(EngineOptions { config_dir: Some(config_dir.to_path_buf()), server, ..EngineOptions::default() }).unwrap();
     let mut app = TallyApp::new(engine);
     if let Some(settings) = settings {
         app.restore(settings);
@@ -144,10 +149,16 @@ fn text_input<'h>(h: &'h Harness<'static, TallyApp>, label: &'h str) -> egui_kit
 /// Opens the editor on a new profile and fills its destination: `nginx`'s
 /// `live` application and `key`.
 fn new_profile_with_destination(h: &mut Harness<'static, TallyApp>, nginx: &Nginx, key: &str) {
+    new_profile_with_server(h, &format!("rtmp://127.0.0.1:{}/live", nginx.port()), key);
+}
+
+/// Opens the editor on a new profile and fills its destination: `server`
+/// and `key`.
+fn new_profile_with_server(h: &mut Harness<'static, TallyApp>, server: &str, key: &str) {
     step_until(h, "profiles read", |s| matches!(s.profiles, ProfilesState::Loaded { .. }));
     h.get_by_label("Add a destination").click();
     h.run_steps(2);
-    text_input(h, "Server").set_text_value_accesskit(&format!("rtmp://127.0.0.1:{}/live", nginx.port()));
+    text_input(h, "Server").set_text_value_accesskit(server);
     h.run_steps(2);
     h.get_by_role_and_label(egui::Role::PasswordInput, "Stream key").set_text_value_accesskit(key);
     h.run_steps(2);
@@ -486,4 +497,64 @@ fn the_camera_picker_lists_a_v4l2_camera_and_the_preview_shows_its_picture() {
         }
     }
     eprintln!("the preview showed the camera's clip: {numbers:?}");
+}
+
+const KEYRING_INNER: &str = "TALLY_TEST_INSIDE_KEYRING_SESSION";
+
+/// A key typed into the window's profile editor lands in the OS keyring
+/// (GNOME Keyring unlocked on a private session bus, read back with
+/// secret-tool), not in `keys.toml` nor the profile file, and Go Live finds
+/// it there: nginx accepts only that key.
+///
+/// Tally chooses the keyring from its environment (the session bus), which
+/// a test thread must not change for the whole binary: the test runs
+/// itself again with the private session's environment, and the window's
+/// flow runs there.
+#[test]
+fn a_key_typed_in_the_editor_is_kept_in_the_keyring_and_going_live_finds_it() {
+    use common::keyring::PrivateKeyring;
+    const NAME: &str = "flows::a_key_typed_in_the_editor_is_kept_in_the_keyring_and_going_live_finds_it";
+    const KEY: &str = "live_EdItOr_KeYrInG_42";
+    if let Some(server) = std::env::var_os(KEYRING_INNER) {
+        let config = std::path::PathBuf::from(std::env::var_os("TALLY_TEST_CONFIG_DIR").expect("the outer run names the configuration"));
+        let mut h = app_in(&config, None);
+        new_profile_with_server(&mut h, &server.to_string_lossy(), KEY);
+        h.get_by_label("Save profile").click();
+        let saved = step_until(&mut h, "saved", |s| matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if !profiles.is_empty()));
+        assert!(saved.refused.is_none(), "{saved:?}");
+        h.get_by_label("Go Live").click();
+        step_until(&mut h, "live", |s| s.outputs.first().is_some_and(|o| o.state == OutputState::Live));
+        h.get_by_label("End Stream").click();
+        step_until(&mut h, "ended", |s| s.broadcast.is_over());
+        return;
+    }
+
+    let home = TestDir::new("app-keyring");
+    let keyring = PrivateKeyring::unlocked(home.path());
+    let nginx = NginxConfig::new().on_publish_allow(&[KEY]).start();
+    let config = home.join("config");
+    std::fs::create_dir_all(&config).expect("config dir");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+        .env(KEYRING_INNER, format!("rtmp://127.0.0.1:{}/live", nginx.port()))
+        .env("TALLY_TEST_CONFIG_DIR", &config)
+        .env("HOME", home.path())
+        .env("DBUS_SESSION_BUS_ADDRESS", &keyring.address)
+        .env("XDG_RUNTIME_DIR", &keyring.runtime)
+        .env_remove("TALLY_SECRET_STORE");
+    let inner = Proc::spawn("the window's flow in the keyring's session", &mut cmd);
+    let status = inner.wait_timeout(Duration::from_secs(180));
+    assert!(
+        status.is_some_and(|s| s.success()) && inner.stdout_text().contains("test result: ok. 1 passed"),
+        "the inner run failed ({status:?}):\n{}",
+        inner.describe()
+    );
+
+    let stored = keyring.tally_secrets();
+    assert!(stored.contains(&format!("secret = {KEY}")), "the keyring holds:\n{stored}");
+    assert!(!config.join("keys.toml").exists(), "a key file was written beside a working keyring");
+    let profiles = std::fs::read_to_string(config.join("profiles.toml")).expect("the profile was saved");
+    assert!(!profiles.contains(KEY), "the key is in the profile file:\n{profiles}");
+    assert!(nginx.log_count(&format!("publish: name='{KEY}'")) >= 1, "nginx saw no publish with the key\n{}", nginx.diagnostics());
 }

@@ -22,6 +22,7 @@ pub mod camera;
 pub mod flv_judge;
 pub mod frames;
 pub mod http_flv;
+pub mod keyring;
 pub mod live;
 pub mod media;
 pub mod players;
