@@ -13,9 +13,10 @@ fn ctrl_c_unpublishes_cleanly_and_exits_zero() {
     let url = nginx.url("ctrlc-SECRET-KEY-1");
     let tally = spawn_tally(&["stream", &url, "--size", "640x360"]);
     nginx.wait_publishing("ctrlc-SECRET-KEY-1", &tally, Duration::from_secs(15));
-    // Tally's own word that the destination is live (its "connecting"
-    // line names the `live` application too, so the word alone says nothing).
-    assert!(tally.wait_for_stderr("output destination-1 is live", Duration::from_secs(10)), "{}", tally.describe());
+    // Tally's own word that the destination is live: its "live url=" line
+    // (the "connecting url=" line names the `live` application too, so the
+    // word alone says nothing).
+    assert!(tally.wait_for_stderr(" live url=rtmp://", Duration::from_secs(10)), "{}", tally.describe());
     tally.signal("INT");
     let status = tally.wait_timeout(Duration::from_secs(10)).unwrap_or_else(|| panic!("tally did not stop: {}", tally.describe()));
     assert!(status.success(), "exit {status}: {}", tally.describe());
