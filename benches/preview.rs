@@ -7,7 +7,7 @@ use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tally::capture::{AudioSourceSpec, TestPattern, VideoSource, VideoSourceSpec};
-use tally::pipeline::{CaptureSession, PreviewRequest, SessionFeeds, SessionFormat, preview_picture};
+use tally::session::{CaptureSession, Pacing, PreviewRequest, SessionFeeds, SessionFormat, SessionSpec, preview_picture};
 
 fn pictures(c: &mut Criterion) {
     let mut g = c.benchmark_group("preview");
@@ -38,7 +38,8 @@ fn session_cpu(preview: Option<PreviewRequest>, secs: u64) -> (f64, u64) {
     let feeds = SessionFeeds::default();
     let rx = feeds.preview.subscribe();
     let format = SessionFormat { width: 1280, height: 720, fps: 30 };
-    let session = CaptureSession::open(&VideoSourceSpec::TestPattern, &AudioSourceSpec::Sine, format, false, feeds).expect("session");
+    let spec = SessionSpec { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format, looping: false, pacing: Pacing::RealTime, from_first_frame: false };
+    let session = CaptureSession::open(spec, feeds).expect("session");
     session.set_preview(preview);
     // Let it settle, then measure.
     std::thread::sleep(Duration::from_secs(1));

@@ -14,6 +14,7 @@ pub mod flv;
 pub mod media;
 pub mod net;
 pub mod pipeline;
+pub mod session;
 pub mod ui;
 
 // The protocol core, sans-IO, in its own crate so that it builds (and

@@ -27,7 +27,7 @@ mod pacing;
 pub mod pcm;
 pub mod resample;
 pub(crate) mod slate;
-pub mod spec;
+mod spec;
 mod test_pattern;
 mod tone;
 pub mod wav;

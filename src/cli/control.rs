@@ -7,7 +7,8 @@
 use std::io::{self, BufRead};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tally::engine::{Command, EngineState, GoLiveRequest, SourcesState};
+use tally::capture::{AudioSourceSpec, VideoSourceSpec};
+use tally::engine::{Command, EngineState, GoLiveRequest};
 use tally::pipeline::Stats;
 use tally::rtmp::RtmpUrl;
 use tokio::sync::{mpsc, watch};
@@ -27,6 +28,8 @@ Live commands (one a line on standard input):
   remove ID                        take an output out of the broadcast
   mute | unmute                    silence the microphone, or not
   hide | show                      send a slate instead of the camera, or not
+  video SOURCE                     switch the picture: camera[:N], test, noise, y4m:FILE
+  audio SOURCE                     switch the sound: mic[:NAME], sine, silence, wav:FILE
   outputs (or list)                each output's id, state and kbit/s
   stop                             end the broadcast cleanly (like Ctrl-C)
   help                             this list";
@@ -51,6 +54,10 @@ pub enum ControlCommand {
     Mute(bool),
     /// `hide` (true) / `show` (false) the camera.
     HideCamera(bool),
+    /// `video SOURCE`: switch the video source (same clock, a keyframe at the switch).
+    SwitchVideo(VideoSourceSpec),
+    /// `audio SOURCE`: switch the audio source.
+    SwitchAudio(AudioSourceSpec),
     /// `outputs` / `list`: print the outputs.
     Outputs,
     /// `stop`: end the broadcast cleanly.
@@ -98,6 +105,14 @@ impl ControlCommand {
             "unmute" => no_args(ControlCommand::Mute(false), "unmute"),
             "hide" => no_args(ControlCommand::HideCamera(true), "hide"),
             "show" => no_args(ControlCommand::HideCamera(false), "show"),
+            "video" => match args.as_slice() {
+                [spec] => spec.parse().map(ControlCommand::SwitchVideo).map_err(|e| format!("video: {e}")),
+                _ => Err("video: give one source: camera[:N], test, noise or y4m:FILE".into()),
+            },
+            "audio" => match args.as_slice() {
+                [spec] => spec.parse().map(ControlCommand::SwitchAudio).map_err(|e| format!("audio: {e}")),
+                _ => Err("audio: give one source: mic[:NAME], sine, silence or wav:FILE".into()),
+            },
             "outputs" | "list" => no_args(ControlCommand::Outputs, "outputs"),
             "stop" => no_args(ControlCommand::Stop, "stop"),
             "help" | "?" => Ok(ControlCommand::Help),
@@ -121,6 +136,8 @@ impl ControlCommand {
             ControlCommand::Remove(id) => Command::RemoveOutput(id),
             ControlCommand::Mute(on) => Command::SetMute(on),
             ControlCommand::HideCamera(on) => Command::SetHideCamera(on),
+            ControlCommand::SwitchVideo(spec) => Command::SwitchVideo(spec),
+            ControlCommand::SwitchAudio(spec) => Command::SwitchAudio(spec),
             ControlCommand::Stop => Command::Stop,
             ControlCommand::Outputs | ControlCommand::Help => return None,
         })
@@ -212,8 +229,6 @@ pub struct Control {
     pub state: watch::Receiver<EngineState>,
     /// The broadcast's stats (kbit/s per output).
     pub stats: watch::Receiver<Stats>,
-    /// Why `mute`/`hide` cannot work in this run (no capture session), if so.
-    pub no_session: Option<String>,
 }
 
 /// True when commands may come on stdin: it is open and not /dev/null
@@ -324,14 +339,6 @@ fn run(control: &Control, cmd: ControlCommand) -> bool {
             }
             return true;
         }
-        ControlCommand::Mute(_) | ControlCommand::HideCamera(_) => {
-            let open = matches!(control.state.borrow().sources, SourcesState::Open { .. });
-            if let (false, Some(why)) = (open, &control.no_session) {
-                let what = if matches!(cmd, ControlCommand::Mute(_)) { "mute/unmute" } else { "hide/show" };
-                eprintln!("error: {what} is not available in this run: {why}");
-                return true;
-            }
-        }
         ControlCommand::Add(url) => eprintln!("adding {url}"),
         ControlCommand::Stop => eprintln!("Stopping: finishing the outputs cleanly"),
         _ => {}
@@ -390,6 +397,10 @@ mod tests {
         assert_eq!(ControlCommand::parse("unmute"), Ok(ControlCommand::Mute(false)));
         assert_eq!(ControlCommand::parse("hide"), Ok(ControlCommand::HideCamera(true)));
         assert_eq!(ControlCommand::parse("Show"), Ok(ControlCommand::HideCamera(false)));
+        assert_eq!(ControlCommand::parse("video test"), Ok(ControlCommand::SwitchVideo(VideoSourceSpec::TestPattern)));
+        assert_eq!(ControlCommand::parse("audio silence"), Ok(ControlCommand::SwitchAudio(AudioSourceSpec::Silence)));
+        assert!(ControlCommand::parse("video").is_err());
+        assert!(ControlCommand::parse("audio wav:").is_err());
         assert_eq!(ControlCommand::parse("outputs"), Ok(ControlCommand::Outputs));
         assert_eq!(ControlCommand::parse("list"), Ok(ControlCommand::Outputs));
         assert_eq!(ControlCommand::parse("stop"), Ok(ControlCommand::Stop));

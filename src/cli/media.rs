@@ -7,7 +7,7 @@ use std::time::Duration;
 use tally::config::EncodeOverrides;
 use tally::engine::RunOptions;
 use tally::media::FrameSize;
-use tally::pipeline::{AudioSourceSpec, VideoSourceSpec};
+use tally::capture::{AudioSourceSpec, VideoSourceSpec};
 
 /// What is captured and how it is encoded (savable in a profile).
 #[derive(Args, Debug, Clone, Default)]

@@ -7,11 +7,9 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tally::config::{self, ProfileStore};
-use tally::engine::{
-    BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, SessionFormat, SourcesState,
-};
+use tally::engine::{BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest};
 use tally::net::OutputState;
-use tally::pipeline::{AudioSourceSpec, BroadcastSettings, OutputKind, OutputSpec, Stats, VideoSourceSpec};
+use tally::pipeline::{OutputKind, OutputSpec, Stats};
 
 /// A mistake in the arguments (exit status 2, like clap's own).
 #[derive(Debug, thiserror::Error)]
@@ -71,20 +69,16 @@ pub fn record(file: PathBuf, media: &MediaArgs) -> anyhow::Result<bool> {
 /// source's end, all outputs failed), Ctrl-C or `stop`; a second Ctrl-C
 /// quits at once.
 ///
-/// Unless stdin is /dev/null, commands typed on it while live add, retry
-/// and remove destinations, mute, hide, list and stop (see
-/// [`super::control`]); the sources then run in a capture session, as the
-/// app's do, so mute and hide reach the picture and the sound.
+/// The sources run in a capture session the engine opens for the plan, as
+/// the app's do; unless stdin is /dev/null, commands typed on it while live
+/// add, retry and remove destinations, mute, hide, switch sources, list and
+/// stop (see [`super::control`]).
 fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
     let engine = Engine::start(EngineOptions::default()).context("starting the network runtime")?;
     let interactive = control::stdin_may_have_commands();
-    let no_session = session_unavailable(&plan.settings);
-    if interactive && no_session.is_none() {
-        open_sources(&engine, &plan.settings)?;
-    }
     engine.send(Command::GoLivePlan(plan))?;
     if interactive {
-        let reader = control::Control { commands: engine.command_sender(), state: engine.state(), stats: engine.stats(), no_session };
+        let reader = control::Control { commands: engine.command_sender(), state: engine.state(), stats: engine.stats() };
         if let Err(e) = control::spawn_reader(reader) {
             tracing::warn!("no live commands from stdin: {e}");
         }
@@ -166,36 +160,6 @@ fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
         eprintln!("{} of {} outputs did not finish cleanly: {}", failed.len(), summary.outputs.len(), failed.join(", "));
     }
     Ok(summary.all_ok())
-}
-
-/// Why this run's sources cannot go through a capture session (so `mute`
-/// and `hide` cannot reach them), if so: `--fast` encodes unpaced, and a
-/// file must be read from its first frame when the broadcast starts.
-fn session_unavailable(settings: &BroadcastSettings) -> Option<String> {
-    if settings.fast {
-        return Some("--fast reads the sources without a live capture session".into());
-    }
-    if matches!(settings.video, VideoSourceSpec::Y4m(_)) || matches!(settings.audio, AudioSourceSpec::Wav(_)) {
-        return Some("file sources are read without a live capture session".into());
-    }
-    None
-}
-
-/// Opens the capture session the broadcast goes out from (the engine
-/// attaches a broadcast of the same format to it), and waits until it is
-/// open; the sources' error, if they cannot be opened.
-fn open_sources(engine: &Engine, settings: &BroadcastSettings) -> anyhow::Result<()> {
-    let format = SessionFormat { width: settings.width, height: settings.height, fps: settings.fps };
-    engine.send(Command::OpenSources { video: settings.video.clone(), audio: settings.audio.clone(), format, looping: settings.looping })?;
-    let mut state = engine.state();
-    let opened = engine.runtime().block_on(async move {
-        state.wait_for(|s| matches!(s.sources, SourcesState::Open { .. } | SourcesState::Failed { .. })).await.map(|s| s.sources.clone())
-    });
-    match opened {
-        Ok(SourcesState::Failed { message }) => anyhow::bail!("{message}"),
-        Ok(_) => Ok(()),
-        Err(_) => anyhow::bail!("the engine stopped while opening the sources"),
-    }
 }
 
 /// Tells the person, on stderr, what changed that they may act on: each

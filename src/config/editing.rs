@@ -6,7 +6,7 @@
 use super::ConfigError;
 use super::profile::{DestinationProfile, KeyRef, Profile, ProfileStore, check_name, key_id};
 use super::services;
-use crate::capture::spec::{AudioSourceSpec, VideoSourceSpec};
+use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::media::FrameSize;
 use crate::rtmp::StreamKey;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! built-in service presets.
 //!
 //! May use `rtmp` (URLs, `StreamKey`), `media` (sizes, defaults) and
-//! `capture::spec` (source names); never `net`, `pipeline` or `ui`.
+//! `capture` (source names); never `net`, `pipeline` or `ui`.
 //! Everything here is blocking file/keyring I/O: the UI calls it off its
 //! thread.
 

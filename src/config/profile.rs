@@ -10,7 +10,7 @@
 use super::ConfigError;
 use super::secrets::SecretStore;
 use super::services::{self, Advice, Checked};
-use crate::capture::spec::{AudioSourceSpec, VideoSourceSpec};
+use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::media::FrameSize;
 use crate::media::settings::RenditionSpec;
 use crate::media::settings::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};

@@ -229,8 +229,15 @@ impl H264Encoder {
         Ok(())
     }
 
-    /// Encodes one frame.
+    /// Encodes one frame, stamped with its own `pts_us`.
     pub fn encode(&mut self, frame: &VideoFrame) -> Result<VideoOutput, EncodeError> {
+        self.encode_at(frame, frame.pts_us)
+    }
+
+    /// Encodes one frame as the picture of time `pts_us` (a capture
+    /// session's frame is stamped on the session clock; the broadcast's
+    /// time is the session's stamp less its media offset).
+    pub fn encode_at(&mut self, frame: &VideoFrame, pts_us: u64) -> Result<VideoOutput, EncodeError> {
         if frame.width != self.settings.width || frame.height != self.settings.height {
             return Err(EncodeError::Settings(format!(
                 "frame is {}x{}, encoder expects {}x{}",
@@ -243,7 +250,7 @@ impl H264Encoder {
         }
         self.stats.frames_in += 1;
         self.frame_index += 1;
-        let pts_ms = frame.pts_us / 1000;
+        let pts_ms = pts_us / 1000;
         // openh264's own intra period counts coded frames, and skipped frames
         // shift it; forcing the IDR ourselves keeps it on the time grid.
         if self.frames_since_idr >= self.keyint {

@@ -8,6 +8,7 @@ use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::net::check::{CheckReport, check};
 use crate::net::publisher::Destination;
 use crate::pipeline::{Broadcast, OutputSpec};
+use crate::session::{CaptureSession, SessionFeeds};
 use crate::rtmp::StreamKey;
 use std::time::{Duration, Instant};
 
@@ -54,9 +55,14 @@ pub async fn run(dest: Destination, plan: &BroadcastPlan, publish_test: Option<D
     settings.fast = false;
     let runtime = tokio::runtime::Handle::current();
     let outputs = vec![OutputSpec::Publish(dest)];
-    let broadcast = match tokio::task::spawn_blocking(move || Broadcast::start(settings, outputs, &runtime)).await {
+    // Its own capture session (nobody previews it), opened off the runtime.
+    let opening = tokio::task::spawn_blocking(move || {
+        let session = CaptureSession::open(settings.session_spec(), SessionFeeds::default()).map_err(|e| crate::error_chain(&e))?;
+        Broadcast::start(std::sync::Arc::new(session), settings, outputs, &runtime).map_err(|e| crate::error_chain(&e))
+    });
+    let broadcast = match opening.await {
         Ok(Ok(b)) => b,
-        Ok(Err(e)) => return report.with_publish(0.0, Err(crate::error_chain(&e))),
+        Ok(Err(e)) => return report.with_publish(0.0, Err(e)),
         Err(e) => return report.with_publish(0.0, Err(crate::error_chain(&e))),
     };
     // Sustained: the average over the second half of the test (the first

@@ -16,7 +16,8 @@ const LAST_USED_FILE: &str = "last-profile";
 use crate::config::{EncodeOverrides, ProfileStore};
 use crate::net::server::{Server, ServerConfig, ServerHandle};
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
-use crate::pipeline::{Broadcast, CaptureSession, OutputControl, OutputSpec, OutputWatch, PreviewRequest, SessionFeeds, SessionFormat, Stats, Stopper};
+use crate::pipeline::{Broadcast, OutputControl, OutputSpec, OutputWatch, Stats, Stopper};
+use crate::session::{CaptureSession, PreviewRequest, SessionFeeds, SessionFormat, SessionSpec};
 use crate::rtmp::{RtmpUrl, StreamKey};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -160,10 +161,9 @@ struct RunningServer {
 /// Sent by the task that waits for a broadcast's end.
 struct Ended(Arc<crate::pipeline::BroadcastSummary>);
 
-/// The capture session, and whether its files loop (a switched-to file does too).
+/// The capture session the controller holds.
 struct OpenSession {
     session: Arc<CaptureSession>,
-    looping: bool,
 }
 
 pub(super) struct Controller {
@@ -247,14 +247,13 @@ impl Controller {
                                 v.stop().await;
                             }
                             self.set(|s| s.viewer = ViewerState::Off);
-                            self.handle(Command::StopServer, &mut stopper, &mut server, &ended_tx, None).await;
+                            self.handle(Command::StopServer, &mut stopper, &mut server, &ended_tx, &mut None).await;
                         }
                         Command::GoLive(_) | Command::GoLivePlan(_) | Command::Rehearse { .. } if stopper.is_none() => {
-                            // A broadcast goes out from the capture session, if one runs.
-                            let s = session.as_ref().map(|s| s.session.clone());
-                            self.handle(cmd, &mut stopper, &mut server, &ended_tx, s).await;
+                            // A broadcast goes out from the capture session (one is opened for it if none fits).
+                            self.handle(cmd, &mut stopper, &mut server, &ended_tx, &mut session).await;
                         }
-                        cmd => self.handle(cmd, &mut stopper, &mut server, &ended_tx, None).await,
+                        cmd => self.handle(cmd, &mut stopper, &mut server, &ended_tx, &mut None).await,
                     }
                 }
                 Some(Ended(summary)) = ended_rx.recv() => {
@@ -297,7 +296,8 @@ impl Controller {
                     close_session(old.session).await;
                 }
                 let (v, a, feeds) = (video.clone(), audio.clone(), self.feeds.clone());
-                let opened = tokio::task::spawn_blocking(move || CaptureSession::open(&v, &a, format, looping, feeds)).await;
+                let spec = SessionSpec { video: v, audio: a, format, looping, pacing: Default::default(), from_first_frame: false };
+                let opened = tokio::task::spawn_blocking(move || CaptureSession::open(spec, feeds)).await;
                 match opened {
                     Ok(Ok(s)) => {
                         s.set_preview(*preview);
@@ -305,7 +305,7 @@ impl Controller {
                         s.set_muted(self.muted.load(std::sync::atomic::Ordering::Relaxed));
                         let s = Arc::new(s);
                         self.publish_sources(&s);
-                        *session = Some(OpenSession { session: s, looping });
+                        *session = Some(OpenSession { session: s });
                     }
                     Ok(Err(e)) => self.fail_sources(&e),
                     Err(e) => self.fail_sources(&e),
@@ -316,10 +316,10 @@ impl Controller {
                     self.set(|s| s.sources = SourcesState::Failed { message: "no sources are open to switch".into() });
                     return;
                 };
-                let (s, looping) = (open.session.clone(), open.looping);
+                let s = open.session.clone();
                 let switched = tokio::task::spawn_blocking(move || match cmd {
-                    Command::SwitchVideo(v) => s.switch_video(&v, looping),
-                    Command::SwitchAudio(a) => s.switch_audio(&a, looping),
+                    Command::SwitchVideo(v) => s.switch_video(&v),
+                    Command::SwitchAudio(a) => s.switch_audio(&a),
                     _ => Ok(()),
                 })
                 .await;
@@ -367,7 +367,7 @@ impl Controller {
 
     fn publish_sources(&self, session: &CaptureSession) {
         let (v, a) = session.statuses();
-        let name = |s: Option<Arc<crate::capture::SourceStatus>>| s.map(|s| s.name().to_string()).unwrap_or_default();
+        let name = |s: Arc<crate::capture::SourceStatus>| s.name().to_string();
         let (video, audio, format) = (name(v), name(a), session.format());
         let (hidden, muted) = session.hidden_muted();
         self.set(|s| s.sources = SourcesState::Open { video, audio, format, hidden, muted });
@@ -385,7 +385,7 @@ impl Controller {
         stopper: &mut Option<Live>,
         server: &mut Option<RunningServer>,
         ended: &mpsc::Sender<Ended>,
-        session: Option<Arc<CaptureSession>>,
+        session: &mut Option<OpenSession>,
     ) {
         match cmd {
             Command::GoLive(request) => {
@@ -437,8 +437,8 @@ impl Controller {
                     return;
                 }
                 // A rehearsal shows what the capture session captures, at its size.
-                if let Some(s) = &session {
-                    let f = s.format();
+                if let Some(s) = session.as_ref() {
+                    let f = s.session.format();
                     encode.size = encode.size.or(Some(crate::media::FrameSize::new(f.width, f.height)));
                     encode.fps = encode.fps.or(Some(f.fps));
                 }
@@ -807,7 +807,7 @@ impl Controller {
         plan: BroadcastPlan,
         stopper: &mut Option<Live>,
         ended: &mpsc::Sender<Ended>,
-        session: Option<Arc<CaptureSession>>,
+        session: &mut Option<OpenSession>,
     ) {
         let warnings = plan.warnings.clone();
         self.set(|s| s.warnings = warnings);
@@ -817,17 +817,39 @@ impl Controller {
             }
         }
         let runtime = tokio::runtime::Handle::current();
-        // With a capture session running (and the same frame format), the
-        // broadcast goes out from it; otherwise it opens its own sources.
-        let session = session.filter(|s| {
-            let f = s.format();
-            (f.width, f.height, f.fps) == (plan.settings.width, plan.settings.height, plan.settings.fps) && !plan.settings.fast
-        });
-        let started = tokio::task::spawn_blocking(move || match session {
-            Some(s) => Broadcast::start_on(&s, plan.settings, plan.outputs, &runtime),
-            None => Broadcast::start(plan.settings, plan.outputs, &runtime),
-        })
-        .await;
+        // The broadcast goes out from the capture session when it fits the
+        // plan; otherwise one of the plan's own sources is opened for it
+        // (the command line's), which mute, hide and switch then act on.
+        let current = session.as_ref().map(|s| s.session.clone()).filter(|s| session_fits(s, &plan.settings));
+        let current = match current {
+            Some(s) => s,
+            None => {
+                if let Some(old) = session.take() {
+                    close_session(old.session).await;
+                }
+                self.set(|s| s.sources = SourcesState::Opening);
+                let (spec, feeds) = (plan.settings.session_spec(), self.feeds.clone());
+                match tokio::task::spawn_blocking(move || CaptureSession::open(spec, feeds)).await {
+                    Ok(Ok(s)) => {
+                        s.set_hidden(self.hidden.load(std::sync::atomic::Ordering::Relaxed));
+                        s.set_muted(self.muted.load(std::sync::atomic::Ordering::Relaxed));
+                        let s = Arc::new(s);
+                        self.publish_sources(&s);
+                        *session = Some(OpenSession { session: s.clone() });
+                        s
+                    }
+                    Ok(Err(e)) => {
+                        self.fail_sources(&e);
+                        return self.fail_start(&e);
+                    }
+                    Err(e) => {
+                        self.fail_sources(&e);
+                        return self.fail_start(&e);
+                    }
+                }
+            }
+        };
+        let started = tokio::task::spawn_blocking(move || Broadcast::start(current, plan.settings, plan.outputs, &runtime)).await;
         let broadcast = match started {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => return self.fail_start(&e),
@@ -857,6 +879,14 @@ impl Controller {
             let _ = ended.send(Ended(Arc::new(summary))).await;
         });
     }
+}
+
+/// Whether a broadcast of `settings` may go out from `session`: the same
+/// picture format, in real time (`--fast` reads its sources unpaced, in a
+/// session of its own). The one place this is decided.
+fn session_fits(session: &CaptureSession, settings: &crate::pipeline::BroadcastSettings) -> bool {
+    let f = session.format();
+    (f.width, f.height, f.fps) == (settings.width, settings.height, settings.fps) && !settings.fast
 }
 
 /// Stops and joins a session's threads off the runtime (a camera read may

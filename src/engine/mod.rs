@@ -24,8 +24,9 @@ pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
 pub use state::{BroadcastState, CheckState, DeviceEntry, Devices, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
 
 use crate::net::server::ServerConfig;
-use crate::pipeline::{AudioLevels, PreviewFrame, SessionFeeds, SourceHealth, Stats};
-pub use crate::pipeline::{PreviewRequest, SessionFormat};
+use crate::pipeline::Stats;
+use crate::session::{AudioLevels, PreviewFrame, SessionFeeds, SourceHealth};
+pub use crate::session::{PreviewRequest, SessionFormat};
 use std::sync::Arc;
 use std::path::PathBuf;
 use std::thread::JoinHandle;

@@ -3,7 +3,8 @@
 
 use crate::net::OutputState;
 use crate::net::check::CheckReport;
-use crate::pipeline::{BroadcastSummary, OutputKind, SessionFormat};
+use crate::pipeline::{BroadcastSummary, OutputKind};
+use crate::session::SessionFormat;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;

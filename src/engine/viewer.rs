@@ -11,7 +11,7 @@
 
 use crate::decode::H264Decoder;
 use crate::net::rtmp_player::RtmpPlayer;
-use crate::pipeline::{PreviewFrame, PreviewRequest, preview_picture};
+use crate::session::{PreviewFrame, PreviewRequest, preview_picture};
 use crate::rtmp::{ClientEvent, MediaKind, RtmpUrl};
 use bytes::Bytes;
 use std::sync::Arc;

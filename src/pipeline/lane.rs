@@ -12,7 +12,11 @@ use std::sync::{Arc, Mutex};
 
 /// A frame for a rendition's encoder (already at its size).
 pub(crate) struct LaneFrame {
+    /// The picture (stamped on the capture session's clock).
     pub frame: Arc<VideoFrame>,
+    /// Its time in the broadcast, µs: the session's stamp less the media
+    /// offset the picture came with (never a copy of the frame for it).
+    pub media_us: u64,
     /// The first frame of a new source: the encoder starts a keyframe here.
     pub keyframe: bool,
 }

@@ -1,7 +1,8 @@
-//! The running broadcast: capture -> encode -> FLV tags -> every output.
+//! The running broadcast: a capture session's pictures and audio -> encode
+//! -> FLV tags -> every output.
 //!
-//! Threads: one per source (capture, pacing; the audio one also encodes
-//! AAC), one per rendition — an encoder for each distinct set of video
+//! Threads: two that take what the capture session hands the broadcast
+//! (`intake`: pictures to every rendition; audio encoded to AAC once), one per rendition — an encoder for each distinct set of video
 //! settings among the outputs, which also interleaves audio and video by
 //! timestamp and fans the tags out into one bounded [`OutputQueue`](crate::net::queue::OutputQueue) per
 //! output on it (`renditions`, `mux`, `lane`) — one thread per file recorder,
@@ -13,23 +14,18 @@ mod counters;
 mod lane;
 mod mux;
 mod outputs;
+mod intake;
 mod renditions;
-mod session;
 mod settings;
-mod sources;
 mod stats;
 
 pub use outputs::{OutputChangeError, OutputControl, OutputFailure, OutputKind, OutputReport, OutputSpec, OutputWatch};
-pub use settings::{AudioSourceSpec, BroadcastSettings, VideoSourceSpec, AUDIO_CHANNELS, AUDIO_RATE};
-pub use session::{
-    AudioLevels, CaptureSession, LEVEL_SLICE_FRAMES, PreviewFrame, PreviewRequest, SessionFeeds, SessionFormat, SourceHealth, preview_picture,
-};
+pub use settings::BroadcastSettings;
 pub use renditions::{DEFAULT_BUDGET_SHARE, REJOIN_AFTER, base_spec, default_budget_percent};
 pub use stats::{OutputStats, RenditionStats, SourceStats, Stats};
 
-use crate::capture::CaptureError;
 use crate::encode::{AacEncoder, AacSettings, EncodeError};
-use crate::media::MediaClock;
+use crate::session::{AUDIO_CHANNELS, AUDIO_RATE, CaptureSession};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -43,9 +39,6 @@ pub enum PipelineError {
     /// An encoder refused the settings or failed.
     #[error(transparent)]
     Encode(#[from] EncodeError),
-    /// A source could not be opened.
-    #[error("capture")]
-    Capture(#[from] CaptureError),
     /// A recording file could not be created.
     #[error("output {name}")]
     Output {
@@ -58,23 +51,6 @@ pub enum PipelineError {
     /// A broadcast needs somewhere to go.
     #[error("no outputs given")]
     NoOutputs,
-    /// A broadcast attached to a capture session must take its format.
-    #[error(
-        "the capture session runs {}x{} at {} fps in real time; this broadcast wants {}x{} at {}{}",
-        session.width, session.height, session.fps, wanted.width, wanted.height, wanted.fps,
-        if *fast { " as fast as possible" } else { "" }
-    )]
-    FormatMismatch {
-        /// The session's.
-        session: SessionFormat,
-        /// The broadcast's.
-        wanted: SessionFormat,
-        /// The broadcast wanted no wall clock.
-        fast: bool,
-    },
-    /// A capture session has nothing to capture.
-    #[error("a capture session needs a video and an audio source")]
-    NoSources,
     /// A worker thread could not be spawned.
     #[error("starting the {what} thread")]
     Spawn {
@@ -90,12 +66,6 @@ pub enum PipelineError {
 /// ended it early.
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
-    /// The video source failed.
-    #[error("video source")]
-    VideoSource(#[source] CaptureError),
-    /// The audio source failed.
-    #[error("audio source")]
-    AudioSource(#[source] CaptureError),
     /// The video encoder failed.
     #[error("video encoder")]
     VideoEncoder(#[source] EncodeError),
@@ -144,71 +114,36 @@ pub struct Broadcast {
     stats_task: Option<JoinHandle<()>>,
     /// When media time 0 was (timestamps are ms from here, plus the start offset).
     origin: std::time::Instant,
+    /// The capture session it goes out from (kept while the broadcast runs).
+    session: Option<Arc<CaptureSession>>,
 }
 
 impl Broadcast {
-    /// Opens sources, encoders and outputs and starts streaming.
+    /// Starts streaming what `session` captures: encoders and outputs are
+    /// made, and the broadcast attaches to the session (its media time 0 is
+    /// now, or the sources' first frame for a session that runs from it).
+    /// The broadcast's picture is the session's (`settings`' size and rate
+    /// are the session's; each rendition scales to its own). The session
+    /// keeps running after the broadcast ends unless nothing else holds it.
     ///
     /// Network outputs run on `runtime`; everything CPU-bound runs on its own thread.
     pub fn start(
-        settings: BroadcastSettings,
+        session: Arc<CaptureSession>,
+        mut settings: BroadcastSettings,
         outputs: Vec<OutputSpec>,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<Broadcast, PipelineError> {
-        Self::start_with(settings, outputs, runtime, None)
-    }
-
-    /// Starts streaming what a capture session captures (its sources, not
-    /// `settings`' own; its frame size must be the settings'). The session
-    /// keeps running after the broadcast ends.
-    pub fn start_on(
-        session: &CaptureSession,
-        settings: BroadcastSettings,
-        outputs: Vec<OutputSpec>,
-        runtime: &tokio::runtime::Handle,
-    ) -> Result<Broadcast, PipelineError> {
-        let f = session.format();
-        let wanted = SessionFormat { width: settings.width, height: settings.height, fps: settings.fps };
-        if (f.width, f.height, f.fps) != (wanted.width, wanted.height, wanted.fps) || settings.fast {
-            return Err(PipelineError::FormatMismatch { session: f, wanted, fast: settings.fast });
-        }
-        Self::start_with(settings, outputs, runtime, Some(session))
-    }
-
-    fn start_with(
-        settings: BroadcastSettings,
-        outputs: Vec<OutputSpec>,
-        runtime: &tokio::runtime::Handle,
-        session: Option<&CaptureSession>,
     ) -> Result<Broadcast, PipelineError> {
         if outputs.is_empty() {
             return Err(PipelineError::NoOutputs);
         }
+        let format = session.format();
+        (settings.width, settings.height, settings.fps) = (format.width, format.height, format.fps);
         let audio_enc = AacEncoder::new(&AacSettings {
             sample_rate: AUDIO_RATE,
             channels: AUDIO_CHANNELS,
             bitrate_kbps: settings.audio_kbps,
         })?;
-        let mut origin = None;
-        let (video_input, audio_input, source_views) = match session {
-            None => {
-                let video_src = sources::open_video(&settings)?;
-                let audio_src = sources::open_audio(&settings)?;
-                let views = stats::SourceViews { video: video_src.status.clone(), audio: audio_src.status.clone() };
-                (sources::VideoInput::Own(video_src.source), sources::AudioInput::Own(audio_src.source), views)
-            }
-            Some(session) => {
-                let a = session.attach()?;
-                origin = Some(a.origin);
-                let views = stats::SourceViews { video: a.video_status, audio: a.audio_status };
-                (
-                    sources::VideoInput::Attached { rx: a.video, origin_us: a.origin_us },
-                    sources::AudioInput::Attached { rx: a.audio, origin_us: a.origin_us },
-                    views,
-                )
-            }
-        };
-        let end = Arc::new(sources::MediaEnd::new(settings.duration.map(|d| d.as_micros() as u64)));
+        let end = Arc::new(intake::MediaEnd::new(settings.duration.map(|d| d.as_micros() as u64)));
 
         let audio_config = audio_enc.config().clone();
         let stop = Arc::new(AtomicBool::new(false));
@@ -223,8 +158,8 @@ impl Broadcast {
                 return Err(e);
             }
         };
-        let clock = MediaClock::start();
-        let origin = origin.unwrap_or_else(|| clock.origin());
+        let attached = session.attach();
+        let source_views = stats::SourceViews { video: attached.video_status.clone(), audio: attached.audio_status.clone() };
 
         let mut workers = Vec::new();
         let spawn = |name: &'static str, f: Box<dyn FnOnce() -> Result<(), StageError> + Send>| {
@@ -234,17 +169,16 @@ impl Broadcast {
                 .map(|h| (name, h))
                 .map_err(|source| PipelineError::Spawn { what: name, source })
         };
+        let frame_us = 1_000_000 / u64::from(settings.fps.max(1));
+        let (pictures, blocks, fast) = (attached.video, attached.audio, settings.fast);
         let started = (|| {
-            let (stop1, settings1, counters1, end1, r) = (stop.clone(), settings.clone(), counters.clone(), end.clone(), renditions.clone());
+            let (stop1, counters1, end1, r) = (stop.clone(), counters.clone(), end.clone(), renditions.clone());
             workers.push(spawn(
                 "tally-video",
-                Box::new(move || sources::run_video(video_input, &settings1, clock, &stop1, &end1, &counters1, r)),
+                Box::new(move || intake::run_video(pictures, frame_us, fast, &stop1, &end1, &counters1, r)),
             )?);
-            let (stop, settings, counters, end, r) = (stop.clone(), settings.clone(), counters.clone(), end.clone(), renditions.clone());
-            workers.push(spawn(
-                "tally-audio",
-                Box::new(move || sources::run_audio(audio_input, audio_enc, &settings, clock, &stop, &end, &counters, r)),
-            )?);
+            let (stop, counters, end, r) = (stop.clone(), counters.clone(), end.clone(), renditions.clone());
+            workers.push(spawn("tally-audio", Box::new(move || intake::run_audio(blocks, audio_enc, &stop, &end, &counters, r)))?);
             Ok::<(), PipelineError>(())
         })();
         if let Err(e) = started {
@@ -265,8 +199,17 @@ impl Broadcast {
         };
 
         let offset = Duration::from_millis(u64::from(settings.start_offset_ms));
-        let origin = origin.checked_sub(offset).unwrap_or(origin);
-        Ok(Broadcast { stop, workers, outputs: running, renditions, stats_rx, stats_task: Some(stats_task), origin })
+        let origin = attached.origin.checked_sub(offset).unwrap_or(attached.origin);
+        Ok(Broadcast {
+            stop,
+            workers,
+            outputs: running,
+            renditions,
+            stats_rx,
+            stats_task: Some(stats_task),
+            origin,
+            session: Some(session),
+        })
     }
 
     /// The wall-clock moment of timestamp 0: a tag stamped `t` ms was
@@ -349,6 +292,11 @@ impl Broadcast {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         let stats = self.stats_rx.borrow().clone();
+        // A session nothing else holds (one opened for this broadcast) ends
+        // here; joining its threads may wait for a camera read.
+        if let Some(session) = self.session.take() {
+            let _ = tokio::task::spawn_blocking(move || drop(session)).await;
+        }
         BroadcastSummary { outputs, stats, pipeline_errors }
     }
 }

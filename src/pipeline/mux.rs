@@ -229,8 +229,8 @@ impl LaneEncoder<'_> {
     /// The next coded frame; `None` once the capture thread is done.
     fn next(&mut self, out: &mut Fanout) -> Result<Option<VideoItem>, StageError> {
         loop {
-            let Ok(LaneFrame { frame, keyframe }) = self.frames.recv() else { return Ok(None) };
-            if !self.rate.keep(frame.pts_us, keyframe) {
+            let Ok(LaneFrame { frame, media_us, keyframe }) = self.frames.recv() else { return Ok(None) };
+            if !self.rate.keep(media_us, keyframe) {
                 continue;
             }
             let started = Instant::now();
@@ -245,7 +245,7 @@ impl LaneEncoder<'_> {
             if out.keyframe_wanted() || keyframe {
                 self.enc.force_keyframe();
             }
-            let output = self.enc.encode(&frame).map_err(StageError::VideoEncoder)?;
+            let output = self.enc.encode_at(&frame, media_us).map_err(StageError::VideoEncoder)?;
             let c = &self.lane.counters;
             c.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
             let s = self.enc.stats();

@@ -527,7 +527,7 @@ impl FrameFan {
     }
 
     /// Hands `frame` to every rendition; false once none is left to take it.
-    pub fn send(&mut self, frame: Arc<VideoFrame>, keyframe: bool) -> bool {
+    pub fn send(&mut self, frame: Arc<VideoFrame>, media_us: u64, keyframe: bool) -> bool {
         self.set.tick(Instant::now());
         if self.set.generation() != self.generation {
             (self.generation, self.lanes) = self.set.frame_senders();
@@ -548,7 +548,7 @@ impl FrameFan {
                 scaled.push((size, f.clone()));
                 f
             };
-            let item = LaneFrame { frame: picture, keyframe };
+            let item = LaneFrame { frame: picture, media_us, keyframe };
             lane.counters.frames_in.fetch_add(1, Ordering::Relaxed);
             let delivered = if self.fast {
                 tx.send(item).is_ok()

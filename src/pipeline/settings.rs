@@ -1,6 +1,7 @@
 //! What a broadcast is asked to do.
 
-pub use crate::capture::spec::{AudioSourceSpec, VideoSourceSpec};
+use crate::capture::{AudioSourceSpec, VideoSourceSpec};
+use crate::session::{Pacing, SessionFormat, SessionSpec};
 use crate::media::settings::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
 use std::time::Duration;
 
@@ -60,7 +61,18 @@ impl Default for BroadcastSettings {
     }
 }
 
-/// Audio format of everything Tally sends: 48 kHz stereo (what every ingest accepts).
-pub const AUDIO_RATE: u32 = 48_000;
-/// See [`AUDIO_RATE`].
-pub const AUDIO_CHANNELS: u16 = 2;
+impl BroadcastSettings {
+    /// The capture session this broadcast's own sources run in (the command
+    /// line opens one for it): paced unless `--fast`, and from the first
+    /// frame — media time 0 is the sources' start, a file is sent whole.
+    pub fn session_spec(&self) -> SessionSpec {
+        SessionSpec {
+            video: self.video.clone(),
+            audio: self.audio.clone(),
+            format: SessionFormat { width: self.width, height: self.height, fps: self.fps },
+            looping: self.looping,
+            pacing: if self.fast { Pacing::Unpaced } else { Pacing::RealTime },
+            from_first_frame: true,
+        }
+    }
+}

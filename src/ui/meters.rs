@@ -1,6 +1,6 @@
 //! Audio meters: peak and RMS per channel in dBFS, clipping held visibly.
 
-use crate::pipeline::AudioLevels;
+use crate::session::AudioLevels;
 use std::time::{Duration, Instant};
 
 /// The quietest level a meter shows; below is an empty bar.

@@ -1,7 +1,7 @@
 //! A picture from a feed (the outgoing preview, the viewer preview) as a
 //! texture: uploaded once per new picture, drawn with its aspect kept.
 
-use crate::pipeline::PreviewFrame;
+use crate::session::PreviewFrame;
 
 /// One texture and the serial of the picture in it.
 #[derive(Default)]

@@ -5,7 +5,7 @@
 use super::picture::Picture;
 use crate::engine::{Command, EngineState, ServerState, ViewerFrame, ViewerState, WatchRequest};
 use crate::net::server::ServerConfig;
-use crate::pipeline::PreviewRequest;
+use crate::session::PreviewRequest;
 use std::net::SocketAddr;
 
 /// The viewer picture's largest size: it sits in a side panel.

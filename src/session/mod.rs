@@ -1,0 +1,677 @@
+//! The capture session: the only way frames reach the encoders, for the
+//! window, `tally stream` and `tally record` alike.
+//!
+//! It holds a set of sources (today one video and one audio: camera or
+//! test pattern or Y4M, microphone or tone or silence or WAV) and runs
+//! whether or not anything goes out, so a face shows the picture and the
+//! meters before going live. Two threads (`tally-capture-video`,
+//! `tally-capture-audio`) pull from the sources on one [`MediaClock`],
+//! pace the non-live ones to it (unless the session is [`Pacing::Unpaced`],
+//! `--fast`), and hand each tick's result — one composed picture, one mixed
+//! audio block (see [`stage`]) — to the preview and meter feeds and, while
+//! a broadcast is attached, to it through bounded channels. The session
+//! owns the timestamp rule (continuous across source switches, never
+//! repeating or going back a millisecond); a picture goes to the broadcast
+//! with the media offset it is rebased by, never copied for it.
+//!
+//! A source can be replaced at any time: the new one continues the old
+//! one's timestamps and the attached broadcast is told to start a keyframe.
+//! A source that fails is replaced by a slate (or silence) saying why.
+//! A third thread (`tally-preview`) turns the newest picture into RGBA at the
+//! size a face asks for, never more often than it asks.
+//!
+//! May use `capture` and `media`; never `pipeline`, `net`, `engine` or a face.
+
+mod levels;
+mod open;
+mod preview;
+pub mod stage;
+
+pub use levels::{AudioLevels, LEVEL_SLICE_FRAMES};
+pub use preview::{PreviewFrame, PreviewRequest, fit_size, preview_picture};
+
+use crate::capture::{AudioSource as _, AudioSourceSpec, CaptureError, SourceState, SourceStatus, VideoSource as _, VideoSourceSpec};
+use crate::media::{AudioFrame, MediaClock, VideoFrame};
+use open::{BoxedAudio, BoxedVideo};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// Audio format of everything Tally sends: 48 kHz stereo (what every ingest accepts).
+pub const AUDIO_RATE: u32 = 48_000;
+/// See [`AUDIO_RATE`].
+pub const AUDIO_CHANNELS: u16 = 2;
+/// Pictures or blocks buffered towards an attached broadcast: enough to ride
+/// out an encoder hiccup, few enough that the picture stays current.
+pub const ATTACH_QUEUE: usize = 4;
+/// Frames the video thread keeps for reuse: a frame is filled again once
+/// the preview, the broadcast and every rendition are done with it (each
+/// fill writes the whole picture), so frames are not allocated per tick.
+const FRAME_POOL: usize = 8;
+/// How long the session's threads wait before re-checking for a stop.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The format every picture of a session has (sources are opened to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionFormat {
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+}
+
+/// Whether the session keeps to the wall clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Pacing {
+    /// Files and synthetic sources are paced to the clock, as a camera is.
+    #[default]
+    RealTime,
+    /// As fast as the attached broadcast takes them (`--fast`): nothing is
+    /// paced and nothing is dropped; the channels' back-pressure sets the rate.
+    Unpaced,
+}
+
+/// What a session captures and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSpec {
+    /// The video source.
+    pub video: VideoSourceSpec,
+    /// The audio source.
+    pub audio: AudioSourceSpec,
+    /// The picture's size and rate.
+    pub format: SessionFormat,
+    /// File sources restart at their end (a switched-to file does too).
+    pub looping: bool,
+    /// Paced to the wall clock, or as fast as the broadcast takes it.
+    pub pacing: Pacing,
+    /// The sources start when the first broadcast attaches, which then gets
+    /// them from their first frame (a file sent whole, media time 0 at its
+    /// start); otherwise they start at once and a broadcast joins them where
+    /// they are.
+    pub from_first_frame: bool,
+}
+
+/// Why a session could not open or switch a source.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A source could not be opened.
+    #[error("opening the sources")]
+    Capture(#[from] CaptureError),
+    /// A thread could not be spawned.
+    #[error("starting the {what} thread")]
+    Spawn {
+        /// Which thread.
+        what: &'static str,
+        /// The OS's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The channels a face reads; they outlive any one session (the engine
+/// makes them once and hands them to each session it opens).
+#[derive(Clone, Debug)]
+pub struct SessionFeeds {
+    /// The newest preview picture.
+    pub preview: watch::Sender<Option<Arc<PreviewFrame>>>,
+    /// The newest meter reading.
+    pub levels: watch::Sender<AudioLevels>,
+    /// What the sources are doing: live, or a stand-in and why.
+    pub health: watch::Sender<SourceHealth>,
+}
+
+impl Default for SessionFeeds {
+    fn default() -> Self {
+        SessionFeeds {
+            preview: watch::Sender::new(None),
+            levels: watch::Sender::new(AudioLevels::default()),
+            health: watch::Sender::new(SourceHealth::default()),
+        }
+    }
+}
+
+/// What a session's sources are doing, as a face shows it: a camera that
+/// stopped delivering (its stand-in is a frozen frame or a slate), a file
+/// that failed (a slate), a microphone that failed (silence).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceHealth {
+    /// The video source.
+    pub video: SourceState,
+    /// The audio source.
+    pub audio: SourceState,
+}
+
+impl Default for SourceHealth {
+    fn default() -> Self {
+        SourceHealth { video: SourceState::Live, audio: SourceState::Live }
+    }
+}
+
+/// One picture for an attached broadcast: the session's frame, shared with
+/// the preview, and the offset that rebases it onto the broadcast's media time.
+pub struct Picture {
+    /// The composed picture, stamped on the session clock.
+    pub frame: Arc<VideoFrame>,
+    /// Session time of the broadcast's media time 0, µs (a whole millisecond).
+    pub offset_us: u64,
+    /// The first picture of a new source: the encoder starts a keyframe here.
+    pub switched: bool,
+}
+
+impl Picture {
+    /// The picture's time in the broadcast, µs. Millisecond-distinct and
+    /// rising, as the session's own stamps are (the offset is whole ms).
+    pub fn media_us(&self) -> u64 {
+        self.frame.pts_us.saturating_sub(self.offset_us)
+    }
+}
+
+/// What a broadcast gets when it attaches.
+pub struct Attachment {
+    /// One picture per tick.
+    pub video: Receiver<Picture>,
+    /// One audio block per tick, already on the broadcast's media time
+    /// (a block that began before it keeps only its samples from then on).
+    pub audio: Receiver<AudioFrame>,
+    /// The wall-clock moment of the broadcast's media time 0.
+    pub origin: Instant,
+    /// What the video source reports (name, live or a stand-in).
+    pub video_status: Arc<SourceStatus>,
+    /// What the audio source reports.
+    pub audio_status: Arc<SourceStatus>,
+}
+
+/// A broadcast's end of the session: where its pictures and blocks go.
+struct Sink<T> {
+    tx: SyncSender<T>,
+    offset_us: u64,
+    /// Which attach made it (a sink is detached only by its own broadcast's end).
+    serial: u64,
+}
+
+struct Slots {
+    video_sink: Option<Sink<Picture>>,
+    audio_sink: Option<Sink<AudioFrame>>,
+    next_video: Option<BoxedVideo>,
+    next_audio: Option<BoxedAudio>,
+    video_status: Arc<SourceStatus>,
+    audio_status: Arc<SourceStatus>,
+    preview: Option<PreviewRequest>,
+    /// The newest picture, for the preview thread.
+    newest: Option<Arc<VideoFrame>>,
+    /// The session clock: set at open, or at the first attach when the
+    /// session runs from the first frame (the threads wait for it).
+    clock: Option<MediaClock>,
+}
+
+struct Shared {
+    stop: AtomicBool,
+    /// "Hide camera": a slate goes out (and into the preview) instead of the picture.
+    hidden: AtomicBool,
+    /// "Mute microphone": silence goes out (and into the meters) instead of the sound.
+    muted: AtomicBool,
+    slots: Mutex<Slots>,
+    /// Wakes the preview thread when a picture or a request arrives, and
+    /// the capture threads when the clock starts or the session stops.
+    wake: Condvar,
+    feeds: SessionFeeds,
+    frames: AtomicU64,
+    pacing: Pacing,
+    attaches: AtomicU64,
+}
+
+impl Shared {
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the clock to start (at once unless the session runs from
+    /// the first frame); `None` when the session stops first.
+    fn clock(&self) -> Option<MediaClock> {
+        let mut slots = self.slots();
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            if let Some(c) = slots.clock {
+                return Some(c);
+            }
+            slots = self.wake.wait_timeout(slots, POLL).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    /// Publishes a source's state when it changed (read each tick: one uncontended lock).
+    fn report_health(&self, video: bool) {
+        let state = {
+            let slots = self.slots();
+            if video { slots.video_status.state() } else { slots.audio_status.state() }
+        };
+        self.feeds.health.send_if_modified(|h| {
+            let slot = if video { &mut h.video } else { &mut h.audio };
+            let changed = *slot != state;
+            *slot = state;
+            changed
+        });
+    }
+
+    /// Marks a source failed: its status says why from now on.
+    fn fail(&self, video: bool, why: String) -> Arc<SourceStatus> {
+        let status = {
+            let slots = self.slots();
+            if video { slots.video_status.clone() } else { slots.audio_status.clone() }
+        };
+        status.set(SourceState::Fallback(why));
+        status
+    }
+
+    /// Sleeps until `pts_us` is due (a source that is not live, in real
+    /// time): that is the pace of a real camera, not test synchronisation.
+    fn pace(&self, clock: MediaClock, pts_us: u64) {
+        if self.pacing == Pacing::Unpaced {
+            return;
+        }
+        loop {
+            let due = clock.instant_of(pts_us);
+            let now = Instant::now();
+            if due <= now || self.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep((due - now).min(POLL));
+        }
+    }
+}
+
+/// A running capture session. Dropping it stops and joins its threads.
+pub struct CaptureSession {
+    shared: Arc<Shared>,
+    spec: SessionSpec,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for CaptureSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureSession").field("spec", &self.spec).finish_non_exhaustive()
+    }
+}
+
+impl CaptureSession {
+    /// Opens the sources (blocking: a camera takes a moment, a file's header
+    /// is read) and starts the session. `auto` falls back to the test
+    /// pattern / silence with a notice.
+    pub fn open(spec: SessionSpec, feeds: SessionFeeds) -> Result<CaptureSession, SessionError> {
+        let v = open::open_video(&spec.video, spec.format, spec.looping)?;
+        let a = open::open_audio(&spec.audio, spec.looping)?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            hidden: AtomicBool::new(false),
+            muted: AtomicBool::new(false),
+            slots: Mutex::new(Slots {
+                video_sink: None,
+                audio_sink: None,
+                next_video: None,
+                next_audio: None,
+                video_status: v.status,
+                audio_status: a.status,
+                preview: None,
+                newest: None,
+                clock: (!spec.from_first_frame).then(MediaClock::start),
+            }),
+            wake: Condvar::new(),
+            feeds,
+            frames: AtomicU64::new(0),
+            pacing: spec.pacing,
+            attaches: AtomicU64::new(0),
+        });
+        let spawn = |name: &'static str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(f).map_err(|source| SessionError::Spawn { what: name, source })
+        };
+        let mut session = CaptureSession { shared: shared.clone(), spec, threads: Vec::new() };
+        let (s, video) = (shared.clone(), v.source);
+        session.threads.push(spawn("tally-capture-video", Box::new(move || video_loop(video, &s)))?);
+        let (s, audio) = (shared.clone(), a.source);
+        session.threads.push(spawn("tally-capture-audio", Box::new(move || audio_loop(audio, &s)))?);
+        session.threads.push(spawn("tally-preview", Box::new(move || preview::preview_loop(&shared)))?);
+        Ok(session)
+    }
+
+    /// What this session was opened with (the sources as first opened).
+    pub fn spec(&self) -> &SessionSpec {
+        &self.spec
+    }
+
+    /// The picture format of this session.
+    pub fn format(&self) -> SessionFormat {
+        self.spec.format
+    }
+
+    /// Pictures captured so far.
+    pub fn frames(&self) -> u64 {
+        self.shared.frames.load(Ordering::Relaxed)
+    }
+
+    /// What the video and audio sources report (name, live or fallback).
+    pub fn statuses(&self) -> (Arc<SourceStatus>, Arc<SourceStatus>) {
+        let slots = self.shared.slots();
+        (slots.video_status.clone(), slots.audio_status.clone())
+    }
+
+    /// Hides the camera: from the next picture on a slate goes out instead
+    /// (the broadcast stays up), or shows it again.
+    pub fn set_hidden(&self, hidden: bool) {
+        self.shared.hidden.store(hidden, Ordering::Relaxed);
+    }
+
+    /// Mutes the microphone: from the next block on silence goes out (the
+    /// meters show it too), or unmutes it.
+    pub fn set_muted(&self, muted: bool) {
+        self.shared.muted.store(muted, Ordering::Relaxed);
+    }
+
+    /// Whether the camera is hidden and the microphone muted.
+    pub fn hidden_muted(&self) -> (bool, bool) {
+        (self.shared.hidden.load(Ordering::Relaxed), self.shared.muted.load(Ordering::Relaxed))
+    }
+
+    /// Asks for preview pictures (or none, with `None`).
+    pub fn set_preview(&self, request: Option<PreviewRequest>) {
+        self.shared.slots().preview = request;
+        self.shared.wake.notify_all();
+    }
+
+    /// Opens `spec` at this session's format (blocking) and switches to it:
+    /// the attached broadcast stays up, its timestamps continue, and it
+    /// starts a keyframe at the switch.
+    pub fn switch_video(&self, spec: &VideoSourceSpec) -> Result<(), SessionError> {
+        let v = open::open_video(spec, self.spec.format, self.spec.looping)?;
+        let mut slots = self.shared.slots();
+        slots.video_status = v.status;
+        slots.next_video = Some(v.source);
+        Ok(())
+    }
+
+    /// Opens `spec` (blocking) and switches the audio to it.
+    pub fn switch_audio(&self, spec: &AudioSourceSpec) -> Result<(), SessionError> {
+        let a = open::open_audio(spec, self.spec.looping)?;
+        let mut slots = self.shared.slots();
+        slots.audio_status = a.status;
+        slots.next_audio = Some(a.source);
+        Ok(())
+    }
+
+    /// Attaches a broadcast: its media time 0 is now (or the sources' first
+    /// frame, for a session that runs from it). One broadcast at a time: a
+    /// new one replaces what an ended broadcast left behind.
+    pub fn attach(&self) -> Attachment {
+        let (vtx, video) = std::sync::mpsc::sync_channel(ATTACH_QUEUE);
+        let (atx, audio) = std::sync::mpsc::sync_channel(ATTACH_QUEUE);
+        let mut slots = self.shared.slots();
+        let clock = *slots.clock.get_or_insert_with(MediaClock::start);
+        // A whole millisecond, so that rebasing keeps the session's
+        // millisecond-distinct stamps distinct (FLV's resolution).
+        let offset_us = clock.now().as_micros() as u64 / 1000 * 1000;
+        let serial = self.shared.attaches.fetch_add(1, Ordering::Relaxed);
+        slots.video_sink = Some(Sink { tx: vtx, offset_us, serial });
+        slots.audio_sink = Some(Sink { tx: atx, offset_us, serial });
+        let attachment = Attachment {
+            video,
+            audio,
+            origin: clock.instant_of(offset_us),
+            video_status: slots.video_status.clone(),
+            audio_status: slots.audio_status.clone(),
+        };
+        drop(slots);
+        self.shared.wake.notify_all();
+        attachment
+    }
+}
+
+impl Drop for CaptureSession {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        {
+            let mut slots = self.shared.slots();
+            slots.video_sink = None;
+            slots.audio_sink = None;
+        }
+        self.shared.wake.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A frame to fill: one of the pool nobody else holds any more, or a new one.
+fn free_frame(pool: &mut Vec<Arc<VideoFrame>>, format: crate::capture::VideoFormat) -> Arc<VideoFrame> {
+    match pool.iter_mut().position(|f| Arc::get_mut(f).is_some()) {
+        Some(i) => pool.swap_remove(i),
+        None => Arc::new(VideoFrame::black(format.width, format.height, 0)),
+    }
+}
+
+/// One source's place on the session's timeline: its own stamps plus the
+/// offset that continues the previous source's.
+#[derive(Default)]
+struct Timeline {
+    offset_us: u64,
+    /// Where the next picture or block is due at the earliest.
+    next_us: u64,
+    last_ms: Option<u64>,
+}
+
+impl Timeline {
+    /// A new source from now on: a live one stamps by capture time (already
+    /// continuous), a synthetic or file one counts from 0 and is moved to now.
+    fn restart(&mut self, live: bool, clock: MediaClock) {
+        self.offset_us = if live { 0 } else { self.next_us.max(clock.now().as_micros() as u64) };
+    }
+
+    /// The session's stamp of a picture the source stamped `pts_us`: on the
+    /// timeline, never repeating or going back a millisecond.
+    fn video_stamp(&mut self, pts_us: u64, frame_us: u64) -> u64 {
+        let mut pts = pts_us + self.offset_us;
+        if let Some(last) = self.last_ms
+            && pts / 1000 <= last
+        {
+            pts = (last + 1) * 1000;
+        }
+        self.last_ms = Some(pts / 1000);
+        self.next_us = pts + frame_us;
+        pts
+    }
+
+    /// The session's stamp of an audio block of `frames` samples (sample
+    /// counts are continuous by themselves).
+    fn audio_stamp(&mut self, pts_us: u64, frames: usize) -> u64 {
+        let pts = pts_us + self.offset_us;
+        self.next_us = pts + frames as u64 * 1_000_000 / u64::from(AUDIO_RATE);
+        pts
+    }
+}
+
+fn video_loop(mut source: BoxedVideo, shared: &Shared) {
+    let Some(clock) = shared.clock() else { return };
+    source.start(clock);
+    let mut time = Timeline::default();
+    let mut stage = stage::VideoStage::default();
+    let mut switched = false;
+    let mut ended = false;
+    let mut pool: Vec<Arc<VideoFrame>> = Vec::with_capacity(FRAME_POOL);
+    while !shared.stop.load(Ordering::Relaxed) {
+        let replacement = shared.slots().next_video.take();
+        if let Some(mut next) = replacement {
+            next.start(clock);
+            time.restart(next.is_live(), clock);
+            source = next;
+            switched = true;
+            ended = false;
+        }
+        if ended {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        let format = source.format();
+        let mut picture = free_frame(&mut pool, format);
+        let Some(frame) = Arc::get_mut(&mut picture) else { continue };
+        match source.fill_next(frame) {
+            Ok(true) => {}
+            Ok(false) => {
+                // A file ended: the broadcast's video ends here; the preview freezes.
+                shared.slots().video_sink = None;
+                ended = true;
+                continue;
+            }
+            Err(e) => {
+                // A source that fails while running (a camera unplugged for
+                // good, a broken file) is replaced by a slate saying so: the
+                // stream stays up, the preview shows it, the state says why.
+                tracing::error!("video source failed: {e}; a slate goes out instead");
+                let status = shared.fail(true, format!("failed: {e}"));
+                let mut stand_in = crate::capture::slate::SlateSource::new(format, &["video source failed"], status);
+                stand_in.start(clock);
+                time.restart(false, clock);
+                source = Box::new(stand_in);
+                switched = true;
+                shared.report_health(true);
+                continue;
+            }
+        }
+        frame.pts_us = time.video_stamp(frame.pts_us, format.frame_rate.pts_us_of_frame(1).max(1));
+        if !source.is_live() {
+            shared.pace(clock, frame.pts_us);
+        }
+        shared.frames.fetch_add(1, Ordering::Relaxed);
+        shared.report_health(true);
+        stage.compose(frame, shared.hidden.load(Ordering::Relaxed));
+        if pool.len() < FRAME_POOL {
+            pool.push(picture.clone());
+        }
+        let sink = {
+            let mut slots = shared.slots();
+            slots.newest = Some(picture.clone());
+            slots.video_sink.as_ref().map(|s| (s.tx.clone(), s.offset_us, s.serial))
+        };
+        shared.wake.notify_all();
+        let Some((tx, offset_us, serial)) = sink else { continue };
+        if picture.pts_us < offset_us {
+            continue;
+        }
+        if tx.send(Picture { frame: picture, offset_us, switched }).is_err() {
+            // The broadcast has gone: detach it (unless a new one came meanwhile).
+            let mut slots = shared.slots();
+            if slots.video_sink.as_ref().is_some_and(|s| s.serial == serial) {
+                slots.video_sink = None;
+            }
+        }
+        switched = false;
+    }
+}
+
+fn audio_loop(mut source: BoxedAudio, shared: &Shared) {
+    let Some(clock) = shared.clock() else { return };
+    source.start(clock);
+    let mut time = Timeline::default();
+    let mut stage = stage::AudioStage::default();
+    let mut serial = 0u64;
+    let mut ended = false;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let replacement = shared.slots().next_audio.take();
+        if let Some(mut next) = replacement {
+            next.start(clock);
+            time.restart(next.is_live(), clock);
+            source = next;
+            ended = false;
+        }
+        if ended {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        let mut block = match source.next_block() {
+            Ok(Some(b)) if b.sample_rate == AUDIO_RATE && b.channels == AUDIO_CHANNELS => b,
+            Ok(Some(b)) => {
+                tracing::error!(rate = b.sample_rate, channels = b.channels, "audio source: not 48 kHz stereo");
+                shared.slots().audio_sink = None;
+                ended = true;
+                continue;
+            }
+            Ok(None) => {
+                shared.slots().audio_sink = None;
+                ended = true;
+                continue;
+            }
+            Err(e) => {
+                // As for video: silence instead, the stream stays up.
+                tracing::error!("audio source failed: {e}; silence goes out instead");
+                shared.fail(false, format!("failed: {e}"));
+                let mut stand_in = crate::capture::Silence::new(AUDIO_RATE, AUDIO_CHANNELS);
+                stand_in.start(clock);
+                time.restart(false, clock);
+                source = Box::new(stand_in);
+                shared.report_health(false);
+                continue;
+            }
+        };
+        block.pts_us = time.audio_stamp(block.pts_us, block.frames());
+        shared.report_health(false);
+        stage.mix(&mut block, shared.muted.load(Ordering::Relaxed));
+        if !source.is_live() {
+            shared.pace(clock, block.pts_us);
+        }
+        let channels = usize::from(block.channels);
+        let mut at_us = block.pts_us;
+        for slice in block.samples.chunks(LEVEL_SLICE_FRAMES * channels) {
+            serial += 1;
+            at_us += (slice.len() / channels) as u64 * 1_000_000 / u64::from(AUDIO_RATE);
+            let mut levels = AudioLevels::measure(slice, channels, serial);
+            levels.media_us = at_us;
+            shared.feeds.levels.send_replace(levels);
+        }
+        let sink = shared.slots().audio_sink.as_ref().map(|s| (s.tx.clone(), s.offset_us, s.serial));
+        let Some((tx, offset_us, serial)) = sink else { continue };
+        // Onto the broadcast's media time; a block that began before the
+        // broadcast keeps only its samples from then on.
+        let late = offset_us.saturating_sub(block.pts_us);
+        let skip = (late as u128 * u128::from(AUDIO_RATE) / 1_000_000) as usize * channels;
+        if skip >= block.samples.len() {
+            continue;
+        }
+        block.samples.drain(..skip);
+        block.pts_us = block.pts_us.max(offset_us) - offset_us;
+        if tx.send(block).is_err() {
+            let mut slots = shared.slots();
+            if slots.audio_sink.as_ref().is_some_and(|s| s.serial == serial) {
+                slots.audio_sink = None;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_source_continues_the_timeline_and_never_repeats_a_millisecond() {
+        let clock = MediaClock::start();
+        let mut t = Timeline::default();
+        assert_eq!(t.video_stamp(0, 33_333), 0);
+        assert_eq!(t.video_stamp(33_333, 33_333), 33_333);
+        // A stamp in the same millisecond moves to the next one.
+        assert_eq!(t.video_stamp(33_900, 33_333), 34_000);
+        // A file that counts from 0 again starts after the last picture.
+        t.restart(false, clock);
+        let next = t.video_stamp(0, 33_333);
+        assert!(next >= 34_000 + 33_333, "{next}");
+    }
+
+    #[test]
+    fn a_rebased_picture_keeps_its_millisecond() {
+        let frame = Arc::new(VideoFrame::black(16, 16, 12_345_678));
+        let p = Picture { frame, offset_us: 2_345_000, switched: false };
+        assert_eq!(p.media_us(), 10_000_678);
+    }
+}
