@@ -317,6 +317,7 @@ impl Controller {
                     return;
                 };
                 let s = open.session.clone();
+                let video = matches!(cmd, Command::SwitchVideo(_));
                 let switched = tokio::task::spawn_blocking(move || match cmd {
                     Command::SwitchVideo(v) => s.switch_video(&v),
                     Command::SwitchAudio(a) => s.switch_audio(&a),
@@ -324,7 +325,12 @@ impl Controller {
                 })
                 .await;
                 match switched {
-                    Ok(Ok(())) => self.publish_sources(&open.session),
+                    Ok(Ok(())) => {
+                        let (v, a) = open.session.statuses();
+                        let (what, name) = if video { ("video", v.name().to_string()) } else { ("audio", a.name().to_string()) };
+                        tracing::info!("{what} source switched to {name}");
+                        self.publish_sources(&open.session)
+                    }
                     Ok(Err(e)) => self.fail_sources(&e),
                     Err(e) => self.fail_sources(&e),
                 }

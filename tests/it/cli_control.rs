@@ -13,6 +13,7 @@
 use crate::common;
 
 use common::flv_judge::{Pictures, read_pictures};
+use common::media::ffmpeg_make;
 use common::players::received_from_file;
 use common::*;
 use std::io::{Read, Write};
@@ -288,4 +289,92 @@ fn the_end_of_stdin_and_bad_lines_never_stop_the_broadcast() {
     assert!(err.contains("longer than 4096 bytes"), "{err}");
     assert_no_key("stderr", &err);
     assert_no_key("stdout", &tally.stdout_text());
+}
+
+/// Waits for `n` more pictures' worth of a fresh copy of `url` and reads
+/// its pictures from a second in (what was encoded before a command has
+/// gone out by then; nginx-rtmp starts a new player at a keyframe).
+fn pictures_after(url: &str, file: &Path, tally: &Controlled) -> Vec<(FrameMark, f64)> {
+    play(url, 3.0, file, 45, tally);
+    let p = read_pictures(file, SIZE, 30);
+    let from = p.pts_ms.first().map_or(0, |t| t + 1000);
+    p.pts_ms.iter().zip(p.marks.iter().zip(&p.slate_share)).filter(|(t, _)| **t >= from).map(|(_, (m, s))| (*m, *s)).collect()
+}
+
+#[test]
+fn file_sources_are_muted_hidden_and_switched_while_live_from_stdin() {
+    require("ffmpeg");
+    require("ffprobe");
+    let nginx = Nginx::start();
+    let dir = TestDir::new("cli-control-files");
+    // A looped clip of the pattern (frame numbers readable after encoding),
+    // a looped tone, and a second clip without numbers (ffmpeg's testsrc2).
+    let clip = common::flv_judge::pattern_clip(&dir, "clip.y4m", SIZE, 30, 300, 0);
+    let tone = dir.join("tone.wav");
+    ffmpeg_make(&["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-ac", "2", "-t", "10", tone.to_str().expect("utf-8 path")]);
+    let other = dir.join("other.y4m");
+    ffmpeg_make(&["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-t", "4", "-pix_fmt", "yuv420p", other.to_str().expect("utf-8 path")]);
+    let url = nginx.url(KEY_ONE);
+    let (video, audio) = (format!("y4m:{}", clip.display()), format!("wav:{}", tone.display()));
+    let args = ["stream", url.as_str(), "--video", &video, "--audio", &audio, "--loop", "--size", "320x180", "--fps", "30", "--keyint", "1"];
+    let mut tally = Controlled::spawn(&args);
+    tally.wait_stderr("output destination-1 is live", 1);
+
+    // The files as they are: every frame of the looped clip in order, the tone loud.
+    let first = dir.join("first.flv");
+    play(&url, 3.0, &first, 45, &tally);
+    let pictures = read_pictures(&first, SIZE, 30);
+    let start = pictures.first_index(Some(300)).unwrap_or_else(|| panic!("no frame number: {:?}", pictures.marks));
+    pictures.assert_every_frame_from(start, 30, Some(300), "the clip before any command");
+    assert!(max_volume(&first, 1.0) > -30.0, "the tone is not heard\n{}", tally.describe());
+
+    // mute + hide: silence and the slate go out.
+    tally.send("mute");
+    tally.wait_stderr("microphone muted", 1);
+    tally.send("hide");
+    tally.wait_stderr("camera hidden", 1);
+    let hidden_file = dir.join("hidden.flv");
+    let hidden = pictures_after(&url, &hidden_file, &tally);
+    assert!(hidden.len() >= 30 && hidden.iter().all(|(m, s)| *m == FrameMark::Unreadable && *s > 0.6), "after `hide`: {hidden:?}\n{}", tally.describe());
+    let muted = max_volume(&hidden_file, 1.0);
+    assert!(muted < -80.0, "after `mute` the audio still peaks at {muted} dBFS\n{}", tally.describe());
+
+    // show + unmute, and switch: the other clip (no numbers, not the slate) and silence.
+    tally.send("show");
+    tally.wait_stderr("camera shown", 1);
+    tally.send("unmute");
+    tally.wait_stderr("microphone unmuted", 1);
+    tally.send(&format!("video y4m:{}", other.display()));
+    tally.wait_stderr("video source switched to y4m:", 1);
+    tally.send("audio silence");
+    tally.wait_stderr("audio source switched to silence", 1);
+    let switched_file = dir.join("switched.flv");
+    let switched = pictures_after(&url, &switched_file, &tally);
+    assert!(
+        switched.len() >= 30 && switched.iter().all(|(m, s)| *m == FrameMark::Unreadable && *s < 0.3),
+        "after `video y4m:other` (mark, share at the slate's grey): {switched:?}\n{}",
+        tally.describe()
+    );
+    let silent = max_volume(&switched_file, 1.0);
+    assert!(silent < -80.0, "after `audio silence` the audio peaks at {silent} dBFS\n{}", tally.describe());
+
+    // Back to a numbered source, and the tone: every frame in order again, on one publish.
+    tally.send("video test");
+    tally.wait_stderr("video source switched to test pattern", 1);
+    tally.send("audio sine");
+    tally.wait_stderr("audio source switched to tone", 1);
+    let back_file = dir.join("back.flv");
+    play(&url, 3.0, &back_file, 45, &tally);
+    let back = read_pictures(&back_file, SIZE, 30);
+    let start = back.first_index(None).unwrap_or_else(|| panic!("no frame number after `video test`: {:?}", back.marks));
+    let from = back.marks.iter().position(|m| *m != FrameMark::Unreadable).unwrap_or(0);
+    let numbered = Pictures { pts_ms: back.pts_ms[from..].to_vec(), marks: back.marks[from..].to_vec(), slate_share: back.slate_share[from..].to_vec() };
+    numbered.assert_every_frame_from(start + from as u64, 30, None, "after `video test`");
+    assert!(max_volume(&back_file, 1.0) > -30.0, "after `audio sine` the tone is not heard\n{}", tally.describe());
+    assert_eq!(nginx.log_count(&format!("publish: name='{KEY_ONE}'")), 1, "the stream was published again\n{}", nginx.diagnostics());
+
+    tally.send("stop");
+    assert!(wait_until(EVENT, || tally.exited()), "`stop` did not end the broadcast\n{}", tally.describe());
+    let status = tally.child.wait().expect("status");
+    assert!(status.success(), "exit {status}\n{}", tally.describe());
 }
