@@ -9,7 +9,7 @@ pub mod check;
 pub mod client_setup;
 pub mod publisher;
 pub mod media_queue;
-pub mod queue;
+pub mod output_queue;
 pub mod server;
 mod status;
 pub mod transport;

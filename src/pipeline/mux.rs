@@ -10,7 +10,7 @@ use crate::encode::{H264Encoder, VideoOutput};
 use crate::flv::{self, FlvTag};
 use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
 use super::StageError;
-use crate::net::queue::PushOutcome;
+use crate::net::output_queue::PushOutcome;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use super::PipelineError;
 use crate::media::settings::RenditionSpec;
 use crate::flv::FlvWriter;
 use crate::net::publisher::{self, Destination};
-use crate::net::queue::{OutputQueue, QueueLimits};
+use crate::net::output_queue::{OutputQueue, QueueLimits};
 use crate::net::{FailureKind, OutputState, OutputStatus};
 use crate::rtmp::RtmpUrl;
 use std::fs::File;

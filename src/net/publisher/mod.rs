@@ -30,7 +30,7 @@ pub use error::{DestinationConfigError, PublishError, Stall};
 pub use crate::net::transport::{CONNECT_TIMEOUT, RESOLVE_TIMEOUT, SOCKET_UNSENT_MAX};
 
 use super::client_setup::{self, SetupError};
-use super::queue::OutputQueue;
+use super::output_queue::OutputQueue;
 use super::status::{OutputState, OutputStatus};
 use super::transport::{Connection, Transport, connect, tls_config};
 use congestion::DrainMeter;
