@@ -1,6 +1,9 @@
 //! A rendition's muxer: interleaves its encoded video with the broadcast's
 //! audio by timestamp, turns them into FLV tags and fans each tag out to
 //! the queues of the outputs on that rendition.
+//!
+//! "The muxer" of the pipeline is this one (it was `mux.rs`, the name the
+//! app's FLV tag building also had; that is `tally::tags` now).
 
 use super::counters::PipelineCounters;
 use super::lane::{LaneFrame, LaneShared, Membership};
