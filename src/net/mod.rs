@@ -5,7 +5,7 @@
 //! May use `rtmp/`, `flv/`, `media/`; never `pipeline/` or `ui/`.
 
 pub mod rtmp_player;
-pub mod check;
+pub mod probe;
 pub mod client_setup;
 pub mod publisher;
 pub mod media_queue;
