@@ -3,7 +3,7 @@
 //! one removed, the others untouched.
 
 use super::PipelineError;
-use crate::media::settings::RenditionSpec;
+use crate::media::rendition::RenditionSpec;
 use crate::flv::FlvWriter;
 use crate::net::publisher::{self, Destination};
 use crate::net::output_queue::{OutputQueue, QueueLimits};

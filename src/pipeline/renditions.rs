@@ -30,7 +30,7 @@ use super::muxer;
 use super::outputs::{Member, OutputKind, OutputSet};
 use super::settings::BroadcastSettings;
 use crate::encode::{H264Encoder, H264Settings};
-use crate::media::settings::RenditionSpec;
+use crate::media::rendition::RenditionSpec;
 use crate::media::{AudioConfig, EncodedPacket, FrameSize, VideoFrame};
 use crate::net::{FailureKind, OutputState};
 use std::collections::HashMap;

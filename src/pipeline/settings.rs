@@ -1,7 +1,7 @@
 //! What a broadcast is asked to do.
 
 pub use crate::capture::spec::{AudioSourceSpec, VideoSourceSpec};
-use crate::media::settings::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
+use crate::media::rendition::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
 use std::time::Duration;
 
 /// Everything the capture and encode stages need.

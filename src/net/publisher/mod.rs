@@ -82,7 +82,7 @@ pub struct Destination {
     /// Its own video settings (a profile's per-destination override, or
     /// its service's limits); `None`: the broadcast's. The bitrate here is
     /// congestion control's ceiling when set.
-    pub video: Option<crate::media::settings::RenditionSpec>,
+    pub video: Option<crate::media::rendition::RenditionSpec>,
 }
 
 impl Destination {
