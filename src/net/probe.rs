@@ -8,7 +8,7 @@
 //! `net::check`, one of three `check.rs`).
 
 use super::publisher::PublishError;
-use super::transport::{self, CONNECT_TIMEOUT};
+use super::transport::{self, TCP_CONNECT_TIMEOUT};
 use super::client_setup::{self, SetupError};
 use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, ClientTimeouts, RtmpUrl, Scheme, SessionError};
 use std::path::Path;
@@ -173,7 +173,7 @@ pub async fn probe(url: &RtmpUrl, ca_file: Option<&Path>) -> CheckReport {
     }
     // Handshake, then connect; nothing after it is written (no publish).
     let mut config = ClientConfig::from_url(url);
-    let limit = SESSION_TIMEOUT.max(CONNECT_TIMEOUT);
+    let limit = SESSION_TIMEOUT.max(TCP_CONNECT_TIMEOUT);
     config.timeouts = ClientTimeouts { handshake: limit, setup: limit, acknowledgement: None };
     let mut session = ClientSession::new(config, fastrand::u64(..), 0);
     let started = Instant::now();
