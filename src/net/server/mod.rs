@@ -11,8 +11,8 @@
 //! broken client costs its own connection and nothing else.
 
 pub mod hub;
-mod http;
-pub mod message;
+mod http_conn;
+pub mod hub_message;
 mod outbox;
 pub mod player_queue;
 mod rtmp_conn;
@@ -364,7 +364,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, proto: Protocol
         tokio::spawn(async move {
             match proto {
                 Protocol::Rtmp => rtmp_conn::serve(socket, peer, id, admission, shared).await,
-                Protocol::Http => http::serve(socket, peer, id, admission, shared).await,
+                Protocol::Http => http_conn::serve(socket, peer, id, admission, shared).await,
             }
         });
     }

@@ -16,7 +16,7 @@
 //! vectored writes.
 
 use super::hub::{Kick, StreamHub, key_matches, split_key};
-use super::message::HubMessage;
+use super::hub_message::HubMessage;
 use super::player_queue::{DirectSink, Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue, lock_out};
 use super::{
     Admission, REFUSED_CLOSE_LINGER, SERVER_CHUNK_SIZE, Shared,

@@ -1,4 +1,6 @@
-//! HTTP-FLV and the stream list, on a minimal HTTP/1.1 responder.
+//! HTTP-FLV and the stream list, on a minimal HTTP/1.1 responder: an HTTP
+//! connection's task, as `rtmp_conn` is an RTMP one's (the request head it
+//! parses is the core's `http`, whose name this file had).
 //!
 //! - `GET /APP/STREAM.flv`: an endless FLV body (file header, then metadata,
 //!   sequence headers and the cached GOP, then live tags) for browsers
