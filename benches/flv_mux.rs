@@ -5,7 +5,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::io::Cursor;
 use std::time::Duration;
-use tally::flv::{self, FlvWriter};
+use tally::flv::FlvWriter;
+use tally::tags;
 use tally::media::{Codec, EncodedPacket};
 
 fn packets() -> Vec<EncodedPacket> {
@@ -31,8 +32,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for p in &pkts {
                 black_box(match p.codec {
-                    Codec::H264 => flv::video_tag(p),
-                    Codec::Aac => flv::audio_tag(p),
+                    Codec::H264 => tags::video_tag(p),
+                    Codec::Aac => tags::audio_tag(p),
                 });
             }
         })
@@ -43,8 +44,8 @@ fn bench(c: &mut Criterion) {
             let mut w = FlvWriter::new(Cursor::new(Vec::with_capacity(400_000)), true, true).expect("header");
             for p in &pkts {
                 let tag = match p.codec {
-                    Codec::H264 => flv::video_tag(p),
-                    Codec::Aac => flv::audio_tag(p),
+                    Codec::H264 => tags::video_tag(p),
+                    Codec::Aac => tags::audio_tag(p),
                 };
                 w.write_tag(&tag).expect("write");
             }

@@ -10,16 +10,16 @@ pub mod config;
 pub mod decode;
 pub mod encode;
 pub mod engine;
-pub mod flv;
 pub mod media;
 pub mod net;
 pub mod pipeline;
 pub mod session;
+pub mod tags;
 pub mod ui;
 
 // The protocol core, sans-IO, in its own crate so that it builds (and
 // fuzzes) without the app's stack; here under the names it always had.
-pub use tally_proto::{amf0, http, rtmp};
+pub use tally_proto::{amf0, flv, http, rtmp};
 
 /// An error and its causes, `outer: inner: ...`, as anyhow's `{:#}` prints
 /// them (a cause whose words the outer message already ends with is not

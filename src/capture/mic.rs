@@ -41,7 +41,7 @@ const STALL_AFTER_US: i64 = 200_000;
 const STALL_FILL_MARGIN_US: i64 = 20_000;
 
 /// How long the audio thread waits between looks at an empty ring.
-const POLL: Duration = Duration::from_millis(3);
+const RING_POLL: Duration = Duration::from_millis(3);
 
 /// A device producing this many times its nominal rate is not a live device.
 const FAST_DEVICE_FACTOR: f64 = 1.5;
@@ -585,7 +585,7 @@ impl AudioSource for MicSource {
                     continue;
                 }
             }
-            std::thread::sleep(POLL);
+            std::thread::sleep(RING_POLL);
         }
     }
 }

@@ -40,7 +40,7 @@ pub use pacing::Pacer;
 pub use spec::{AudioSourceSpec, VideoSourceSpec};
 pub use wav::WavSource;
 pub use y4m::Y4mSource;
-pub use test_pattern::{FLASH_LUMA, FrameMark, MAX_FPS, MAX_HEIGHT, MAX_WIDTH, MIN_DIMENSION, TestPattern};
+pub use test_pattern::{FLASH_LUMA, FrameMark, MAX_FPS, MAX_PATTERN_HEIGHT, MAX_PATTERN_WIDTH, MIN_DIMENSION, TestPattern};
 pub use tone::{
     AUDIO_BLOCK_FRAMES, BEEP_DBFS, BEEP_HZ, BEEP_MS, MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, Silence,
     TONE_DBFS, TONE_HZ, Tone,

@@ -2,7 +2,7 @@
 //! camera, a Y4M file; `auto`, a tone, silence, a microphone, a WAV file.
 //! The same text form on the command line, in profiles and in the app.
 
-use crate::media::settings::serde_as_text;
+use crate::media::rendition::serde_as_text;
 use std::path::PathBuf;
 
 /// Where video comes from.

@@ -21,9 +21,9 @@ use crate::media::VideoFrame;
 pub const MIN_DIMENSION: u32 = 16;
 /// Largest accepted width (8K UHD); bounds the background allocation a
 /// mistyped size can cause.
-pub const MAX_WIDTH: u32 = 7680;
-/// Largest accepted height; see [`MAX_WIDTH`].
-pub const MAX_HEIGHT: u32 = 4320;
+pub const MAX_PATTERN_WIDTH: u32 = 7680;
+/// Largest accepted height; see [`MAX_PATTERN_WIDTH`].
+pub const MAX_PATTERN_HEIGHT: u32 = 4320;
 /// Highest accepted frame rate.
 pub const MAX_FPS: u32 = 240;
 /// Luma of the flash frame (BT.709 limited-range reference white); chroma is neutral (128).
@@ -95,7 +95,7 @@ impl TestPattern {
     ///
     /// Fails with [`CaptureError::Format`] if the size is odd (I420 needs even
     /// sizes; rounding silently would hand the encoder a size the user did not
-    /// ask for), outside [`MIN_DIMENSION`]..=[`MAX_WIDTH`]/[`MAX_HEIGHT`], or
+    /// ask for), outside [`MIN_DIMENSION`]..=[`MAX_PATTERN_WIDTH`]/[`MAX_PATTERN_HEIGHT`], or
     /// the rate is outside 1..=[`MAX_FPS`].
     pub fn new(width: u32, height: u32, fps: u32) -> Result<Self, CaptureError> {
         Self::with_rate(width, height, FrameRate::per_second(fps))
@@ -109,10 +109,10 @@ impl TestPattern {
                 "test pattern size {width}x{height}: width and height must be even (I420)"
             )));
         }
-        if !(MIN_DIMENSION..=MAX_WIDTH).contains(&width) || !(MIN_DIMENSION..=MAX_HEIGHT).contains(&height) {
+        if !(MIN_DIMENSION..=MAX_PATTERN_WIDTH).contains(&width) || !(MIN_DIMENSION..=MAX_PATTERN_HEIGHT).contains(&height) {
             return Err(CaptureError::Format(format!(
                 "test pattern size {width}x{height}: must be between {MIN_DIMENSION}x{MIN_DIMENSION} \
-                 and {MAX_WIDTH}x{MAX_HEIGHT}"
+                 and {MAX_PATTERN_WIDTH}x{MAX_PATTERN_HEIGHT}"
             )));
         }
         // num >= den and num <= MAX_FPS * den, in u64 so that neither overflows.
@@ -225,7 +225,7 @@ impl TestPattern {
         let half = MOVER_PERIOD_US / 2;
         let t = self.format.frame_rate.pts_us_of_frame(index) % MOVER_PERIOD_US;
         let along = if t < half { t } else { MOVER_PERIOD_US - t };
-        // travel <= MAX_WIDTH and along <= half: the product fits easily.
+        // travel <= MAX_PATTERN_WIDTH and along <= half: the product fits easily.
         let x = even_down((travel * along / half) as usize);
         let r = Rect { x, ..self.mover };
         fill_yuv(frame, w, h, r, WHITE);

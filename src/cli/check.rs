@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use std::time::Duration;
 use tally::config::{self, ProfileStore};
-use tally::engine::{BroadcastPlan, CheckState, Command, Engine, EngineOptions, GoLiveRequest, check};
+use tally::engine::{BroadcastPlan, CheckState, Command, Engine, EngineOptions, GoLiveRequest, preflight};
 
 /// `tally check`'s options.
 #[derive(Args, Debug)]
@@ -46,7 +46,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<bool> {
     let request = GoLiveRequest { profile: args.profile, urls, ca_file: args.ca_file, encode: args.encode.overrides(), ..Default::default() };
     let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?))?;
     // Said plainly before anything is published.
-    for (_, notice) in check::destinations(&plan, args.publish_test) {
+    for (_, notice) in preflight::destinations(&plan, args.publish_test) {
         if let Some(n) = notice {
             eprintln!("note: {n}");
         }

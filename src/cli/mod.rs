@@ -75,7 +75,7 @@ pub fn destination_urls(raw: &[SecretArg], profile: Option<&str>) -> Result<Vec<
 pub struct Cli {
     /// What to do; without one, the app opens.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<TallyCommand>,
     /// How the window draws: `glow` (OpenGL, the default: the least memory)
     /// or `wgpu` (Vulkan/GL through wgpu, in the Windows and macOS builds and
     /// in Linux builds made with `--features wgpu`). Try the other if the
@@ -84,9 +84,9 @@ pub struct Cli {
     pub renderer: tally::ui::Renderer,
 }
 
-/// The subcommands.
+/// The subcommands of `tally` (not `engine::Command`, what they send the engine).
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub enum TallyCommand {
     /// Go live headless to one or more RTMP/RTMPS URLs and/or a saved profile.
     Stream(stream::StreamArgs),
     /// Encode to a local FLV file.
@@ -128,7 +128,7 @@ pub enum Command {
 
 /// Runs a parsed command; `Ok(false)` for a run that ended with errors
 /// already shown.
-pub fn run(command: Option<Command>, renderer: tally::ui::Renderer) -> anyhow::Result<bool> {
+pub fn run(command: Option<TallyCommand>, renderer: tally::ui::Renderer) -> anyhow::Result<bool> {
     match command {
         None => {
             if let Some(why) = tally::ui::unavailable(renderer) {
@@ -142,17 +142,17 @@ pub fn run(command: Option<Command>, renderer: tally::ui::Renderer) -> anyhow::R
                 None => tally::ui::run(renderer).map(|()| true),
             }
         }
-        Some(Command::Stream(args)) => stream::stream(args),
-        Some(Command::Record { file, media }) => stream::record(file, &media),
-        Some(Command::Profiles(cmd)) => profiles::run(cmd).map(|()| true),
-        Some(Command::Devices { json }) => devices::list(json).map(|()| true),
-        Some(Command::Serve(args)) => serve::serve(args).map(|()| true),
-        Some(Command::Check(args)) => check::run(args),
-        Some(Command::Completions { shell }) => {
+        Some(TallyCommand::Stream(args)) => stream::stream(args),
+        Some(TallyCommand::Record { file, media }) => stream::record(file, &media),
+        Some(TallyCommand::Profiles(cmd)) => profiles::run(cmd).map(|()| true),
+        Some(TallyCommand::Devices { json }) => devices::list(json).map(|()| true),
+        Some(TallyCommand::Serve(args)) => serve::serve(args).map(|()| true),
+        Some(TallyCommand::Check(args)) => check::run(args),
+        Some(TallyCommand::Completions { shell }) => {
             docs::completions(shell);
             Ok(true)
         }
-        Some(Command::Manpages { dir }) => {
+        Some(TallyCommand::Manpages { dir }) => {
             for page in docs::manpages(&dir)? {
                 say!("{}", page.display());
             }

@@ -163,10 +163,10 @@ mod tests {
             frame.y.iter_mut().enumerate().for_each(|(n, p)| *p = (n as u64 + i * 7) as u8);
             let VideoOutput::Frame { packet, config } = enc.encode(&frame).unwrap() else { continue };
             if let Some(config) = config {
-                let header = crate::flv::video_sequence_header(&config, 0).unwrap();
+                let header = crate::tags::video_sequence_header(&config, 0).unwrap();
                 assert!(dec.decode_tag(&header.data, 0).unwrap().is_none());
             }
-            let tag = crate::flv::video_tag(&packet);
+            let tag = crate::tags::video_tag(&packet);
             if let Some(pic) = dec.decode_tag(&tag.data, tag.timestamp_ms).unwrap() {
                 assert_eq!((pic.width, pic.height, pic.y.len(), pic.u.len()), (320, 180, 320 * 180, 160 * 90));
                 pictures += 1;

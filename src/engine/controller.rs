@@ -651,7 +651,7 @@ impl Controller {
                 super::log::LogRing::global().remember_secret(&d.url.stream_key);
             }
         }
-        let targets = super::check::destinations(&plan, publish_test);
+        let targets = super::preflight::destinations(&plan, publish_test);
         let notices: Vec<String> = targets.iter().filter_map(|(_, n)| n.clone()).collect();
         let total = targets.len();
         self.set(|s| s.check = CheckState::Running { done: Vec::new(), total, notices });
@@ -659,7 +659,7 @@ impl Controller {
         tokio::spawn(async move {
             let mut done = Vec::new();
             for (dest, _) in targets {
-                let report = super::check::run(dest, &plan, publish_test).await;
+                let report = super::preflight::run(dest, &plan, publish_test).await;
                 done.push(report);
                 let so_far = done.clone();
                 state.send_modify(|s| {

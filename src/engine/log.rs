@@ -19,7 +19,7 @@ use tracing_subscriber::layer::Context;
 /// Events kept: about the last few minutes of a busy broadcast's info log.
 pub const LOG_CAPACITY: usize = 1000;
 /// Longest message kept; longer ones are cut (a peer could send a huge error text).
-pub const MAX_MESSAGE_LEN: usize = 2048;
+pub const MAX_LOG_MESSAGE_LEN: usize = 2048;
 /// Shortest key that is searched for in messages: shorter "keys" would
 /// redact ordinary words.
 const MIN_SECRET_LEN: usize = 4;
@@ -137,8 +137,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RingLayer {
         let mut message = Message(String::new());
         event.record(&mut message);
         let mut text = message.0.trim_start().to_string();
-        if text.len() > MAX_MESSAGE_LEN {
-            let mut cut = MAX_MESSAGE_LEN;
+        if text.len() > MAX_LOG_MESSAGE_LEN {
+            let mut cut = MAX_LOG_MESSAGE_LEN;
             while !text.is_char_boundary(cut) {
                 cut -= 1;
             }
@@ -165,7 +165,7 @@ mod tests {
             for i in 0..LOG_CAPACITY + 10 {
                 tracing::info!(n = i, "event");
             }
-            tracing::error!("{}", "x".repeat(MAX_MESSAGE_LEN * 2));
+            tracing::error!("{}", "x".repeat(MAX_LOG_MESSAGE_LEN * 2));
         });
         let events = ring.snapshot();
         assert_eq!(events.len(), LOG_CAPACITY, "bounded");
@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(events[0].message, "event n=11", "the oldest were dropped");
         let last = events.last().unwrap();
         assert_eq!(last.level, tracing::Level::ERROR);
-        assert!(last.message.chars().count() <= MAX_MESSAGE_LEN + 1);
+        assert!(last.message.chars().count() <= MAX_LOG_MESSAGE_LEN + 1);
 
         let early = LogRing::default();
         early.remember_secret(&StreamKey::new("live_123_secret"));

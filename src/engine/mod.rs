@@ -9,7 +9,7 @@
 //! May use `pipeline`, `net` (the server), `config`, `capture`; never `ui`
 //! or the command line.
 
-pub mod check;
+pub mod preflight;
 mod controller;
 pub mod log;
 pub mod log_file;

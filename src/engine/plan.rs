@@ -5,7 +5,7 @@
 
 use crate::capture::{VideoSourceSpec, Y4mSource};
 use crate::config::{ConfigError, EncodeOverrides, Profile, ProfileStore};
-use crate::media::settings::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
+use crate::media::rendition::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
 use crate::net::publisher::Destination;
 use crate::capture::AudioSourceSpec;
 use crate::pipeline::{BroadcastSettings, OutputSpec};

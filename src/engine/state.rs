@@ -2,7 +2,7 @@
 //! out of a watch channel, never a lock a face could wait on.
 
 use crate::net::OutputState;
-use crate::net::check::CheckReport;
+use crate::net::probe::CheckReport;
 use crate::pipeline::{BroadcastSummary, OutputKind};
 use crate::session::SessionFormat;
 use std::net::SocketAddr;

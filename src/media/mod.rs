@@ -5,10 +5,10 @@
 //! use it; it uses nothing of Tally's.
 
 mod clock;
-pub mod settings;
+pub mod rendition;
 
 pub use clock::MediaClock;
-pub use settings::FrameSize;
+pub use rendition::FrameSize;
 
 use bytes::Bytes;
 

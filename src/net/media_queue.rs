@@ -1,5 +1,5 @@
 //! The bounded-queue core under both kinds of media queue: a destination's
-//! output queue (`net::queue`, fed by the broadcast's fan-out) and a
+//! output queue (`net::output_queue`, fed by the broadcast's fan-out) and a
 //! player's queue in the server (`net::server::player_queue`, fed by the
 //! hub). Both hold FLV-shaped media bounded in milliseconds and bytes,
 //! never drop configuration (metadata, sequence headers) or notices, and

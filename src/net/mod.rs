@@ -5,11 +5,11 @@
 //! May use `rtmp/`, `flv/`, `media/`; never `pipeline/` or `ui/`.
 
 pub mod rtmp_player;
-pub mod check;
+pub mod probe;
 pub mod client_setup;
 pub mod publisher;
 pub mod media_queue;
-pub mod queue;
+pub mod output_queue;
 pub mod server;
 mod status;
 pub mod transport;

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use tokio::io::AsyncReadExt;
 
 /// Longest wait for the TCP connection (and the TLS handshake): the transport's.
-pub use super::transport::CONNECT_TIMEOUT;
+pub use super::transport::TCP_CONNECT_TIMEOUT;
 
 /// Why playing failed.
 #[derive(Debug, thiserror::Error)]

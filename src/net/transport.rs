@@ -17,7 +17,7 @@ use tokio::time::timeout;
 /// Longest wait for DNS.
 pub const RESOLVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for the TCP connection (and the TLS handshake).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most unsent bytes the kernel holds for us (`TCP_NOTSENT_LOWAT`). Beyond
 /// it writes wait, so a backlog builds in our queue, where it is measured
 /// and dropped at keyframes, not invisibly in a socket buffer of megabytes.
@@ -44,7 +44,7 @@ pub async fn resolve(url: &RtmpUrl) -> Result<Vec<SocketAddr>, PublishError> {
 pub async fn connect_tcp(addrs: &[SocketAddr]) -> Result<TcpStream, PublishError> {
     let mut last = PublishError::NoAddress { host: "-".into() };
     for addr in addrs {
-        match timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        match timeout(TCP_CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
                 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -145,7 +145,7 @@ pub async fn connect_transport(url: &RtmpUrl, tcp: TcpStream, tls: Option<&Arc<r
     let name = rustls_pki_types::ServerName::try_from(host.clone())
         .map_err(|_| DestinationConfigError::ServerName { host: host.clone() })?;
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
-    match timeout(CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
+    match timeout(TCP_CONNECT_TIMEOUT, connector.connect(name, tcp)).await {
         Err(_) => Err(PublishError::Timeout("the TLS handshake")),
         Ok(Err(e)) => {
             // A reset during the handshake is the network; anything TLS said is final.

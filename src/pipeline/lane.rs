@@ -6,7 +6,7 @@
 use super::counters::LaneCounters;
 use super::outputs::Member;
 use crate::media::VideoFrame;
-use crate::media::settings::RenditionSpec;
+use crate::media::rendition::RenditionSpec;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 

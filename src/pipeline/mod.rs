@@ -4,15 +4,15 @@
 //! Threads: two that take what the capture session hands the broadcast
 //! (`intake`: pictures to every rendition; audio encoded to AAC once), one per rendition — an encoder for each distinct set of video
 //! settings among the outputs, which also interleaves audio and video by
-//! timestamp and fans the tags out into one bounded [`OutputQueue`](crate::net::queue::OutputQueue) per
-//! output on it (`renditions`, `mux`, `lane`) — one thread per file recorder,
+//! timestamp and fans the tags out into one bounded [`OutputQueue`](crate::net::output_queue::OutputQueue) per
+//! output on it (`renditions`, `muxer`, `lane`) — one thread per file recorder,
 //! and one tokio task per RTMP destination. Nothing here blocks on an
 //! output: a failing or slow destination only loses its own frames (see
-//! `net::queue`), and a congested one gets an encode of its own.
+//! `net::output_queue`), and a congested one gets an encode of its own.
 
 mod counters;
 mod lane;
-mod mux;
+mod muxer;
 mod outputs;
 mod intake;
 mod renditions;

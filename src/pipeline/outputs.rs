@@ -3,10 +3,10 @@
 //! one removed, the others untouched.
 
 use super::PipelineError;
-use crate::media::settings::RenditionSpec;
+use crate::media::rendition::RenditionSpec;
 use crate::flv::FlvWriter;
 use crate::net::publisher::{self, Destination};
-use crate::net::queue::{OutputQueue, QueueLimits};
+use crate::net::output_queue::{OutputQueue, QueueLimits};
 use crate::net::{FailureKind, OutputState, OutputStatus};
 use crate::rtmp::RtmpUrl;
 use std::fs::File;

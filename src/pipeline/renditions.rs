@@ -8,7 +8,7 @@
 //!
 //! Each rendition runs on its own thread (`tally-rN`): it encodes the
 //! frames it is handed and muxes them with the audio into the queues of
-//! the outputs assigned to it (`pipeline::mux`). The capture thread hands
+//! the outputs assigned to it (`pipeline::muxer`). The capture thread hands
 //! every rendition each frame (`FrameFan`), the audio thread each packet
 //! (`AudioFan`), through bounded channels.
 //!
@@ -26,11 +26,11 @@
 use super::StageError;
 use super::counters::{LaneCounters, PipelineCounters};
 use super::lane::{LaneFrame, LaneShared, Membership};
-use super::mux;
+use super::muxer;
 use super::outputs::{Member, OutputKind, OutputSet};
 use super::settings::BroadcastSettings;
 use crate::encode::{H264Encoder, H264Settings};
-use crate::media::settings::RenditionSpec;
+use crate::media::rendition::RenditionSpec;
 use crate::media::{AudioConfig, EncodedPacket, FrameSize, VideoFrame};
 use crate::net::{FailureKind, OutputState};
 use std::collections::HashMap;
@@ -603,7 +603,7 @@ fn run_lane(
     frames: Receiver<LaneFrame>,
     audio: Receiver<EncodedPacket>,
 ) -> Result<(), StageError> {
-    let result = mux::run_lane_muxer(set.as_ref(), &lane, enc, frames, audio, &set.audio_config, &set.settings, &set.counters);
+    let result = muxer::run_lane_muxer(set.as_ref(), &lane, enc, frames, audio, &set.audio_config, &set.settings, &set.counters);
     if result.is_err() {
         set.stop.store(true, Ordering::SeqCst);
     }

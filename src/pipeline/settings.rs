@@ -1,8 +1,8 @@
 //! What a broadcast is asked to do.
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
+use crate::media::rendition::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
 use crate::session::{Pacing, SessionFormat, SessionSpec};
-use crate::media::settings::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
 use std::time::Duration;
 
 /// Everything the capture and encode stages need.

@@ -25,7 +25,7 @@ pub use live::Tally;
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::config::Profile;
 use crate::engine::{BroadcastState, CheckState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat, SourcesState, ViewerState};
-use crate::media::settings::{DEFAULT_FPS, DEFAULT_SIZE};
+use crate::media::rendition::{DEFAULT_FPS, DEFAULT_SIZE};
 use crate::pipeline::Stats;
 use crate::session::{AudioLevels, PreviewFrame};
 use std::sync::Arc;

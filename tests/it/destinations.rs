@@ -305,7 +305,7 @@ fn a_sixty_second_outage_keeps_memory_bounded_and_the_recording_whole() {
 // ---------------------------------------------------------------------------
 
 /// The publisher's queue bound: audio is kept up to twice the 1.5 s of
-/// video (`net::queue::QueueLimits::PUBLISHER`), plus a frame.
+/// video (`net::output_queue::QueueLimits::PUBLISHER`), plus a frame.
 const PUBLISHER_QUEUE_BOUND_MS: u64 = 3_000 + 50;
 
 #[test]

@@ -23,6 +23,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use tally::amf0;
 use tally::flv;
+use tally::tags;
 use tally::media::{AudioConfig, VideoConfig};
 use tally::rtmp::{
     ChunkDecoder, ClientConfig, ClientEvent, ClientSession, MediaKind, RtmpMessage, RtmpUrl, ServerConfig, ServerEvent,
@@ -74,11 +75,11 @@ fn publish_sequence() -> Vec<u8> {
         bitrate_kbps: 2500,
     };
     let audio = AudioConfig { asc: Bytes::from_static(&[0x11, 0x90]), sample_rate: 48_000, channels: 2, bitrate_kbps: 128 };
-    let meta = flv::metadata_tag(&flv::stream_metadata(Some(&video), Some(&audio), "Tally"), 0);
+    let meta = flv::metadata_tag(&tags::stream_metadata(Some(&video), Some(&audio), "Tally"), 0);
     client.send_media(MediaKind::Data, 0, flv::set_data_frame(&meta.data)).expect("metadata");
-    let vsh = flv::video_sequence_header(&video, 0).expect("avc header");
+    let vsh = tags::video_sequence_header(&video, 0).expect("avc header");
     client.send_media(MediaKind::Video, 0, vsh.data.clone()).expect("video header");
-    let ash = flv::audio_sequence_header(&audio, 0);
+    let ash = tags::audio_sequence_header(&audio, 0);
     client.send_media(MediaKind::Audio, 0, ash.data.clone()).expect("audio header");
     wire.extend_from_slice(&client.take_outbound());
     wire

@@ -1,7 +1,7 @@
 //! The request head of an HTTP/1.1 request to the built-in server
 //! (RFC 9112 section 2–3): found in received bytes, bounded, and routed to
 //! what the server offers (HTTP-FLV at `/APP/STREAM.flv`, the status at
-//! `/api/streams`). Sans-IO: the driver (`tally::net::server::http`) reads
+//! `/api/streams`). Sans-IO: the driver (`tally::net::server::http_conn`) reads
 //! the socket and answers.
 //!
 //! Only the request line matters to the server; header fields are read past,

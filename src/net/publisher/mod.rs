@@ -27,10 +27,10 @@ mod resume;
 
 pub use congestion::{BACKOFF_MAX, BACKOFF_MIN, Congestion, backoff};
 pub use error::{DestinationConfigError, PublishError, Stall};
-pub use crate::net::transport::{CONNECT_TIMEOUT, RESOLVE_TIMEOUT, SOCKET_UNSENT_MAX};
+pub use crate::net::transport::{TCP_CONNECT_TIMEOUT, RESOLVE_TIMEOUT, SOCKET_UNSENT_MAX};
 
 use super::client_setup::{self, SetupError};
-use super::queue::OutputQueue;
+use super::output_queue::OutputQueue;
 use super::status::{OutputState, OutputStatus};
 use super::transport::{Connection, Transport, connect, tls_config};
 use congestion::DrainMeter;
@@ -47,9 +47,9 @@ use tokio::time::timeout;
 /// Longest wait from connected to `NetStream.Publish.Start`.
 pub const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
 /// After unpublishing, how long to wait for the server to close its side.
-pub const CLOSE_LINGER: Duration = Duration::from_secs(2);
+pub const UNPUBLISH_CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// A write that makes no progress for this long means the path is gone.
-pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(8);
+pub const PUBLISH_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(8);
 /// With more than two acknowledgement windows unacknowledged and no
 /// acknowledgement for this long, the server is considered gone.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(20);
@@ -82,7 +82,7 @@ pub struct Destination {
     /// Its own video settings (a profile's per-destination override, or
     /// its service's limits); `None`: the broadcast's. The bitrate here is
     /// congestion control's ceiling when set.
-    pub video: Option<crate::media::settings::RenditionSpec>,
+    pub video: Option<crate::media::rendition::RenditionSpec>,
 }
 
 impl Destination {
@@ -263,7 +263,7 @@ async fn run_session(
     session.unpublish();
     flush(&mut session, &mut wr).await?;
     let _ = wr.shutdown().await;
-    let _ = timeout(CLOSE_LINGER, async {
+    let _ = timeout(UNPUBLISH_CLOSE_LINGER, async {
         loop {
             buf.clear();
             match rd.read_buf(&mut buf).await {
@@ -292,10 +292,10 @@ async fn flush(session: &mut ClientSession, wr: &mut WriteHalf<Box<dyn Transport
     client_setup::flush(session, wr).await.map_err(PublishError::Io)
 }
 
-/// [`flush`], giving up when the write makes no progress for [`WRITE_STALL_TIMEOUT`].
+/// [`flush`], giving up when the write makes no progress for [`PUBLISH_WRITE_STALL_TIMEOUT`].
 async fn flush_timed(session: &mut ClientSession, wr: &mut WriteHalf<Box<dyn Transport>>) -> Result<(), PublishError> {
-    match timeout(WRITE_STALL_TIMEOUT, flush(session, wr)).await {
-        Err(_) => Err(PublishError::Stalled(Stall::NoWriteProgress(WRITE_STALL_TIMEOUT))),
+    match timeout(PUBLISH_WRITE_STALL_TIMEOUT, flush(session, wr)).await {
+        Err(_) => Err(PublishError::Stalled(Stall::NoWriteProgress(PUBLISH_WRITE_STALL_TIMEOUT))),
         Ok(r) => r,
     }
 }

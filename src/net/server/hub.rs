@@ -8,7 +8,7 @@
 //! Publishing never waits for a player: pushes into player queues never
 //! block (see [`super::player_queue`]).
 
-use super::message::HubMessage;
+use super::hub_message::HubMessage;
 use super::player_queue::{PlayerInfo, PlayerItem, PlayerQueue, PushOutcome};
 use crate::rtmp::MediaKind;
 use std::collections::HashMap;

@@ -11,15 +11,15 @@
 //! broken client costs its own connection and nothing else.
 
 pub mod hub;
-mod http;
-pub mod message;
+mod http_conn;
+pub mod hub_message;
 mod outbox;
 pub mod player_queue;
 mod rtmp_conn;
 
 pub use hub::{Registry, StreamInfo};
 
-use crate::rtmp::{DecoderLimits, ServerConfig as SessionConfig, ServerTimeouts, StreamKey};
+use crate::rtmp::{DecoderLimits, ServerConfig as SessionConfig, ServerTimeouts, StreamKey, chunk};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,7 +33,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// After the handshake, a client has this long to send `connect`; other
 /// bytes do not extend it (nginx-rtmp keeps such a connection for its
 /// 60 s `timeout`, refreshed by any input).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const RTMP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection that neither publishes nor plays is closed after this long
 /// without a byte from the client.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -42,27 +42,23 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const PUBLISHER_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// A write to a player that makes no progress for this long ends it: a
 /// player that stopped reading entirely.
-pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(20);
+pub const CLIENT_WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a refused client gets to read our reason and close after we
 /// have (see `rtmp_conn::Conn::close_gracefully`); a client that keeps
 /// sending is cut off then.
-pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
+pub const REFUSED_CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// Default connection limit (RTMP and HTTP together).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default limit of connections from one client address (loopback clients
 /// are not limited unless asked: every local player shares 127.0.0.1).
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 32;
-/// Refused connections answered at once (told why, given `CLOSE_LINGER` to
+/// Refused connections answered at once (told why, given `REFUSED_CLOSE_LINGER` to
 /// read it); beyond this a refused connection is closed without an answer,
 /// so a flood of refusals costs no more than this many tasks.
 pub const MAX_REFUSING: usize = 64;
 /// Chunk size the server sends with, announced to every client at `connect`:
 /// the size shared player media is chunked for.
 pub const SERVER_CHUNK_SIZE: u32 = 4096;
-/// Longest message a client may send: 8 MiB, several times a 4K keyframe.
-pub const MAX_MESSAGE_LEN: usize = crate::rtmp::chunk::MAX_MESSAGE_LEN;
-/// Most chunk streams a client may use at once.
-pub const MAX_CHUNK_STREAMS: usize = crate::rtmp::chunk::MAX_CHUNK_STREAMS;
 
 /// How the server runs.
 #[derive(Clone, Debug)]
@@ -296,10 +292,13 @@ impl Server {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let session = SessionConfig {
             chunk_size: SERVER_CHUNK_SIZE,
-            limits: DecoderLimits { max_message_len: MAX_MESSAGE_LEN, max_chunk_streams: MAX_CHUNK_STREAMS, ..DecoderLimits::default() },
+            // The longest message a client may send (8 MiB, several times a
+            // 4K keyframe) and the most chunk streams it may use at once:
+            // the core's own limits, under their one name.
+            limits: DecoderLimits { max_message_len: chunk::MAX_MESSAGE_LEN, max_chunk_streams: chunk::MAX_CHUNK_STREAMS, ..DecoderLimits::default() },
             timeouts: ServerTimeouts {
                 handshake: HANDSHAKE_TIMEOUT,
-                connect: CONNECT_TIMEOUT,
+                connect: RTMP_CONNECT_TIMEOUT,
                 idle: IDLE_TIMEOUT,
                 publisher_idle: PUBLISHER_IDLE_TIMEOUT,
             },
@@ -365,7 +364,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, proto: Protocol
         tokio::spawn(async move {
             match proto {
                 Protocol::Rtmp => rtmp_conn::serve(socket, peer, id, admission, shared).await,
-                Protocol::Http => http::serve(socket, peer, id, admission, shared).await,
+                Protocol::Http => http_conn::serve(socket, peer, id, admission, shared).await,
             }
         });
     }

@@ -1,7 +1,7 @@
 //! What one connection still has to write, in order, and the writing of it.
 //!
 //! A player's outbox holds the shared, pre-chunked media of many players
-//! (`Bytes` clones of one encoding, see [`super::message`]) and its own
+//! (`Bytes` clones of one encoding, see [`super::hub_message`]) and its own
 //! session's messages. [`Outbox::poll_write`] hands as much as the socket
 //! takes to one vectored `sendmsg` (up to [`MAX_IOV`] messages per call), and
 //! a socket that is full parks the task until the kernel says it is writable

@@ -11,7 +11,7 @@
 
 use super::SERVER_CHUNK_SIZE;
 use bytes::Bytes;
-use super::message::HubMessage;
+use super::hub_message::HubMessage;
 use super::outbox::Outbox;
 pub use crate::net::media_queue::{PushOutcome, QueueLimits};
 use crate::net::media_queue::{Media, MediaDeque, Queued};

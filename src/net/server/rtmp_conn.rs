@@ -16,11 +16,11 @@
 //! vectored writes.
 
 use super::hub::{Kick, StreamHub, key_matches, split_key};
-use super::message::HubMessage;
+use super::hub_message::HubMessage;
 use super::player_queue::{DirectSink, Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue, lock_out};
 use super::{
-    Admission, CLOSE_LINGER, SERVER_CHUNK_SIZE, Shared,
-    WRITE_STALL_TIMEOUT,
+    Admission, REFUSED_CLOSE_LINGER, SERVER_CHUNK_SIZE, Shared,
+    CLIENT_WRITE_STALL_TIMEOUT,
 };
 use crate::rtmp::{MediaKind, ServerEvent, ServerSession, SessionError, Timer};
 use super::outbox::Outbox;
@@ -97,7 +97,7 @@ enum PlayerWake {
     Readable(std::io::Result<()>),
     /// Writing failed.
     Failed(std::io::Error),
-    /// The socket took nothing for [`WRITE_STALL_TIMEOUT`].
+    /// The socket took nothing for [`CLIENT_WRITE_STALL_TIMEOUT`].
     Stalled,
 }
 
@@ -135,11 +135,11 @@ impl Conn {
     /// acknowledgements, a publisher's first media) makes the kernel reset
     /// it and throw away what we had not yet delivered — the onStatus
     /// saying why. So: FIN after our queued bytes, then discard what the
-    /// client still sends until it closes too, for at most [`CLOSE_LINGER`].
+    /// client still sends until it closes too, for at most [`REFUSED_CLOSE_LINGER`].
     async fn close_gracefully(&mut self) {
         // A session that failed on the client's input has queued its reply
         // (an `_error` or `onStatus` naming what was wrong).
-        if !matches!(timeout(CLOSE_LINGER, self.flush()).await, Ok(Ok(()))) {
+        if !matches!(timeout(REFUSED_CLOSE_LINGER, self.flush()).await, Ok(Ok(()))) {
             return;
         }
         if socket2::SockRef::from(&*self.socket).shutdown(std::net::Shutdown::Write).is_err() {
@@ -157,7 +157,7 @@ impl Conn {
                 }
             }
         };
-        let _ = timeout(CLOSE_LINGER, drain).await;
+        let _ = timeout(REFUSED_CLOSE_LINGER, drain).await;
     }
 
     /// Queues the session's output behind whatever is waiting and writes
@@ -176,14 +176,14 @@ impl Conn {
     }
 
     /// Writes everything waiting; a socket that takes nothing for
-    /// [`WRITE_STALL_TIMEOUT`] ends the connection.
+    /// [`CLIENT_WRITE_STALL_TIMEOUT`] ends the connection.
     async fn write_out(&mut self) -> Result<(), ConnEnd> {
         if lock_out(&self.out).is_empty() {
             return Ok(());
         }
         let (socket, out) = (&self.socket, &self.out);
-        match timeout(WRITE_STALL_TIMEOUT, std::future::poll_fn(|cx| lock_out(out).poll_write(socket, cx))).await {
-            Err(_) => Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
+        match timeout(CLIENT_WRITE_STALL_TIMEOUT, std::future::poll_fn(|cx| lock_out(out).poll_write(socket, cx))).await {
+            Err(_) => Err(ConnEnd::WriteStall(CLIENT_WRITE_STALL_TIMEOUT)),
             Ok(r) => Ok(r?),
         }
     }
@@ -261,7 +261,7 @@ impl Conn {
     /// timer per connection, moved only when it fires.
     async fn play(&mut self) -> Result<bool, ConnEnd> {
         let mut items = Vec::with_capacity(WRITE_BATCH);
-        let stall = tokio::time::sleep(WRITE_STALL_TIMEOUT);
+        let stall = tokio::time::sleep(CLIENT_WRITE_STALL_TIMEOUT);
         tokio::pin!(stall);
         loop {
             let (queue, stream_id, paused) = match &self.role {
@@ -284,7 +284,7 @@ impl Conn {
                     }
                     Poll::Pending => {
                         if let Some(since) = blocked_since {
-                            let until = tokio::time::Instant::from_std(since + WRITE_STALL_TIMEOUT);
+                            let until = tokio::time::Instant::from_std(since + CLIENT_WRITE_STALL_TIMEOUT);
                             if stall.as_mut().poll(cx).is_ready() {
                                 if tokio::time::Instant::now() >= until {
                                     return Poll::Ready(PlayerWake::Stalled);
@@ -320,7 +320,7 @@ impl Conn {
                     self.push_outbound();
                 }
                 PlayerWake::Failed(e) => return Err(e.into()),
-                PlayerWake::Stalled => return Err(ConnEnd::WriteStall(WRITE_STALL_TIMEOUT)),
+                PlayerWake::Stalled => return Err(ConnEnd::WriteStall(CLIENT_WRITE_STALL_TIMEOUT)),
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Tag bodies without the app's media types (FLV 10.1 E.4.2 audio, E.4.3
 //! video, E.4.4 script data; ISO 14496-15 5.2.4.1 AVCDecoderConfigurationRecord):
 //! the header parsers a server and a reader need, and the pieces the app's
-//! muxer (`tally::flv`) builds its tags from.
+//! tag builder (`tally::tags`) builds its tags from.
 
 use super::{FlvError, FlvTag, TagType};
 use crate::amf0::{self, Amf0Value};

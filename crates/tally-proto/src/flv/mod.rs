@@ -5,8 +5,8 @@
 //! so the same tags feed the publisher, the recorder and (later) the server.
 //!
 //! Pure: no clock, no sockets. The writer is generic over `Write + Seek` and
-//! flushes by media time; the reader validates and bounds everything. The
-//! muxer that turns encoded packets into tags is the app's (`tally::flv`),
+//! flushes by media time; the reader validates and bounds everything. What
+//! turns encoded packets into tags is the app's (`tally::tags`),
 //! since it speaks the app's media types.
 
 mod body;
@@ -23,7 +23,7 @@ pub use reader::{FlvHeader, FlvReader, MAX_TAG_SIZE};
 pub use tag::{FlvTag, STREAM_HEADER, TAG_HEADER_LEN, TagType, nature};
 pub use writer::{FLUSH_INTERVAL_MS, FlvWriter};
 
-/// What is wrong with FLV bytes or muxer input.
+/// What is wrong with FLV bytes or tag-builder input.
 #[derive(Debug, thiserror::Error)]
 pub enum FlvError {
     /// The file does not start with "FLV".
@@ -57,7 +57,7 @@ pub enum FlvError {
     /// A tag body too short for its header.
     #[error("{0} tag body too short")]
     ShortBody(&'static str),
-    /// Invalid SPS/PPS given to the muxer.
+    /// Invalid SPS/PPS given to the tag builder.
     #[error("invalid H.264 parameter set: {0}")]
     BadParameterSet(&'static str),
     /// Script data that is not AMF0 "name, value".

@@ -1,11 +1,14 @@
 //! The pre-flight check as the engine runs it: each destination of a plan
-//! checked up to `connect` (`net::check`), then, when asked, published to
+//! checked up to `connect` (`net::probe`), then, when asked, published to
 //! for a while with the (noisy) test pattern at the plan's bitrate, measuring the
 //! sustained upload rate and the server's acknowledgements.
+//!
+//! Was `engine::check`, beside `net::check` (now `net::probe`) and
+//! `cli/check.rs` (`tally check`, which runs this through the engine).
 
 use super::plan::BroadcastPlan;
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
-use crate::net::check::{CheckReport, check};
+use crate::net::probe::{CheckReport, probe};
 use crate::net::publisher::Destination;
 use crate::pipeline::{Broadcast, OutputSpec};
 use crate::session::{CaptureSession, SessionFeeds};
@@ -44,7 +47,7 @@ pub fn destinations(plan: &BroadcastPlan, publish_test: Option<Duration>) -> Vec
 
 /// Checks one destination; with `publish_test`, publishes to it for that long.
 pub async fn run(dest: Destination, plan: &BroadcastPlan, publish_test: Option<Duration>) -> CheckReport {
-    let report = check(&dest.url, dest.ca_file.as_deref()).await;
+    let report = probe(&dest.url, dest.ca_file.as_deref()).await;
     let Some(secs) = publish_test.filter(|_| report.ok) else { return report };
     let started = Instant::now();
     let mut settings = plan.settings.clone();

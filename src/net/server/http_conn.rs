@@ -1,4 +1,6 @@
-//! HTTP-FLV and the stream list, on a minimal HTTP/1.1 responder.
+//! HTTP-FLV and the stream list, on a minimal HTTP/1.1 responder: an HTTP
+//! connection's task, as `rtmp_conn` is an RTMP one's (the request head it
+//! parses is the core's `http`, whose name this file had).
 //!
 //! - `GET /APP/STREAM.flv`: an endless FLV body (file header, then metadata,
 //!   sequence headers and the cached GOP, then live tags) for browsers
@@ -10,7 +12,7 @@
 //! Responses allow any origin, so a page served elsewhere can play.
 
 use super::player_queue::{Drained, PlayerItem, PlayerLimits, PlayerProtocol, PlayerQueue};
-use super::{Admission, HANDSHAKE_TIMEOUT, Shared, WRITE_STALL_TIMEOUT};
+use super::{Admission, HANDSHAKE_TIMEOUT, Shared, CLIENT_WRITE_STALL_TIMEOUT};
 use crate::flv::STREAM_HEADER;
 use crate::http::{self, HeadStatus, RequestHead, Route};
 use bytes::Bytes;
@@ -131,7 +133,7 @@ async fn stream_flv(socket: TcpStream, peer: &SocketAddr, app: &str, name: &str,
             .collect();
         let mut failed = None;
         for b in &bufs {
-            match timeout(WRITE_STALL_TIMEOUT, wr.write_all(b)).await {
+            match timeout(CLIENT_WRITE_STALL_TIMEOUT, wr.write_all(b)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failed = Some(e.to_string()),
                 Err(_) => failed = Some("player stopped reading".into()),

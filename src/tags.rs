@@ -1,8 +1,13 @@
-//! Tags from the app's encoded packets and stream configurations (FLV 10.1
-//! E.4.2 audio, E.4.3 video, E.5 onMetaData); the body pieces and parsers
-//! they rest on are the protocol core's (`tally_proto::flv`).
+//! FLV tags from the app's encoded packets and stream configurations (FLV
+//! 10.1 E.4.2 audio, E.4.3 video, E.5 onMetaData); the body pieces and
+//! parsers they rest on are the protocol core's (`crate::flv`, which is
+//! `tally_proto::flv`). Uses `media/` and `flv/` only.
+//!
+//! Was `tally::flv` (with a `mux` inside) over the core's `flv`, and so
+//! shared its name with the tag format itself and its file name with the
+//! rendition's muxer (`pipeline::muxer`); it only builds tags.
 
-use super::{AAC_AUDIO_HEADER, AVC_INTER, AVC_KEYFRAME, FlvError, FlvTag, StreamMetadata, TagType, avc_decoder_configuration_record};
+use crate::flv::{AAC_AUDIO_HEADER, AVC_INTER, AVC_KEYFRAME, FlvError, FlvTag, StreamMetadata, TagType, avc_decoder_configuration_record};
 use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
 use bytes::{BufMut, BytesMut};
 

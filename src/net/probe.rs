@@ -2,9 +2,13 @@
 //! TCP connect, TLS with certificate verification (`rtmps://`), the RTMP
 //! handshake and `connect` (the server accepted the application), each
 //! step timed, stopping at the first that fails.
+//!
+//! The network probe (`probe`); the check as a whole is the engine's
+//! `engine::preflight`, and `tally check` is `cli/check.rs` (this was
+//! `net::check`, one of three `check.rs`).
 
 use super::publisher::PublishError;
-use super::transport::{self, CONNECT_TIMEOUT};
+use super::transport::{self, TCP_CONNECT_TIMEOUT};
 use super::client_setup::{self, SetupError};
 use crate::rtmp::{ClientConfig, ClientEvent, ClientSession, ClientTimeouts, RtmpUrl, Scheme, SessionError};
 use std::path::Path;
@@ -138,7 +142,7 @@ impl CheckReport {
 }
 
 /// Checks `url` up to and including `connect`; publishes nothing.
-pub async fn check(url: &RtmpUrl, ca_file: Option<&Path>) -> CheckReport {
+pub async fn probe(url: &RtmpUrl, ca_file: Option<&Path>) -> CheckReport {
     let mut report = CheckReport { url: url.to_string(), ok: true, ..CheckReport::default() };
     let t = Instant::now();
     let addrs = match transport::resolve(url).await {
@@ -169,7 +173,7 @@ pub async fn check(url: &RtmpUrl, ca_file: Option<&Path>) -> CheckReport {
     }
     // Handshake, then connect; nothing after it is written (no publish).
     let mut config = ClientConfig::from_url(url);
-    let limit = SESSION_TIMEOUT.max(CONNECT_TIMEOUT);
+    let limit = SESSION_TIMEOUT.max(TCP_CONNECT_TIMEOUT);
     config.timeouts = ClientTimeouts { handshake: limit, setup: limit, acknowledgement: None };
     let mut session = ClientSession::new(config, fastrand::u64(..), 0);
     let started = Instant::now();

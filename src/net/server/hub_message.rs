@@ -1,6 +1,7 @@
 //! A published message as the server holds it: wrapped once, shared by
 //! every player, with its RTMP chunking and FLV tag form computed once.
-//! The hub stores these; player queues carry them.
+//! The hub stores these; player queues carry them. (`HubMessage`, in
+//! `hub_message`: an RTMP message as such is `rtmp::message`.)
 
 use crate::flv::{FlvTag, TagType};
 use crate::rtmp::{CSID_AUDIO, CSID_DATA, CSID_VIDEO, MediaKind, PLAYER_STREAM_ID, RawMessage, encode_standalone};

@@ -1,4 +1,6 @@
 //! One bounded queue per output, measured in milliseconds of media and bytes.
+//! (Called `output_queue`, not `queue`, beside the `media_queue` core it
+//! shares with the server's `player_queue`.)
 //!
 //! The fan-out pushes without ever blocking the encoder (live mode): when an
 //! output falls behind by more than its bound, the oldest video is dropped,

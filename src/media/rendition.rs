@@ -1,5 +1,10 @@
 //! The shape of what Tally encodes, and its defaults: one set, used by the
-//! command line, saved profiles, the app and the pipeline alike.
+//! command line, saved profiles, the app and the pipeline alike — a
+//! rendition's frame size, rate, bitrate and keyframe interval
+//! (`RenditionSpec`, run by `pipeline::renditions`), and the audio bitrate.
+//!
+//! Was `media::settings`, which read like `pipeline::settings` (the
+//! settings of one running broadcast, built from these).
 
 use std::fmt;
 use std::str::FromStr;

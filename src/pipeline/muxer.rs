@@ -1,6 +1,9 @@
 //! A rendition's muxer: interleaves its encoded video with the broadcast's
 //! audio by timestamp, turns them into FLV tags and fans each tag out to
 //! the queues of the outputs on that rendition.
+//!
+//! "The muxer" of the pipeline is this one (it was `mux.rs`, the name the
+//! app's FLV tag building also had; that is `tally::tags` now).
 
 use super::counters::PipelineCounters;
 use super::lane::{LaneFrame, LaneShared, Membership};
@@ -8,9 +11,10 @@ use super::outputs::Member;
 use super::settings::BroadcastSettings;
 use crate::encode::{H264Encoder, VideoOutput};
 use crate::flv::{self, FlvTag};
+use crate::tags;
 use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
 use super::StageError;
-use crate::net::queue::PushOutcome;
+use crate::net::output_queue::PushOutcome;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -316,17 +320,17 @@ fn interleave(
             // rendition started mid-broadcast starts its own at the present.
             let first = [video_head.as_ref().map(|(v, _)| v.dts_ms), audio_head.as_ref().map(|a| a.dts_ms)];
             let base = if out.lane.mid_stream { out.ts(first.into_iter().flatten().min().unwrap_or(0)) } else { out.ts(0) };
-            let meta = flv::stream_metadata(video_config.as_ref(), Some(audio_config), &encoder_name());
+            let meta = tags::stream_metadata(video_config.as_ref(), Some(audio_config), &encoder_name());
             out.send_start(flv::metadata_tag(&meta, base), |s| &mut s.metadata);
             if let Some(cfg) = &video_config {
-                let tag = flv::video_sequence_header(cfg, base).map_err(StageError::SequenceHeader)?;
+                let tag = tags::video_sequence_header(cfg, base).map_err(StageError::SequenceHeader)?;
                 out.send_start(tag, |s| &mut s.video);
                 // Consumed: a later `Some(config)` means a change and is re-sent.
                 if let Some((_, c)) = video_head.as_mut() {
                     *c = None;
                 }
             }
-            out.send_start(flv::audio_sequence_header(audio_config, base), |s| &mut s.audio);
+            out.send_start(tags::audio_sequence_header(audio_config, base), |s| &mut s.audio);
             started = true;
             out.started = true;
         }
@@ -339,11 +343,11 @@ fn interleave(
         if take_video {
             let Some((packet, config)) = video_head.take() else { continue };
             if let Some(cfg) = config {
-                let tag = flv::video_sequence_header(&cfg, out.ts(packet.dts_ms))
+                let tag = tags::video_sequence_header(&cfg, out.ts(packet.dts_ms))
                     .map_err(StageError::SequenceHeader)?;
                 out.send_start(tag, |s| &mut s.video);
             }
-            let mut tag = flv::video_tag(&packet);
+            let mut tag = tags::video_tag(&packet);
             tag.timestamp_ms = out.ts(packet.dts_ms);
             let c = &out.lane.counters;
             c.frames_out.fetch_add(1, Ordering::Relaxed);
@@ -353,7 +357,7 @@ fn interleave(
             out.send(tag);
         } else {
             let Some(packet) = audio_head.take() else { continue };
-            let mut tag = flv::audio_tag(&packet);
+            let mut tag = tags::audio_tag(&packet);
             tag.timestamp_ms = out.ts(packet.dts_ms);
             out.send(tag);
         }
