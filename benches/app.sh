@@ -16,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-20}
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release --locked --quiet
-TALLY=$PWD/target/release/tally
+# TALLY=path/to/tally measures another build (e.g. the one before a change) in the same run.
+TALLY=${TALLY:-$PWD/target/release/tally}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 export HOME=$WORK XDG_CONFIG_HOME=$WORK/config

@@ -21,10 +21,13 @@ RUNS=${RUNS:-5}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-cargo build --release --locked --quiet
-cargo build --release --locked --quiet --example raw_h264
-TALLY=target/release/tally
-RAW=target/release/examples/raw_h264
+# TALLY=path/to/tally compares another build (e.g. the one before a change) in the same run.
+if [ -z "${SKIP_BUILD:-}" ]; then
+    cargo build --release --locked --quiet
+    cargo build --release --locked --quiet --example raw_h264
+fi
+TALLY=${TALLY:-target/release/tally}
+RAW=${RAW:-target/release/examples/raw_h264}
 SECS=$(awk -v f="$FRAMES" 'BEGIN { printf "%.3f", f / 30 }')
 
 # Runs "$@" and prints "wall cpu": wall and user+sys seconds from bash's time.

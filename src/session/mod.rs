@@ -30,7 +30,7 @@ pub mod stage;
 pub use levels::{AudioLevels, LEVEL_SLICE_FRAMES};
 pub use preview::{PreviewFrame, PreviewRequest, fit_size, preview_picture};
 
-use crate::capture::{AudioSource as _, AudioSourceSpec, CaptureError, SourceState, SourceStatus, VideoSource as _, VideoSourceSpec};
+use crate::capture::{AudioSourceSpec, CaptureError, SourceState, SourceStatus, VideoSourceSpec};
 use crate::media::{AudioFrame, MediaClock, VideoFrame};
 use open::{BoxedAudio, BoxedVideo};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -493,55 +493,137 @@ impl Timeline {
     }
 }
 
-fn video_loop(mut source: BoxedVideo, shared: &Shared) {
+/// What a capture thread pulls from: started on the session clock, live or not.
+trait Pulled {
+    fn start(&mut self, clock: MediaClock);
+    fn is_live(&self) -> bool;
+}
+
+impl Pulled for BoxedVideo {
+    fn start(&mut self, clock: MediaClock) {
+        crate::capture::VideoSource::start(self.as_mut(), clock);
+    }
+    fn is_live(&self) -> bool {
+        crate::capture::VideoSource::is_live(self.as_ref())
+    }
+}
+
+impl Pulled for BoxedAudio {
+    fn start(&mut self, clock: MediaClock) {
+        crate::capture::AudioSource::start(self.as_mut(), clock);
+    }
+    fn is_live(&self) -> bool {
+        crate::capture::AudioSource::is_live(self.as_ref())
+    }
+}
+
+/// One capture thread's source and what happens to it: a switch, its end,
+/// a failure — the same for the picture and the sound.
+struct Track<S> {
+    source: S,
+    time: Timeline,
+    /// The source ran out (a file): nothing is pulled until a switch.
+    ended: bool,
+    video: bool,
+}
+
+impl<S: Pulled> Track<S> {
+    fn new(mut source: S, clock: MediaClock, video: bool) -> Self {
+        source.start(clock);
+        Track { source, time: Timeline::default(), ended: false, video }
+    }
+
+    /// Takes up the replacement a switch left, if any: true when the source changed.
+    fn switch(&mut self, next: Option<S>, clock: MediaClock) -> bool {
+        let Some(mut next) = next else { return false };
+        next.start(clock);
+        self.time.restart(next.is_live(), clock);
+        self.source = next;
+        self.ended = false;
+        true
+    }
+
+    /// The source ran out: the attached broadcast's stream ends here (the
+    /// preview freezes); the thread waits for a switch.
+    fn end(&mut self, shared: &Shared) {
+        shared.detach(self.video, None);
+        self.ended = true;
+    }
+
+    /// A source that failed while running (a camera unplugged for good, a
+    /// broken file) is replaced by `stand_in` saying so, on the same
+    /// timeline: the stream stays up, the preview shows it, the state says why.
+    fn replace_failed(&mut self, mut stand_in: S, clock: MediaClock, shared: &Shared) {
+        stand_in.start(clock);
+        self.time.restart(false, clock);
+        self.source = stand_in;
+        shared.report_health(self.video);
+    }
+
+    /// Waits a little while the source has ended: true when there is nothing to pull.
+    fn idle(&self) -> bool {
+        if self.ended {
+            std::thread::sleep(POLL);
+        }
+        self.ended
+    }
+}
+
+impl Shared {
+    /// Detaches the broadcast from the video or audio (only the one
+    /// attached as `serial`, when given: a newer one stays).
+    fn detach(&self, video: bool, serial: Option<u64>) {
+        let mut slots = self.slots();
+        if video {
+            if serial.is_none_or(|n| slots.video_sink.as_ref().is_some_and(|s| s.serial == n)) {
+                slots.video_sink = None;
+            }
+        } else if serial.is_none_or(|n| slots.audio_sink.as_ref().is_some_and(|s| s.serial == n)) {
+            slots.audio_sink = None;
+        }
+    }
+}
+
+/// Sends `item` to the attached broadcast (`tx`, attached as `serial`); a
+/// broadcast that has gone is detached.
+fn deliver<T>(shared: &Shared, video: bool, (tx, serial): (SyncSender<T>, u64), item: T) {
+    if tx.send(item).is_err() {
+        shared.detach(video, Some(serial));
+    }
+}
+
+fn video_loop(source: BoxedVideo, shared: &Shared) {
     let Some(clock) = shared.clock() else { return };
-    source.start(clock);
-    let mut time = Timeline::default();
+    let mut track = Track::new(source, clock, true);
     let mut stage = stage::VideoStage::default();
     let mut switched = false;
-    let mut ended = false;
     let mut pool: Vec<Arc<VideoFrame>> = Vec::with_capacity(FRAME_POOL);
     while !shared.stop.load(Ordering::Relaxed) {
-        let replacement = shared.slots().next_video.take();
-        if let Some(mut next) = replacement {
-            next.start(clock);
-            time.restart(next.is_live(), clock);
-            source = next;
-            switched = true;
-            ended = false;
-        }
-        if ended {
-            std::thread::sleep(POLL);
+        let next = shared.slots().next_video.take();
+        switched |= track.switch(next, clock);
+        if track.idle() {
             continue;
         }
-        let format = source.format();
+        let format = track.source.format();
         let mut picture = free_frame(&mut pool, format);
         let Some(frame) = Arc::get_mut(&mut picture) else { continue };
-        match source.fill_next(frame) {
+        match track.source.fill_next(frame) {
             Ok(true) => {}
             Ok(false) => {
-                // A file ended: the broadcast's video ends here; the preview freezes.
-                shared.slots().video_sink = None;
-                ended = true;
+                track.end(shared);
                 continue;
             }
             Err(e) => {
-                // A source that fails while running (a camera unplugged for
-                // good, a broken file) is replaced by a slate saying so: the
-                // stream stays up, the preview shows it, the state says why.
                 tracing::error!("video source failed: {e}; a slate goes out instead");
                 let status = shared.fail(true, format!("failed: {e}"));
-                let mut stand_in = crate::capture::slate::SlateSource::new(format, &["video source failed"], status);
-                stand_in.start(clock);
-                time.restart(false, clock);
-                source = Box::new(stand_in);
+                let stand_in = crate::capture::slate::SlateSource::new(format, &["video source failed"], status);
+                track.replace_failed(Box::new(stand_in), clock, shared);
                 switched = true;
-                shared.report_health(true);
                 continue;
             }
         }
-        frame.pts_us = time.video_stamp(frame.pts_us, format.frame_rate.pts_us_of_frame(1).max(1));
-        if !source.is_live() {
+        frame.pts_us = track.time.video_stamp(frame.pts_us, format.frame_rate.pts_us_of_frame(1).max(1));
+        if !track.source.is_live() {
             shared.pace(clock, frame.pts_us);
         }
         shared.frames.fetch_add(1, Ordering::Relaxed);
@@ -560,65 +642,44 @@ fn video_loop(mut source: BoxedVideo, shared: &Shared) {
         if picture.pts_us < offset_us {
             continue;
         }
-        if tx.send(Picture { frame: picture, offset_us, switched }).is_err() {
-            // The broadcast has gone: detach it (unless a new one came meanwhile).
-            let mut slots = shared.slots();
-            if slots.video_sink.as_ref().is_some_and(|s| s.serial == serial) {
-                slots.video_sink = None;
-            }
-        }
+        deliver(shared, true, (tx, serial), Picture { frame: picture, offset_us, switched });
         switched = false;
     }
 }
 
-fn audio_loop(mut source: BoxedAudio, shared: &Shared) {
+fn audio_loop(source: BoxedAudio, shared: &Shared) {
     let Some(clock) = shared.clock() else { return };
-    source.start(clock);
-    let mut time = Timeline::default();
-    let mut stage = stage::AudioStage::default();
+    let mut track = Track::new(source, clock, false);
+    let mut stage = stage::AudioStage;
     let mut serial = 0u64;
-    let mut ended = false;
     while !shared.stop.load(Ordering::Relaxed) {
-        let replacement = shared.slots().next_audio.take();
-        if let Some(mut next) = replacement {
-            next.start(clock);
-            time.restart(next.is_live(), clock);
-            source = next;
-            ended = false;
-        }
-        if ended {
-            std::thread::sleep(POLL);
+        let next = shared.slots().next_audio.take();
+        track.switch(next, clock);
+        if track.idle() {
             continue;
         }
-        let mut block = match source.next_block() {
+        let mut block = match track.source.next_block() {
             Ok(Some(b)) if b.sample_rate == AUDIO_RATE && b.channels == AUDIO_CHANNELS => b,
             Ok(Some(b)) => {
                 tracing::error!(rate = b.sample_rate, channels = b.channels, "audio source: not 48 kHz stereo");
-                shared.slots().audio_sink = None;
-                ended = true;
+                track.end(shared);
                 continue;
             }
             Ok(None) => {
-                shared.slots().audio_sink = None;
-                ended = true;
+                track.end(shared);
                 continue;
             }
             Err(e) => {
-                // As for video: silence instead, the stream stays up.
                 tracing::error!("audio source failed: {e}; silence goes out instead");
                 shared.fail(false, format!("failed: {e}"));
-                let mut stand_in = crate::capture::Silence::new(AUDIO_RATE, AUDIO_CHANNELS);
-                stand_in.start(clock);
-                time.restart(false, clock);
-                source = Box::new(stand_in);
-                shared.report_health(false);
+                track.replace_failed(Box::new(crate::capture::Silence::new(AUDIO_RATE, AUDIO_CHANNELS)), clock, shared);
                 continue;
             }
         };
-        block.pts_us = time.audio_stamp(block.pts_us, block.frames());
+        block.pts_us = track.time.audio_stamp(block.pts_us, block.frames());
         shared.report_health(false);
         stage.mix(&mut block, shared.muted.load(Ordering::Relaxed));
-        if !source.is_live() {
+        if !track.source.is_live() {
             shared.pace(clock, block.pts_us);
         }
         let channels = usize::from(block.channels);
@@ -631,7 +692,7 @@ fn audio_loop(mut source: BoxedAudio, shared: &Shared) {
             shared.feeds.levels.send_replace(levels);
         }
         let sink = shared.slots().audio_sink.as_ref().map(|s| (s.tx.clone(), s.offset_us, s.serial));
-        let Some((tx, offset_us, serial)) = sink else { continue };
+        let Some((tx, offset_us, attached)) = sink else { continue };
         // Onto the broadcast's media time; a block that began before the
         // broadcast keeps only its samples from then on.
         let late = offset_us.saturating_sub(block.pts_us);
@@ -641,12 +702,7 @@ fn audio_loop(mut source: BoxedAudio, shared: &Shared) {
         }
         block.samples.drain(..skip);
         block.pts_us = block.pts_us.max(offset_us) - offset_us;
-        if tx.send(block).is_err() {
-            let mut slots = shared.slots();
-            if slots.audio_sink.as_ref().is_some_and(|s| s.serial == serial) {
-                slots.audio_sink = None;
-            }
-        }
+        deliver(shared, false, (tx, attached), block);
     }
 }
 
