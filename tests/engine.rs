@@ -687,3 +687,86 @@ fn a_video_source_that_fails_while_live_is_replaced_by_a_slate_saying_so_and_the
     let last = decoded_picture(&out, received.span - 0.5);
     assert!(slate_share(&last) > 0.6, "the slate at the end: {:.2} at its grey", slate_share(&last));
 }
+
+/// A FIFO at `path`: a Y4M source on it blocks opening (reading its
+/// header) until the test opens the writing end — a camera that takes as
+/// long to open as the test wants, without a sleep.
+fn fifo(path: &std::path::Path) {
+    let made = std::process::Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Opens the FIFO's writing end (blocking until a reader has it open),
+/// writes a Y4M header and frames until the reader closes its end, and
+/// sends how many frames went in (an error if the writing failed otherwise).
+fn feed_until_closed(path: std::path::PathBuf, done: std::sync::mpsc::Sender<Result<usize, String>>) {
+    std::thread::spawn(move || {
+        use std::io::Write as _;
+        let result = (|| {
+            let mut w = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| e.to_string())?;
+            let frame = vec![128u8; (W * H * 3 / 2) as usize];
+            let header = format!("YUV4MPEG2 W{W} H{H} F30:1 Ip A1:1 C420jpeg\n");
+            let mut frames = 0;
+            let mut written = w.write_all(header.as_bytes());
+            while written.is_ok() {
+                written = w.write_all(b"FRAME\n").and_then(|()| w.write_all(&frame));
+                frames += usize::from(written.is_ok());
+            }
+            match written {
+                // The reader closed its end: what the test waits for.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(frames),
+                Err(e) => Err(e.to_string()),
+                Ok(()) => Ok(frames),
+            }
+        })();
+        let _ = done.send(result);
+    });
+}
+
+#[test]
+fn stop_and_a_profile_load_are_answered_while_sources_are_still_opening() {
+    let _lock = engine_lock();
+    let dir = TestDir::new("engine-slow-open");
+    let (session_camera, broadcast_camera) = (dir.join("session-camera.y4m"), dir.join("broadcast-camera.y4m"));
+    fifo(&session_camera);
+    fifo(&broadcast_camera);
+    let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), ..EngineOptions::default() }).unwrap();
+
+    // Both ways a source opens: the capture session, and a broadcast's own
+    // sources (its plan has the size and rate: nothing is probed here).
+    let slow = |path: &std::path::Path| VideoSourceSpec::Y4m(path.to_path_buf());
+    engine.send(SourcesCommand::Open { video: slow(&session_camera), audio: AudioSourceSpec::Sine, format: session_format(), looping: false }).unwrap();
+    let encode = EncodeOverrides { video: Some(slow(&broadcast_camera)), fps: Some(30), ..small_test_source() };
+    let plan = tally::engine::BroadcastPlan::record(dir.join("never.flv"), &encode, &RunOptions::default()).unwrap();
+    engine.send(BroadcastCommand::GoLivePlan(plan)).unwrap();
+    wait_state(&engine, "starting and opening", |s| matches!(s.broadcast, BroadcastState::Starting) && matches!(s.sources, SourcesState::Opening));
+
+    // While both opens block: Stop, a profile load, Close — all answered.
+    engine.send(BroadcastCommand::Stop).unwrap();
+    engine.send(ProfilesCommand::Load).unwrap();
+    engine.send(SourcesCommand::Close).unwrap();
+    let answered = wait_state(&engine, "stopped, profiles loaded, sources closed, the opens still blocked", |s| {
+        matches!(s.profiles, ProfilesState::Loaded { .. }) && s.broadcast.is_over() && matches!(s.sources, SourcesState::Closed)
+    });
+    // No writer has opened either FIFO yet: neither open can have finished.
+    assert!(matches!(&answered.broadcast, BroadcastState::Ended(summary) if summary.outputs.is_empty()), "{answered:?}");
+    assert!(answered.outputs.is_empty(), "nothing went out: {answered:?}");
+
+    // Now the opens finish; what they opened is closed at once (each
+    // reader closes its end: the writers see a broken pipe) and nothing goes live.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    feed_until_closed(session_camera, done_tx.clone());
+    feed_until_closed(broadcast_camera, done_tx);
+    for _ in 0..2 {
+        match done.recv_timeout(STATE_TIMEOUT) {
+            Ok(Ok(_frames)) => {}
+            Ok(Err(e)) => panic!("feeding a FIFO: {e}"),
+            Err(_) => panic!("a late source was not closed; state: {:?}", *engine.state().borrow()),
+        }
+    }
+    let after = engine.state().borrow().clone();
+    assert!(matches!(&after.broadcast, BroadcastState::Ended(summary) if summary.outputs.is_empty()), "not live: {after:?}");
+    assert!(after.outputs.is_empty() && matches!(after.sources, SourcesState::Closed), "{after:?}");
+    engine.shutdown();
+    assert_eq!(threads_left_after_shutdown(), Vec::<String>::new(), "threads left after shutdown");
+}

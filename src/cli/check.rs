@@ -44,7 +44,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 pub fn run(args: CheckArgs) -> anyhow::Result<bool> {
     let urls = super::destination_urls(&args.urls, args.profile.as_deref())?;
     let request = GoLiveRequest { profile: args.profile, urls, ca_file: args.ca_file, encode: args.encode.overrides(), ..Default::default() };
-    let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?))?;
+    let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?)).map_err(super::advice::plan_error)?;
     // Said plainly before anything is published.
     for (_, notice) in check::destinations(&plan, args.publish_test) {
         if let Some(n) = notice {

@@ -12,6 +12,7 @@
 pub mod check;
 mod command;
 mod controller;
+pub mod errors;
 pub mod log;
 pub mod log_file;
 pub mod plan;
@@ -151,8 +152,6 @@ impl Engine {
             server_defaults: options.server.clone(),
             state: state_tx,
             stats: stats_tx,
-            hidden: Default::default(),
-            muted: Default::default(),
             viewer_frames: viewer_tx,
             origin: watch::Sender::new(None),
         };
