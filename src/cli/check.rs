@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use std::time::Duration;
 use tally::config::{self, ProfileStore};
-use tally::engine::{BroadcastPlan, CheckState, Command, Engine, EngineOptions, GoLiveRequest, preflight};
+use tally::engine::{BroadcastCommand, BroadcastPlan, CheckState, Engine, EngineOptions, GoLiveRequest, preflight};
 
 /// `tally check`'s options.
 #[derive(Args, Debug)]
@@ -44,7 +44,7 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 pub fn run(args: CheckArgs) -> anyhow::Result<bool> {
     let urls = super::destination_urls(&args.urls, args.profile.as_deref())?;
     let request = GoLiveRequest { profile: args.profile, urls, ca_file: args.ca_file, encode: args.encode.overrides(), ..Default::default() };
-    let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?))?;
+    let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?)).map_err(super::advice::plan_error)?;
     // Said plainly before anything is published.
     for (_, notice) in preflight::destinations(&plan, args.publish_test) {
         if let Some(n) = notice {
@@ -52,7 +52,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<bool> {
         }
     }
     let engine = Engine::start(EngineOptions::default()).context("starting the network runtime")?;
-    engine.send(Command::CheckPlan { plan, publish_test: args.publish_test })?;
+    engine.send(BroadcastCommand::CheckPlan { plan, publish_test: args.publish_test })?;
     let mut state = engine.state();
     let json = args.json;
     let reports = engine.runtime().block_on(async move {

@@ -13,6 +13,7 @@ macro_rules! say {
     }};
 }
 
+pub mod advice;
 pub mod check;
 pub mod control;
 pub mod devices;

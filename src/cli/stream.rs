@@ -7,7 +7,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tally::config::{self, ProfileStore};
-use tally::engine::{BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest};
+use tally::engine::{BroadcastCommand, BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest};
 use tally::net::OutputState;
 use tally::pipeline::{OutputKind, OutputSpec, Stats};
 
@@ -49,7 +49,7 @@ pub fn stream(args: StreamArgs) -> anyhow::Result<bool> {
         encode: args.media.encode.overrides(),
         run: args.media.run.options(),
     };
-    let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?))?;
+    let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?)).map_err(super::advice::plan_error)?;
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }
@@ -61,7 +61,7 @@ pub fn stream(args: StreamArgs) -> anyhow::Result<bool> {
 
 /// `tally record FILE.flv`.
 pub fn record(file: PathBuf, media: &MediaArgs) -> anyhow::Result<bool> {
-    let plan = BroadcastPlan::record(file, &media.encode.overrides(), &media.run.options())?;
+    let plan = BroadcastPlan::record(file, &media.encode.overrides(), &media.run.options()).map_err(super::advice::plan_error)?;
     run_broadcast(plan, &media.run)
 }
 
@@ -76,7 +76,7 @@ pub fn record(file: PathBuf, media: &MediaArgs) -> anyhow::Result<bool> {
 fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
     let engine = Engine::start(EngineOptions::default()).context("starting the network runtime")?;
     let interactive = control::stdin_may_have_commands();
-    engine.send(Command::GoLivePlan(plan))?;
+    engine.send(BroadcastCommand::GoLivePlan(plan))?;
     if interactive {
         let reader = control::Control { commands: engine.command_sender(), state: engine.state(), stats: engine.stats() };
         if let Err(e) = control::spawn_reader(reader) {
@@ -91,7 +91,7 @@ fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("Stopping: finishing the outputs cleanly (Ctrl-C again to quit at once)");
-                let _ = stopper.try_send(Command::Stop);
+                let _ = stopper.try_send(Command::Broadcast(BroadcastCommand::Stop));
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
                 }

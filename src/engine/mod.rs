@@ -9,15 +9,18 @@
 //! May use `pipeline`, `net` (the server), `config`, `capture`; never `ui`
 //! or the command line.
 
+mod command;
 pub mod preflight;
 mod controller;
+pub mod errors;
 pub mod log;
 pub mod log_file;
 pub mod plan;
 mod state;
 pub mod viewer;
 
-pub use controller::{Command, WatchRequest, error_chain};
+pub use command::{BroadcastCommand, Command, ProfilesCommand, ServerCommand, SourcesCommand, ViewerCommand, WatchRequest};
+pub use controller::error_chain;
 pub use viewer::{ViewerFrame, ViewerState};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
@@ -150,8 +153,6 @@ impl Engine {
             server_defaults: options.server.clone(),
             state: state_tx,
             stats: stats_tx,
-            hidden: Default::default(),
-            muted: Default::default(),
             viewer_frames: viewer_tx,
             origin: watch::Sender::new(None),
         };
@@ -185,9 +186,9 @@ impl Engine {
     }
 
     /// Queues a command; never waits.
-    pub fn send(&self, command: Command) -> Result<(), EngineError> {
+    pub fn send(&self, command: impl Into<Command>) -> Result<(), EngineError> {
         let tx = self.commands.as_ref().ok_or(EngineError::Gone)?;
-        tx.try_send(command).map_err(|e| match e {
+        tx.try_send(command.into()).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => EngineError::Busy,
             mpsc::error::TrySendError::Closed(_) => EngineError::Gone,
         })

@@ -63,7 +63,7 @@ pub enum PlanError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A destination of the profile has no key stored.
-    #[error("profile '{profile}', destination '{destination}' has no stream key: tally profiles set-key {profile} {destination} --key-stdin")]
+    #[error("profile '{profile}', destination '{destination}' has no stream key")]
     MissingKey {
         /// Profile name.
         profile: String,
@@ -82,7 +82,7 @@ pub enum PlanError {
         source: crate::rtmp::UrlError,
     },
     /// No destination at all.
-    #[error("give at least one destination URL or --profile NAME")]
+    #[error("no destination: neither a URL nor a profile with destinations")]
     NoDestination,
     /// A Y4M source's header could not be read.
     #[error("reading the Y4M header")]

@@ -100,7 +100,7 @@ pub struct SessionSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// A source could not be opened.
-    #[error("opening the sources")]
+    #[error(transparent)]
     Capture(#[from] CaptureError),
     /// A thread could not be spawned.
     #[error("starting the {what} thread")]

@@ -24,7 +24,7 @@ pub use live::Tally;
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::config::Profile;
-use crate::engine::{BroadcastState, CheckState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat, SourcesState, ViewerState};
+use crate::engine::{BroadcastCommand, BroadcastState, CheckState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesCommand, ProfilesState, RunOptions, ServerState, SessionFormat, SourcesCommand, SourcesState, ViewerCommand, ViewerState};
 use crate::media::rendition::{DEFAULT_FPS, DEFAULT_SIZE};
 use crate::pipeline::Stats;
 use crate::session::{AudioLevels, PreviewFrame};
@@ -134,9 +134,9 @@ impl TallyApp {
             confirm_close: false,
             closing: false,
         };
-        app.send(Command::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })));
-        app.send(Command::LoadProfiles);
-        app.send(Command::WatchDevices(true));
+        app.send(SourcesCommand::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })));
+        app.send(ProfilesCommand::Load);
+        app.send(SourcesCommand::WatchDevices(true));
         app
     }
 
@@ -202,7 +202,7 @@ impl TallyApp {
         });
     }
 
-    fn send(&mut self, command: Command) {
+    fn send(&mut self, command: impl Into<Command>) {
         if let Err(e) = self.engine.send(command) {
             self.notice = Some(e.to_string());
         }
@@ -238,7 +238,7 @@ impl TallyApp {
         if self.opened.as_ref() != Some(&wanted) {
             self.opened = Some(wanted.clone());
             let (video, audio, format) = wanted;
-            self.send(Command::OpenSources { video, audio, format, looping: true });
+            self.send(SourcesCommand::Open { video, audio, format, looping: true });
         }
     }
 
@@ -267,7 +267,7 @@ impl TallyApp {
             return;
         }
         match self.selected.clone() {
-            Some(profile) => self.send(Command::GoLive(GoLiveRequest { profile: Some(profile), ..Default::default() })),
+            Some(profile) => self.send(BroadcastCommand::GoLive(GoLiveRequest { profile: Some(profile), ..Default::default() })),
             None => self.notice = Some("no profile yet: rehearse locally, or add a destination first".into()),
         }
     }
@@ -276,7 +276,7 @@ impl TallyApp {
         if !state.broadcast.is_active() {
             // And show what a viewer gets, once the server runs.
             self.server.want_viewer = true;
-            self.send(Command::Rehearse { stream: REHEARSAL_STREAM.into(), encode: Default::default(), run: RunOptions::default() });
+            self.send(BroadcastCommand::Rehearse { stream: REHEARSAL_STREAM.into(), encode: Default::default(), run: RunOptions::default() });
         }
     }
 
@@ -290,16 +290,16 @@ impl TallyApp {
             self.go_live(state);
         }
         if pressed(ui, &keys::END) && state.broadcast.is_active() {
-            self.send(Command::Stop);
+            self.send(BroadcastCommand::Stop);
         }
         if pressed(ui, &keys::REHEARSE) {
             self.rehearse(state);
         }
         if pressed(ui, &keys::MUTE) {
-            self.send(Command::SetMute(!muted));
+            self.send(SourcesCommand::SetMute(!muted));
         }
         if pressed(ui, &keys::HIDE) {
-            self.send(Command::SetHideCamera(!hidden));
+            self.send(SourcesCommand::SetHideCamera(!hidden));
         }
     }
 
@@ -327,7 +327,7 @@ impl TallyApp {
             if live {
                 let end = ui.add(big("End Stream")).on_hover_text(format!("End the stream ({})", shortcut(&keys::END)));
                 if end.clicked() && !matches!(state.broadcast, BroadcastState::Stopping) {
-                    self.send(Command::Stop);
+                    self.send(BroadcastCommand::Stop);
                 }
             } else {
                 let go = ui
@@ -376,7 +376,7 @@ impl TallyApp {
                     "Resolve, connect, TLS, RTMP handshake and connect to each destination, publishing nothing",
                 );
                 if check.clicked() {
-                    self.send(Command::Check { request: GoLiveRequest { profile: Some(p.name.clone()), ..Default::default() }, publish_test: None });
+                    self.send(BroadcastCommand::Check { request: GoLiveRequest { profile: Some(p.name.clone()), ..Default::default() }, publish_test: None });
                 }
             }
         });
@@ -465,11 +465,11 @@ impl TallyApp {
             let shortcut = |k: &egui::KeyboardShortcut| ctx.format_shortcut(k);
             let mut mute = muted;
             if ui.toggle_value(&mut mute, "Mute microphone").on_hover_text(format!("Silence goes out instead ({})", shortcut(&keys::MUTE))).changed() {
-                self.send(Command::SetMute(mute));
+                self.send(SourcesCommand::SetMute(mute));
             }
             let mut hide = hidden;
             if ui.toggle_value(&mut hide, "Hide camera").on_hover_text(format!("A slate goes out instead; the stream stays up ({})", shortcut(&keys::HIDE))).changed() {
-                self.send(Command::SetHideCamera(hide));
+                self.send(SourcesCommand::SetHideCamera(hide));
             }
         });
     }
@@ -502,7 +502,7 @@ impl TallyApp {
                 if ui.button("End stream and quit").clicked() {
                     self.confirm_close = false;
                     self.closing = true;
-                    commands.push(Command::Stop);
+                    commands.push(Command::Broadcast(BroadcastCommand::Stop));
                 }
                 if ui.button("Keep streaming").clicked() {
                     self.confirm_close = false;
@@ -528,7 +528,7 @@ impl TallyApp {
         let wanted = (step(w, PREVIEW_MAX.0), step(height, PREVIEW_MAX.1));
         if self.preview_size != Some(wanted) {
             self.preview_size = Some(wanted);
-            self.send(Command::SetPreview(Some(PreviewRequest { width: wanted.0, height: wanted.1, max_fps: DEFAULT_FPS })));
+            self.send(SourcesCommand::SetPreview(Some(PreviewRequest { width: wanted.0, height: wanted.1, max_fps: DEFAULT_FPS })));
         }
     }
 
@@ -560,7 +560,7 @@ impl TallyApp {
         let stats = self.engine.stats().borrow().clone();
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &state, &stats));
         if self.server.want_viewer && matches!(state.server, ServerState::Running { .. }) && matches!(state.viewer, ViewerState::Off) {
-            commands.push(Command::Watch(Some(server_panel::ServerPanel::watch_request())));
+            commands.push(Command::Viewer(ViewerCommand::Watch(server_panel::ServerPanel::watch_request())));
             self.server.want_viewer = false;
         }
         egui::Panel::right("side").resizable(true).default_size(380.0).max_size(520.0).show(ui, |ui| {
@@ -618,13 +618,13 @@ impl TallyApp {
         for c in commands {
             // A source chosen in a picker is the one the window opens next time too.
             match &c {
-                Command::SwitchVideo(v) => {
+                Command::Sources(SourcesCommand::SwitchVideo(v)) => {
                     self.chosen.0 = Some(v.clone());
                     if let Some(opened) = self.opened.as_mut() {
                         opened.0 = v.clone();
                     }
                 }
-                Command::SwitchAudio(a) => {
+                Command::Sources(SourcesCommand::SwitchAudio(a)) => {
                     self.chosen.1 = Some(a.clone());
                     if let Some(opened) = self.opened.as_mut() {
                         opened.1 = a.clone();
@@ -633,10 +633,10 @@ impl TallyApp {
                 _ => {}
             }
             // A profile just saved is the one Go Live uses.
-            if let Command::SaveProfile { profile, .. } = &c {
+            if let Command::Profiles(ProfilesCommand::Save { profile, .. }) = &c {
                 self.selected = Some(profile.name.clone());
             }
-            if let Command::DeleteProfile(name) = &c
+            if let Command::Profiles(ProfilesCommand::Delete(name)) = &c
                 && self.selected.as_ref() == Some(name)
             {
                 self.selected = None;
