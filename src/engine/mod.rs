@@ -11,6 +11,7 @@
 
 pub mod check;
 mod controller;
+mod link;
 pub mod log;
 pub mod log_file;
 pub mod plan;
@@ -18,6 +19,7 @@ mod state;
 pub mod viewer;
 
 pub use controller::{Command, WatchRequest, error_chain};
+pub use link::{EngineLink, Snapshot, Waker};
 pub use viewer::{ViewerFrame, ViewerState};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
@@ -111,6 +113,8 @@ pub struct Engine {
     load: watch::Receiver<ProcessLoad>,
     viewer: watch::Receiver<Option<Arc<ViewerFrame>>>,
     server_defaults: ServerConfig,
+    /// The window's snapshots (see [`EngineLink`]), made once a window asks.
+    feed: link::LazyFeed,
     handle: tokio::runtime::Handle,
     thread: Option<JoinHandle<()>>,
 }
@@ -180,7 +184,7 @@ impl Engine {
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| EngineError::Start(e.to_string()))?;
-        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, health, load, viewer, server_defaults: options_server, handle, thread: Some(thread) })
+        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, health, load, viewer, server_defaults: options_server, feed: Default::default(), handle, thread: Some(thread) })
     }
 
     /// Queues a command; never waits.
