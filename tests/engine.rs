@@ -17,10 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tally::capture::{AudioSourceSpec, VideoSourceSpec};
 use tally::config::{DestinationDraft, EncodeOverrides, Profile, ProfileStore};
-use tally::engine::{
-    BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, LogRing, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat,
-    SourcesState,
-};
+use tally::engine::{BroadcastCommand, BroadcastState, Engine, EngineOptions, EngineState, GoLiveRequest, LogRing, PreviewRequest, ProfilesCommand, ProfilesState, RunOptions, ServerCommand, ServerState, SessionFormat, SourcesCommand, SourcesState, ViewerCommand};
 use tally::media::FrameSize;
 use tally::net::server::ServerConfig;
 use tally::net::{FailureKind, OutputState};
@@ -118,7 +115,7 @@ fn a_profile_goes_live_to_the_in_process_server_connecting_then_live_then_stoppe
     let _lock = engine_lock();
     let dir = TestDir::new("engine-profile");
     let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), ..EngineOptions::default() }).unwrap();
-    engine.send(Command::StartServer(loopback_server())).unwrap();
+    engine.send(ServerCommand::Start(loopback_server())).unwrap();
     let (rtmp, _) = running_server(&engine);
 
     // The destination sits behind a proxy held stalled, so "connecting" lasts
@@ -133,7 +130,7 @@ fn a_profile_goes_live_to_the_in_process_server_connecting_then_live_then_stoppe
     store.save(profile, &[("local".into(), StreamKey::new("show-from-profile"))], false, false).unwrap();
 
     let request = GoLiveRequest { profile: Some(name.clone()), encode: small_test_source(), ..Default::default() };
-    engine.send(Command::GoLive(request)).unwrap();
+    engine.send(BroadcastCommand::GoLive(request)).unwrap();
     let connecting = wait_state(&engine, "connecting", |s| matches!(s.broadcast, BroadcastState::Running { .. }) && !s.outputs.is_empty());
     assert_eq!(output_state(&connecting), Some(&OutputState::Connecting), "{connecting:?}");
     assert_eq!(connecting.outputs[0].id, format!("{name}/local"), "the destination's id is stable: profile/destination");
@@ -149,7 +146,7 @@ fn a_profile_goes_live_to_the_in_process_server_connecting_then_live_then_stoppe
     assert_eq!(stats.outputs.first().map(|o| o.id.as_str()), Some(format!("{name}/local").as_str()), "{stats:?}");
     assert!(stats.outputs[0].bytes_out > 0, "{stats:?}");
 
-    engine.send(Command::Stop).unwrap();
+    engine.send(BroadcastCommand::Stop).unwrap();
     let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
     let BroadcastState::Ended(summary) = &ended.broadcast else { panic!("{ended:?}") };
     assert!(summary.all_ok(), "{summary:?}");
@@ -170,7 +167,7 @@ fn a_bad_key_fails_once_and_finally() {
         encode: small_test_source(),
         ..Default::default()
     };
-    engine.send(Command::GoLive(request)).unwrap();
+    engine.send(BroadcastCommand::GoLive(request)).unwrap();
     let failed = wait_state(&engine, "failed", |s| matches!(output_state(s), Some(OutputState::Failed { .. })));
     match output_state(&failed) {
         Some(OutputState::Failed { kind, is_final, message }) => {
@@ -198,7 +195,7 @@ fn a_lost_server_shows_reconnecting_with_its_attempt_then_live_again() {
     let mut nginx = Nginx::start();
     let engine = Engine::start(EngineOptions::default()).unwrap();
     let request = GoLiveRequest { urls: vec![RtmpUrl::parse(&nginx.url("comeback")).unwrap()], encode: small_test_source(), ..Default::default() };
-    engine.send(Command::GoLive(request)).unwrap();
+    engine.send(BroadcastCommand::GoLive(request)).unwrap();
     wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
     nginx.kill();
     let lost = wait_state(&engine, "reconnecting", |s| matches!(output_state(s), Some(OutputState::Reconnecting { .. })));
@@ -208,7 +205,7 @@ fn a_lost_server_shows_reconnecting_with_its_attempt_then_live_again() {
     nginx.restart();
     wait_state(&engine, "live again", |s| output_state(s) == Some(&OutputState::Live));
     assert!(wait_until(STATE_TIMEOUT, || nginx.has_publisher("comeback")), "{}", nginx.diagnostics());
-    engine.send(Command::Stop).unwrap();
+    engine.send(BroadcastCommand::Stop).unwrap();
     let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
     assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if s.all_ok()), "{ended:?}");
     engine.shutdown();
@@ -220,16 +217,16 @@ fn rehearse_starts_the_local_server_and_a_viewer_sees_the_stream() {
     let dir = TestDir::new("engine-rehearse");
     let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
     engine
-        .send(Command::Rehearse { stream: "rehearsal".into(), encode: small_test_source(), run: RunOptions::default() })
+        .send(BroadcastCommand::Rehearse { stream: "rehearsal".into(), encode: small_test_source(), run: RunOptions::default() })
         .unwrap();
     let (rtmp, http) = running_server(&engine);
     assert!(http.is_some());
     wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
     let got = watch_with_ffmpeg(&format!("rtmp://{rtmp}/live/rehearsal"), 3.0, &dir, "rehearsal.flv");
     got.assert_ok(W, H, 30.0, 2.0);
-    engine.send(Command::Stop).unwrap();
+    engine.send(BroadcastCommand::Stop).unwrap();
     wait_state(&engine, "ended", |s| s.broadcast.is_over());
-    engine.send(Command::StopServer).unwrap();
+    engine.send(ServerCommand::Stop).unwrap();
     wait_state(&engine, "server off", |s| matches!(s.server, ServerState::Off));
     engine.shutdown();
 }
@@ -239,22 +236,22 @@ fn what_cannot_start_comes_back_as_state() {
     let _lock = engine_lock();
     let dir = TestDir::new("engine-fail");
     let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), ..EngineOptions::default() }).unwrap();
-    engine.send(Command::GoLive(GoLiveRequest { profile: Some("no-such-profile".into()), ..Default::default() })).unwrap();
+    engine.send(BroadcastCommand::GoLive(GoLiveRequest { profile: Some("no-such-profile".into()), ..Default::default() })).unwrap();
     let failed = wait_state(&engine, "failed", |s| s.broadcast.is_over());
     assert!(matches!(&failed.broadcast, BroadcastState::Failed { message } if message.contains("no profile 'no-such-profile'")), "{failed:?}");
     let missing = dir.join("missing.y4m");
     let encode = EncodeOverrides { video: Some(VideoSourceSpec::Y4m(missing)), ..small_test_source() };
     let url = RtmpUrl::parse("rtmp://127.0.0.1:9/live/x").unwrap();
-    engine.send(Command::GoLive(GoLiveRequest { urls: vec![url], encode, ..Default::default() })).unwrap();
+    engine.send(BroadcastCommand::GoLive(GoLiveRequest { urls: vec![url], encode, ..Default::default() })).unwrap();
     let failed = wait_state(&engine, "failed", |s| matches!(&s.broadcast, BroadcastState::Failed { message } if message.contains("missing.y4m")));
     assert!(failed.outputs.is_empty(), "nothing was started: {failed:?}");
     // Taken while the first server holds the port: a clear failure, not a hang.
-    engine.send(Command::StartServer(loopback_server())).unwrap();
+    engine.send(ServerCommand::Start(loopback_server())).unwrap();
     let (rtmp, _) = running_server(&engine);
-    engine.send(Command::StopServer).unwrap();
+    engine.send(ServerCommand::Stop).unwrap();
     wait_state(&engine, "server off", |s| matches!(s.server, ServerState::Off));
     let holder = std::net::TcpListener::bind(rtmp).unwrap();
-    engine.send(Command::StartServer(ServerConfig { rtmp_listen: rtmp, http_listen: None, ..ServerConfig::default() })).unwrap();
+    engine.send(ServerCommand::Start(ServerConfig { rtmp_listen: rtmp, http_listen: None, ..ServerConfig::default() })).unwrap();
     let failed = wait_state(&engine, "bind failed", |s| matches!(s.server, ServerState::Failed { .. }));
     assert!(matches!(&failed.server, ServerState::Failed { message } if message.contains(&rtmp.to_string())), "{failed:?}");
     drop(holder);
@@ -274,9 +271,9 @@ fn other_clip(dir: &TestDir) -> std::path::PathBuf {
 fn sources_opened_idle_give_the_preview_and_the_meters_before_going_live() {
     let _lock = engine_lock();
     let engine = Engine::start(EngineOptions::default()).unwrap();
-    engine.send(Command::SetPreview(Some(PreviewRequest { width: 320, height: 320, max_fps: 10 }))).unwrap();
+    engine.send(SourcesCommand::SetPreview(Some(PreviewRequest { width: 320, height: 320, max_fps: 10 }))).unwrap();
     engine
-        .send(Command::OpenSources { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: false })
+        .send(SourcesCommand::Open { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: false })
         .unwrap();
     let open = wait_state(&engine, "sources open", |s| matches!(s.sources, SourcesState::Open { .. } | SourcesState::Failed { .. }));
     assert!(matches!(&open.sources, SourcesState::Open { video, .. } if video == "test pattern"), "{:?}", open.sources);
@@ -328,12 +325,12 @@ fn sources_opened_idle_give_the_preview_and_the_meters_before_going_live() {
     let state = engine.state().borrow().clone();
     assert!(matches!(state.broadcast, BroadcastState::Idle) && state.outputs.is_empty(), "{state:?}");
     // Switching the audio to silence shows at once in the meters.
-    engine.send(Command::SwitchAudio(AudioSourceSpec::Silence)).unwrap();
+    engine.send(SourcesCommand::SwitchAudio(AudioSourceSpec::Silence)).unwrap();
     let silent = engine.runtime().block_on(async {
         tokio::time::timeout(STATE_TIMEOUT, levels.wait_for(|l| l.peak_dbfs.iter().all(|&p| p <= -120.0))).await.map(|r| r.map(|l| l.clone()))
     });
     assert!(matches!(silent, Ok(Ok(_))), "the meters never went silent: {:?}", *levels.borrow());
-    engine.send(Command::CloseSources).unwrap();
+    engine.send(SourcesCommand::Close).unwrap();
     wait_state(&engine, "closed", |s| matches!(s.sources, SourcesState::Closed));
     engine.shutdown();
     assert_eq!(threads_left_after_shutdown(), Vec::<String>::new(), "threads left after shutdown");
@@ -346,13 +343,13 @@ fn switching_the_video_while_live_keeps_the_timestamps_and_starts_a_keyframe() {
     let clip = other_clip(&dir);
     let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
     engine
-        .send(Command::OpenSources { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: true })
+        .send(SourcesCommand::Open { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: true })
         .unwrap();
     wait_state(&engine, "sources open", |s| matches!(s.sources, SourcesState::Open { .. }));
     // Keyframes every 20 s: inside the player's window, a keyframe after its
     // first one can only be the switch's.
     let encode = EncodeOverrides { keyint_secs: Some(20.0), video_kbps: Some(800), ..Default::default() };
-    engine.send(Command::Rehearse { stream: "switch".into(), encode, run: RunOptions::default() }).unwrap();
+    engine.send(BroadcastCommand::Rehearse { stream: "switch".into(), encode, run: RunOptions::default() }).unwrap();
     let (rtmp, _) = running_server(&engine);
     wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
     let out = dir.join("player.flv");
@@ -360,11 +357,11 @@ fn switching_the_video_while_live_keeps_the_timestamps_and_starts_a_keyframe() {
     // Switch once the player has a couple of seconds.
     let mut stats = engine.stats();
     let at = engine.runtime().block_on(async { stats.wait_for(|s| s.media_secs >= 3.0).await.map(|s| s.media_secs) }).unwrap();
-    engine.send(Command::SwitchVideo(VideoSourceSpec::Y4m(clip.clone()))).unwrap();
+    engine.send(SourcesCommand::SwitchVideo(VideoSourceSpec::Y4m(clip.clone()))).unwrap();
     let switched = wait_state(&engine, "switched", |s| matches!(&s.sources, SourcesState::Open { video, .. } if video.contains("other.y4m")));
     assert!(matches!(switched.broadcast, BroadcastState::Running { .. }), "the broadcast stayed up: {switched:?}");
     player.wait_success(Duration::from_secs(60));
-    engine.send(Command::Stop).unwrap();
+    engine.send(BroadcastCommand::Stop).unwrap();
     let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
     assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if s.all_ok()), "{ended:?}");
 
@@ -403,7 +400,7 @@ fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() 
     let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
     // Keyframes every 20 s: a keyframe an added destination starts on can only be the one it asked for.
     let encode = EncodeOverrides { keyint_secs: Some(20.0), ..small_test_source() };
-    engine.send(Command::Rehearse { stream: "first".into(), encode, run: RunOptions::default() }).unwrap();
+    engine.send(BroadcastCommand::Rehearse { stream: "first".into(), encode, run: RunOptions::default() }).unwrap();
     let (rtmp, _) = running_server(&engine);
     wait_state(&engine, "first live", |s| output_state(s) == Some(&OutputState::Live));
     let first_id = engine.state().borrow().outputs[0].id.clone();
@@ -416,7 +413,7 @@ fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() 
     let mut stats = engine.stats();
     engine.runtime().block_on(async { stats.wait_for(|s| s.media_secs >= 2.0).await.map(|_| ()) }).unwrap();
     let request = GoLiveRequest { urls: vec![RtmpUrl::parse(&nginx.url("added")).unwrap()], ..Default::default() };
-    engine.send(Command::AddOutputs { request, destination: None }).unwrap();
+    engine.send(BroadcastCommand::AddOutputs { request, destination: None }).unwrap();
     let both = wait_state(&engine, "added live", |s| output(s, &nginx_port).is_some_and(|o| o.state == OutputState::Live));
     assert_eq!(both.outputs.len(), 2, "{both:?}");
     assert_eq!(output(&both, &first_id).map(|o| &o.state), Some(&OutputState::Live), "the first stayed live: {both:?}");
@@ -434,7 +431,7 @@ fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() 
     // Removing it: it unpublishes cleanly, the first carries on.
     let added_id = output(&both, &nginx_port).map(|o| o.id.clone()).unwrap();
     let disconnects = nginx.log_count("disconnect");
-    engine.send(Command::RemoveOutput(added_id.clone())).unwrap();
+    engine.send(BroadcastCommand::RemoveOutput(added_id.clone())).unwrap();
     wait_state(&engine, "removed", |s| output(s, &added_id).is_none());
     // Its viewer is gone already: the next disconnect nginx logs is the removed publisher's.
     assert!(wait_until(STATE_TIMEOUT, || nginx.log_count("disconnect") > disconnects), "{}", nginx.diagnostics());
@@ -447,7 +444,7 @@ fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() 
     assert_eq!(engine.stats().borrow().outputs.len(), 1, "the stats list the outputs left");
 
     // The last output is not removed: ending the stream does that.
-    engine.send(Command::RemoveOutput(first_id.clone())).unwrap();
+    engine.send(BroadcastCommand::RemoveOutput(first_id.clone())).unwrap();
     let refused = wait_state(&engine, "refused", |s| s.refused.is_some());
     assert!(refused.refused.as_ref().is_some_and(|r| r.message.contains("only output")), "{refused:?}");
     assert!(matches!(refused.broadcast, BroadcastState::Running { .. }), "{refused:?}");
@@ -457,19 +454,19 @@ fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() 
     proxy.set_state(PathState::Refusing);
     let proxy_port = proxy.port().to_string();
     let request = GoLiveRequest { urls: vec![RtmpUrl::parse(&proxy.url("live", "retried")).unwrap()], ..Default::default() };
-    engine.send(Command::AddOutputs { request, destination: None }).unwrap();
+    engine.send(BroadcastCommand::AddOutputs { request, destination: None }).unwrap();
     let failed = wait_state(&engine, "failed", |s| output(s, &proxy_port).is_some_and(|o| matches!(o.state, OutputState::Failed { .. })));
     assert!(matches!(failed.broadcast, BroadcastState::Running { .. }), "one failed destination of two ends nothing: {failed:?}");
     let retried_id = output(&failed, &proxy_port).map(|o| o.id.clone()).unwrap();
-    engine.send(Command::RetryOutput(first_id.clone())).unwrap();
+    engine.send(BroadcastCommand::RetryOutput(first_id.clone())).unwrap();
     let refused = wait_state(&engine, "retry refused", |s| s.refused.as_ref().is_some_and(|r| r.message.contains("retry")));
     assert!(refused.refused.as_ref().is_some_and(|r| r.message.contains("has not failed")), "{refused:?}");
     proxy.open_and_wait();
-    engine.send(Command::RetryOutput(retried_id.clone())).unwrap();
+    engine.send(BroadcastCommand::RetryOutput(retried_id.clone())).unwrap();
     wait_state(&engine, "retried live", |s| output(s, &retried_id).is_some_and(|o| o.state == OutputState::Live));
     assert!(wait_until(STATE_TIMEOUT, || nginx.has_publisher("retried")), "{}", nginx.diagnostics());
 
-    engine.send(Command::Stop).unwrap();
+    engine.send(BroadcastCommand::Stop).unwrap();
     let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
     let BroadcastState::Ended(summary) = &ended.broadcast else { panic!("{ended:?}") };
     let ids: Vec<&str> = summary.outputs.iter().map(|o| o.id.as_str()).collect();
@@ -478,7 +475,7 @@ fn a_destination_added_removed_and_retried_while_live_leaves_the_others_alone() 
     assert!(summary.outputs.iter().all(|o| o.error.is_none()), "{summary:?}");
     // Adding after the end is refused, as state.
     let request = GoLiveRequest { urls: vec![RtmpUrl::parse(&nginx.url("late")).unwrap()], ..Default::default() };
-    engine.send(Command::AddOutputs { request, destination: None }).unwrap();
+    engine.send(BroadcastCommand::AddOutputs { request, destination: None }).unwrap();
     wait_state(&engine, "late add refused", |s| s.refused.as_ref().is_some_and(|r| r.message.contains("not live")));
     let _ = rtmp;
     engine.shutdown();
@@ -533,20 +530,20 @@ fn mute_and_hide_send_silence_and_the_slate_and_show_them_before_the_stream_ends
     let _lock = engine_lock();
     let dir = TestDir::new("engine-mute");
     let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
-    engine.send(Command::SetPreview(Some(PreviewRequest { width: 320, height: 180, max_fps: 30 }))).unwrap();
+    engine.send(SourcesCommand::SetPreview(Some(PreviewRequest { width: 320, height: 180, max_fps: 30 }))).unwrap();
     engine
-        .send(Command::OpenSources { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: true })
+        .send(SourcesCommand::Open { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format: session_format(), looping: true })
         .unwrap();
     wait_state(&engine, "sources open", |s| matches!(s.sources, SourcesState::Open { .. }));
-    engine.send(Command::Rehearse { stream: "mute".into(), encode: EncodeOverrides::default(), run: RunOptions::default() }).unwrap();
+    engine.send(BroadcastCommand::Rehearse { stream: "mute".into(), encode: EncodeOverrides::default(), run: RunOptions::default() }).unwrap();
     let (rtmp, _) = running_server(&engine);
     wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
     let out = dir.join("player.flv");
     let player = ffmpeg_read(&format!("rtmp://{rtmp}/live/mute"), 6.0, &out);
     let mut stats = engine.stats();
     let at = engine.runtime().block_on(async { stats.wait_for(|s| s.media_secs >= 2.5).await.map(|s| s.media_secs) }).unwrap();
-    engine.send(Command::SetMute(true)).unwrap();
-    engine.send(Command::SetHideCamera(true)).unwrap();
+    engine.send(SourcesCommand::SetMute(true)).unwrap();
+    engine.send(SourcesCommand::SetHideCamera(true)).unwrap();
     let muted = wait_state(&engine, "muted", |s| matches!(s.sources, SourcesState::Open { muted: true, hidden: true, .. }));
     assert!(matches!(muted.broadcast, BroadcastState::Running { .. }), "the stream stays up: {muted:?}");
     // The meters show the silence at once, from the capture path.
@@ -560,7 +557,7 @@ fn mute_and_hide_send_silence_and_the_slate_and_show_them_before_the_stream_ends
     // The preview shows the slate, as the stream does.
     wait_preview_slate(&engine);
     player.wait_success(Duration::from_secs(60));
-    engine.send(Command::Stop).unwrap();
+    engine.send(BroadcastCommand::Stop).unwrap();
     wait_state(&engine, "ended", |s| s.broadcast.is_over());
     engine.shutdown();
 
@@ -588,7 +585,7 @@ fn profiles_are_saved_renamed_and_deleted_by_the_engine_keys_in_the_secret_store
     profile.destinations.push(draft.build().unwrap());
     profile.video.size = FrameSize::new(W, H);
     let keys = vec![("ingest".to_string(), StreamKey::new("edited-KEY-1234"))];
-    engine.send(Command::SaveProfile { profile: profile.clone(), from: None, keep_from: false, keys }).unwrap();
+    engine.send(ProfilesCommand::Save { profile: profile.clone(), from: None, keep_from: false, keys }).unwrap();
     let saved = wait_state(&engine, "saved", |s| matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if profiles.iter().any(|p| p.name == "show")));
     assert!(saved.refused.is_none(), "{saved:?}");
     let toml = std::fs::read_to_string(ProfileStore::open(dir.path()).path()).unwrap();
@@ -596,22 +593,22 @@ fn profiles_are_saved_renamed_and_deleted_by_the_engine_keys_in_the_secret_store
 
     // Renamed: the key moves with it, and the renamed profile goes live with it.
     profile.name = "renamed".into();
-    engine.send(Command::SaveProfile { profile, from: Some("show".into()), keep_from: false, keys: Vec::new() }).unwrap();
+    engine.send(ProfilesCommand::Save { profile, from: Some("show".into()), keep_from: false, keys: Vec::new() }).unwrap();
     let renamed = wait_state(&engine, "renamed", |s| {
         matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if profiles.iter().any(|p| p.name == "renamed") && !profiles.iter().any(|p| p.name == "show"))
     });
     assert!(renamed.refused.is_none(), "{renamed:?}");
     let request = GoLiveRequest { profile: Some("renamed".into()), encode: small_test_source(), ..Default::default() };
-    engine.send(Command::GoLive(request)).unwrap();
+    engine.send(BroadcastCommand::GoLive(request)).unwrap();
     wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
     assert!(wait_until(STATE_TIMEOUT, || nginx.has_publisher("edited-KEY-1234")), "{}", nginx.diagnostics());
     let used = wait_state(&engine, "last used", |s| matches!(&s.profiles, ProfilesState::Loaded { last_used: Some(l), .. } if l == "renamed"));
     assert!(matches!(used.broadcast, BroadcastState::Running { .. }));
-    engine.send(Command::Stop).unwrap();
+    engine.send(BroadcastCommand::Stop).unwrap();
     wait_state(&engine, "ended", |s| s.broadcast.is_over());
 
     // Deleted: the profile and its key.
-    engine.send(Command::DeleteProfile("renamed".into())).unwrap();
+    engine.send(ProfilesCommand::Delete("renamed".into())).unwrap();
     wait_state(&engine, "deleted", |s| matches!(&s.profiles, ProfilesState::Loaded { profiles, .. } if profiles.is_empty()));
     engine.shutdown();
     let store = ProfileStore::open(dir.path());
@@ -623,10 +620,10 @@ fn profiles_are_saved_renamed_and_deleted_by_the_engine_keys_in_the_secret_store
 fn the_viewer_preview_decodes_the_rehearsal_and_its_thread_is_joined_at_shutdown() {
     let _lock = engine_lock();
     let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
-    engine.send(Command::Rehearse { stream: "watched".into(), encode: small_test_source(), run: RunOptions::default() }).unwrap();
+    engine.send(BroadcastCommand::Rehearse { stream: "watched".into(), encode: small_test_source(), run: RunOptions::default() }).unwrap();
     running_server(&engine);
     let preview = PreviewRequest { width: 320, height: 180, max_fps: 30 };
-    engine.send(Command::Watch(Some(tally::engine::WatchRequest { stream: "watched".into(), preview }))).unwrap();
+    engine.send(ViewerCommand::Watch(tally::engine::WatchRequest { stream: "watched".into(), preview })).unwrap();
     wait_state(&engine, "viewer playing", |s| matches!(s.viewer, tally::engine::ViewerState::Playing { .. }));
     let mut frames = engine.viewer();
     let got = engine.runtime().block_on(async {
@@ -659,10 +656,10 @@ fn a_video_source_that_fails_while_live_is_replaced_by_a_slate_saying_so_and_the
     let dir = TestDir::new("engine-source-fails");
     let clip = clip_that_breaks(&dir, 45);
     let engine = Engine::start(EngineOptions { server: loopback_server(), ..EngineOptions::default() }).unwrap();
-    engine.send(Command::SetPreview(Some(PreviewRequest { width: 320, height: 180, max_fps: 30 }))).unwrap();
-    engine.send(Command::OpenSources { video: VideoSourceSpec::Y4m(clip), audio: AudioSourceSpec::Sine, format: session_format(), looping: false }).unwrap();
+    engine.send(SourcesCommand::SetPreview(Some(PreviewRequest { width: 320, height: 180, max_fps: 30 }))).unwrap();
+    engine.send(SourcesCommand::Open { video: VideoSourceSpec::Y4m(clip), audio: AudioSourceSpec::Sine, format: session_format(), looping: false }).unwrap();
     wait_state(&engine, "sources open", |s| matches!(s.sources, SourcesState::Open { .. }));
-    engine.send(Command::Rehearse { stream: "fails".into(), encode: EncodeOverrides::default(), run: RunOptions::default() }).unwrap();
+    engine.send(BroadcastCommand::Rehearse { stream: "fails".into(), encode: EncodeOverrides::default(), run: RunOptions::default() }).unwrap();
     let (rtmp, _) = running_server(&engine);
     wait_state(&engine, "live", |s| output_state(s) == Some(&OutputState::Live));
     let out = dir.join("player.flv");
@@ -681,7 +678,7 @@ fn a_video_source_that_fails_while_live_is_replaced_by_a_slate_saying_so_and_the
     player.wait_success(Duration::from_secs(60));
     let state = engine.state().borrow().clone();
     assert!(matches!(state.broadcast, BroadcastState::Running { .. }), "the stream stays up: {state:?}");
-    engine.send(Command::Stop).unwrap();
+    engine.send(BroadcastCommand::Stop).unwrap();
     let ended = wait_state(&engine, "ended", |s| s.broadcast.is_over());
     assert!(matches!(&ended.broadcast, BroadcastState::Ended(s) if s.all_ok()), "{ended:?}");
     engine.shutdown();

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use std::time::Duration;
 use tally::config::{self, ProfileStore};
-use tally::engine::{BroadcastPlan, CheckState, Command, Engine, EngineOptions, GoLiveRequest, check};
+use tally::engine::{BroadcastCommand, BroadcastPlan, CheckState, Engine, EngineOptions, GoLiveRequest, check};
 
 /// `tally check`'s options.
 #[derive(Args, Debug)]
@@ -52,7 +52,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<bool> {
         }
     }
     let engine = Engine::start(EngineOptions::default()).context("starting the network runtime")?;
-    engine.send(Command::CheckPlan { plan, publish_test: args.publish_test })?;
+    engine.send(BroadcastCommand::CheckPlan { plan, publish_test: args.publish_test })?;
     let mut state = engine.state();
     let json = args.json;
     let reports = engine.runtime().block_on(async move {

@@ -7,7 +7,7 @@
 use std::io::{self, BufRead};
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tally::engine::{Command, EngineState, GoLiveRequest, SourcesState};
+use tally::engine::{BroadcastCommand, Command, EngineState, GoLiveRequest, SourcesCommand, SourcesState};
 use tally::pipeline::Stats;
 use tally::rtmp::RtmpUrl;
 use tokio::sync::{mpsc, watch};
@@ -112,16 +112,16 @@ impl ControlCommand {
     pub fn engine_command(self) -> Option<Command> {
         Some(match self {
             ControlCommand::Add(url) => {
-                Command::AddOutputs { request: GoLiveRequest { urls: vec![url], ..Default::default() }, destination: None }
+                Command::Broadcast(BroadcastCommand::AddOutputs { request: GoLiveRequest { urls: vec![url], ..Default::default() }, destination: None })
             }
             ControlCommand::AddProfile { profile, destination } => {
-                Command::AddOutputs { request: GoLiveRequest { profile: Some(profile), ..Default::default() }, destination }
+                Command::Broadcast(BroadcastCommand::AddOutputs { request: GoLiveRequest { profile: Some(profile), ..Default::default() }, destination })
             }
-            ControlCommand::Retry(id) => Command::RetryOutput(id),
-            ControlCommand::Remove(id) => Command::RemoveOutput(id),
-            ControlCommand::Mute(on) => Command::SetMute(on),
-            ControlCommand::HideCamera(on) => Command::SetHideCamera(on),
-            ControlCommand::Stop => Command::Stop,
+            ControlCommand::Retry(id) => Command::Broadcast(BroadcastCommand::RetryOutput(id)),
+            ControlCommand::Remove(id) => Command::Broadcast(BroadcastCommand::RemoveOutput(id)),
+            ControlCommand::Mute(on) => Command::Sources(SourcesCommand::SetMute(on)),
+            ControlCommand::HideCamera(on) => Command::Sources(SourcesCommand::SetHideCamera(on)),
+            ControlCommand::Stop => Command::Broadcast(BroadcastCommand::Stop),
             ControlCommand::Outputs | ControlCommand::Help => return None,
         })
     }
@@ -401,7 +401,7 @@ mod tests {
     fn commands_map_to_the_engine() {
         let Ok(add) = ControlCommand::parse("add rtmp://h/app/k") else { panic!("parse") };
         match add.engine_command() {
-            Some(Command::AddOutputs { request, destination: None }) => {
+            Some(Command::Broadcast(BroadcastCommand::AddOutputs { request, destination: None })) => {
                 assert_eq!(request.urls.len(), 1);
                 assert!(request.profile.is_none() && request.record.is_none());
             }
@@ -409,17 +409,17 @@ mod tests {
         }
         let profile = ControlCommand::AddProfile { profile: "show".into(), destination: Some("main".into()) };
         match profile.engine_command() {
-            Some(Command::AddOutputs { request, destination }) => {
+            Some(Command::Broadcast(BroadcastCommand::AddOutputs { request, destination })) => {
                 assert_eq!((request.profile.as_deref(), destination.as_deref()), (Some("show"), Some("main")));
                 assert!(request.urls.is_empty());
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(ControlCommand::Retry("a".into()).engine_command(), Some(Command::RetryOutput(id)) if id == "a"));
-        assert!(matches!(ControlCommand::Remove("a".into()).engine_command(), Some(Command::RemoveOutput(id)) if id == "a"));
-        assert!(matches!(ControlCommand::Mute(true).engine_command(), Some(Command::SetMute(true))));
-        assert!(matches!(ControlCommand::HideCamera(false).engine_command(), Some(Command::SetHideCamera(false))));
-        assert!(matches!(ControlCommand::Stop.engine_command(), Some(Command::Stop)));
+        assert!(matches!(ControlCommand::Retry("a".into()).engine_command(), Some(Command::Broadcast(BroadcastCommand::RetryOutput(id))) if id == "a"));
+        assert!(matches!(ControlCommand::Remove("a".into()).engine_command(), Some(Command::Broadcast(BroadcastCommand::RemoveOutput(id))) if id == "a"));
+        assert!(matches!(ControlCommand::Mute(true).engine_command(), Some(Command::Sources(SourcesCommand::SetMute(true)))));
+        assert!(matches!(ControlCommand::HideCamera(false).engine_command(), Some(Command::Sources(SourcesCommand::SetHideCamera(false)))));
+        assert!(matches!(ControlCommand::Stop.engine_command(), Some(Command::Broadcast(BroadcastCommand::Stop))));
         assert!(ControlCommand::Outputs.engine_command().is_none());
         assert!(ControlCommand::Help.engine_command().is_none());
     }

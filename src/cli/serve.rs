@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
-use tally::engine::{Command, Engine, EngineOptions, ServerState};
+use tally::engine::{Engine, EngineOptions, ServerCommand, ServerState};
 use tally::net::server::ServerConfig;
 
 /// `tally serve`'s options.
@@ -65,7 +65,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keyed = config.publish_key.is_some();
     let options = EngineOptions { net_threads: args.threads, server: config.clone(), ..EngineOptions::default() };
     let engine = Engine::start(options).context("starting the network runtime")?;
-    engine.send(Command::StartServer(config))?;
+    engine.send(ServerCommand::Start(config))?;
     let mut state = engine.state();
     let result = engine.runtime().block_on(async move {
         let started = state.wait_for(|s| matches!(s.server, ServerState::Running { .. } | ServerState::Failed { .. })).await;

@@ -7,9 +7,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tally::config::{self, ProfileStore};
-use tally::engine::{
-    BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, SessionFormat, SourcesState,
-};
+use tally::engine::{BroadcastCommand, BroadcastPlan, BroadcastState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, SessionFormat, SourcesCommand, SourcesState};
 use tally::net::OutputState;
 use tally::pipeline::{AudioSourceSpec, BroadcastSettings, OutputKind, OutputSpec, Stats, VideoSourceSpec};
 
@@ -82,7 +80,7 @@ fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
     if interactive && no_session.is_none() {
         open_sources(&engine, &plan.settings)?;
     }
-    engine.send(Command::GoLivePlan(plan))?;
+    engine.send(BroadcastCommand::GoLivePlan(plan))?;
     if interactive {
         let reader = control::Control { commands: engine.command_sender(), state: engine.state(), stats: engine.stats(), no_session };
         if let Err(e) = control::spawn_reader(reader) {
@@ -97,7 +95,7 @@ fn run_broadcast(plan: BroadcastPlan, run: &RunArgs) -> anyhow::Result<bool> {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("Stopping: finishing the outputs cleanly (Ctrl-C again to quit at once)");
-                let _ = stopper.try_send(Command::Stop);
+                let _ = stopper.try_send(Command::Broadcast(BroadcastCommand::Stop));
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
                 }
@@ -186,7 +184,7 @@ fn session_unavailable(settings: &BroadcastSettings) -> Option<String> {
 /// open; the sources' error, if they cannot be opened.
 fn open_sources(engine: &Engine, settings: &BroadcastSettings) -> anyhow::Result<()> {
     let format = SessionFormat { width: settings.width, height: settings.height, fps: settings.fps };
-    engine.send(Command::OpenSources { video: settings.video.clone(), audio: settings.audio.clone(), format, looping: settings.looping })?;
+    engine.send(SourcesCommand::Open { video: settings.video.clone(), audio: settings.audio.clone(), format, looping: settings.looping })?;
     let mut state = engine.state();
     let opened = engine.runtime().block_on(async move {
         state.wait_for(|s| matches!(s.sources, SourcesState::Open { .. } | SourcesState::Failed { .. })).await.map(|s| s.sources.clone())

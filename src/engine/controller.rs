@@ -3,7 +3,8 @@
 //! reading profiles, opening devices and files, binding sockets — happens
 //! here, never on the caller's thread; its outcome comes back as state.
 
-use super::plan::{BroadcastPlan, GoLiveRequest, RunOptions};
+use super::command::{BroadcastCommand, Command, ProfilesCommand, ServerCommand, SourcesCommand, ViewerCommand, WatchRequest};
+use super::plan::{BroadcastPlan, GoLiveRequest};
 use super::state::{BroadcastState, CheckState, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
 use super::viewer::ViewerState;
 use super::state::DeviceEntry;
@@ -13,129 +14,14 @@ const CAMERA_POLL: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// In the config directory: the name of the profile last gone live with.
 const LAST_USED_FILE: &str = "last-profile";
-use crate::config::{EncodeOverrides, ProfileStore};
+use crate::config::ProfileStore;
 use crate::net::server::{Server, ServerConfig, ServerHandle};
-use crate::capture::{AudioSourceSpec, VideoSourceSpec};
-use crate::pipeline::{Broadcast, CaptureSession, OutputControl, OutputSpec, OutputWatch, PreviewRequest, SessionFeeds, SessionFormat, Stats, Stopper};
+use crate::pipeline::{Broadcast, CaptureSession, OutputControl, OutputSpec, OutputWatch, PreviewRequest, SessionFeeds, Stats, Stopper};
 use crate::rtmp::{RtmpUrl, StreamKey};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
-
-/// What a face asks of the engine.
-#[derive(Debug)]
-pub enum Command {
-    /// Go live with a profile and/or URLs (planned on the engine's side).
-    GoLive(GoLiveRequest),
-    /// Go live with a ready plan.
-    GoLivePlan(BroadcastPlan),
-    /// End the broadcast cleanly (outputs drain what was encoded).
-    Stop,
-    /// Check destinations (a profile's and/or URLs) without publishing;
-    /// with `publish_test`, publish the test pattern to each for that long.
-    Check {
-        /// Which destinations (and the bitrate a publish test uses).
-        request: GoLiveRequest,
-        /// Publish for this long after the checks pass.
-        publish_test: Option<std::time::Duration>,
-    },
-    /// Check the destinations of a ready plan; see `Check`.
-    CheckPlan {
-        /// The plan (its recording outputs are ignored).
-        plan: BroadcastPlan,
-        /// Publish for this long after the checks pass.
-        publish_test: Option<std::time::Duration>,
-    },
-    /// Add destinations to the running broadcast: the request's URLs and
-    /// its profile's destinations (only `destination` of them, if named),
-    /// planned as going live plans them, keys from the secret store. Each
-    /// joins at the next keyframe; the others are untouched.
-    AddOutputs {
-        /// Which destinations (its encode settings are ignored: the
-        /// broadcast's are used); a recording only if `record` is given.
-        request: GoLiveRequest,
-        /// One destination of the profile, by name.
-        destination: Option<String>,
-    },
-    /// Start a failed output again (by its id).
-    RetryOutput(String),
-    /// Take an output out of the running broadcast (by its id): a live one
-    /// ends cleanly; the last one is not removed (end the stream instead).
-    RemoveOutput(String),
-    /// Read the saved profiles (and the last one used) into `EngineState::profiles`.
-    LoadProfiles,
-    /// List the cameras now and every few seconds while `true` (cameras come and go).
-    WatchDevices(bool),
-    /// List the microphones now (on demand: listing them probes every sound system).
-    ListMicrophones,
-    /// Save a profile as an editor leaves it (keys into the secret store,
-    /// never the profile file); the profiles are read again after.
-    SaveProfile {
-        /// The profile (destinations without keys).
-        profile: crate::config::Profile,
-        /// The profile it was opened from: a rename or a duplicate when the name differs.
-        from: Option<String>,
-        /// Keep `from` (a duplicate) rather than replace it (a rename).
-        keep_from: bool,
-        /// New keys, by destination name.
-        keys: Vec<(String, StreamKey)>,
-    },
-    /// Delete a profile and its keys.
-    DeleteProfile(String),
-    /// Show what the local server relays for a stream (decoded, in
-    /// `Engine::viewer()`), or stop (`None`). The server must be running.
-    Watch(Option<WatchRequest>),
-    /// Start the built-in server.
-    StartServer(ServerConfig),
-    /// Stop the built-in server.
-    StopServer,
-    /// Open the capture session (replacing one that runs): the preview and
-    /// meters flow from then on, and a broadcast goes out from it.
-    OpenSources {
-        /// Video source.
-        video: VideoSourceSpec,
-        /// Audio source.
-        audio: AudioSourceSpec,
-        /// Frame size and rate.
-        format: SessionFormat,
-        /// Files restart at their end.
-        looping: bool,
-    },
-    /// Switch the session's video source; a broadcast stays up (same
-    /// clock, continuous timestamps, a keyframe at the switch).
-    SwitchVideo(VideoSourceSpec),
-    /// Switch the session's audio source; see `SwitchVideo`.
-    SwitchAudio(AudioSourceSpec),
-    /// Close the capture session (refused while a broadcast uses it).
-    CloseSources,
-    /// What the preview feed should deliver (`None`: nothing).
-    SetPreview(Option<PreviewRequest>),
-    /// Hide the camera (a slate goes out instead, the stream stays up) or show it again.
-    /// Kept across sessions; applies to what the capture session sends.
-    SetHideCamera(bool),
-    /// Mute the microphone (silence goes out and shows on the meters) or unmute it.
-    SetMute(bool),
-    /// Go live to the built-in server (started with its defaults if off)
-    /// as `live/STREAM`: a rehearsal nobody else sees.
-    Rehearse {
-        /// The stream name.
-        stream: String,
-        /// Settings over the defaults.
-        encode: EncodeOverrides,
-        /// Duration, pacing.
-        run: RunOptions,
-    },
-}
-
-/// What the viewer preview watches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WatchRequest {
-    /// A stream of the local server's `live` application.
-    pub stream: String,
-    /// The pictures wanted (size, rate).
-    pub preview: PreviewRequest,
-}
 
 /// The running broadcast, as the controller holds it.
 struct Live {
@@ -214,24 +100,22 @@ impl Controller {
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { break };
                     match cmd {
-                        Command::OpenSources { .. }
-                        | Command::SwitchVideo(_)
-                        | Command::SwitchAudio(_)
-                        | Command::CloseSources
-                        | Command::SetPreview(_)
-                        | Command::SetHideCamera(_)
-                        | Command::SetMute(_) => self.sources(cmd, &mut session, &mut preview, stopper.is_some()).await,
-                        Command::WatchDevices(on) => {
+                        Command::Sources(SourcesCommand::WatchDevices(on)) => {
                             watch_devices = on;
                             if on {
                                 self.list_cameras().await;
                             }
                         }
-                        Command::ListMicrophones => self.list_microphones().await,
-                        Command::Watch(request) => {
+                        Command::Sources(SourcesCommand::ListMicrophones) => self.list_microphones().await,
+                        Command::Sources(cmd) => self.sources(cmd, &mut session, &mut preview, stopper.is_some()).await,
+                        Command::Viewer(cmd) => {
                             if let Some(v) = viewer.take() {
                                 v.stop().await;
                             }
+                            let request = match cmd {
+                                ViewerCommand::Watch(r) => Some(r),
+                                ViewerCommand::Stop => None,
+                            };
                             match (request, server.as_ref()) {
                                 (None, _) => {
                                     self.viewer_frames.send_replace(None);
@@ -241,15 +125,15 @@ impl Controller {
                                 (Some(_), None) => self.refuse("watch: the local server is not running".into()),
                             }
                         }
-                        Command::StopServer => {
+                        Command::Server(ServerCommand::Stop) => {
                             // Its viewer goes with it.
                             if let Some(v) = viewer.take() {
                                 v.stop().await;
                             }
                             self.set(|s| s.viewer = ViewerState::Off);
-                            self.handle(Command::StopServer, &mut stopper, &mut server, &ended_tx, None).await;
+                            self.handle(ServerCommand::Stop.into(), &mut stopper, &mut server, &ended_tx, None).await;
                         }
-                        Command::GoLive(_) | Command::GoLivePlan(_) | Command::Rehearse { .. } if stopper.is_none() => {
+                        Command::Broadcast(BroadcastCommand::GoLive(_) | BroadcastCommand::GoLivePlan(_) | BroadcastCommand::Rehearse { .. }) if stopper.is_none() => {
                             // A broadcast goes out from the capture session, if one runs.
                             let s = session.as_ref().map(|s| s.session.clone());
                             self.handle(cmd, &mut stopper, &mut server, &ended_tx, s).await;
@@ -285,9 +169,9 @@ impl Controller {
         }
     }
 
-    async fn sources(&self, cmd: Command, session: &mut Option<OpenSession>, preview: &mut Option<PreviewRequest>, live: bool) {
+    async fn sources(&self, cmd: SourcesCommand, session: &mut Option<OpenSession>, preview: &mut Option<PreviewRequest>, live: bool) {
         match cmd {
-            Command::OpenSources { video, audio, format, looping } => {
+            SourcesCommand::Open { video, audio, format, looping } => {
                 if live {
                     tracing::warn!("live: switch sources one at a time instead of reopening them");
                     return;
@@ -311,15 +195,15 @@ impl Controller {
                     Err(e) => self.fail_sources(&e),
                 }
             }
-            cmd @ (Command::SwitchVideo(_) | Command::SwitchAudio(_)) => {
+            cmd @ (SourcesCommand::SwitchVideo(_) | SourcesCommand::SwitchAudio(_)) => {
                 let Some(open) = session.as_ref() else {
                     self.set(|s| s.sources = SourcesState::Failed { message: "no sources are open to switch".into() });
                     return;
                 };
                 let (s, looping) = (open.session.clone(), open.looping);
                 let switched = tokio::task::spawn_blocking(move || match cmd {
-                    Command::SwitchVideo(v) => s.switch_video(&v, looping),
-                    Command::SwitchAudio(a) => s.switch_audio(&a, looping),
+                    SourcesCommand::SwitchVideo(v) => s.switch_video(&v, looping),
+                    SourcesCommand::SwitchAudio(a) => s.switch_audio(&a, looping),
                     _ => Ok(()),
                 })
                 .await;
@@ -329,7 +213,7 @@ impl Controller {
                     Err(e) => self.fail_sources(&e),
                 }
             }
-            Command::CloseSources => {
+            SourcesCommand::Close => {
                 if live {
                     tracing::warn!("live: stop the broadcast before closing its sources");
                     return;
@@ -339,13 +223,13 @@ impl Controller {
                 }
                 self.set(|s| s.sources = SourcesState::Closed);
             }
-            Command::SetPreview(request) => {
+            SourcesCommand::SetPreview(request) => {
                 *preview = request;
                 if let Some(open) = session.as_ref() {
                     open.session.set_preview(request);
                 }
             }
-            Command::SetHideCamera(hidden) => {
+            SourcesCommand::SetHideCamera(hidden) => {
                 self.hidden.store(hidden, std::sync::atomic::Ordering::Relaxed);
                 if let Some(open) = session.as_ref() {
                     open.session.set_hidden(hidden);
@@ -353,7 +237,7 @@ impl Controller {
                 }
                 tracing::info!("camera {}", if hidden { "hidden: the slate goes out" } else { "shown" });
             }
-            Command::SetMute(muted) => {
+            SourcesCommand::SetMute(muted) => {
                 self.muted.store(muted, std::sync::atomic::Ordering::Relaxed);
                 if let Some(open) = session.as_ref() {
                     open.session.set_muted(muted);
@@ -361,7 +245,8 @@ impl Controller {
                 }
                 tracing::info!("microphone {}", if muted { "muted" } else { "unmuted" });
             }
-            _ => {}
+            // Taken in `run`.
+            SourcesCommand::WatchDevices(_) | SourcesCommand::ListMicrophones => {}
         }
     }
 
@@ -388,7 +273,7 @@ impl Controller {
         session: Option<Arc<CaptureSession>>,
     ) {
         match cmd {
-            Command::GoLive(request) => {
+            Command::Broadcast(BroadcastCommand::GoLive(request)) => {
                 if self.refuse_second_broadcast(stopper) {
                     return;
                 }
@@ -407,32 +292,32 @@ impl Controller {
                     }
                 }
             }
-            Command::GoLivePlan(plan) => {
+            Command::Broadcast(BroadcastCommand::GoLivePlan(plan)) => {
                 if self.refuse_second_broadcast(stopper) {
                     return;
                 }
                 self.set(|s| s.broadcast = BroadcastState::Starting);
                 self.go_live(plan, stopper, ended, session).await;
             }
-            Command::Stop => {
+            Command::Broadcast(BroadcastCommand::Stop) => {
                 if let Some(s) = stopper.as_ref() {
                     s.stop();
                     self.set(|s| s.broadcast = BroadcastState::Stopping);
                 }
             }
-            Command::StartServer(config) => {
+            Command::Server(ServerCommand::Start(config)) => {
                 if server.is_none() {
                     self.start_server(config, server).await;
                 }
             }
-            Command::StopServer => {
+            Command::Server(ServerCommand::Stop) => {
                 if let Some(running) = server.take() {
                     self.set(|s| s.server = ServerState::Stopping);
                     running.handle.stop().await;
                     self.set(|s| s.server = ServerState::Off);
                 }
             }
-            Command::Rehearse { stream, mut encode, run } => {
+            Command::Broadcast(BroadcastCommand::Rehearse { stream, mut encode, run }) => {
                 if self.refuse_second_broadcast(stopper) {
                     return;
                 }
@@ -479,12 +364,12 @@ impl Controller {
                     Err(e) => self.fail_start(&e),
                 }
             }
-            cmd @ (Command::AddOutputs { .. } | Command::RetryOutput(_) | Command::RemoveOutput(_)) => {
+            Command::Broadcast(cmd @ (BroadcastCommand::AddOutputs { .. } | BroadcastCommand::RetryOutput(_) | BroadcastCommand::RemoveOutput(_))) => {
                 self.change_outputs(cmd, stopper).await
             }
-            Command::Check { request, publish_test } => self.check(request, publish_test).await,
-            Command::LoadProfiles => self.load_profiles().await,
-            Command::SaveProfile { profile, from, keep_from, keys } => {
+            Command::Broadcast(BroadcastCommand::Check { request, publish_test }) => self.check(request, publish_test).await,
+            Command::Profiles(ProfilesCommand::Load) => self.load_profiles().await,
+            Command::Profiles(ProfilesCommand::Save { profile, from, keep_from, keys }) => {
                 for (_, k) in &keys {
                     super::log::LogRing::global().remember_secret(k);
                 }
@@ -501,7 +386,7 @@ impl Controller {
                 }
                 self.load_profiles().await;
             }
-            Command::DeleteProfile(name) => {
+            Command::Profiles(ProfilesCommand::Delete(name)) => {
                 let n = name.clone();
                 match self.with_store(move |store| store.remove(&n)).await {
                     Ok(()) => tracing::info!(profile = %name, "profile deleted"),
@@ -509,18 +394,9 @@ impl Controller {
                 }
                 self.load_profiles().await;
             }
-            Command::CheckPlan { plan, publish_test } => self.start_check(plan, publish_test),
-            // Taken by `sources` in `run`.
-            Command::OpenSources { .. }
-            | Command::SwitchVideo(_)
-            | Command::SwitchAudio(_)
-            | Command::CloseSources
-            | Command::SetPreview(_)
-            | Command::SetHideCamera(_)
-            | Command::SetMute(_)
-            | Command::Watch(_)
-            | Command::WatchDevices(_)
-            | Command::ListMicrophones => {}
+            Command::Broadcast(BroadcastCommand::CheckPlan { plan, publish_test }) => self.start_check(plan, publish_test),
+            // Taken in `run`.
+            Command::Sources(_) | Command::Viewer(_) => {}
         }
     }
 
@@ -693,13 +569,13 @@ impl Controller {
     }
 
     /// Adds, retries or removes outputs of the running broadcast.
-    async fn change_outputs(&self, cmd: Command, live: &Option<Live>) {
+    async fn change_outputs(&self, cmd: BroadcastCommand, live: &Option<Live>) {
         let Some(live) = live.as_ref() else {
             return self.refuse("not live: there is no broadcast to change".into());
         };
         let control = live.outputs.clone();
         match cmd {
-            Command::AddOutputs { request, destination } => {
+            BroadcastCommand::AddOutputs { request, destination } => {
                 let record = request.record.is_some();
                 let profile = request.profile.clone();
                 let plan = match self.plan(request).await {
@@ -735,7 +611,7 @@ impl Controller {
                     }
                 }
             }
-            Command::RetryOutput(id) => {
+            BroadcastCommand::RetryOutput(id) => {
                 let c = control.clone();
                 match tokio::task::spawn_blocking(move || c.retry(&id)).await {
                     Ok(Ok(watch)) => self.follow_output(watch),
@@ -743,7 +619,7 @@ impl Controller {
                     Err(e) => self.refuse(format!("retry: {}", error_chain(&e))),
                 }
             }
-            Command::RemoveOutput(id) => match control.remove(&id) {
+            BroadcastCommand::RemoveOutput(id) => match control.remove(&id) {
                 Ok(()) => self.set(|s| s.outputs.retain(|o| o.id != id)),
                 Err(e) => self.refuse(format!("remove: {}", error_chain(&e))),
             },

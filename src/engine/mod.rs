@@ -10,6 +10,7 @@
 //! or the command line.
 
 pub mod check;
+mod command;
 mod controller;
 mod link;
 pub mod log;
@@ -18,7 +19,8 @@ pub mod plan;
 mod state;
 pub mod viewer;
 
-pub use controller::{Command, WatchRequest, error_chain};
+pub use command::{BroadcastCommand, Command, ProfilesCommand, ServerCommand, SourcesCommand, ViewerCommand, WatchRequest};
+pub use controller::error_chain;
 pub use link::{EngineLink, Snapshot, Waker};
 pub use viewer::{ViewerFrame, ViewerState};
 pub use log::{LogEvent, LogRing};
@@ -188,9 +190,9 @@ impl Engine {
     }
 
     /// Queues a command; never waits.
-    pub fn send(&self, command: Command) -> Result<(), EngineError> {
+    pub fn send(&self, command: impl Into<Command>) -> Result<(), EngineError> {
         let tx = self.commands.as_ref().ok_or(EngineError::Gone)?;
-        tx.try_send(command).map_err(|e| match e {
+        tx.try_send(command.into()).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => EngineError::Busy,
             mpsc::error::TrySendError::Closed(_) => EngineError::Gone,
         })

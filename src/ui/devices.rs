@@ -5,7 +5,7 @@
 //! says why in the status bar.
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
-use crate::engine::{Command, Devices};
+use crate::engine::{Command, Devices, SourcesCommand};
 use std::path::PathBuf;
 
 /// What the pickers hold between frames: the file paths being typed.
@@ -23,13 +23,13 @@ impl DevicePickers {
         ui.horizontal(|ui| {
             let camera = egui::ComboBox::from_label("Camera").selected_text(video_now).width(220.0).show_ui(ui, |ui| {
                 if ui.selectable_label(false, "Test pattern").clicked() {
-                    commands.push(Command::SwitchVideo(VideoSourceSpec::TestPattern));
+                    commands.push(Command::Sources(SourcesCommand::SwitchVideo(VideoSourceSpec::TestPattern)));
                 }
                 for c in &devices.cameras {
                     if ui.selectable_label(video_now.contains(&c.name), &c.name).clicked()
                         && let Ok(spec) = c.spec.parse::<VideoSourceSpec>()
                     {
-                        commands.push(Command::SwitchVideo(spec));
+                        commands.push(Command::Sources(SourcesCommand::SwitchVideo(spec)));
                     }
                 }
                 if devices.cameras.is_empty() {
@@ -40,7 +40,7 @@ impl DevicePickers {
             let label = ui.label("or a Y4M file");
             let y4m = ui.add(egui::TextEdit::singleline(&mut self.y4m).hint_text("video.y4m").desired_width(140.0)).labelled_by(label.id);
             if ui.add_enabled(!self.y4m.trim().is_empty(), egui::Button::new("Use Y4M file")).clicked() {
-                commands.push(Command::SwitchVideo(VideoSourceSpec::Y4m(PathBuf::from(self.y4m.trim()))));
+                commands.push(Command::Sources(SourcesCommand::SwitchVideo(VideoSourceSpec::Y4m(PathBuf::from(self.y4m.trim())))));
             }
             y4m.on_hover_text("A Y4M file to send instead of a camera (it loops)");
         });
@@ -48,19 +48,19 @@ impl DevicePickers {
             let mic = egui::ComboBox::from_label("Microphone").selected_text(audio_now).width(220.0).show_ui(ui, |ui| {
                 if !self.mics_asked {
                     self.mics_asked = true;
-                    commands.push(Command::ListMicrophones);
+                    commands.push(Command::Sources(SourcesCommand::ListMicrophones));
                 }
                 if ui.selectable_label(false, "Silence").clicked() {
-                    commands.push(Command::SwitchAudio(AudioSourceSpec::Silence));
+                    commands.push(Command::Sources(SourcesCommand::SwitchAudio(AudioSourceSpec::Silence)));
                 }
                 if ui.selectable_label(false, "Test tone").clicked() {
-                    commands.push(Command::SwitchAudio(AudioSourceSpec::Sine));
+                    commands.push(Command::Sources(SourcesCommand::SwitchAudio(AudioSourceSpec::Sine)));
                 }
                 for m in &devices.microphones {
                     if ui.selectable_label(audio_now.contains(&m.name), &m.name).clicked()
                         && let Ok(spec) = m.spec.parse::<AudioSourceSpec>()
                     {
-                        commands.push(Command::SwitchAudio(spec));
+                        commands.push(Command::Sources(SourcesCommand::SwitchAudio(spec)));
                     }
                 }
                 if devices.microphones.is_empty() {
@@ -75,7 +75,7 @@ impl DevicePickers {
             let label = ui.label("or a WAV file");
             let wav = ui.add(egui::TextEdit::singleline(&mut self.wav).hint_text("sound.wav").desired_width(140.0)).labelled_by(label.id);
             if ui.add_enabled(!self.wav.trim().is_empty(), egui::Button::new("Use WAV file")).clicked() {
-                commands.push(Command::SwitchAudio(AudioSourceSpec::Wav(PathBuf::from(self.wav.trim()))));
+                commands.push(Command::Sources(SourcesCommand::SwitchAudio(AudioSourceSpec::Wav(PathBuf::from(self.wav.trim())))));
             }
             wav.on_hover_text("A WAV file to send instead of a microphone (it loops)");
         });

@@ -1,7 +1,7 @@
 //! Going live: the tally light, the Go Live / End Stream button, and a row
 //! per destination with its state, figures and a retry for a failed one.
 
-use crate::engine::{BroadcastState, Command, EngineState};
+use crate::engine::{BroadcastCommand, BroadcastState, Command, EngineState};
 use crate::net::OutputState;
 use crate::pipeline::{OutputKind, Stats};
 use std::time::Instant;
@@ -140,7 +140,7 @@ pub fn destinations_ui(ui: &mut egui::Ui, state: &EngineState, stats: &Stats, co
             ui.label(figures.map_or("–".into(), |f| f.reconnects.to_string()));
             if matches!(o.state, OutputState::Failed { .. }) && matches!(state.broadcast, BroadcastState::Running { .. }) {
                 if ui.button(format!("Retry {}", o.id)).on_hover_text("Connect this destination again").clicked() {
-                    commands.push(Command::RetryOutput(o.id.clone()));
+                    commands.push(Command::Broadcast(BroadcastCommand::RetryOutput(o.id.clone())));
                 }
             } else {
                 ui.label("");

@@ -29,7 +29,7 @@ pub use live::TallyLight;
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::config::Profile;
-use crate::engine::{BroadcastState, CheckState, Command, Engine, EngineLink, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesState, RunOptions, ServerState, SessionFormat, Snapshot, SourcesState, ViewerState};
+use crate::engine::{BroadcastCommand, BroadcastState, CheckState, Command, Engine, EngineLink, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesCommand, ProfilesState, RunOptions, ServerState, SessionFormat, Snapshot, SourcesCommand, SourcesState, ViewerCommand, ViewerState};
 use crate::media::settings::{DEFAULT_FPS, DEFAULT_SIZE};
 use std::time::{Duration, Instant};
 
@@ -140,9 +140,9 @@ impl TallyApp {
 
     /// What the window asks of the engine with its first frame.
     fn first_commands(commands: &mut Vec<Command>) {
-        commands.push(Command::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })));
-        commands.push(Command::LoadProfiles);
-        commands.push(Command::WatchDevices(true));
+        commands.push(Command::from(SourcesCommand::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS }))));
+        commands.push(Command::from(ProfilesCommand::Load));
+        commands.push(Command::from(SourcesCommand::WatchDevices(true)));
     }
 
     fn start(cc: &eframe::CreationContext<'_>) -> anyhow::Result<TallyApp> {
@@ -187,13 +187,13 @@ impl TallyApp {
         for c in commands {
             // A source chosen in a picker is the one the window opens next time too.
             match &c {
-                Command::SwitchVideo(v) => {
+                Command::Sources(SourcesCommand::SwitchVideo(v)) => {
                     self.chosen.0 = Some(v.clone());
                     if let Some(opened) = self.opened.as_mut() {
                         opened.0 = v.clone();
                     }
                 }
-                Command::SwitchAudio(a) => {
+                Command::Sources(SourcesCommand::SwitchAudio(a)) => {
                     self.chosen.1 = Some(a.clone());
                     if let Some(opened) = self.opened.as_mut() {
                         opened.1 = a.clone();
@@ -202,10 +202,10 @@ impl TallyApp {
                 _ => {}
             }
             // A profile just saved is the one Go Live uses.
-            if let Command::SaveProfile { profile, .. } = &c {
+            if let Command::Profiles(ProfilesCommand::Save { profile, .. }) = &c {
                 self.selected = Some(profile.name.clone());
             }
-            if let Command::DeleteProfile(name) = &c
+            if let Command::Profiles(ProfilesCommand::Delete(name)) = &c
                 && self.selected.as_ref() == Some(name)
             {
                 self.selected = None;
@@ -246,7 +246,7 @@ impl TallyApp {
         if self.opened.as_ref() != Some(&wanted) {
             self.opened = Some(wanted.clone());
             let (video, audio, format) = wanted;
-            commands.push(Command::OpenSources { video, audio, format, looping: true });
+            commands.push(Command::from(SourcesCommand::Open { video, audio, format, looping: true }));
         }
     }
 
@@ -275,7 +275,7 @@ impl TallyApp {
             return;
         }
         match self.selected.clone() {
-            Some(profile) => commands.push(Command::GoLive(GoLiveRequest { profile: Some(profile), ..Default::default() })),
+            Some(profile) => commands.push(Command::from(BroadcastCommand::GoLive(GoLiveRequest { profile: Some(profile), ..Default::default() }))),
             None => self.notice = Some("no profile yet: rehearse locally, or add a destination first".into()),
         }
     }
@@ -284,7 +284,7 @@ impl TallyApp {
         if !state.broadcast.is_active() {
             // And show what a viewer gets, once the server runs.
             self.server.want_viewer = true;
-            commands.push(Command::Rehearse { stream: REHEARSAL_STREAM.into(), encode: Default::default(), run: RunOptions::default() });
+            commands.push(Command::from(BroadcastCommand::Rehearse { stream: REHEARSAL_STREAM.into(), encode: Default::default(), run: RunOptions::default() }));
         }
     }
 
@@ -298,16 +298,16 @@ impl TallyApp {
             self.go_live(state, commands);
         }
         if pressed(ui, &keys::END) && state.broadcast.is_active() {
-            commands.push(Command::Stop);
+            commands.push(Command::from(BroadcastCommand::Stop));
         }
         if pressed(ui, &keys::REHEARSE) {
             self.rehearse(state, commands);
         }
         if pressed(ui, &keys::MUTE) {
-            commands.push(Command::SetMute(!muted));
+            commands.push(Command::from(SourcesCommand::SetMute(!muted)));
         }
         if pressed(ui, &keys::HIDE) {
-            commands.push(Command::SetHideCamera(!hidden));
+            commands.push(Command::from(SourcesCommand::SetHideCamera(!hidden)));
         }
     }
 
@@ -335,7 +335,7 @@ impl TallyApp {
             if live {
                 let end = ui.add(big("End Stream")).on_hover_text(format!("End the stream ({})", shortcut(&keys::END)));
                 if end.clicked() && !matches!(state.broadcast, BroadcastState::Stopping) {
-                    commands.push(Command::Stop);
+                    commands.push(Command::from(BroadcastCommand::Stop));
                 }
             } else {
                 let go = ui
@@ -384,7 +384,7 @@ impl TallyApp {
                     "Resolve, connect, TLS, RTMP handshake and connect to each destination, publishing nothing",
                 );
                 if check.clicked() {
-                    commands.push(Command::Check { request: GoLiveRequest { profile: Some(p.name.clone()), ..Default::default() }, publish_test: None });
+                    commands.push(Command::from(BroadcastCommand::Check { request: GoLiveRequest { profile: Some(p.name.clone()), ..Default::default() }, publish_test: None }));
                 }
             }
         });
@@ -473,11 +473,11 @@ impl TallyApp {
             let shortcut = |k: &egui::KeyboardShortcut| ctx.format_shortcut(k);
             let mut mute = muted;
             if ui.toggle_value(&mut mute, "Mute microphone").on_hover_text(format!("Silence goes out instead ({})", shortcut(&keys::MUTE))).changed() {
-                commands.push(Command::SetMute(mute));
+                commands.push(Command::from(SourcesCommand::SetMute(mute)));
             }
             let mut hide = hidden;
             if ui.toggle_value(&mut hide, "Hide camera").on_hover_text(format!("A slate goes out instead; the stream stays up ({})", shortcut(&keys::HIDE))).changed() {
-                commands.push(Command::SetHideCamera(hide));
+                commands.push(Command::from(SourcesCommand::SetHideCamera(hide)));
             }
         });
     }
@@ -510,7 +510,7 @@ impl TallyApp {
                 if ui.button("End stream and quit").clicked() {
                     self.confirm_close = false;
                     self.closing = true;
-                    commands.push(Command::Stop);
+                    commands.push(Command::from(BroadcastCommand::Stop));
                 }
                 if ui.button("Keep streaming").clicked() {
                     self.confirm_close = false;
@@ -535,7 +535,7 @@ impl TallyApp {
         let wanted = (step(w, PREVIEW_MAX.0), step(height, PREVIEW_MAX.1));
         if self.preview_size != Some(wanted) {
             self.preview_size = Some(wanted);
-            commands.push(Command::SetPreview(Some(PreviewRequest { width: wanted.0, height: wanted.1, max_fps: DEFAULT_FPS })));
+            commands.push(Command::from(SourcesCommand::SetPreview(Some(PreviewRequest { width: wanted.0, height: wanted.1, max_fps: DEFAULT_FPS }))));
         }
     }
 
@@ -570,7 +570,7 @@ impl TallyApp {
         let stats = &*snap.stats;
         egui::Panel::bottom("status").show(ui, |ui| Self::status_ui(ui, &snap));
         if self.server.want_viewer && matches!(state.server, ServerState::Running { .. }) && matches!(state.viewer, ViewerState::Off) {
-            commands.push(Command::Watch(Some(server_panel::ServerPanel::watch_request())));
+            commands.push(Command::Viewer(ViewerCommand::Watch(server_panel::ServerPanel::watch_request())));
             self.server.want_viewer = false;
         }
         egui::Panel::right("side").resizable(true).default_size(380.0).max_size(520.0).show(ui, |ui| {

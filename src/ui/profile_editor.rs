@@ -7,7 +7,7 @@
 
 use crate::config::services::{self, Service};
 use crate::config::{DestinationDraft, Profile, parse_key};
-use crate::engine::Command;
+use crate::engine::{Command, ProfilesCommand};
 use crate::media::FrameSize;
 use std::path::PathBuf;
 
@@ -114,7 +114,7 @@ impl ProfileEditor {
                 ui.label(format!("Delete the profile '{name}' and its stream keys?"));
                 ui.horizontal(|ui| {
                     if ui.button(format!("Delete {name}")).clicked() {
-                        commands.push(Command::DeleteProfile(name.clone()));
+                        commands.push(Command::Profiles(ProfilesCommand::Delete(name.clone())));
                         self.confirm_delete = None;
                     }
                     if ui.button("Keep it").clicked() {
@@ -259,7 +259,7 @@ impl Form {
 
     fn save_command(&self) -> Result<Command, String> {
         let (profile, keys) = self.profile()?;
-        Ok(Command::SaveProfile { profile, from: self.from.clone(), keep_from: self.duplicate, keys })
+        Ok(Command::Profiles(ProfilesCommand::Save { profile, from: self.from.clone(), keep_from: self.duplicate, keys }))
     }
 
     /// The fields; true when one changed.

@@ -3,7 +3,7 @@
 //! the server really relays, decoded — with its glass-to-glass latency.
 
 use super::picture::Picture;
-use crate::engine::{Command, EngineState, ServerState, ViewerFrame, ViewerState, WatchRequest};
+use crate::engine::{Command, EngineState, ServerCommand, ServerState, ViewerCommand, ViewerFrame, ViewerState, WatchRequest};
 use crate::net::server::ServerConfig;
 use crate::pipeline::PreviewRequest;
 use std::net::SocketAddr;
@@ -74,7 +74,7 @@ impl ServerPanel {
                     match self.config(defaults) {
                         Ok(config) => {
                             self.error = None;
-                            commands.push(Command::StartServer(config));
+                            commands.push(Command::Server(ServerCommand::Start(config)));
                         }
                         Err(e) => self.error = Some(e),
                     }
@@ -113,11 +113,11 @@ impl ServerPanel {
                     let mut watch = watching;
                     if ui.toggle_value(&mut watch, "Viewer preview").on_hover_text("Show what the server relays to a player").changed() {
                         self.want_viewer = watch;
-                        commands.push(Command::Watch(watch.then(Self::watch_request)));
+                        commands.push(Command::Viewer(match watch { true => ViewerCommand::Watch(Self::watch_request()), false => ViewerCommand::Stop }));
                     }
                     if ui.button("Stop server").clicked() {
                         self.want_viewer = false;
-                        commands.push(Command::StopServer);
+                        commands.push(Command::Server(ServerCommand::Stop));
                     }
                 });
                 self.viewer_ui(ui, state, viewer);

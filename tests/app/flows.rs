@@ -455,7 +455,7 @@ fn the_camera_picker_lists_a_v4l2_camera_and_the_preview_shows_its_picture() {
     // The preview at the camera's own size, so its frame numbers read back.
     let engine = h.state().engine();
     engine
-        .send(tally::engine::Command::SetPreview(Some(tally::pipeline::PreviewRequest { width: 1280, height: 720, max_fps: 30 })))
+        .send(tally::engine::SourcesCommand::SetPreview(Some(tally::pipeline::PreviewRequest { width: 1280, height: 720, max_fps: 30 })))
         .expect("ask for a full-size preview");
     let pattern = tally::capture::TestPattern::new(1280, 720, 30).expect("pattern");
     let mut preview = engine.preview();

@@ -10,7 +10,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tally::config::Profile;
-use tally::engine::{BroadcastState, Command, EngineState, OutputSnapshot, ProfilesState, SessionFormat, SourcesState};
+use tally::engine::{BroadcastCommand, BroadcastState, Command, EngineState, OutputSnapshot, ProfilesCommand, ProfilesState, SessionFormat, SourcesCommand, SourcesState};
 use tally::net::{FailureKind, OutputState};
 use tally::pipeline::{BroadcastSummary, OutputFailure, OutputKind, OutputReport, OutputStats, RenditionStats, Stats};
 use tally::ui::TallyApp;
@@ -177,7 +177,7 @@ fn each_destination_has_a_row_with_its_state_and_figures_and_a_failed_one_a_retr
     h.get_by_label("Retry rec").click();
     h.run_steps(2);
     let sent = engine.take_sent();
-    assert!(matches!(sent.as_slice(), [Command::RetryOutput(id)] if id == "rec"), "{sent:?}");
+    assert!(matches!(sent.as_slice(), [Command::Broadcast(BroadcastCommand::RetryOutput(id))] if id == "rec"), "{sent:?}");
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn the_editor_refuses_twitch_at_8000_kbit_s() {
     h.get_by_label("Save profile").click();
     h.run_steps(2);
     let sent = engine.take_sent();
-    assert!(!sent.iter().any(|c| matches!(c, Command::SaveProfile { .. })), "a profile over the limit was sent to be saved: {sent:?}");
+    assert!(!sent.iter().any(|c| matches!(c, Command::Profiles(ProfilesCommand::Save { .. }))), "a profile over the limit was sent to be saved: {sent:?}");
     h.get_by_label("Stream key");
 }
 
@@ -228,15 +228,15 @@ fn every_shortcut_sends_its_command_and_only_when_it_applies() {
     let mut h = window(&engine);
 
     let sent = press(&mut h, &engine, Key::L);
-    assert!(matches!(sent.as_slice(), [Command::GoLive(r)] if r.profile.as_deref() == Some("Show")), "Ctrl+L: {sent:?}");
+    assert!(matches!(sent.as_slice(), [Command::Broadcast(BroadcastCommand::GoLive(r))] if r.profile.as_deref() == Some("Show")), "Ctrl+L: {sent:?}");
     let sent = press(&mut h, &engine, Key::E);
     assert!(sent.is_empty(), "Ctrl+E off air ends nothing: {sent:?}");
     let sent = press(&mut h, &engine, Key::R);
-    assert!(matches!(sent.as_slice(), [Command::Rehearse { stream, .. }] if stream == "rehearsal"), "Ctrl+R: {sent:?}");
+    assert!(matches!(sent.as_slice(), [Command::Broadcast(BroadcastCommand::Rehearse { stream, .. })] if stream == "rehearsal"), "Ctrl+R: {sent:?}");
     let sent = press(&mut h, &engine, Key::M);
-    assert!(matches!(sent.as_slice(), [Command::SetMute(true)]), "Ctrl+M: {sent:?}");
+    assert!(matches!(sent.as_slice(), [Command::Sources(SourcesCommand::SetMute(true))]), "Ctrl+M: {sent:?}");
     let sent = press(&mut h, &engine, Key::H);
-    assert!(matches!(sent.as_slice(), [Command::SetHideCamera(true)]), "Ctrl+H: {sent:?}");
+    assert!(matches!(sent.as_slice(), [Command::Sources(SourcesCommand::SetHideCamera(true))]), "Ctrl+H: {sent:?}");
 
     // Muted and hidden: the same keys undo it.
     let mut undone = idle();
@@ -245,14 +245,14 @@ fn every_shortcut_sends_its_command_and_only_when_it_applies() {
     }
     engine.set_state(undone);
     let sent = press(&mut h, &engine, Key::M);
-    assert!(matches!(sent.as_slice(), [Command::SetMute(false)]), "Ctrl+M when muted: {sent:?}");
+    assert!(matches!(sent.as_slice(), [Command::Sources(SourcesCommand::SetMute(false))]), "Ctrl+M when muted: {sent:?}");
     let sent = press(&mut h, &engine, Key::H);
-    assert!(matches!(sent.as_slice(), [Command::SetHideCamera(false)]), "Ctrl+H when hidden: {sent:?}");
+    assert!(matches!(sent.as_slice(), [Command::Sources(SourcesCommand::SetHideCamera(false))]), "Ctrl+H when hidden: {sent:?}");
 
     // Live: Ctrl+E ends it; going live or rehearsing again is not asked.
     engine.set_state(running(ago(5), vec![output("yt", OutputState::Live)]));
     let sent = press(&mut h, &engine, Key::E);
-    assert!(matches!(sent.as_slice(), [Command::Stop]), "Ctrl+E live: {sent:?}");
+    assert!(matches!(sent.as_slice(), [Command::Broadcast(BroadcastCommand::Stop)]), "Ctrl+E live: {sent:?}");
     let sent = press(&mut h, &engine, Key::L);
     assert!(sent.is_empty(), "Ctrl+L while live: {sent:?}");
     let sent = press(&mut h, &engine, Key::R);
@@ -266,12 +266,12 @@ fn the_window_asks_once_for_what_it_shows_then_is_calm_until_woken() {
     h.step();
     assert!(engine.has_waker(), "the first frame hands the engine its waker");
     let first = engine.take_sent();
-    assert!(matches!(first.as_slice(), [Command::SetPreview(Some(_)), Command::LoadProfiles, Command::WatchDevices(true), ..]), "{first:?}");
+    assert!(matches!(first.as_slice(), [Command::Sources(SourcesCommand::SetPreview(Some(_))), Command::Profiles(ProfilesCommand::Load), Command::Sources(SourcesCommand::WatchDevices(true)), ..]), "{first:?}");
     // Nothing changes: the window settles (no frame asks for the next).
     h.try_run().expect("an idle window stops repainting");
     let settled = engine.take_sent();
-    assert!(!settled.iter().any(|c| matches!(c, Command::LoadProfiles | Command::WatchDevices(_))), "asked again: {settled:?}");
-    assert!(settled.iter().filter(|c| matches!(c, Command::OpenSources { .. })).count() <= 1, "opened again and again: {settled:?}");
+    assert!(!settled.iter().any(|c| matches!(c, Command::Profiles(ProfilesCommand::Load) | Command::Sources(SourcesCommand::WatchDevices(_)))), "asked again: {settled:?}");
+    assert!(settled.iter().filter(|c| matches!(c, Command::Sources(SourcesCommand::Open { .. }))).count() <= 1, "opened again and again: {settled:?}");
     // A change wakes it: the engine calls the waker, and the next frame shows it.
     engine.set_state(EngineState { broadcast: BroadcastState::Starting, ..idle() });
     assert!(h.ctx.has_requested_repaint(), "the waker asked for a frame");
