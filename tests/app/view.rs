@@ -69,9 +69,14 @@ fn ended(failure: Option<&str>) -> EngineState {
     EngineState { broadcast: BroadcastState::Ended(Arc::new(summary)), ..idle() }
 }
 
+/// What a node says (a label's text is its value in the tree).
+fn text_of(n: &egui_kittest::Node<'_>) -> Option<String> {
+    n.accesskit_node().label().or_else(|| n.accesskit_node().value())
+}
+
 /// The light's words, as the window shows them: exactly one label starting so.
 fn light(h: &Harness<'static, TallyApp>, starts: &str) -> String {
-    let found: Vec<String> = h.query_all_by_label_contains(starts).filter_map(|n| n.accesskit_node().label()).filter(|l| l.starts_with(starts)).collect();
+    let found: Vec<String> = h.query_all_by_label_contains(starts).filter_map(|n| text_of(&n)).filter(|l| l.starts_with(starts)).collect();
     assert_eq!(found.len(), 1, "one light reading '{starts}…': {found:?}");
     found[0].clone()
 }
@@ -162,7 +167,8 @@ fn each_destination_has_a_row_with_its_state_and_figures_and_a_failed_one_a_retr
         h.get_by_label(id);
     }
     h.get_by_label("live");
-    assert!(h.get_by_label_contains("reconnecting (attempt 3 in").accesskit_node().label().is_some());
+    let tw = text_of(&h.get_by_label_contains("reconnecting (attempt 3 in")).unwrap_or_default();
+    assert!(tw.starts_with("reconnecting (attempt 3 in ") && tw.ends_with("s)"), "{tw}");
     h.get_by_label("failed: disk full");
     h.get_by_label("2512");
     h.get_by_label("120 ms");
