@@ -2,8 +2,9 @@
 //!
 //! [`Engine::start`] makes the tokio runtime and a controller task on it;
 //! a face sends [`Command`]s (a bounded channel, never waited on) and reads
-//! [`EngineState`] and [`Stats`] snapshots from watch channels. What a
-//! command starts — a broadcast's threads, the server's tasks — belongs to
+//! [`EngineState`] and [`Stats`] snapshots from watch channels (the
+//! command line), or one shared [`Snapshot`] through [`EngineLink`] (the
+//! window, which owns no runtime: `link.rs`). What a command starts — a broadcast's threads, the server's tasks — belongs to
 //! the engine; [`Engine::shutdown`] ends them cleanly and joins them.
 //!
 //! May use `pipeline`, `net` (the server), `config`, `capture`; never `ui`
