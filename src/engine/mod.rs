@@ -2,8 +2,9 @@
 //!
 //! [`Engine::start`] makes the tokio runtime and a controller task on it;
 //! a face sends [`Command`]s (a bounded channel, never waited on) and reads
-//! [`EngineState`] and [`Stats`] snapshots from watch channels. What a
-//! command starts — a broadcast's threads, the server's tasks — belongs to
+//! [`EngineState`] and [`Stats`] snapshots from watch channels (the
+//! command line), or one shared [`Snapshot`] through [`EngineLink`] (the
+//! window, which owns no runtime: `link.rs`). What a command starts — a broadcast's threads, the server's tasks — belongs to
 //! the engine; [`Engine::shutdown`] ends them cleanly and joins them.
 //!
 //! May use `pipeline`, `net` (the server), `config`, `capture`; never `ui`
@@ -13,6 +14,7 @@ mod command;
 pub mod preflight;
 mod controller;
 pub mod errors;
+mod link;
 pub mod log;
 pub mod log_file;
 pub mod plan;
@@ -21,6 +23,7 @@ pub mod viewer;
 
 pub use command::{BroadcastCommand, Command, ProfilesCommand, ServerCommand, SourcesCommand, ViewerCommand, WatchRequest};
 pub use controller::error_chain;
+pub use link::{EngineLink, Snapshot, Waker};
 pub use viewer::{ViewerFrame, ViewerState};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
@@ -115,6 +118,8 @@ pub struct Engine {
     load: watch::Receiver<ProcessLoad>,
     viewer: watch::Receiver<Option<Arc<ViewerFrame>>>,
     server_defaults: ServerConfig,
+    /// The window's snapshots (see [`EngineLink`]), made once a window asks.
+    feed: link::LazyFeed,
     handle: tokio::runtime::Handle,
     thread: Option<JoinHandle<()>>,
 }
@@ -182,7 +187,7 @@ impl Engine {
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| EngineError::Start(e.to_string()))?;
-        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, health, load, viewer, server_defaults: options_server, handle, thread: Some(thread) })
+        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, health, load, viewer, server_defaults: options_server, feed: Default::default(), handle, thread: Some(thread) })
     }
 
     /// Queues a command; never waits.

@@ -6,9 +6,9 @@ use crate::net::OutputState;
 use crate::pipeline::{OutputKind, Stats};
 use std::time::Instant;
 
-/// What the tally light says, worked out from the engine's state.
+/// What the tally light (the on-air light) says, worked out from the engine's state.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Tally {
+pub enum TallyLight {
     /// Nothing goes out.
     OffAir,
     /// Starting, or a destination still connecting.
@@ -31,17 +31,17 @@ pub enum Tally {
     Ending,
 }
 
-impl Tally {
+impl TallyLight {
     /// The light for `state` at `now`.
-    pub fn of(state: &EngineState, now: Instant) -> Tally {
+    pub fn of(state: &EngineState, now: Instant) -> TallyLight {
         match &state.broadcast {
-            BroadcastState::Idle => Tally::OffAir,
-            BroadcastState::Starting => Tally::Connecting,
-            BroadcastState::Stopping => Tally::Ending,
-            BroadcastState::Failed { message } => Tally::Failed(message.clone()),
+            BroadcastState::Idle => TallyLight::OffAir,
+            BroadcastState::Starting => TallyLight::Connecting,
+            BroadcastState::Stopping => TallyLight::Ending,
+            BroadcastState::Failed { message } => TallyLight::Failed(message.clone()),
             BroadcastState::Ended(summary) => match summary.outputs.iter().find_map(|o| o.error.as_ref()) {
-                Some(e) if !summary.all_ok() => Tally::Failed(e.message.clone()),
-                _ => Tally::OffAir,
+                Some(e) if !summary.all_ok() => TallyLight::Failed(e.message.clone()),
+                _ => TallyLight::OffAir,
             },
             BroadcastState::Running { since } => {
                 let states: Vec<&OutputState> = state.outputs.iter().map(|o| &o.state).collect();
@@ -49,19 +49,19 @@ impl Tally {
                     OutputState::Reconnecting { attempt, next_try } => Some((*attempt, *next_try)),
                     _ => None,
                 }) {
-                    return Tally::Reconnecting { attempt, in_secs: next_try.saturating_duration_since(now).as_secs() };
+                    return TallyLight::Reconnecting { attempt, in_secs: next_try.saturating_duration_since(now).as_secs() };
                 }
                 if states.is_empty() || states.iter().any(|s| matches!(s, OutputState::Connecting)) {
-                    return Tally::Connecting;
+                    return TallyLight::Connecting;
                 }
                 if !states.iter().any(|s| matches!(s, OutputState::Live)) {
                     let why = state.outputs.iter().find_map(|o| match &o.state {
                         OutputState::Failed { message, .. } => Some(message.clone()),
                         _ => None,
                     });
-                    return Tally::Failed(why.unwrap_or_else(|| "no destination is live".into()));
+                    return TallyLight::Failed(why.unwrap_or_else(|| "no destination is live".into()));
                 }
-                Tally::Live { secs: now.duration_since(*since).as_secs() }
+                TallyLight::Live { secs: now.duration_since(*since).as_secs() }
             }
         }
     }
@@ -69,37 +69,37 @@ impl Tally {
     /// The words on the light.
     pub fn text(&self) -> String {
         match self {
-            Tally::OffAir => "Off air".into(),
-            Tally::Connecting => "Connecting…".into(),
-            Tally::Live { secs } => format!("LIVE {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
-            Tally::Reconnecting { attempt, in_secs } => format!("Reconnecting (attempt {attempt}, next try in {in_secs} s)"),
-            Tally::Failed(why) => format!("Failed: {why}"),
-            Tally::Ending => "Ending…".into(),
+            TallyLight::OffAir => "Off air".into(),
+            TallyLight::Connecting => "Connecting…".into(),
+            TallyLight::Live { secs } => format!("LIVE {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+            TallyLight::Reconnecting { attempt, in_secs } => format!("Reconnecting (attempt {attempt}, next try in {in_secs} s)"),
+            TallyLight::Failed(why) => format!("Failed: {why}"),
+            TallyLight::Ending => "Ending…".into(),
         }
     }
 
     fn colour(&self) -> egui::Color32 {
         match self {
-            Tally::OffAir => egui::Color32::from_gray(110),
-            Tally::Connecting | Tally::Ending => egui::Color32::from_rgb(230, 170, 30),
-            Tally::Live { .. } => egui::Color32::from_rgb(220, 30, 30),
-            Tally::Reconnecting { .. } => egui::Color32::from_rgb(240, 120, 20),
-            Tally::Failed(_) => egui::Color32::from_rgb(170, 40, 160),
+            TallyLight::OffAir => egui::Color32::from_gray(110),
+            TallyLight::Connecting | TallyLight::Ending => egui::Color32::from_rgb(230, 170, 30),
+            TallyLight::Live { .. } => egui::Color32::from_rgb(220, 30, 30),
+            TallyLight::Reconnecting { .. } => egui::Color32::from_rgb(240, 120, 20),
+            TallyLight::Failed(_) => egui::Color32::from_rgb(170, 40, 160),
         }
     }
 
     /// True while something on the light changes by itself (the clock, the countdown).
     pub fn ticking(&self) -> bool {
-        matches!(self, Tally::Live { .. } | Tally::Reconnecting { .. })
+        matches!(self, TallyLight::Live { .. } | TallyLight::Reconnecting { .. })
     }
 }
 
 /// The light: a dot and its words.
-pub fn tally_ui(ui: &mut egui::Ui, tally: &Tally) {
+pub fn light_ui(ui: &mut egui::Ui, light: &TallyLight) {
     ui.horizontal(|ui| {
         let (rect, _) = ui.allocate_exact_size(egui::vec2(18.0, 18.0), egui::Sense::hover());
-        ui.painter().circle_filled(rect.center(), 8.0, tally.colour());
-        ui.label(egui::RichText::new(tally.text()).strong().color(tally.colour()));
+        ui.painter().circle_filled(rect.center(), 8.0, light.colour());
+        ui.label(egui::RichText::new(light.text()).strong().color(light.colour()));
     });
 }
 
@@ -206,16 +206,16 @@ mod tests {
     fn the_light_follows_the_destinations() {
         let t0 = Instant::now();
         let now = t0 + Duration::from_secs(3725);
-        assert_eq!(Tally::of(&EngineState::default(), now), Tally::OffAir);
-        assert_eq!(Tally::of(&with(vec![OutputState::Live, OutputState::Connecting], t0), now), Tally::Connecting);
-        let live = Tally::of(&with(vec![OutputState::Live], t0), now);
+        assert_eq!(TallyLight::of(&EngineState::default(), now), TallyLight::OffAir);
+        assert_eq!(TallyLight::of(&with(vec![OutputState::Live, OutputState::Connecting], t0), now), TallyLight::Connecting);
+        let live = TallyLight::of(&with(vec![OutputState::Live], t0), now);
         assert_eq!(live.text(), "LIVE 01:02:05");
         let next_try = now + Duration::from_secs(4);
-        let lost = Tally::of(&with(vec![OutputState::Live, OutputState::Reconnecting { attempt: 2, next_try }], t0), now);
+        let lost = TallyLight::of(&with(vec![OutputState::Live, OutputState::Reconnecting { attempt: 2, next_try }], t0), now);
         assert_eq!(lost.text(), "Reconnecting (attempt 2, next try in 4 s)");
         let failed = OutputState::failed(crate::net::FailureKind::Rejected, true, "bad key");
-        assert_eq!(Tally::of(&with(vec![failed.clone()], t0), now), Tally::Failed("bad key".into()));
-        assert!(matches!(Tally::of(&with(vec![failed, OutputState::Live], t0), now), Tally::Live { .. }), "one live is on air");
+        assert_eq!(TallyLight::of(&with(vec![failed.clone()], t0), now), TallyLight::Failed("bad key".into()));
+        assert!(matches!(TallyLight::of(&with(vec![failed, OutputState::Live], t0), now), TallyLight::Live { .. }), "one live is on air");
     }
 
     #[test]

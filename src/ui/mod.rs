@@ -1,14 +1,19 @@
 //! The desktop app (eframe/egui): one window to preview, go live and rehearse.
 //!
-//! The UI only draws snapshots and sends commands. The engine converts the
-//! picture to RGBA on its preview thread, reads profiles and opens devices
-//! on its own threads, and the window is woken only when something it shows
-//! changed (a picture, a state, the meters moving, the clock of a live
-//! stream), so a window with nothing new to show does not repaint.
+//! The window is a view: each frame it reads one [`Snapshot`] from its
+//! [`EngineLink`], draws it, and collects what the person asked for as
+//! [`Command`]s, which one place (the end of [`TallyApp::main_ui`]) sends.
+//! No panel calls into the engine. The engine converts the picture to RGBA
+//! on its preview thread, reads profiles and opens devices on its own
+//! threads, and wakes the window (through the waker it is given) only when
+//! something it shows changed (a picture, a state, the meters moving); the
+//! window asks for timed frames only for what changes by itself (the clock
+//! of a live stream, falling peaks), so with nothing new to show it does
+//! not repaint.
 //!
-//! May use `engine` (commands and snapshots), `pipeline` and `net` for
-//! their snapshot types, `config` for profile types, `capture` for source
-//! names; never a socket, a file or a device itself.
+//! May use `engine` (the link, commands and snapshots), `pipeline` and
+//! `net` for their snapshot types, `config` for profile types, `capture`
+//! for source names; never a socket, a file, a device or a runtime itself.
 
 mod charts;
 mod devices;
@@ -20,15 +25,12 @@ mod picture;
 mod profile_editor;
 mod server_panel;
 
-pub use live::Tally;
+pub use live::TallyLight;
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::config::Profile;
-use crate::engine::{BroadcastCommand, BroadcastState, CheckState, Command, Engine, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesCommand, ProfilesState, RunOptions, ServerState, SessionFormat, SourcesCommand, SourcesState, ViewerCommand, ViewerState};
+use crate::engine::{BroadcastCommand, BroadcastState, CheckState, Command, Engine, EngineLink, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesCommand, ProfilesState, RunOptions, ServerState, SessionFormat, Snapshot, SourcesCommand, SourcesState, ViewerCommand, ViewerState};
 use crate::media::rendition::{DEFAULT_FPS, DEFAULT_SIZE};
-use crate::pipeline::Stats;
-use crate::session::{AudioLevels, PreviewFrame};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The largest preview picture asked for: the window is rarely wider.
@@ -39,8 +41,6 @@ const REFUSAL_SHOWN: Duration = Duration::from_secs(10);
 const PREVIEW_STEP: u32 = 64;
 /// The stream name a rehearsal publishes on the local server.
 pub const REHEARSAL_STREAM: &str = "rehearsal";
-/// A meter change smaller than this (dB) does not wake the window.
-const METER_STEP_DB: f32 = 0.5;
 
 /// The keyboard shortcuts, as the README and the tooltips list them.
 pub mod keys {
@@ -59,7 +59,8 @@ pub mod keys {
 
 /// The eframe application.
 pub struct TallyApp {
-    engine: Engine,
+    /// The engine, as the window sees it: snapshots in, commands out.
+    link: Box<dyn EngineLink>,
     preview: picture::Picture,
     server: server_panel::ServerPanel,
     editor: profile_editor::ProfileEditor,
@@ -75,7 +76,7 @@ pub struct TallyApp {
     opened: Option<(VideoSourceSpec, AudioSourceSpec, SessionFormat)>,
     /// A command the engine could not take (it was busy or gone).
     notice: Option<String>,
-    /// The task that wakes the window on a change runs.
+    /// The engine has been given the window's waker.
     waking: bool,
     /// A frame has been drawn.
     drawn: bool,
@@ -107,13 +108,14 @@ pub mod settings {
 }
 
 impl TallyApp {
-    /// The app on a running engine: asks for the preview and the profiles;
-    /// from its first frame on, the window is woken whenever there is
+    /// The app on an engine (a running [`Engine`], or a scripted one in
+    /// tests): its first frame asks for the preview, the profiles and the
+    /// cameras, and from then on the window is woken whenever there is
     /// something new to draw.
-    pub fn new(engine: Engine) -> TallyApp {
-        let server = server_panel::ServerPanel::new(engine.server_defaults());
-        let mut app = TallyApp {
-            engine,
+    pub fn new(link: impl EngineLink + 'static) -> TallyApp {
+        let server = server_panel::ServerPanel::new(&link.snapshot().server_defaults);
+        TallyApp {
+            link: Box::new(link),
             preview: picture::Picture::default(),
             server,
             editor: profile_editor::ProfileEditor::default(),
@@ -133,11 +135,14 @@ impl TallyApp {
             chosen: (None, None),
             confirm_close: false,
             closing: false,
-        };
-        app.send(SourcesCommand::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS })));
-        app.send(ProfilesCommand::Load);
-        app.send(SourcesCommand::WatchDevices(true));
-        app
+        }
+    }
+
+    /// What the window asks of the engine with its first frame.
+    fn first_commands(commands: &mut Vec<Command>) {
+        commands.push(Command::from(SourcesCommand::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS }))));
+        commands.push(Command::from(ProfilesCommand::Load));
+        commands.push(Command::from(SourcesCommand::WatchDevices(true)));
     }
 
     fn start(cc: &eframe::CreationContext<'_>) -> anyhow::Result<TallyApp> {
@@ -169,48 +174,51 @@ impl TallyApp {
         storage.set_string(settings::SHOW_CHARTS, self.show_charts.to_string());
     }
 
-    /// The engine this window drives.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
+    /// Gives the engine the window's waker: a repaint, from whichever
+    /// thread the engine calls it on.
     fn wake_on_change(&mut self, ctx: &egui::Context) {
         self.waking = true;
         let ctx = ctx.clone();
-        let (mut preview, mut state, mut stats, mut levels) = (self.engine.preview(), self.engine.state(), self.engine.stats(), self.engine.levels());
-        let (mut viewer, mut health) = (self.engine.viewer(), self.engine.health());
-        self.engine.runtime().spawn(async move {
-            let mut drawn = AudioLevels::default();
-            loop {
-                tokio::select! {
-                    p = preview.changed() => if p.is_err() { break },
-                    v = viewer.changed() => if v.is_err() { break },
-                    h = health.changed() => if h.is_err() { break },
-                    s = state.changed() => if s.is_err() { break },
-                    s = stats.changed() => if s.is_err() { break },
-                    l = levels.changed() => {
-                        if l.is_err() { break }
-                        let now = levels.borrow_and_update().clone();
-                        if !meters_moved(&drawn, &now) {
-                            continue;
-                        }
-                        drawn = now;
-                    }
-                }
-                ctx.request_repaint();
-            }
-        });
+        self.link.set_waker(Box::new(move || ctx.request_repaint()));
     }
 
-    fn send(&mut self, command: impl Into<Command>) {
-        if let Err(e) = self.engine.send(command) {
-            self.notice = Some(e.to_string());
+    /// The one place commands leave the window, in the order they were asked.
+    fn send_all(&mut self, commands: Vec<Command>) {
+        for c in commands {
+            // A source chosen in a picker is the one the window opens next time too.
+            match &c {
+                Command::Sources(SourcesCommand::SwitchVideo(v)) => {
+                    self.chosen.0 = Some(v.clone());
+                    if let Some(opened) = self.opened.as_mut() {
+                        opened.0 = v.clone();
+                    }
+                }
+                Command::Sources(SourcesCommand::SwitchAudio(a)) => {
+                    self.chosen.1 = Some(a.clone());
+                    if let Some(opened) = self.opened.as_mut() {
+                        opened.1 = a.clone();
+                    }
+                }
+                _ => {}
+            }
+            // A profile just saved is the one Go Live uses.
+            if let Command::Profiles(ProfilesCommand::Save { profile, .. }) = &c {
+                self.selected = Some(profile.name.clone());
+            }
+            if let Command::Profiles(ProfilesCommand::Delete(name)) = &c
+                && self.selected.as_ref() == Some(name)
+            {
+                self.selected = None;
+            }
+            if let Err(e) = self.link.send(c) {
+                self.notice = Some(e.to_string());
+            }
         }
     }
 
     /// Opens the capture session with the selected profile's sources and
     /// size (or the defaults), unless it already runs with them.
-    fn open_sources(&mut self, state: &EngineState) {
+    fn open_sources(&mut self, state: &EngineState, commands: &mut Vec<Command>) {
         // Opened once the profiles are known (with the selected one's
         // sources and size), not first with the defaults and then again.
         if state.broadcast.is_active() || matches!(state.profiles, ProfilesState::Unknown) {
@@ -238,7 +246,7 @@ impl TallyApp {
         if self.opened.as_ref() != Some(&wanted) {
             self.opened = Some(wanted.clone());
             let (video, audio, format) = wanted;
-            self.send(SourcesCommand::Open { video, audio, format, looping: true });
+            commands.push(Command::from(SourcesCommand::Open { video, audio, format, looping: true }));
         }
     }
 
@@ -262,48 +270,48 @@ impl TallyApp {
         }
     }
 
-    fn go_live(&mut self, state: &EngineState) {
+    fn go_live(&mut self, state: &EngineState, commands: &mut Vec<Command>) {
         if state.broadcast.is_active() {
             return;
         }
         match self.selected.clone() {
-            Some(profile) => self.send(BroadcastCommand::GoLive(GoLiveRequest { profile: Some(profile), ..Default::default() })),
+            Some(profile) => commands.push(Command::from(BroadcastCommand::GoLive(GoLiveRequest { profile: Some(profile), ..Default::default() }))),
             None => self.notice = Some("no profile yet: rehearse locally, or add a destination first".into()),
         }
     }
 
-    fn rehearse(&mut self, state: &EngineState) {
+    fn rehearse(&mut self, state: &EngineState, commands: &mut Vec<Command>) {
         if !state.broadcast.is_active() {
             // And show what a viewer gets, once the server runs.
             self.server.want_viewer = true;
-            self.send(BroadcastCommand::Rehearse { stream: REHEARSAL_STREAM.into(), encode: Default::default(), run: RunOptions::default() });
+            commands.push(Command::from(BroadcastCommand::Rehearse { stream: REHEARSAL_STREAM.into(), encode: Default::default(), run: RunOptions::default() }));
         }
     }
 
-    fn shortcuts(&mut self, ui: &mut egui::Ui, state: &EngineState) {
+    fn shortcuts(&mut self, ui: &mut egui::Ui, state: &EngineState, commands: &mut Vec<Command>) {
         let (hidden, muted) = match &state.sources {
             SourcesState::Open { hidden, muted, .. } => (*hidden, *muted),
             _ => (false, false),
         };
         let pressed = |ui: &mut egui::Ui, k: &egui::KeyboardShortcut| ui.input_mut(|i| i.consume_shortcut(k));
         if pressed(ui, &keys::GO_LIVE) {
-            self.go_live(state);
+            self.go_live(state, commands);
         }
         if pressed(ui, &keys::END) && state.broadcast.is_active() {
-            self.send(BroadcastCommand::Stop);
+            commands.push(Command::from(BroadcastCommand::Stop));
         }
         if pressed(ui, &keys::REHEARSE) {
-            self.rehearse(state);
+            self.rehearse(state, commands);
         }
         if pressed(ui, &keys::MUTE) {
-            self.send(SourcesCommand::SetMute(!muted));
+            commands.push(Command::from(SourcesCommand::SetMute(!muted)));
         }
         if pressed(ui, &keys::HIDE) {
-            self.send(SourcesCommand::SetHideCamera(!hidden));
+            commands.push(Command::from(SourcesCommand::SetHideCamera(!hidden)));
         }
     }
 
-    fn top_ui(&mut self, ui: &mut egui::Ui, state: &EngineState, tally: &Tally) {
+    fn top_ui(&mut self, ui: &mut egui::Ui, state: &EngineState, light: &TallyLight, commands: &mut Vec<Command>) {
         ui.horizontal(|ui| {
             ui.heading("Tally");
             ui.separator();
@@ -327,7 +335,7 @@ impl TallyApp {
             if live {
                 let end = ui.add(big("End Stream")).on_hover_text(format!("End the stream ({})", shortcut(&keys::END)));
                 if end.clicked() && !matches!(state.broadcast, BroadcastState::Stopping) {
-                    self.send(BroadcastCommand::Stop);
+                    commands.push(Command::from(BroadcastCommand::Stop));
                 }
             } else {
                 let go = ui
@@ -335,17 +343,17 @@ impl TallyApp {
                     .on_hover_text(format!("Go live with the selected profile ({})", shortcut(&keys::GO_LIVE)))
                     .on_disabled_hover_text("Add a destination first, or rehearse locally");
                 if go.clicked() {
-                    self.go_live(state);
+                    self.go_live(state, commands);
                 }
                 let rehearse = ui
                     .button("Rehearse")
                     .on_hover_text(format!("Go live to the built-in server only ({})", shortcut(&keys::REHEARSE)));
                 if rehearse.clicked() {
-                    self.rehearse(state);
+                    self.rehearse(state, commands);
                 }
             }
             ui.separator();
-            live::tally_ui(ui, tally);
+            live::light_ui(ui, light);
         });
         let profiles: Vec<Profile> = match &state.profiles {
             ProfilesState::Loaded { profiles, .. } => profiles.clone(),
@@ -376,7 +384,7 @@ impl TallyApp {
                     "Resolve, connect, TLS, RTMP handshake and connect to each destination, publishing nothing",
                 );
                 if check.clicked() {
-                    self.send(BroadcastCommand::Check { request: GoLiveRequest { profile: Some(p.name.clone()), ..Default::default() }, publish_test: None });
+                    commands.push(Command::from(BroadcastCommand::Check { request: GoLiveRequest { profile: Some(p.name.clone()), ..Default::default() }, publish_test: None }));
                 }
             }
         });
@@ -406,8 +414,8 @@ impl TallyApp {
         }
     }
 
-    fn status_ui(&self, ui: &mut egui::Ui, state: &EngineState, stats: &Stats) {
-        let load = *self.engine.load().borrow();
+    fn status_ui(ui: &mut egui::Ui, snap: &Snapshot) {
+        let (state, stats, load) = (&*snap.state, &*snap.stats, snap.load);
         ui.horizontal(|ui| {
             // Fixed widths: the figures change every second, and the rest of
             // the bar should not shift as they gain or lose a digit.
@@ -427,7 +435,7 @@ impl TallyApp {
             match &state.sources {
                 SourcesState::Open { video, audio, .. } => {
                     // A source that stopped delivering says why (its stand-in goes out).
-                    let health = self.engine.health().borrow().clone();
+                    let health = &snap.health;
                     for (what, s) in [("Video", &health.video), ("Audio", &health.audio)] {
                         if let crate::capture::SourceState::Fallback(why) = s {
                             ui.colored_label(egui::Color32::from_rgb(230, 180, 60), format!("{what}: {why}"));
@@ -442,13 +450,13 @@ impl TallyApp {
         });
     }
 
-    fn first_run_ui(&mut self, ui: &mut egui::Ui, state: &EngineState) {
+    fn first_run_ui(&mut self, ui: &mut egui::Ui, state: &EngineState, commands: &mut Vec<Command>) {
         ui.group(|ui| {
             ui.heading("Welcome to Tally");
             ui.label("No profile is saved yet. Try it out on this computer first, or tell Tally where to stream.");
             ui.horizontal(|ui| {
                 if ui.button("Rehearse locally").on_hover_text("Go live to the built-in server: nobody else sees it").clicked() {
-                    self.rehearse(state);
+                    self.rehearse(state, commands);
                 }
                 if ui.button("Add a destination").on_hover_text("Make a profile: a service, its server and your stream key").clicked() {
                     self.editor.new_profile(&[]);
@@ -465,11 +473,11 @@ impl TallyApp {
             let shortcut = |k: &egui::KeyboardShortcut| ctx.format_shortcut(k);
             let mut mute = muted;
             if ui.toggle_value(&mut mute, "Mute microphone").on_hover_text(format!("Silence goes out instead ({})", shortcut(&keys::MUTE))).changed() {
-                self.send(SourcesCommand::SetMute(mute));
+                commands.push(Command::from(SourcesCommand::SetMute(mute)));
             }
             let mut hide = hidden;
             if ui.toggle_value(&mut hide, "Hide camera").on_hover_text(format!("A slate goes out instead; the stream stays up ({})", shortcut(&keys::HIDE))).changed() {
-                self.send(SourcesCommand::SetHideCamera(hide));
+                commands.push(Command::from(SourcesCommand::SetHideCamera(hide)));
             }
         });
     }
@@ -502,7 +510,7 @@ impl TallyApp {
                 if ui.button("End stream and quit").clicked() {
                     self.confirm_close = false;
                     self.closing = true;
-                    commands.push(Command::Broadcast(BroadcastCommand::Stop));
+                    commands.push(Command::from(BroadcastCommand::Stop));
                 }
                 if ui.button("Keep streaming").clicked() {
                     self.confirm_close = false;
@@ -514,10 +522,9 @@ impl TallyApp {
         }
     }
 
-    fn preview_ui(&mut self, ui: &mut egui::Ui, height: f32) {
+    fn preview_ui(&mut self, ui: &mut egui::Ui, snap: &Snapshot, height: f32, commands: &mut Vec<Command>) {
         // Uploaded once per new picture, whatever the feed's rate.
-        let latest: Option<Arc<PreviewFrame>> = self.engine.preview().borrow().clone();
-        self.preview.update(ui.ctx(), "preview", latest.as_deref());
+        self.preview.update(ui.ctx(), "preview", snap.preview.as_deref());
         let w = ui.available_width();
         self.preview.picture_ui(ui, w, height, "Preview of the outgoing picture", "Starting preview…");
         // Ask for pictures the size they are shown at (in pixels, in steps so
@@ -528,45 +535,46 @@ impl TallyApp {
         let wanted = (step(w, PREVIEW_MAX.0), step(height, PREVIEW_MAX.1));
         if self.preview_size != Some(wanted) {
             self.preview_size = Some(wanted);
-            self.send(SourcesCommand::SetPreview(Some(PreviewRequest { width: wanted.0, height: wanted.1, max_fps: DEFAULT_FPS })));
+            commands.push(Command::from(SourcesCommand::SetPreview(Some(PreviewRequest { width: wanted.0, height: wanted.1, max_fps: DEFAULT_FPS }))));
         }
     }
 
-    /// The whole window.
+    /// The whole window: one snapshot read, every part drawn from it, and
+    /// what they asked for sent at the end.
     pub fn main_ui(&mut self, ui: &mut egui::Ui) {
         if !self.waking {
             let ctx = ui.ctx().clone();
             self.wake_on_change(&ctx);
         }
+        let mut commands = Vec::new();
         if !self.drawn {
             self.drawn = true;
+            Self::first_commands(&mut commands);
             if let Some(start) = STARTED.get() {
                 // benches/app.sh reads this line: start-up to the first frame.
                 tracing::info!("first frame drawn {} ms after start", start.elapsed().as_millis());
             }
         }
         let now = Instant::now();
-        let state = self.engine.state().borrow().clone();
-        self.pick_profile(&state);
-        self.open_sources(&state);
-        self.shortcuts(ui, &state);
-        let tally = Tally::of(&state, now);
-        let levels = self.engine.levels().borrow().clone();
-        self.meters.update(&levels, now);
-        let mut commands = Vec::new();
+        // The one read of the engine this frame: every part draws from it.
+        let snap = self.link.snapshot();
+        let state = &*snap.state;
+        self.pick_profile(state);
+        self.open_sources(state, &mut commands);
+        self.shortcuts(ui, state, &mut commands);
+        let light = TallyLight::of(state, now);
+        let levels = &*snap.levels;
+        self.meters.update(levels, now);
 
-        egui::Panel::top("top").show(ui, |ui| self.top_ui(ui, &state, &tally));
-        // One copy of each snapshot per frame, read by every part that shows it.
-        let stats = self.engine.stats().borrow().clone();
-        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui, &state, &stats));
+        egui::Panel::top("top").show(ui, |ui| self.top_ui(ui, state, &light, &mut commands));
+        let stats = &*snap.stats;
+        egui::Panel::bottom("status").show(ui, |ui| Self::status_ui(ui, &snap));
         if self.server.want_viewer && matches!(state.server, ServerState::Running { .. }) && matches!(state.viewer, ViewerState::Off) {
             commands.push(Command::Viewer(ViewerCommand::Watch(server_panel::ServerPanel::watch_request())));
             self.server.want_viewer = false;
         }
         egui::Panel::right("side").resizable(true).default_size(380.0).max_size(520.0).show(ui, |ui| {
-            let viewer = self.engine.viewer().borrow().clone();
-            let defaults = self.engine.server_defaults().clone();
-            self.server.server_ui(ui, &state, viewer.as_deref(), &defaults, &mut commands);
+            self.server.server_ui(ui, state, snap.viewer.as_deref(), &snap.server_defaults, &mut commands);
             ui.separator();
             ui.checkbox(&mut self.show_log, "Show log");
             if self.show_log {
@@ -576,7 +584,7 @@ impl TallyApp {
         egui::CentralPanel::default().show(ui, |ui| {
             let first_run = matches!(&state.profiles, ProfilesState::Loaded { profiles, .. } if profiles.is_empty());
             if first_run && !state.broadcast.is_active() {
-                self.first_run_ui(ui, &state);
+                self.first_run_ui(ui, state, &mut commands);
             }
             if let ProfilesState::Failed { message } = &state.profiles {
                 ui.colored_label(egui::Color32::LIGHT_RED, format!("Profiles could not be read: {message}"));
@@ -586,16 +594,16 @@ impl TallyApp {
                 ui.vertical(|ui| {
                     let room = ui.available_width() - 90.0;
                     ui.set_max_width(room.max(160.0));
-                    self.preview_ui(ui, preview_h);
+                    self.preview_ui(ui, &snap, preview_h, &mut commands);
                 });
-                self.meters.meters_ui(ui, &levels, now);
+                self.meters.meters_ui(ui, levels, now);
             });
-            self.sources_ui(ui, &state, &mut commands);
+            self.sources_ui(ui, state, &mut commands);
             ui.separator();
-            self.charts.update(&stats, state.broadcast.is_active());
+            self.charts.update(stats, state.broadcast.is_active());
             egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-                Self::check_ui(ui, &state);
-                live::destinations_ui(ui, &state, &stats, &mut commands);
+                Self::check_ui(ui, state);
+                live::destinations_ui(ui, state, stats, &mut commands);
                 for w in &state.warnings {
                     ui.colored_label(egui::Color32::from_rgb(230, 180, 60), w);
                 }
@@ -614,55 +622,19 @@ impl TallyApp {
             });
         });
         self.editor.editor_ui(ui.ctx(), &mut commands);
-        self.close_ui(ui.ctx(), &state, &mut commands);
-        for c in commands {
-            // A source chosen in a picker is the one the window opens next time too.
-            match &c {
-                Command::Sources(SourcesCommand::SwitchVideo(v)) => {
-                    self.chosen.0 = Some(v.clone());
-                    if let Some(opened) = self.opened.as_mut() {
-                        opened.0 = v.clone();
-                    }
-                }
-                Command::Sources(SourcesCommand::SwitchAudio(a)) => {
-                    self.chosen.1 = Some(a.clone());
-                    if let Some(opened) = self.opened.as_mut() {
-                        opened.1 = a.clone();
-                    }
-                }
-                _ => {}
-            }
-            // A profile just saved is the one Go Live uses.
-            if let Command::Profiles(ProfilesCommand::Save { profile, .. }) = &c {
-                self.selected = Some(profile.name.clone());
-            }
-            if let Command::Profiles(ProfilesCommand::Delete(name)) = &c
-                && self.selected.as_ref() == Some(name)
-            {
-                self.selected = None;
-            }
-            self.send(c);
-        }
+        self.close_ui(ui.ctx(), state, &mut commands);
+        self.send_all(commands);
         // What changes by itself: the live clock, the countdown, falling peaks, the log.
-        if tally.ticking() {
+        if light.ticking() {
             ui.ctx().request_repaint_after(Duration::from_millis(250));
         }
-        if self.meters.animating(&levels, now) {
+        if self.meters.animating(levels, now) {
             ui.ctx().request_repaint_after(Duration::from_millis(33));
         }
         if self.show_log {
             ui.ctx().request_repaint_after(Duration::from_millis(500));
         }
     }
-}
-
-/// True when the meters moved enough to be worth drawing again.
-fn meters_moved(drawn: &AudioLevels, now: &AudioLevels) -> bool {
-    if drawn.clipping != now.clipping || drawn.peak_dbfs.len() != now.peak_dbfs.len() {
-        return true;
-    }
-    let moved = |a: &[f32], b: &[f32]| a.iter().zip(b).any(|(x, y)| (x - y).abs() > METER_STEP_DB);
-    moved(&drawn.peak_dbfs, &now.peak_dbfs) || moved(&drawn.rms_dbfs, &now.rms_dbfs)
 }
 
 impl eframe::App for TallyApp {

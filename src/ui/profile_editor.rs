@@ -275,9 +275,9 @@ impl Form {
         for (i, d) in self.destinations.iter_mut().enumerate() {
             ui.push_id(i, |ui| {
                 egui::Grid::new("destination").num_columns(2).show(ui, |ui| {
-                    ui.label("Service");
+                    let service_label = ui.label("Service");
                     let shown = services.iter().find(|s| s.id == d.service).map_or("Custom URL".to_string(), |s| s.name.clone());
-                    egui::ComboBox::from_id_salt("service").selected_text(shown).show_ui(ui, |ui| {
+                    let service = egui::ComboBox::from_id_salt("service").selected_text(shown).show_ui(ui, |ui| {
                         for s in services {
                             if ui.selectable_label(d.service == s.id, &s.name).clicked() && d.service != s.id {
                                 d.service = s.id.clone();
@@ -297,17 +297,19 @@ impl Form {
                             changed = true;
                         }
                     });
+                    service.response.labelled_by(service_label.id);
                     ui.end_row();
                     let server_label = ui.label("Server");
                     let preset = services.iter().find(|s| s.id == d.service);
                     match preset.filter(|s| !s.servers.is_empty()) {
                         Some(s) => {
                             let shown = s.servers.iter().find(|u| u.url == d.server).map_or(d.server.clone(), |u| u.name.clone());
-                            egui::ComboBox::from_id_salt("server").selected_text(shown).show_ui(ui, |ui| {
+                            let server = egui::ComboBox::from_id_salt("server").selected_text(shown).show_ui(ui, |ui| {
                                 for u in &s.servers {
                                     changed |= ui.selectable_value(&mut d.server, u.url.clone(), &u.name).changed();
                                 }
                             });
+                            server.response.labelled_by(server_label.id);
                         }
                         None => {
                             changed |= ui
@@ -354,24 +356,26 @@ impl Form {
         }
         ui.separator();
         egui::Grid::new("encoding").num_columns(2).show(ui, |ui| {
-            ui.label("Video size");
-            egui::ComboBox::from_id_salt("size").selected_text(format!("{}x{}", self.size.0, self.size.1)).show_ui(ui, |ui| {
+            // Each field named by its label, for a screen reader (and the window tests).
+            let label = ui.label("Video size");
+            let size = egui::ComboBox::from_id_salt("size").selected_text(format!("{}x{}", self.size.0, self.size.1)).show_ui(ui, |ui| {
                 for s in SIZES {
                     changed |= ui.selectable_value(&mut self.size, s, format!("{}x{}", s.0, s.1)).changed();
                 }
             });
+            size.response.labelled_by(label.id);
             ui.end_row();
-            ui.label("Frame rate");
-            changed |= ui.add(egui::DragValue::new(&mut self.fps).range(1..=60).suffix(" fps")).changed();
+            let label = ui.label("Frame rate");
+            changed |= ui.add(egui::DragValue::new(&mut self.fps).range(1..=60).suffix(" fps")).labelled_by(label.id).changed();
             ui.end_row();
-            ui.label("Video bitrate");
-            changed |= ui.add(egui::DragValue::new(&mut self.video_kbps).range(300..=20_000).speed(50).suffix(" kbit/s")).changed();
+            let label = ui.label("Video bitrate");
+            changed |= ui.add(egui::DragValue::new(&mut self.video_kbps).range(300..=20_000).speed(50).suffix(" kbit/s")).labelled_by(label.id).changed();
             ui.end_row();
-            ui.label("Audio bitrate");
-            changed |= ui.add(egui::DragValue::new(&mut self.audio_kbps).range(64..=320).speed(8).suffix(" kbit/s")).changed();
+            let label = ui.label("Audio bitrate");
+            changed |= ui.add(egui::DragValue::new(&mut self.audio_kbps).range(64..=320).speed(8).suffix(" kbit/s")).labelled_by(label.id).changed();
             ui.end_row();
-            ui.label("Keyframe interval");
-            changed |= ui.add(egui::DragValue::new(&mut self.keyint_secs).range(0.5..=10.0).speed(0.5).suffix(" s")).changed();
+            let label = ui.label("Keyframe interval");
+            changed |= ui.add(egui::DragValue::new(&mut self.keyint_secs).range(0.5..=10.0).speed(0.5).suffix(" s")).labelled_by(label.id).changed();
             ui.end_row();
         });
         ui.horizontal(|ui| {

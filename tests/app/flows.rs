@@ -13,38 +13,38 @@ use std::time::{Duration, Instant};
 use tally::engine::{BroadcastState, Engine, EngineOptions, EngineState, ProfilesState, ServerState, SourcesState, ViewerState};
 use tally::net::OutputState;
 use tally::net::server::ServerConfig;
-use tally::ui::TallyApp;
+use crate::live_window::LiveWindow;
 
 /// Generous: each of these happens in well under a second normally.
 const STATE_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn app(dir: &TestDir) -> Harness<'static, TallyApp> {
+fn app(dir: &TestDir) -> Harness<'static, LiveWindow> {
     app_with(dir, None)
 }
 
 /// `app` with the settings a previous run stored.
-fn app_with(dir: &TestDir, settings: Option<&dyn eframe::Storage>) -> Harness<'static, TallyApp> {
+fn app_with(dir: &TestDir, settings: Option<&dyn eframe::Storage>) -> Harness<'static, LiveWindow> {
     app_in(dir.path(), settings)
 }
 
 /// `app_with` on the configuration directory `config_dir`.
-fn app_in(config_dir: &std::path::Path, settings: Option<&dyn eframe::Storage>) -> Harness<'static, TallyApp> {
+fn app_in(config_dir: &std::path::Path, settings: Option<&dyn eframe::Storage>) -> Harness<'static, LiveWindow> {
     let server = ServerConfig {
         rtmp_listen: "127.0.0.1:0".parse().unwrap(),
         http_listen: Some("127.0.0.1:0".parse().unwrap()),
         ..ServerConfig::default()
     };
     let engine = Engine::start(EngineOptions { config_dir: Some(config_dir.to_path_buf()), server, ..EngineOptions::default() }).unwrap();
-    let mut app = TallyApp::new(engine);
+    let mut app = LiveWindow::new(engine);
     if let Some(settings) = settings {
-        app.restore(settings);
+        app.app.restore(settings);
     }
-    Harness::builder().with_size(egui::vec2(1100.0, 760.0)).build_ui_state(|ui, app: &mut TallyApp| app.main_ui(ui), app)
+    Harness::builder().with_size(egui::vec2(1100.0, 760.0)).build_ui_state(|ui, w: &mut LiveWindow| w.ui(ui), app)
 }
 
 /// Draws frames until the engine's state satisfies `pred`, waiting for its
 /// next change between frames; the state, or a panic naming the last one.
-fn step_until(h: &mut Harness<'static, TallyApp>, what: &str, mut pred: impl FnMut(&EngineState) -> bool) -> EngineState {
+fn step_until(h: &mut Harness<'static, LiveWindow>, what: &str, mut pred: impl FnMut(&EngineState) -> bool) -> EngineState {
     let deadline = Instant::now() + STATE_TIMEOUT;
     let mut rx = h.state().engine().state();
     loop {
@@ -132,7 +132,7 @@ fn the_keyboard_rehearses_mutes_hides_and_ends() {
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::M);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::H);
     step_until(&mut h, "muted and hidden", |s| matches!(s.sources, SourcesState::Open { muted: true, hidden: true, .. }));
-    let toggled = |h: &Harness<'static, TallyApp>, label: &str| format!("{:?}", h.get_by_label(label).accesskit_node().toggled());
+    let toggled = |h: &Harness<'static, LiveWindow>, label: &str| format!("{:?}", h.get_by_label(label).accesskit_node().toggled());
     assert_eq!(toggled(&h, "Mute microphone"), "Some(True)", "the toggle shows the state");
     assert_eq!(toggled(&h, "Hide camera"), "Some(True)");
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::M);
@@ -142,19 +142,19 @@ fn the_keyboard_rehearses_mutes_hides_and_ends() {
     step_until(&mut h, "ended", |s| s.broadcast.is_over());
 }
 
-fn text_input<'h>(h: &'h Harness<'static, TallyApp>, label: &'h str) -> egui_kittest::Node<'h> {
+fn text_input<'h>(h: &'h Harness<'static, LiveWindow>, label: &'h str) -> egui_kittest::Node<'h> {
     h.get_by_role_and_label(egui::Role::TextInput, label)
 }
 
 /// Opens the editor on a new profile and fills its destination: `nginx`'s
 /// `live` application and `key`.
-fn new_profile_with_destination(h: &mut Harness<'static, TallyApp>, nginx: &Nginx, key: &str) {
+fn new_profile_with_destination(h: &mut Harness<'static, LiveWindow>, nginx: &Nginx, key: &str) {
     new_profile_with_server(h, &format!("rtmp://127.0.0.1:{}/live", nginx.port()), key);
 }
 
 /// Opens the editor on a new profile and fills its destination: `server`
 /// and `key`.
-fn new_profile_with_server(h: &mut Harness<'static, TallyApp>, server: &str, key: &str) {
+fn new_profile_with_server(h: &mut Harness<'static, LiveWindow>, server: &str, key: &str) {
     step_until(h, "profiles read", |s| matches!(s.profiles, ProfilesState::Loaded { .. }));
     h.get_by_label("Add a destination").click();
     h.run_steps(2);
@@ -279,7 +279,7 @@ fn the_pickers_switch_the_sources_and_the_meters_follow() {
 }
 
 /// The RMS figure of each meter, as a screen reader reads it.
-fn meter_rms(h: &Harness<'static, TallyApp>) -> Vec<f32> {
+fn meter_rms(h: &Harness<'static, LiveWindow>) -> Vec<f32> {
     h.query_all_by_label_contains("RMS")
         .filter_map(|n| n.accesskit_node().label())
         .filter_map(|l| l.split("RMS ").nth(1).and_then(|r| r.split(' ').next()).and_then(|v| v.parse().ok()))
@@ -288,7 +288,7 @@ fn meter_rms(h: &Harness<'static, TallyApp>) -> Vec<f32> {
 
 /// Draws frames until the meters as drawn satisfy `pred`, waiting for the
 /// next meter reading between frames.
-fn step_until_meters(h: &mut Harness<'static, TallyApp>, what: &str, pred: impl Fn(&[f32]) -> bool) {
+fn step_until_meters(h: &mut Harness<'static, LiveWindow>, what: &str, pred: impl Fn(&[f32]) -> bool) {
     let deadline = Instant::now() + STATE_TIMEOUT;
     let mut levels = h.state().engine().levels();
     let runtime = h.state().engine().runtime().clone();
@@ -334,14 +334,14 @@ fn mute_shows_silence_on_the_meters_and_in_what_the_server_relays() {
     assert!(after < -80.0, "silence after muting: {after:.1} dBFS");
 }
 
-fn close_requested(h: &mut Harness<'static, TallyApp>) {
+fn close_requested(h: &mut Harness<'static, LiveWindow>) {
     if let Some(v) = h.input_mut().viewports.get_mut(&egui::ViewportId::ROOT) {
         v.events.push(egui::ViewportEvent::Close);
     }
     h.step();
 }
 
-fn asked(h: &Harness<'static, TallyApp>, command: &egui::ViewportCommand) -> bool {
+fn asked(h: &Harness<'static, LiveWindow>, command: &egui::ViewportCommand) -> bool {
     h.output().viewport_output.get(&egui::ViewportId::ROOT).is_some_and(|v| v.commands.contains(command))
 }
 
@@ -398,7 +398,7 @@ fn the_chosen_microphone_and_the_panels_shown_are_kept_for_the_next_run() {
         step_until(&mut h, "tone", |s| matches!(&s.sources, SourcesState::Open { audio, .. } if audio.contains("tone") || audio.contains("sine")));
         h.get_by_label("Show log").click();
         h.run_steps(2);
-        h.state().save_settings(&mut settings);
+        h.state().app.save_settings(&mut settings);
     }
     let mut h = app_with(&dir, Some(&settings));
     step_until(&mut h, "the tone again", |s| matches!(&s.sources, SourcesState::Open { audio, .. } if audio.contains("tone") || audio.contains("sine")));

@@ -1,8 +1,13 @@
 //! The window driven through egui_kittest: flows through the accessibility
-//! tree (`flows`) and rendered snapshots (`snapshots`), in one test binary.
+//! tree on a real engine and real peers (`flows`), rendered snapshots
+//! (`snapshots`), and the window's own logic against a scripted engine with
+//! no peer at all (`view`, on `scripted`), in one test binary.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod flows;
+mod live_window;
+mod scripted;
 mod snapshots;
+mod view;

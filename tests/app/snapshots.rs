@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tally::engine::{Engine, EngineOptions, EngineState, ProfilesState, SourcesState, ViewerState};
 use tally::net::OutputState;
 use tally::net::server::ServerConfig;
-use tally::ui::TallyApp;
+use crate::live_window::LiveWindow;
 
 const STATE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The window's default size (`ui::run`).
@@ -62,24 +62,24 @@ impl eframe::Storage for Settings {
 
 /// The app on the still sources; `server` is the server a rehearsal starts
 /// (the panel shows its addresses until then).
-fn app(dir: &TestDir, server: ServerConfig) -> Harness<'static, TallyApp> {
+fn app(dir: &TestDir, server: ServerConfig) -> Harness<'static, LiveWindow> {
     refuse_rewriting_under_ci();
     let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), server, ..EngineOptions::default() }).unwrap();
-    let mut app = TallyApp::new(engine);
+    let mut app = LiveWindow::new(engine);
     let (video, audio) = still_sources();
-    app.restore(&Settings(vec![(tally::ui::settings::VIDEO, video), (tally::ui::settings::AUDIO, audio)]));
-    Harness::builder().with_size(egui::vec2(SIZE.0, SIZE.1)).wgpu().build_ui_state(|ui, app: &mut TallyApp| app.main_ui(ui), app)
+    app.app.restore(&Settings(vec![(tally::ui::settings::VIDEO, video), (tally::ui::settings::AUDIO, audio)]));
+    Harness::builder().with_size(egui::vec2(SIZE.0, SIZE.1)).wgpu().build_ui_state(|ui, w: &mut LiveWindow| w.ui(ui), app)
 }
 
 /// The preview pictures come at the size the window shows them (the first
 /// ones come at the largest size, before the window has asked).
-fn preview_at_shown_size(h: &Harness<'static, TallyApp>) -> bool {
+fn preview_at_shown_size(h: &Harness<'static, LiveWindow>) -> bool {
     h.state().engine().preview().borrow().as_ref().is_some_and(|p| p.width < 1280)
 }
 
 /// Draws frames until `pred` holds for the engine's state and the window,
 /// waiting for the next state, picture or meter change between frames.
-fn step_until(h: &mut Harness<'static, TallyApp>, what: &str, pred: impl Fn(&EngineState, &Harness<'static, TallyApp>) -> bool) {
+fn step_until(h: &mut Harness<'static, LiveWindow>, what: &str, pred: impl Fn(&EngineState, &Harness<'static, LiveWindow>) -> bool) {
     let deadline = Instant::now() + STATE_TIMEOUT;
     let engine = h.state().engine();
     let (mut state, mut preview, mut viewer) = (engine.state(), engine.preview(), engine.viewer());
@@ -161,7 +161,7 @@ fn style_of(label: &str) -> egui::TextStyle {
 /// `tests/snapshots/NAME.png`; each `loose` node (label, image, allowed
 /// pixels) is compared on its own.
 fn snapshot(
-    h: &mut Harness<'static, TallyApp>,
+    h: &mut Harness<'static, LiveWindow>,
     name: &str,
     changing: &[&str],
     from_x: f32,
