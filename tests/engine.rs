@@ -723,6 +723,20 @@ fn feed_until_closed(path: std::path::PathBuf, done: std::sync::mpsc::Sender<Res
     });
 }
 
+/// On a failing test: opens each FIFO's writing end (in a thread of its own,
+/// as soon as a reader opens it) and closes it at once, so a source still
+/// blocked opening it sees an empty file and gives up, and the test ends
+/// instead of hanging in the engine's shutdown.
+struct UnblockOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for UnblockOnDrop {
+    fn drop(&mut self) {
+        for path in self.0.drain(..) {
+            std::thread::spawn(move || drop(std::fs::OpenOptions::new().write(true).open(path)));
+        }
+    }
+}
+
 #[test]
 fn stop_and_a_profile_load_are_answered_while_sources_are_still_opening() {
     let _lock = engine_lock();
@@ -731,6 +745,7 @@ fn stop_and_a_profile_load_are_answered_while_sources_are_still_opening() {
     fifo(&session_camera);
     fifo(&broadcast_camera);
     let engine = Engine::start(EngineOptions { config_dir: Some(dir.path().to_path_buf()), ..EngineOptions::default() }).unwrap();
+    let mut unblock = UnblockOnDrop(vec![session_camera.clone(), broadcast_camera.clone()]);
 
     // Both ways a source opens: the capture session, and a broadcast's own
     // sources (its plan has the size and rate: nothing is probed here).
@@ -755,6 +770,7 @@ fn stop_and_a_profile_load_are_answered_while_sources_are_still_opening() {
     // Now the opens finish; what they opened is closed at once (each
     // reader closes its end: the writers see a broken pipe) and nothing goes live.
     let (done_tx, done) = std::sync::mpsc::channel();
+    unblock.0.clear();
     feed_until_closed(session_camera, done_tx.clone());
     feed_until_closed(broadcast_camera, done_tx);
     for _ in 0..2 {
