@@ -7,7 +7,8 @@ use criterion::{Criterion, Throughput};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use tally::capture::{AudioSourceSpec, TestPattern, VideoSource, VideoSourceSpec};
-use tally::session::{CaptureSession, Pacing, PreviewRequest, SessionFeeds, SessionFormat, SessionSpec, preview_picture};
+use tally::engine::SessionFeeds;
+use tally::session::{CaptureSession, Pacing, PreviewRequest, SessionFormat, SessionSpec, preview_picture};
 
 fn pictures(c: &mut Criterion) {
     let mut g = c.benchmark_group("preview");
@@ -39,7 +40,7 @@ fn session_cpu(preview: Option<PreviewRequest>, secs: u64) -> (f64, u64) {
     let rx = feeds.preview.subscribe();
     let format = SessionFormat { width: 1280, height: 720, fps: 30 };
     let spec = SessionSpec { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format, looping: false, pacing: Pacing::RealTime, from_first_frame: false };
-    let session = CaptureSession::open(spec, feeds).expect("session");
+    let session = CaptureSession::open(spec, std::sync::Arc::new(feeds)).expect("session");
     session.set_preview(preview);
     // Let it settle, then measure.
     std::thread::sleep(Duration::from_secs(1));

@@ -14,6 +14,7 @@ mod command;
 pub mod preflight;
 mod controller;
 pub mod errors;
+mod feeds;
 mod link;
 pub mod log;
 pub mod log_file;
@@ -23,6 +24,7 @@ pub mod viewer;
 
 pub use command::{BroadcastCommand, Command, ProfilesCommand, ServerCommand, SourcesCommand, ViewerCommand, WatchRequest};
 pub use controller::error_chain;
+pub use feeds::SessionFeeds;
 pub use link::{EngineLink, Snapshot, Waker};
 pub use viewer::{ViewerFrame, ViewerState};
 pub use log::{LogEvent, LogRing};
@@ -31,7 +33,7 @@ pub use state::{BroadcastState, CheckState, DeviceEntry, Devices, EngineState, O
 
 use crate::net::server::ServerConfig;
 use crate::pipeline::Stats;
-use crate::session::{AudioLevels, PreviewFrame, SessionFeeds, SourceHealth};
+use crate::session::{AudioLevels, PreviewFrame, SourceHealth};
 pub use crate::session::{PreviewRequest, SessionFormat};
 use std::sync::Arc;
 use std::path::PathBuf;

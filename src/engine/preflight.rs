@@ -11,7 +11,7 @@ use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::net::probe::{CheckReport, probe};
 use crate::net::publisher::Destination;
 use crate::pipeline::{Broadcast, OutputSpec};
-use crate::session::{CaptureSession, SessionFeeds};
+use crate::session::{CaptureSession, Unwatched};
 use crate::rtmp::StreamKey;
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,7 @@ pub async fn run(dest: Destination, plan: &BroadcastPlan, publish_test: Option<D
     let outputs = vec![OutputSpec::Publish(dest)];
     // Its own capture session (nobody previews it), opened off the runtime.
     let opening = tokio::task::spawn_blocking(move || {
-        let session = CaptureSession::open(settings.session_spec(), SessionFeeds::default()).map_err(|e| crate::error_chain(&e))?;
+        let session = CaptureSession::open(settings.session_spec(), std::sync::Arc::new(Unwatched)).map_err(|e| crate::error_chain(&e))?;
         Broadcast::start(std::sync::Arc::new(session), settings, outputs, &runtime).map_err(|e| crate::error_chain(&e))
     });
     let broadcast = match opening.await {

@@ -38,7 +38,6 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 /// Audio format of everything Tally sends: 48 kHz stereo (what every ingest accepts).
 pub const AUDIO_RATE: u32 = 48_000;
@@ -113,26 +112,27 @@ pub enum SessionError {
     },
 }
 
-/// The channels a face reads; they outlive any one session (the engine
-/// makes them once and hands them to each session it opens).
-#[derive(Clone, Debug)]
-pub struct SessionFeeds {
-    /// The newest preview picture.
-    pub preview: watch::Sender<Option<Arc<PreviewFrame>>>,
-    /// The newest meter reading.
-    pub levels: watch::Sender<AudioLevels>,
-    /// What the sources are doing: live, or a stand-in and why.
-    pub health: watch::Sender<SourceHealth>,
+/// Where a session publishes what a face shows: the newest preview
+/// picture, the meters, the sources' health. The engine's channels take
+/// them (they outlive any one session); a session nobody watches is given
+/// [`Unwatched`]. Called from the capture threads: never blocks.
+pub trait Feeds: Send + Sync {
+    /// A new preview picture.
+    fn preview(&self, picture: Arc<PreviewFrame>);
+    /// A new meter reading.
+    fn levels(&self, levels: AudioLevels);
+    /// The sources' health, when it changed.
+    fn health(&self, health: &SourceHealth);
 }
 
-impl Default for SessionFeeds {
-    fn default() -> Self {
-        SessionFeeds {
-            preview: watch::Sender::new(None),
-            levels: watch::Sender::new(AudioLevels::default()),
-            health: watch::Sender::new(SourceHealth::default()),
-        }
-    }
+/// The feeds of a session nobody watches (a publish test, a benchmark).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unwatched;
+
+impl Feeds for Unwatched {
+    fn preview(&self, _: Arc<PreviewFrame>) {}
+    fn levels(&self, _: AudioLevels) {}
+    fn health(&self, _: &SourceHealth) {}
 }
 
 /// What a session's sources are doing, as a face shows it: a camera that
@@ -219,7 +219,9 @@ struct Shared {
     /// Wakes the preview thread when a picture or a request arrives, and
     /// the capture threads when the clock starts or the session stops.
     wake: Condvar,
-    feeds: SessionFeeds,
+    feeds: Arc<dyn Feeds>,
+    /// The health last published (published again only when it changes).
+    health: Mutex<SourceHealth>,
     frames: AtomicU64,
     pacing: Pacing,
     attaches: AtomicU64,
@@ -251,12 +253,12 @@ impl Shared {
             let slots = self.slots();
             if video { slots.video_status.state() } else { slots.audio_status.state() }
         };
-        self.feeds.health.send_if_modified(|h| {
-            let slot = if video { &mut h.video } else { &mut h.audio };
-            let changed = *slot != state;
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = if video { &mut health.video } else { &mut health.audio };
+        if *slot != state {
             *slot = state;
-            changed
-        });
+            self.feeds.health(&health);
+        }
     }
 
     /// Marks a source failed: its status says why from now on.
@@ -303,7 +305,7 @@ impl CaptureSession {
     /// Opens the sources (blocking: a camera takes a moment, a file's header
     /// is read) and starts the session. `auto` falls back to the test
     /// pattern / silence with a notice.
-    pub fn open(spec: SessionSpec, feeds: SessionFeeds) -> Result<CaptureSession, SessionError> {
+    pub fn open(spec: SessionSpec, feeds: Arc<dyn Feeds>) -> Result<CaptureSession, SessionError> {
         let v = open::open_video(&spec.video, spec.format, spec.looping)?;
         let a = open::open_audio(&spec.audio, spec.looping)?;
         let shared = Arc::new(Shared {
@@ -323,6 +325,7 @@ impl CaptureSession {
             }),
             wake: Condvar::new(),
             feeds,
+            health: Mutex::new(SourceHealth::default()),
             frames: AtomicU64::new(0),
             pacing: spec.pacing,
             attaches: AtomicU64::new(0),
@@ -689,7 +692,7 @@ fn audio_loop(source: BoxedAudio, shared: &Shared) {
             at_us += (slice.len() / channels) as u64 * 1_000_000 / u64::from(AUDIO_RATE);
             let mut levels = AudioLevels::measure(slice, channels, serial);
             levels.media_us = at_us;
-            shared.feeds.levels.send_replace(levels);
+            shared.feeds.levels(levels);
         }
         let sink = shared.slots().audio_sink.as_ref().map(|s| (s.tx.clone(), s.offset_us, s.serial));
         let Some((tx, offset_us, attached)) = sink else { continue };

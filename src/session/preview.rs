@@ -74,7 +74,7 @@ pub(super) fn preview_loop(shared: &Shared) {
         match to_rgba(&frame, request, &mut rgba) {
             Ok((width, height)) => {
                 let picture = PreviewFrame { width, height, rgba: std::mem::take(&mut rgba), pts_us: frame.pts_us, serial };
-                shared.feeds.preview.send_replace(Some(Arc::new(picture)));
+                shared.feeds.preview(Arc::new(picture));
             }
             Err(e) => tracing::warn!("preview: {e}"),
         }

@@ -256,7 +256,7 @@ impl OnAir {
                 let (session, opened) = match session {
                     Some(s) => (s, None),
                     None => {
-                        let s = CaptureSession::open(plan.settings.session_spec(), feeds).map_err(GoLiveError::Sources)?;
+                        let s = CaptureSession::open(plan.settings.session_spec(), Arc::new(feeds)).map_err(GoLiveError::Sources)?;
                         s.set_hidden(hidden);
                         s.set_muted(muted);
                         let s = Arc::new(s);

@@ -24,7 +24,7 @@ use super::errors::GoLiveError;
 use super::state::{EngineState, Refusal};
 use crate::net::server::ServerConfig;
 use crate::pipeline::Stats;
-use crate::session::SessionFeeds;
+use crate::engine::SessionFeeds;
 use broadcast::OnAir;
 use profiles::Profiles;
 use server::LocalServer;

@@ -6,7 +6,8 @@ use super::{Event as ControllerEvent, Outbox};
 use crate::engine::command::SourcesCommand;
 use crate::engine::errors::SourcesError;
 use crate::engine::state::{DeviceEntry, Devices, SourcesState};
-use crate::session::{CaptureSession, Pacing, PreviewRequest, SessionFeeds, SessionSpec};
+use crate::engine::SessionFeeds;
+use crate::session::{CaptureSession, Pacing, PreviewRequest, SessionSpec};
 use std::sync::Arc;
 
 /// What the capture session's tasks report.
@@ -78,7 +79,7 @@ impl Capture {
                 out.blocking(
                     move || {
                         drop(old);
-                        CaptureSession::open(spec, feeds).map_err(SourcesError::Open)
+                        CaptureSession::open(spec, std::sync::Arc::new(feeds)).map_err(SourcesError::Open)
                     },
                     move |done| {
                         let result = done.unwrap_or_else(|e| Err(SourcesError::Task(e)));
