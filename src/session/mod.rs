@@ -49,7 +49,7 @@ pub const ATTACH_QUEUE: usize = 4;
 /// Frames the video thread keeps for reuse: a frame is filled again once
 /// the preview, the broadcast and every rendition are done with it (each
 /// fill writes the whole picture), so frames are not allocated per tick.
-const FRAME_POOL: usize = 8;
+const FRAME_POOL: usize = 4;
 /// How long the session's threads wait before re-checking for a stop.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -394,6 +394,9 @@ impl CaptureSession {
         let mut slots = self.shared.slots();
         slots.video_status = v.status;
         slots.next_video = Some(v.source);
+        drop(slots);
+        // A thread whose source had ended waits for this.
+        self.shared.wake.notify_all();
         Ok(())
     }
 
@@ -403,6 +406,9 @@ impl CaptureSession {
         let mut slots = self.shared.slots();
         slots.audio_status = a.status;
         slots.next_audio = Some(a.source);
+        drop(slots);
+        // A thread whose source had ended waits for this.
+        self.shared.wake.notify_all();
         Ok(())
     }
 
@@ -563,10 +569,14 @@ impl<S: Pulled> Track<S> {
         shared.report_health(self.video);
     }
 
-    /// Waits a little while the source has ended: true when there is nothing to pull.
-    fn idle(&self) -> bool {
+    /// Waits for a switch or a stop while the source has ended: true when
+    /// there is nothing to pull.
+    fn idle(&self, shared: &Shared) -> bool {
         if self.ended {
-            std::thread::sleep(POLL);
+            let slots = shared.slots();
+            if !shared.stop.load(Ordering::Relaxed) {
+                let _ = shared.wake.wait_timeout(slots, POLL);
+            }
         }
         self.ended
     }
@@ -604,7 +614,7 @@ fn video_loop(source: BoxedVideo, shared: &Shared) {
     while !shared.stop.load(Ordering::Relaxed) {
         let next = shared.slots().next_video.take();
         switched |= track.switch(next, clock);
-        if track.idle() {
+        if track.idle(shared) {
             continue;
         }
         let format = track.source.format();
@@ -635,12 +645,15 @@ fn video_loop(source: BoxedVideo, shared: &Shared) {
         if pool.len() < FRAME_POOL {
             pool.push(picture.clone());
         }
-        let sink = {
+        let (sink, previewed) = {
             let mut slots = shared.slots();
             slots.newest = Some(picture.clone());
-            slots.video_sink.as_ref().map(|s| (s.tx.clone(), s.offset_us, s.serial))
+            (slots.video_sink.as_ref().map(|s| (s.tx.clone(), s.offset_us, s.serial)), slots.preview.is_some())
         };
-        shared.wake.notify_all();
+        // The preview thread sleeps while no face asks for pictures.
+        if previewed {
+            shared.wake.notify_all();
+        }
         let Some((tx, offset_us, serial)) = sink else { continue };
         if picture.pts_us < offset_us {
             continue;
@@ -658,7 +671,7 @@ fn audio_loop(source: BoxedAudio, shared: &Shared) {
     while !shared.stop.load(Ordering::Relaxed) {
         let next = shared.slots().next_audio.take();
         track.switch(next, clock);
-        if track.idle() {
+        if track.idle(shared) {
             continue;
         }
         let mut block = match track.source.next_block() {
