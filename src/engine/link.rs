@@ -65,28 +65,22 @@ pub trait EngineLink {
     fn set_waker(&self, waker: Waker);
 }
 
-/// The engine's channels a snapshot is made from.
-struct Feeds {
-    state: watch::Receiver<EngineState>,
-    stats: watch::Receiver<Stats>,
-    preview: watch::Receiver<Option<Arc<PreviewFrame>>>,
-    levels: watch::Receiver<AudioLevels>,
-    health: watch::Receiver<SourceHealth>,
-    load: watch::Receiver<ProcessLoad>,
-    viewer: watch::Receiver<Option<Arc<ViewerFrame>>>,
+/// The engine's channels a face reads (the engine holds one set; a
+/// snapshot is made from a clone of it).
+#[derive(Clone, Debug)]
+pub(super) struct Feeds {
+    pub state: watch::Receiver<EngineState>,
+    pub stats: watch::Receiver<Stats>,
+    pub preview: watch::Receiver<Option<Arc<PreviewFrame>>>,
+    pub levels: watch::Receiver<AudioLevels>,
+    pub health: watch::Receiver<SourceHealth>,
+    pub load: watch::Receiver<ProcessLoad>,
+    pub viewer: watch::Receiver<Option<Arc<ViewerFrame>>>,
 }
 
 impl Feeds {
     fn of(engine: &Engine) -> Feeds {
-        Feeds {
-            state: engine.state(),
-            stats: engine.stats(),
-            preview: engine.preview(),
-            levels: engine.levels(),
-            health: engine.health(),
-            load: engine.load(),
-            viewer: engine.viewer(),
-        }
+        engine.channels.clone()
     }
 }
 

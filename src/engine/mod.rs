@@ -112,13 +112,8 @@ pub enum EngineError {
 pub struct Engine {
     commands: Option<mpsc::Sender<Command>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    state: watch::Receiver<EngineState>,
-    stats: watch::Receiver<Stats>,
-    preview: watch::Receiver<Option<Arc<PreviewFrame>>>,
-    levels: watch::Receiver<AudioLevels>,
-    health: watch::Receiver<SourceHealth>,
-    load: watch::Receiver<ProcessLoad>,
-    viewer: watch::Receiver<Option<Arc<ViewerFrame>>>,
+    /// What a face reads: state, stats, the preview, meters, health, load, the viewer.
+    channels: link::Feeds,
     server_defaults: ServerConfig,
     /// The window's snapshots (see [`EngineLink`]), made once a window asks.
     feed: link::LazyFeed,
@@ -128,7 +123,7 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("state", &*self.state.borrow()).finish_non_exhaustive()
+        f.debug_struct("Engine").field("state", &*self.channels.state.borrow()).finish_non_exhaustive()
     }
 }
 
@@ -189,7 +184,8 @@ impl Engine {
                 runtime.shutdown_timeout(std::time::Duration::from_secs(2));
             })
             .map_err(|e| EngineError::Start(e.to_string()))?;
-        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), state, stats, preview, levels, health, load, viewer, server_defaults: options_server, feed: Default::default(), handle, thread: Some(thread) })
+        let channels = link::Feeds { state, stats, preview, levels, health, load, viewer };
+        Ok(Engine { commands: Some(commands_tx), shutdown: Some(shutdown_tx), channels, server_defaults: options_server, feed: Default::default(), handle, thread: Some(thread) })
     }
 
     /// Queues a command; never waits.
@@ -213,29 +209,29 @@ impl Engine {
 
     /// The engine's state; `changed()` wakes on every change.
     pub fn state(&self) -> watch::Receiver<EngineState> {
-        self.state.clone()
+        self.channels.state.clone()
     }
 
     /// The current broadcast's once-a-second stats.
     pub fn stats(&self) -> watch::Receiver<Stats> {
-        self.stats.clone()
+        self.channels.stats.clone()
     }
 
     /// The newest preview picture of the capture session (see
     /// `Command::SetPreview`); a new session keeps feeding the same channel.
     pub fn preview(&self) -> watch::Receiver<Option<Arc<PreviewFrame>>> {
-        self.preview.clone()
+        self.channels.preview.clone()
     }
 
     /// The audio meters of the capture session, 50 updates a second while audio flows.
     pub fn levels(&self) -> watch::Receiver<AudioLevels> {
-        self.levels.clone()
+        self.channels.levels.clone()
     }
 
     /// What the capture session's sources are doing: live, or a stand-in
     /// (frozen frame, slate, silence) and why.
     pub fn health(&self) -> watch::Receiver<SourceHealth> {
-        self.health.clone()
+        self.channels.health.clone()
     }
 
     /// The server a rehearsal starts when none runs (a face's defaults for its server panel).
@@ -245,12 +241,12 @@ impl Engine {
 
     /// The viewer preview's newest picture (see `Command::Watch`).
     pub fn viewer(&self) -> watch::Receiver<Option<Arc<ViewerFrame>>> {
-        self.viewer.clone()
+        self.channels.viewer.clone()
     }
 
     /// This process's CPU and memory, once a second.
     pub fn load(&self) -> watch::Receiver<ProcessLoad> {
-        self.load.clone()
+        self.channels.load.clone()
     }
 
     /// The engine's runtime, for a face that awaits its channels (the CLI

@@ -391,25 +391,28 @@ impl CaptureSession {
     /// starts a keyframe at the switch.
     pub fn switch_video(&self, spec: &VideoSourceSpec) -> Result<(), SessionError> {
         let v = open::open_video(spec, self.spec.format, self.spec.looping)?;
-        let mut slots = self.shared.slots();
-        slots.video_status = v.status;
-        slots.next_video = Some(v.source);
-        drop(slots);
-        // A thread whose source had ended waits for this.
-        self.shared.wake.notify_all();
+        self.hand_over(|slots| {
+            slots.video_status = v.status;
+            slots.next_video = Some(v.source);
+        });
         Ok(())
     }
 
     /// Opens `spec` (blocking) and switches the audio to it.
     pub fn switch_audio(&self, spec: &AudioSourceSpec) -> Result<(), SessionError> {
         let a = open::open_audio(spec, self.spec.looping)?;
-        let mut slots = self.shared.slots();
-        slots.audio_status = a.status;
-        slots.next_audio = Some(a.source);
-        drop(slots);
-        // A thread whose source had ended waits for this.
-        self.shared.wake.notify_all();
+        self.hand_over(|slots| {
+            slots.audio_status = a.status;
+            slots.next_audio = Some(a.source);
+        });
         Ok(())
+    }
+
+    /// Leaves a new source in its slot for the capture thread, and wakes a
+    /// thread whose source had ended.
+    fn hand_over(&self, put: impl FnOnce(&mut Slots)) {
+        put(&mut self.shared.slots());
+        self.shared.wake.notify_all();
     }
 
     /// Attaches a broadcast: its media time 0 is now (or the sources' first

@@ -109,18 +109,12 @@ impl Capture {
             }
             SourcesCommand::SetHideCamera(hidden) => {
                 self.hidden = hidden;
-                if let Some(open) = &self.open {
-                    open.session.set_hidden(hidden);
-                    publish_sources(&open.session, out);
-                }
+                self.apply(out, |s| s.set_hidden(hidden));
                 tracing::info!("camera {}", if hidden { "hidden: the slate goes out" } else { "shown" });
             }
             SourcesCommand::SetMute(muted) => {
                 self.muted = muted;
-                if let Some(open) = &self.open {
-                    open.session.set_muted(muted);
-                    publish_sources(&open.session, out);
-                }
+                self.apply(out, |s| s.set_muted(muted));
                 tracing::info!("microphone {}", if muted { "muted" } else { "unmuted" });
             }
             SourcesCommand::WatchDevices(on) => {
@@ -135,6 +129,14 @@ impl Capture {
                 |m| DeviceEntry { spec: format!("mic:{}", m.id), name: m.name },
                 |r| ControllerEvent::Sources(Event::Microphones(r)),
             ),
+        }
+    }
+
+    /// Applies a setting (hide, mute) to the running session, if any, and shows it.
+    fn apply(&self, out: &Outbox, set: impl FnOnce(&CaptureSession)) {
+        if let Some(open) = &self.open {
+            set(&open.session);
+            publish_sources(&open.session, out);
         }
     }
 
