@@ -104,7 +104,7 @@ impl OnAir {
             BroadcastCommand::GoLive(request) => {
                 let Some(attempt) = self.begin(out, request.profile.clone(), None) else { return };
                 let dir = profiles.dir_finder();
-                out.blocking(
+                out.in_order(
                     move || plan(dir, &request),
                     move |done| ControllerEvent::Broadcast(Event::Planned { attempt, result: flatten(done) }),
                 );
@@ -140,7 +140,7 @@ impl OnAir {
             BroadcastCommand::Stop => self.stop(out),
             BroadcastCommand::Check { request, publish_test } => {
                 let dir = profiles.dir_finder();
-                out.blocking(
+                out.in_order(
                     move || plan(dir, &request),
                     move |done| ControllerEvent::Broadcast(Event::CheckPlanned { result: flatten(done), publish_test }),
                 );
@@ -149,7 +149,7 @@ impl OnAir {
             BroadcastCommand::AddOutputs { request, destination } => {
                 let Some(live) = &self.live else { return out.refuse(&OutputsError::NotLive) };
                 let (control, attempt, dir) = (live.outputs.clone(), live.attempt, profiles.dir_finder());
-                out.blocking(
+                out.in_order(
                     move || add_outputs(dir, request, destination, &control),
                     move |done| {
                         let results = done.unwrap_or_else(|e| vec![Err(OutputsError::Task(e))]);

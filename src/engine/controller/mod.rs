@@ -71,6 +71,9 @@ pub(super) struct Outbox {
     /// Media time 0 of the running rehearsal, and its stream.
     origin: watch::Sender<super::viewer::MediaOrigin>,
     events: mpsc::Sender<Event>,
+    /// The last job on the profile store (files and the keyring) not yet
+    /// done: the next waits for it (see [`Outbox::in_order`]).
+    store_tail: Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
 }
 
 impl Outbox {
@@ -99,6 +102,29 @@ impl Outbox {
         tokio::spawn(async move {
             let done = tokio::task::spawn_blocking(work).await;
             // The loop is gone only at shutdown; the result is dropped then.
+            let _ = events.send(event(done)).await;
+        });
+    }
+
+    /// As [`Outbox::blocking`], for work on the profile store (reading,
+    /// saving, deleting profiles and keys; planning from them): each job
+    /// starts once the one asked for before it is done, so a go-live sent
+    /// right after a save plans with the saved key.
+    fn in_order<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+        event: impl FnOnce(Result<T, tokio::task::JoinError>) -> Event + Send + 'static,
+    ) {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let before = self.store_tail.lock().unwrap_or_else(|e| e.into_inner()).replace(done_rx);
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            if let Some(before) = before {
+                // Done, or its task gone: either way this one may start.
+                let _ = before.await;
+            }
+            let done = tokio::task::spawn_blocking(work).await;
+            let _ = done_tx.send(());
             let _ = events.send(event(done)).await;
         });
     }
@@ -137,7 +163,7 @@ impl Controller {
     /// what runs cleanly.
     pub async fn run(self, mut commands: mpsc::Receiver<Command>, mut shutdown: tokio::sync::oneshot::Receiver<()>) {
         let (events_tx, mut events) = mpsc::channel::<Event>(EVENT_QUEUE);
-        let out = Outbox { state: self.state, stats: self.stats, viewer_frames: self.viewer_frames, origin: self.origin, events: events_tx };
+        let out = Outbox { state: self.state, stats: self.stats, viewer_frames: self.viewer_frames, origin: self.origin, events: events_tx, store_tail: Default::default() };
         let mut parts = Parts {
             on_air: OnAir::default(),
             capture: Capture::new(self.feeds),

@@ -50,7 +50,7 @@ impl Profiles {
         self.reads += 1;
         let (seq, dir) = (self.reads, self.dir_finder());
         match cmd {
-            ProfilesCommand::Load => out.blocking(move || read(dir), move |done| flatten_read(seq, done)),
+            ProfilesCommand::Load => out.in_order(move || read(dir), move |done| flatten_read(seq, done)),
             ProfilesCommand::Save { profile, from, keep_from, keys } => {
                 for (_, k) in &keys {
                     crate::engine::log::LogRing::global().remember_secret(k);
@@ -60,14 +60,14 @@ impl Profiles {
                     let saved = store.save_edited(profile, from.as_deref(), keep_from, &keys);
                     saved.map_err(|source| ProfilesError::Save { name, source })
                 };
-                out.blocking(move || change_then_read(dir, save), move |done| flatten_change(seq, done));
+                out.in_order(move || change_then_read(dir, save), move |done| flatten_change(seq, done));
             }
             ProfilesCommand::Delete(name) => {
                 let delete = move |store: &ProfileStore| {
                     let removed = store.remove(&name).map(|()| Vec::new());
                     removed.map_err(|source| ProfilesError::Delete { name, source })
                 };
-                out.blocking(move || change_then_read(dir, delete), move |done| flatten_change(seq, done));
+                out.in_order(move || change_then_read(dir, delete), move |done| flatten_change(seq, done));
             }
         }
     }
