@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 pub mod capture;
+pub mod compose;
 pub mod config;
 pub mod decode;
 pub mod encode;

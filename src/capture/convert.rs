@@ -13,6 +13,7 @@
 
 use super::CaptureError;
 use crate::media::VideoFrame;
+use crate::media::scale::{Plane, scale_plane};
 use yuvutils_rs::{BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
 
 /// Full-range (0..=255) to limited-range (16..=235) luma, BT.601/709 alike.
@@ -348,103 +349,11 @@ pub fn fit_into(src: &VideoFrame, dw: u32, dh: u32, pts_us: u64) -> VideoFrame {
     let (x, y, w, h) = fit_rect(src.width, src.height, dw, dh);
     let (sw, sh) = (src.width as usize, src.height as usize);
     let (dwu, x, y, w, h) = (dw as usize, x as usize, y as usize, w as usize, h as usize);
-    scale_plane(&src.y, sw, sh, &mut out.y, dwu, x, y, w, h);
-    scale_plane(&src.u, sw / 2, sh / 2, &mut out.u, dwu / 2, x / 2, y / 2, w / 2, h / 2);
-    scale_plane(&src.v, sw / 2, sh / 2, &mut out.v, dwu / 2, x / 2, y / 2, w / 2, h / 2);
+    let (src_y, src_c) = (Plane { data: &src.y, stride: sw, width: sw, height: sh }, (sw / 2, sh / 2));
+    scale_plane(src_y, &mut out.y, dwu, x, y, w, h);
+    scale_plane(Plane { data: &src.u, stride: src_c.0, width: src_c.0, height: src_c.1 }, &mut out.u, dwu / 2, x / 2, y / 2, w / 2, h / 2);
+    scale_plane(Plane { data: &src.v, stride: src_c.0, width: src_c.0, height: src_c.1 }, &mut out.v, dwu / 2, x / 2, y / 2, w / 2, h / 2);
     out
-}
-
-/// Bilinear scaling of one plane into the rectangle (x, y, w, h) of `dst`
-/// (stride `dst_stride`), centre-aligned samples, 8-bit fixed-point weights.
-///
-/// Vertical pass first: the two source rows around each output row are
-/// blended at the source width (contiguous, vectorised), then that row is
-/// scaled horizontally once. The horizontal weights of the usual ratios are
-/// fixed and need no table: 3:2 (1080p to 720p), 2:1 and 1:1; any other
-/// ratio reads each output sample's left index and weight from two flat
-/// tables. (The first version, horizontal first through a table of tuples
-/// and an iterator per row, took 2.5 times as long for 1080p to 720p, both
-/// measured in one run; docs/PERFORMANCE.md has the figures.)
-// Each argument is one of the rectangle's or the planes' own numbers; a
-// struct would only rename them at the three call sites, each halving them.
-#[allow(clippy::too_many_arguments)]
-fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], dst_stride: usize, x: usize, y: usize, w: usize, h: usize) {
-    if sw == 0 || sh == 0 || w == 0 || h == 0 {
-        return;
-    }
-    // Left sample and weight of the right one (0..=256) of output sample i;
-    // the left index is at most in_len - 2, so index + 1 is always inside.
-    let pos = |i: usize, out_len: usize, in_len: usize| -> (usize, u32) {
-        // Centre of output sample i, in source coordinates, 8 fractional bits.
-        let p = ((2 * i + 1) * in_len * 256 / (2 * out_len)).saturating_sub(128);
-        let i0 = p >> 8;
-        if in_len < 2 {
-            (0, 0)
-        } else if i0 >= in_len - 1 {
-            (in_len - 2, 256)
-        } else {
-            (i0, (p & 0xFF) as u32)
-        }
-    };
-    enum Horizontal {
-        Same,
-        Half,
-        TwoThirds,
-        Table(Vec<usize>, Vec<u16>),
-    }
-    let horizontal = if w == sw {
-        Horizontal::Same
-    } else if sw == 2 * w {
-        Horizontal::Half
-    } else if 2 * sw == 3 * w {
-        Horizontal::TwoThirds
-    } else {
-        let (xs, fxs) = (0..w).map(|i| pos(i, w, sw)).map(|(x0, fx)| (x0, fx as u16)).unzip();
-        Horizontal::Table(xs, fxs)
-    };
-    // The vertically blended row: source width, 8 fractional bits.
-    let mut mid = vec![0u16; sw];
-    const ROUND: u32 = 1 << 15;
-    for j in 0..h {
-        let (y0, fy) = pos(j, h, sh);
-        let y1 = if sh < 2 { 0 } else { y0 + 1 };
-        let (r0, r1) = (&src[y0 * sw..][..sw], &src[y1 * sw..][..sw]);
-        for ((m, &a), &b) in mid.iter_mut().zip(r0).zip(r1) {
-            // At most 255 * 256: fits.
-            *m = (u32::from(a) * (256 - fy) + u32::from(b) * fy) as u16;
-        }
-        let out = &mut dst[(y + j) * dst_stride + x..][..w];
-        match &horizontal {
-            Horizontal::Same => {
-                for (o, &m) in out.iter_mut().zip(&mid) {
-                    *o = ((u32::from(m) * 256 + ROUND) >> 16) as u8;
-                }
-            }
-            Horizontal::Half => {
-                for (o, m) in out.iter_mut().zip(mid.chunks_exact(2)) {
-                    *o = (((u32::from(m[0]) + u32::from(m[1])) * 128 + ROUND) >> 16) as u8;
-                }
-            }
-            Horizontal::TwoThirds => {
-                // Output 2k sits a quarter past source 3k, 2k+1 three quarters past 3k+1.
-                for (o, m) in out.chunks_exact_mut(2).zip(mid.chunks_exact(3)) {
-                    let (a, b, c) = (u32::from(m[0]), u32::from(m[1]), u32::from(m[2]));
-                    o[0] = ((a * 192 + b * 64 + ROUND) >> 16) as u8;
-                    o[1] = ((b * 64 + c * 192 + ROUND) >> 16) as u8;
-                }
-            }
-            Horizontal::Table(xs, fxs) => {
-                if sw < 2 {
-                    out.fill(((u32::from(mid[0]) * 256 + ROUND) >> 16) as u8);
-                    continue;
-                }
-                for ((o, &x0), &fx) in out.iter_mut().zip(xs).zip(fxs) {
-                    let (a, b, fx) = (u32::from(mid[x0]), u32::from(mid[x0 + 1]), u32::from(fx));
-                    *o = ((a * (256 - fx) + b * fx + ROUND) >> 16) as u8;
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -583,7 +492,7 @@ mod tests {
         for (sw, sh, w, h) in [(1920, 1080, 1280, 720), (1280, 720, 640, 360), (640, 360, 640, 360), (1920, 1080, 854, 480), (320, 180, 1280, 720), (7, 5, 3, 2)] {
             let src: Vec<u8> = (0..sw * sh).map(|_| rng.u8(..)).collect();
             let mut dst = vec![0u8; w * h];
-            scale_plane(&src, sw, sh, &mut dst, w, 0, 0, w, h);
+            scale_plane(Plane { data: &src, stride: sw, width: sw, height: sh }, &mut dst, w, 0, 0, w, h);
             let want = reference(&src, sw, sh, w, h);
             // Fixed-point weights (8 bits each way) against exact ones.
             let worst = dst.iter().zip(&want).map(|(&d, &r)| (f64::from(d) - r).abs()).fold(0.0, f64::max);

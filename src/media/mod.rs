@@ -6,6 +6,7 @@
 
 mod clock;
 pub mod rendition;
+pub mod scale;
 
 pub use clock::MediaClock;
 pub use rendition::FrameSize;
