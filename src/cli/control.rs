@@ -11,6 +11,7 @@ use tally::capture::{AudioSourceSpec, VideoSourceSpec};
 use tally::engine::{BroadcastCommand, Command, EngineState, GoLiveRequest, SourcesCommand};
 use tally::pipeline::Stats;
 use tally::rtmp::RtmpUrl;
+use tally::session::scene::{MAX_FADE_MS, Transition};
 use tokio::sync::{mpsc, watch};
 
 /// The longest command line taken, in bytes; a longer one is skipped with an error.
@@ -30,6 +31,8 @@ Live commands (one a line on standard input):
   hide | show                      send a slate instead of the camera, or not
   video SOURCE                     switch the picture: camera[:N], test, noise, y4m:FILE
   audio SOURCE                     switch the sound: mic[:NAME], sine, silence, wav:FILE
+  scene NAME                       cut to a saved scene (`tally scenes list`)
+  fade NAME                        fade to a saved scene (300 ms)
   outputs (or list)                each output's id, state and kbit/s
   stop                             end the broadcast cleanly (like Ctrl-C)
   help                             this list";
@@ -58,6 +61,13 @@ pub enum ControlCommand {
     SwitchVideo(VideoSourceSpec),
     /// `audio SOURCE`: switch the audio source.
     SwitchAudio(AudioSourceSpec),
+    /// `scene NAME` (a cut) / `fade NAME` (a fade): put a saved scene on air.
+    Scene {
+        /// The scene's name (the rest of the line: names may have spaces).
+        name: String,
+        /// Fade rather than cut.
+        fade: bool,
+    },
     /// `outputs` / `list`: print the outputs.
     Outputs,
     /// `stop`: end the broadcast cleanly.
@@ -113,6 +123,10 @@ impl ControlCommand {
                 [spec] => spec.parse().map(ControlCommand::SwitchAudio).map_err(|e| format!("audio: {e}")),
                 _ => Err("audio: give one source: mic[:NAME], sine, silence or wav:FILE".into()),
             },
+            cmd @ ("scene" | "fade") => match line.trim().split_once(char::is_whitespace) {
+                Some((_, name)) if !name.trim().is_empty() => Ok(ControlCommand::Scene { name: name.trim().to_string(), fade: cmd == "fade" }),
+                _ => Err(format!("{cmd}: give a scene's name (`tally scenes list` shows them)")),
+            },
             "outputs" | "list" => no_args(ControlCommand::Outputs, "outputs"),
             "stop" => no_args(ControlCommand::Stop, "stop"),
             "help" | "?" => Ok(ControlCommand::Help),
@@ -139,7 +153,7 @@ impl ControlCommand {
             ControlCommand::SwitchVideo(spec) => Command::Sources(SourcesCommand::SwitchVideo(spec)),
             ControlCommand::SwitchAudio(spec) => Command::Sources(SourcesCommand::SwitchAudio(spec)),
             ControlCommand::Stop => Command::Broadcast(BroadcastCommand::Stop),
-            ControlCommand::Outputs | ControlCommand::Help => return None,
+            ControlCommand::Outputs | ControlCommand::Help | ControlCommand::Scene { .. } => return None,
         })
     }
 }
@@ -343,7 +357,25 @@ fn run(control: &Control, cmd: ControlCommand) -> bool {
         ControlCommand::Stop => eprintln!("Stopping: finishing the outputs cleanly"),
         _ => {}
     }
-    let Some(command) = cmd.engine_command() else { return true };
+    let command = match cmd {
+        // The scene is read from the collection here, on the reader's thread.
+        ControlCommand::Scene { name, fade } => {
+            let scene = match super::scenes::load(&name) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: scene: {e:#}");
+                    return true;
+                }
+            };
+            eprintln!("{} scene '{}'", if fade { "fading to" } else { "cutting to" }, scene.name);
+            let transition = if fade { Transition::Fade(MAX_FADE_MS) } else { Transition::Cut };
+            Command::Sources(SourcesCommand::ShowScene { scene, transition })
+        }
+        other => match other.engine_command() {
+            Some(c) => c,
+            None => return true,
+        },
+    };
     match control.commands.try_send(command) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {

@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// of its own only within it; beyond, it shares at the lowest bitrate.
     #[arg(long = "encoder-budget", value_name = "PERCENT", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub encoder_budget: Option<u32>,
+    /// Compose this saved scene (`tally scenes list`) instead of the video
+    /// source alone; switch scenes while live with `scene NAME` on stdin.
+    #[arg(long, value_name = "NAME")]
+    pub scene: Option<String>,
 }
 
 /// Everything `stream` and `record` take about media.
@@ -119,14 +123,16 @@ impl EncodeArgs {
 }
 
 impl RunArgs {
-    /// The options as the library's run options.
-    pub fn options(&self) -> RunOptions {
-        RunOptions {
+    /// The options as the library's run options (the scene read from the collection).
+    pub fn options(&self) -> anyhow::Result<RunOptions> {
+        let scene = self.scene.as_deref().map(super::scenes::load).transpose()?;
+        Ok(RunOptions {
             duration: self.duration,
             fast: self.fast,
             looping: self.looping,
             start_offset_ms: self.start_offset_ms,
             encoder_budget_percent: self.encoder_budget,
-        }
+            scene,
+        })
     }
 }

@@ -20,6 +20,7 @@ pub mod devices;
 pub mod docs;
 pub mod media;
 pub mod profiles;
+pub mod scenes;
 pub mod serve;
 pub mod stream;
 
@@ -104,6 +105,10 @@ pub enum TallyCommand {
     /// Saved profiles: destinations, keys and settings.
     #[command(subcommand)]
     Profiles(profiles::ProfilesCommand),
+    /// Scenes: layers composed into the picture (screen, camera, images,
+    /// text), made from layouts, put on air with --scene.
+    #[command(subcommand)]
+    Scenes(scenes::ScenesCommand),
     /// Run the built-in RTMP server (and HTTP-FLV) until Ctrl-C.
     Serve(serve::ServeArgs),
     /// List cameras (with their modes) and microphones.
@@ -146,6 +151,7 @@ pub fn run(command: Option<TallyCommand>, renderer: tally::ui::Renderer) -> anyh
         Some(TallyCommand::Stream(args)) => stream::stream(args),
         Some(TallyCommand::Record { file, media }) => stream::record(file, &media),
         Some(TallyCommand::Profiles(cmd)) => profiles::run(cmd).map(|()| true),
+        Some(TallyCommand::Scenes(cmd)) => scenes::run(cmd).map(|()| true),
         Some(TallyCommand::Devices { json }) => devices::list(json).map(|()| true),
         Some(TallyCommand::Serve(args)) => serve::serve(args).map(|()| true),
         Some(TallyCommand::Check(args)) => check::run(args),

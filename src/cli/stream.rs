@@ -47,7 +47,7 @@ pub fn stream(args: StreamArgs) -> anyhow::Result<bool> {
         record: args.record,
         ca_file: args.ca_file,
         encode: args.media.encode.overrides(),
-        run: args.media.run.options(),
+        run: args.media.run.options()?,
     };
     let plan = BroadcastPlan::go_live(&request, &ProfileStore::open(&config::config_dir()?)).map_err(super::advice::plan_error)?;
     for warning in &plan.warnings {
@@ -61,7 +61,7 @@ pub fn stream(args: StreamArgs) -> anyhow::Result<bool> {
 
 /// `tally record FILE.flv`.
 pub fn record(file: PathBuf, media: &MediaArgs) -> anyhow::Result<bool> {
-    let plan = BroadcastPlan::record(file, &media.encode.overrides(), &media.run.options()).map_err(super::advice::plan_error)?;
+    let plan = BroadcastPlan::record(file, &media.encode.overrides(), &media.run.options()?).map_err(super::advice::plan_error)?;
     run_broadcast(plan, &media.run)
 }
 

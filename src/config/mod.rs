@@ -3,17 +3,20 @@
 //! built-in service presets.
 //!
 //! May use `rtmp` (URLs, `StreamKey`), `media` (sizes, defaults) and
-//! `capture` (source names); never `net`, `pipeline` or `ui`.
+//! `capture` (source names) and `session::scene` (what a scene holds);
+//! never `net`, `pipeline` or `ui`.
 //! Everything here is blocking file/keyring I/O: the UI calls it off its
 //! thread.
 
 pub mod editing;
 pub mod profile;
+pub mod scenes;
 pub mod secrets;
 pub mod services;
 
 pub use profile::{AudioProfile, DestinationProfile, KeyRef, Profile, ProfileStore, VideoOverride, VideoProfile, check_name, key_id};
 pub use editing::{DestinationDraft, EncodeOverrides, parse_key};
+pub use scenes::{SceneCollection, SceneStore};
 pub use secrets::{Backend, SecretStore};
 pub use services::{Service, detect, service, services};
 

@@ -97,6 +97,14 @@ pub enum SourcesCommand {
     /// Switch the session's video source; a broadcast stays up (same
     /// clock, continuous timestamps, a keyframe at the switch).
     SwitchVideo(VideoSourceSpec),
+    /// Put a scene on air (its new sources opened first): a cut, a fade, or
+    /// the scene on air edited; a broadcast stays up, as for `SwitchVideo`.
+    ShowScene {
+        /// The scene.
+        scene: crate::session::scene::Scene,
+        /// How the picture changes to it.
+        transition: crate::session::scene::Transition,
+    },
     /// Switch the session's audio source; see `SwitchVideo`.
     SwitchAudio(AudioSourceSpec),
     /// Close the capture session (refused while a broadcast uses it).

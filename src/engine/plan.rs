@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub start_offset_ms: u32,
     /// CPU the encoders may use together, percent of one core (`None`: the default).
     pub encoder_budget_percent: Option<u32>,
+    /// Compose this scene instead of the video source alone (`--scene`).
+    pub scene: Option<crate::session::scene::Scene>,
 }
 
 /// What to go live with: a saved profile and/or URLs, overrides on top.
@@ -150,6 +152,7 @@ pub fn settings(encode: &EncodeOverrides, run: &RunOptions) -> Result<BroadcastS
     let size = size.unwrap_or(DEFAULT_SIZE);
     Ok(BroadcastSettings {
         video,
+        scene: run.scene.clone(),
         audio: encode.audio.clone().unwrap_or(AudioSourceSpec::Auto),
         width: size.width,
         height: size.height,

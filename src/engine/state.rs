@@ -185,6 +185,8 @@ pub enum SourcesState {
         hidden: bool,
         /// The microphone is muted: silence goes out.
         muted: bool,
+        /// The scene on air (a plain source is a one-layer scene named after it).
+        scene: Option<crate::session::scene::Scene>,
     },
     /// They could not be opened (the previous session, if any, keeps running).
     Failed {

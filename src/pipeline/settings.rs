@@ -2,14 +2,17 @@
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::media::rendition::{DEFAULT_AUDIO_KBPS, DEFAULT_FPS, DEFAULT_KEYINT_SECS, DEFAULT_SIZE, DEFAULT_VIDEO_KBPS};
+use crate::session::scene::Scene;
 use crate::session::{Pacing, SessionFormat, SessionSpec};
 use std::time::Duration;
 
 /// Everything the capture and encode stages need.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BroadcastSettings {
-    /// Video source.
+    /// Video source (alone, full frame, unless `scene` is set).
     pub video: VideoSourceSpec,
+    /// The scene to compose instead (`--scene`).
+    pub scene: Option<Scene>,
     /// Audio source.
     pub audio: AudioSourceSpec,
     /// Frame width (even).
@@ -44,6 +47,7 @@ impl Default for BroadcastSettings {
     fn default() -> Self {
         BroadcastSettings {
             video: VideoSourceSpec::Auto,
+            scene: None,
             audio: AudioSourceSpec::Auto,
             width: DEFAULT_SIZE.width,
             height: DEFAULT_SIZE.height,
@@ -68,6 +72,7 @@ impl BroadcastSettings {
     pub fn session_spec(&self) -> SessionSpec {
         SessionSpec {
             video: self.video.clone(),
+            scene: self.scene.clone(),
             audio: self.audio.clone(),
             format: SessionFormat { width: self.width, height: self.height, fps: self.fps },
             looping: self.looping,

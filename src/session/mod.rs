@@ -22,17 +22,23 @@
 //!
 //! May use `capture` and `media`; never `pipeline`, `net`, `engine` or a face.
 
+mod feed;
 mod levels;
 mod open;
 mod preview;
+mod program;
+pub mod scene;
 pub mod stage;
 
 pub use levels::{AudioLevels, LEVEL_SLICE_FRAMES};
 pub use preview::{PreviewFrame, PreviewRequest, fit_size, preview_picture};
 
 use crate::capture::{AudioSourceSpec, CaptureError, SourceState, SourceStatus, VideoSourceSpec};
+use crate::compose::LayerInput;
 use crate::media::{AudioFrame, MediaClock, VideoFrame};
-use open::{BoxedAudio, BoxedVideo};
+use open::BoxedAudio;
+use program::Program;
+use scene::{Scene, Transition};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -46,10 +52,16 @@ pub const AUDIO_CHANNELS: u16 = 2;
 /// Pictures or blocks buffered towards an attached broadcast: enough to ride
 /// out an encoder hiccup, few enough that the picture stays current.
 pub const ATTACH_QUEUE: usize = 4;
-/// Frames the video thread keeps for reuse: a frame is filled again once
-/// the preview, the broadcast and every rendition are done with it (each
-/// fill writes the whole picture), so frames are not allocated per tick.
+/// Canvases the tick keeps for reuse: a canvas is drawn again once the
+/// preview, the broadcast and every rendition are done with it (each draw
+/// writes the whole picture), so frames are not allocated per tick.
 const FRAME_POOL: usize = 4;
+/// How far a paced source may lag its tick before the tick goes on with
+/// its previous picture (a slow read): half a frame.
+const PACED_GRACE_DIVISOR: u32 = 2;
+/// How far the tick may fall behind the clock (a machine too slow to
+/// compose in real time) before it skips ahead rather than catch up.
+const MAX_TICK_LAG: Duration = Duration::from_secs(1);
 /// How long the session's threads wait before re-checking for a stop.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -78,8 +90,10 @@ pub enum Pacing {
 /// What a session captures and how.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SessionSpec {
-    /// The video source.
+    /// The video source (shown alone, full frame, unless `scene` is set).
     pub video: VideoSourceSpec,
+    /// The scene to compose instead of `video` alone.
+    pub scene: Option<Scene>,
     /// The audio source.
     pub audio: AudioSourceSpec,
     /// The picture's size and rate.
@@ -197,7 +211,10 @@ struct Sink<T> {
 struct Slots {
     video_sink: Option<Sink<Picture>>,
     audio_sink: Option<Sink<AudioFrame>>,
-    next_video: Option<BoxedVideo>,
+    /// The program handed over for the tick to take up, and how.
+    next_program: Option<(Arc<Program>, Transition)>,
+    /// The program most recently handed over (what a switch reuses sources of).
+    shown: Option<Arc<Program>>,
     next_audio: Option<BoxedAudio>,
     video_status: Arc<SourceStatus>,
     audio_status: Arc<SourceStatus>,
@@ -215,6 +232,12 @@ struct Shared {
     hidden: AtomicBool,
     /// "Mute microphone": silence goes out (and into the meters) instead of the sound.
     muted: AtomicBool,
+    /// The scene on air mutes the microphone (a "be right back" card).
+    scene_muted: AtomicBool,
+    /// Programs built so far (each gets its number).
+    programs: AtomicU64,
+    format: SessionFormat,
+    looping: bool,
     slots: Mutex<Slots>,
     /// Wakes the preview thread when a picture or a request arrives, and
     /// the capture threads when the clock starts or the session stops.
@@ -235,9 +258,14 @@ impl Shared {
     /// Waits for the clock to start (at once unless the session runs from
     /// the first frame); `None` when the session stops first.
     fn clock(&self) -> Option<MediaClock> {
+        self.clock_or(&self.stop)
+    }
+
+    /// [`Shared::clock`], also giving up when `stop` is set (a feed closed before it started).
+    fn clock_or(&self, stop: &AtomicBool) -> Option<MediaClock> {
         let mut slots = self.slots();
         loop {
-            if self.stop.load(Ordering::Relaxed) {
+            if self.stop.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
                 return None;
             }
             if let Some(c) = slots.clock {
@@ -247,12 +275,14 @@ impl Shared {
         }
     }
 
-    /// Publishes a source's state when it changed (read each tick: one uncontended lock).
+    /// Publishes the audio source's state when it changed (read each block: one uncontended lock).
     fn report_health(&self, video: bool) {
-        let state = {
-            let slots = self.slots();
-            if video { slots.video_status.state() } else { slots.audio_status.state() }
-        };
+        let state = self.slots().audio_status.state();
+        self.publish_health(video, state);
+    }
+
+    /// Publishes a state of the picture or the sound when it changed.
+    fn publish_health(&self, video: bool, state: SourceState) {
         let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         let slot = if video { &mut health.video } else { &mut health.audio };
         if *slot != state {
@@ -261,14 +291,10 @@ impl Shared {
         }
     }
 
-    /// Marks a source failed: its status says why from now on.
-    fn fail(&self, video: bool, why: String) -> Arc<SourceStatus> {
-        let status = {
-            let slots = self.slots();
-            if video { slots.video_status.clone() } else { slots.audio_status.clone() }
-        };
+    /// Marks the audio source failed: its status says why from now on.
+    fn fail_audio(&self, why: String) {
+        let status = self.slots().audio_status.clone();
         status.set(SourceState::Fallback(why));
-        status
     }
 
     /// Sleeps until `pts_us` is due (a source that is not live, in real
@@ -306,18 +332,22 @@ impl CaptureSession {
     /// is read) and starts the session. `auto` falls back to the test
     /// pattern / silence with a notice.
     pub fn open(spec: SessionSpec, feeds: Arc<dyn Feeds>) -> Result<CaptureSession, SessionError> {
-        let v = open::open_video(&spec.video, spec.format, spec.looping)?;
         let a = open::open_audio(&spec.audio, spec.looping)?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             hidden: AtomicBool::new(false),
             muted: AtomicBool::new(false),
+            scene_muted: AtomicBool::new(false),
+            programs: AtomicU64::new(0),
+            format: spec.format,
+            looping: spec.looping,
             slots: Mutex::new(Slots {
                 video_sink: None,
                 audio_sink: None,
-                next_video: None,
+                next_program: None,
+                shown: None,
                 next_audio: None,
-                video_status: v.status,
+                video_status: Arc::new(SourceStatus::new("video")),
                 audio_status: a.status,
                 preview: None,
                 newest: None,
@@ -330,12 +360,14 @@ impl CaptureSession {
             pacing: spec.pacing,
             attaches: AtomicU64::new(0),
         });
+        let mut session = CaptureSession { shared: shared.clone(), spec, threads: Vec::new() };
+        let first = session.spec.scene.clone().unwrap_or_else(|| Scene::single(session.spec.video.clone()));
+        session.show(&first, Transition::Cut)?;
         let spawn = |name: &'static str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new().name(name.into()).spawn(f).map_err(|source| SessionError::Spawn { what: name, source })
         };
-        let mut session = CaptureSession { shared: shared.clone(), spec, threads: Vec::new() };
-        let (s, video) = (shared.clone(), v.source);
-        session.threads.push(spawn("tally-capture-video", Box::new(move || video_loop(video, &s)))?);
+        let s = shared.clone();
+        session.threads.push(spawn("tally-capture-video", Box::new(move || video_loop(&s)))?);
         let (s, audio) = (shared.clone(), a.source);
         session.threads.push(spawn("tally-capture-audio", Box::new(move || audio_loop(audio, &s)))?);
         session.threads.push(spawn("tally-preview", Box::new(move || preview::preview_loop(&shared)))?);
@@ -386,16 +418,51 @@ impl CaptureSession {
         self.shared.wake.notify_all();
     }
 
-    /// Opens `spec` at this session's format (blocking) and switches to it:
-    /// the attached broadcast stays up, its timestamps continue, and it
-    /// starts a keyframe at the switch.
+    /// Opens `spec` at this session's format (blocking) and switches to it
+    /// alone, full frame: the attached broadcast stays up, its timestamps
+    /// continue, and it starts a keyframe at the switch.
     pub fn switch_video(&self, spec: &VideoSourceSpec) -> Result<(), SessionError> {
-        let v = open::open_video(spec, self.spec.format, self.spec.looping)?;
+        self.show(&Scene::single(spec.clone()), Transition::Cut)
+    }
+
+    /// Switches to `scene` (blocking while its new sources open and deliver
+    /// their first pictures; those it shares with the scene on air stay
+    /// open): a cut or a fade, or with [`Transition::Edit`] the scene on
+    /// air with its layers moved. The broadcast stays up and its timestamps
+    /// continue; a cut or a fade starts a keyframe.
+    pub fn show(&self, scene: &Scene, transition: Transition) -> Result<(), SessionError> {
+        let shown = self.shared.slots().shown.clone();
+        let edited = match (transition, &shown) {
+            (Transition::Edit, Some(p)) => p.edited(scene),
+            _ => None,
+        };
+        let program = match edited {
+            Some(p) => p,
+            None => {
+                let id = self.shared.programs.fetch_add(1, Ordering::Relaxed) + 1;
+                let (format, looping) = (self.shared.format, self.shared.looping);
+                Program::build(id, scene, shown.as_deref(), format, looping, &self.shared)?
+            }
+        };
+        let transition = if transition == Transition::Edit && shown.as_ref().is_some_and(|p| p.id != program.id) {
+            Transition::Cut
+        } else {
+            transition
+        };
+        let program = Arc::new(program);
         self.hand_over(|slots| {
-            slots.video_status = v.status;
-            slots.next_video = Some(v.source);
+            slots.video_status = program.status.clone();
+            slots.shown = Some(program.clone());
+            if let Some((replaced, _)) = slots.next_program.replace((program, transition)) {
+                retire(replaced);
+            }
         });
         Ok(())
+    }
+
+    /// The scene on air (the one most recently switched to).
+    pub fn scene(&self) -> Option<Scene> {
+        self.shared.slots().shown.as_ref().map(|p| p.scene.clone())
     }
 
     /// Opens `spec` (blocking) and switches the audio to it.
@@ -445,34 +512,50 @@ impl CaptureSession {
 impl Drop for CaptureSession {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        {
+        let programs = {
             let mut slots = self.shared.slots();
             slots.video_sink = None;
             slots.audio_sink = None;
-        }
+            (slots.shown.take(), slots.next_program.take())
+        };
         self.shared.wake.notify_all();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // The feeds' threads hold the shared state: closing them here
+        // (after the tick, which held the programs on air) ends the cycle.
+        drop(programs);
+    }
+}
+
+/// Closes a program's sources that no newer program uses, off the calling
+/// thread (the tick never waits for a camera to close).
+fn retire(program: Arc<Program>) {
+    if Arc::strong_count(&program) > 1 {
+        return;
+    }
+    // On failure the closure, and the program with it, is dropped here.
+    if let Err(e) = std::thread::Builder::new().name("tally-feed-close".into()).spawn(move || drop(program)) {
+        tracing::warn!("closing sources on the tick: {e}");
     }
 }
 
 /// A frame to fill: one of the pool nobody else holds any more, or a new one.
-fn free_frame(pool: &mut Vec<Arc<VideoFrame>>, format: crate::capture::VideoFormat) -> Arc<VideoFrame> {
+fn free_frame(pool: &mut Vec<Arc<VideoFrame>>, format: SessionFormat) -> Arc<VideoFrame> {
     match pool.iter_mut().position(|f| Arc::get_mut(f).is_some()) {
         Some(i) => pool.swap_remove(i),
         None => Arc::new(VideoFrame::black(format.width, format.height, 0)),
     }
 }
 
-/// One source's place on the session's timeline: its own stamps plus the
-/// offset that continues the previous source's.
+/// The audio source's place on the session's timeline: its own stamps
+/// plus the offset that continues the previous source's. (Pictures need
+/// none: the tick stamps each canvas with its own time.)
 #[derive(Default)]
 struct Timeline {
     offset_us: u64,
-    /// Where the next picture or block is due at the earliest.
+    /// Where the next block is due at the earliest.
     next_us: u64,
-    last_ms: Option<u64>,
 }
 
 impl Timeline {
@@ -480,20 +563,6 @@ impl Timeline {
     /// continuous), a synthetic or file one counts from 0 and is moved to now.
     fn restart(&mut self, live: bool, clock: MediaClock) {
         self.offset_us = if live { 0 } else { self.next_us.max(clock.now().as_micros() as u64) };
-    }
-
-    /// The session's stamp of a picture the source stamped `pts_us`: on the
-    /// timeline, never repeating or going back a millisecond.
-    fn video_stamp(&mut self, pts_us: u64, frame_us: u64) -> u64 {
-        let mut pts = pts_us + self.offset_us;
-        if let Some(last) = self.last_ms
-            && pts / 1000 <= last
-        {
-            pts = (last + 1) * 1000;
-        }
-        self.last_ms = Some(pts / 1000);
-        self.next_us = pts + frame_us;
-        pts
     }
 
     /// The session's stamp of an audio block of `frames` samples (sample
@@ -509,15 +578,6 @@ impl Timeline {
 trait Pulled {
     fn start(&mut self, clock: MediaClock);
     fn is_live(&self) -> bool;
-}
-
-impl Pulled for BoxedVideo {
-    fn start(&mut self, clock: MediaClock) {
-        crate::capture::VideoSource::start(self.as_mut(), clock);
-    }
-    fn is_live(&self) -> bool {
-        crate::capture::VideoSource::is_live(self.as_ref())
-    }
 }
 
 impl Pulled for BoxedAudio {
@@ -608,43 +668,126 @@ fn deliver<T>(shared: &Shared, video: bool, (tx, serial): (SyncSender<T>, u64), 
     }
 }
 
-fn video_loop(source: BoxedVideo, shared: &Shared) {
+/// A fade under way: the program it started from, and when.
+struct Fade {
+    from: Arc<Program>,
+    first_tick: u64,
+    ticks: u64,
+}
+
+/// The tick: once per frame of the session's rate, each layer's newest
+/// picture composed onto one canvas, stamped with the tick's time.
+fn video_loop(shared: &Arc<Shared>) {
     let Some(clock) = shared.clock() else { return };
-    let mut track = Track::new(source, clock, true);
+    let format = shared.format;
+    let rate = crate::capture::FrameRate::per_second(format.fps.max(1));
+    let frame_us = rate.pts_us_of_frame(1).max(1);
+    let grace = Duration::from_micros(frame_us / u64::from(PACED_GRACE_DIVISOR));
     let mut stage = stage::VideoStage::default();
-    let mut switched = false;
     let mut pool: Vec<Arc<VideoFrame>> = Vec::with_capacity(FRAME_POOL);
+    let mut on_air: Option<Arc<Program>> = None;
+    let mut fade: Option<Fade> = None;
+    let mut switched = false;
+    let mut ended = false;
+    let mut tick = 0u64;
+    let mut taken: Vec<(*const feed::Feed, Option<LayerInput>, bool)> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        let next = shared.slots().next_video.take();
-        switched |= track.switch(next, clock);
-        if track.idle(shared) {
+        let next = shared.slots().next_program.take();
+        if let Some((program, transition)) = next {
+            shared.scene_muted.store(program.scene.mute_audio, Ordering::Relaxed);
+            let previous = on_air.replace(program);
+            match (transition, previous) {
+                (Transition::Fade(ms), Some(from)) if ms > 0 => {
+                    let ticks = (u64::from(ms.min(scene::MAX_FADE_MS)) * u64::from(format.fps)).div_ceil(1000).max(1);
+                    if let Some(old) = fade.replace(Fade { from, first_tick: tick, ticks }) {
+                        retire(old.from);
+                    }
+                    switched = true;
+                }
+                (Transition::Edit, previous) => {
+                    previous.map(retire);
+                }
+                (_, previous) => {
+                    // The first program needs no keyframe of its own: the encoder starts with one.
+                    switched = previous.is_some();
+                    previous.map(retire);
+                    if let Some(old) = fade.take() {
+                        retire(old.from);
+                    }
+                }
+            }
+            ended = false;
+        }
+        let Some(program) = on_air.clone() else {
+            idle(shared);
+            continue;
+        };
+        if ended {
+            idle(shared);
             continue;
         }
-        let format = track.source.format();
+        // The tick's time. Unpaced with a paced source: as fast as it comes.
+        let mut due = rate.pts_us_of_frame(tick);
+        let unpaced = shared.pacing == Pacing::Unpaced && program.is_paced();
+        if !unpaced {
+            let lag = clock.now().saturating_sub(Duration::from_micros(due));
+            if lag > MAX_TICK_LAG {
+                let behind = lag.as_micros() as u64 / frame_us;
+                tracing::warn!(frames = behind, "composing fell behind the clock; skipping ahead");
+                tick += behind;
+                due = rate.pts_us_of_frame(tick);
+            }
+            shared.pace(clock, due);
+        }
+        // One picture per source this tick (a source in both scenes of a fade is taken once).
+        let deadline = (!unpaced).then(|| Instant::now() + grace);
+        taken.clear();
+        let fading = fade.as_ref().map(|f| f.from.clone());
+        let layers = program.layers.iter().chain(fading.iter().flat_map(|p| p.layers.iter()));
+        for layer in layers {
+            let key = Arc::as_ptr(&layer.feed);
+            if !taken.iter().any(|(k, _, _)| *k == key) {
+                let (input, fresh) = layer.feed.take(deadline, &shared.stop);
+                taken.push((key, input, fresh));
+            }
+        }
+        let input_of = |p: &Program| -> Vec<Option<LayerInput>> {
+            p.layers
+                .iter()
+                .map(|l| taken.iter().find(|(k, _, _)| *k == Arc::as_ptr(&l.feed)).and_then(|(_, i, _)| i.clone()))
+                .collect()
+        };
+        // The picture ran out: every file in it ended and none gave a new picture.
+        let fresh_finite = program.layers.iter().any(|l| {
+            l.feed.is_finite() && taken.iter().any(|(k, _, fresh)| *k == Arc::as_ptr(&l.feed) && *fresh)
+        });
+        if program.has_ended() && !fresh_finite {
+            shared.detach(true, None);
+            ended = true;
+            continue;
+        }
         let mut picture = free_frame(&mut pool, format);
         let Some(frame) = Arc::get_mut(&mut picture) else { continue };
-        match track.source.fill_next(frame) {
-            Ok(true) => {}
-            Ok(false) => {
-                track.end(shared);
-                continue;
+        let inputs = input_of(&program);
+        let hidden = shared.hidden.load(Ordering::Relaxed);
+        match &fade {
+            Some(f) => {
+                let from_inputs = input_of(&f.from);
+                let t = (tick + 1 - f.first_tick) as f32 / f.ticks as f32;
+                stage.compose_fade(&f.from.draw_layers(&from_inputs), &program.draw_layers(&inputs), t, frame, hidden);
+                if tick + 1 >= f.first_tick + f.ticks
+                    && let Some(done) = fade.take()
+                {
+                    retire(done.from);
+                }
             }
-            Err(e) => {
-                tracing::error!("video source failed: {e}; a slate goes out instead");
-                let status = shared.fail(true, format!("failed: {e}"));
-                let stand_in = crate::capture::slate::SlateSource::new(format, &["video source failed"], status);
-                track.replace_failed(Box::new(stand_in), clock, shared);
-                switched = true;
-                continue;
-            }
+            None => stage.compose(&program.draw_layers(&inputs), frame, hidden),
         }
-        frame.pts_us = track.time.video_stamp(frame.pts_us, format.frame_rate.pts_us_of_frame(1).max(1));
-        if !track.source.is_live() {
-            shared.pace(clock, frame.pts_us);
-        }
+        drop(inputs);
+        frame.pts_us = due;
+        tick += 1;
         shared.frames.fetch_add(1, Ordering::Relaxed);
-        shared.report_health(true);
-        stage.compose(frame, shared.hidden.load(Ordering::Relaxed));
+        shared.publish_health(true, program.health());
         if pool.len() < FRAME_POOL {
             pool.push(picture.clone());
         }
@@ -663,6 +806,14 @@ fn video_loop(source: BoxedVideo, shared: &Shared) {
         }
         deliver(shared, true, (tx, serial), Picture { frame: picture, offset_us, switched });
         switched = false;
+    }
+}
+
+/// Waits for a new program or a stop (nothing to draw).
+fn idle(shared: &Shared) {
+    let slots = shared.slots();
+    if slots.next_program.is_none() && !shared.stop.load(Ordering::Relaxed) {
+        let _ = shared.wake.wait_timeout(slots, POLL);
     }
 }
 
@@ -690,14 +841,14 @@ fn audio_loop(source: BoxedAudio, shared: &Shared) {
             }
             Err(e) => {
                 tracing::error!("audio source failed: {e}; silence goes out instead");
-                shared.fail(false, format!("failed: {e}"));
+                shared.fail_audio(format!("failed: {e}"));
                 track.replace_failed(Box::new(crate::capture::Silence::new(AUDIO_RATE, AUDIO_CHANNELS)), clock, shared);
                 continue;
             }
         };
         block.pts_us = track.time.audio_stamp(block.pts_us, block.frames());
         shared.report_health(false);
-        stage.mix(&mut block, shared.muted.load(Ordering::Relaxed));
+        stage.mix(&mut block, shared.muted.load(Ordering::Relaxed) || shared.scene_muted.load(Ordering::Relaxed));
         if !track.source.is_live() {
             shared.pace(clock, block.pts_us);
         }
@@ -729,18 +880,91 @@ fn audio_loop(source: BoxedAudio, shared: &Shared) {
 mod tests {
     use super::*;
 
+    fn unpaced(video: VideoSourceSpec, scene: Option<Scene>) -> CaptureSession {
+        let spec = SessionSpec {
+            video,
+            scene,
+            audio: AudioSourceSpec::Silence,
+            format: SessionFormat { width: 64, height: 48, fps: 50 },
+            looping: false,
+            pacing: Pacing::Unpaced,
+            from_first_frame: true,
+        };
+        CaptureSession::open(spec, Arc::new(Unwatched)).expect("session")
+    }
+
+    fn flat_y4m(dir: &std::path::Path, name: &str, luma: u8, frames: usize) -> std::path::PathBuf {
+        let path = dir.join(name);
+        let mut bytes = b"YUV4MPEG2 W32 H32 F50:1 Ip A1:1 C420jpeg\n".to_vec();
+        for _ in 0..frames {
+            bytes.extend_from_slice(b"FRAME\n");
+            bytes.extend(std::iter::repeat_n(luma, 32 * 32));
+            bytes.extend(std::iter::repeat_n(128u8, 2 * 16 * 16));
+        }
+        std::fs::write(&path, bytes).expect("y4m");
+        path
+    }
+
     #[test]
-    fn a_new_source_continues_the_timeline_and_never_repeats_a_millisecond() {
-        let clock = MediaClock::start();
-        let mut t = Timeline::default();
-        assert_eq!(t.video_stamp(0, 33_333), 0);
-        assert_eq!(t.video_stamp(33_333, 33_333), 33_333);
-        // A stamp in the same millisecond moves to the next one.
-        assert_eq!(t.video_stamp(33_900, 33_333), 34_000);
-        // A file that counts from 0 again starts after the last picture.
-        t.restart(false, clock);
-        let next = t.video_stamp(0, 33_333);
-        assert!(next >= 34_000 + 33_333, "{next}");
+    fn a_switch_keeps_the_ticks_timestamps_and_starts_a_keyframe() {
+        let session = unpaced(VideoSourceSpec::TestPattern, None);
+        let attached = session.attach();
+        let mut stamps = Vec::new();
+        let mut switches = 0;
+        for i in 0..40 {
+            if i == 10 {
+                session.switch_video(&VideoSourceSpec::Noise).expect("switch");
+            }
+            let p = attached.video.recv_timeout(Duration::from_secs(5)).expect("a picture");
+            switches += usize::from(p.switched);
+            stamps.push(p.media_us());
+        }
+        assert!(stamps.windows(2).all(|w| w[1] - w[0] == 20_000), "{stamps:?}");
+        assert_eq!(switches, 1);
+    }
+
+    #[test]
+    fn a_file_goes_out_whole_and_then_the_picture_ends() {
+        let dir = std::env::temp_dir().join(format!("tally-session-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = flat_y4m(&dir, "whole.y4m", 90, 7);
+        let session = unpaced(VideoSourceSpec::Y4m(path), None);
+        let attached = session.attach();
+        let got: Vec<_> = attached.video.iter().collect();
+        assert_eq!(got.len(), 7);
+        // 32x32 fitted into 64x48: the middle is the file's.
+        assert!(got.iter().all(|p| p.frame.y[24 * 64 + 32] == 90));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_scene_draws_each_layer_at_its_rectangle_and_a_fade_mixes() {
+        use crate::compose::{Placement, Rect};
+        use scene::{Layer, LayerSource};
+        let dir = std::env::temp_dir().join(format!("tally-scene-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let bright = flat_y4m(&dir, "bright.y4m", 200, 400);
+        let dark = flat_y4m(&dir, "dark.y4m", 40, 400);
+        let corner = Placement::at(Rect { x: 0.5, y: 0.5, w: 0.5, h: 0.5 });
+        let two = Scene {
+            name: "two".into(),
+            layers: vec![
+                Layer::full("dark", LayerSource::Video(VideoSourceSpec::Y4m(dark.clone()))),
+                Layer { name: "bright".into(), source: LayerSource::Video(VideoSourceSpec::Y4m(bright)), placement: corner },
+            ],
+            mute_audio: false,
+        };
+        let session = unpaced(VideoSourceSpec::TestPattern, Some(two));
+        let attached = session.attach();
+        let p = attached.video.recv_timeout(Duration::from_secs(5)).expect("a picture");
+        let y = |p: &Picture, x: usize, row: usize| p.frame.y[row * 64 + x];
+        assert_eq!((y(&p, 10, 10), y(&p, 50, 40)), (40, 200));
+        // A fade to the dark file alone: between the two, then dark.
+        session.show(&Scene::single(VideoSourceSpec::Y4m(dark)), Transition::Fade(100)).expect("fade");
+        let corner_luma: Vec<u8> = (0..12).map(|_| attached.video.recv_timeout(Duration::from_secs(5)).expect("a picture")).map(|p| y(&p, 50, 40)).collect();
+        assert!(corner_luma.iter().any(|&v| v > 40 && v < 200), "{corner_luma:?}");
+        assert_eq!(corner_luma.last(), Some(&40), "{corner_luma:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1,27 +1,41 @@
 //! The stage: where each tick's pictures of every video source become the
-//! one picture the renditions encode, and each tick's blocks of every audio
-//! source the one block they send. Today the set holds one video and one
-//! audio source, so the stage is "the one video source at full frame" (or
-//! the slate while the camera is hidden) and "the one audio source" (or
-//! silence while muted): the seam the compositor (scenes, layers) and the
-//! mixer (gains, filters, limiter) fill.
+//! one picture the renditions encode — the scene's layers composed (or the
+//! slate while the camera is hidden) — and each block of the audio source
+//! the one block they send (or silence while muted): the seam the mixer
+//! (gains, filters, limiter) fills next.
 
+use crate::compose::{Compositor, DrawLayer};
 use crate::media::{AudioFrame, VideoFrame};
 
-/// The picture side of the stage.
+/// The picture side of the stage: the compositor, and the slate that
+/// replaces the picture while the camera is hidden.
 #[derive(Default)]
 pub struct VideoStage {
-    /// The slate that replaces the picture while the camera is hidden, made once per size.
+    compositor: Compositor,
+    /// Made once per size.
     slate: Option<VideoFrame>,
 }
 
 impl VideoStage {
-    /// Composes the tick's picture in place: the source's frame at full
-    /// frame, or the "camera hidden" slate over it.
-    pub fn compose(&mut self, frame: &mut VideoFrame, hidden: bool) {
-        if !hidden {
-            return;
+    /// Draws the tick's picture: the scene's layers, or the "camera hidden" slate.
+    pub fn compose(&mut self, layers: &[DrawLayer<'_>], frame: &mut VideoFrame, hidden: bool) {
+        if hidden {
+            self.hide(frame);
+        } else {
+            self.compositor.draw(layers, frame);
         }
+    }
+
+    /// Draws a fade from one scene to the next at `t` (0 to 1), or the slate.
+    pub fn compose_fade(&mut self, from: &[DrawLayer<'_>], to: &[DrawLayer<'_>], t: f32, frame: &mut VideoFrame, hidden: bool) {
+        if hidden {
+            self.hide(frame);
+        } else {
+            self.compositor.draw_fade(from, to, t, frame);
+        }
+    }
+
+    fn hide(&mut self, frame: &mut VideoFrame) {
         let slate = match self.slate.take() {
             Some(s) if (s.width, s.height) == (frame.width, frame.height) => s,
             _ => {

@@ -52,6 +52,7 @@ fn idle() -> EngineState {
             format: SessionFormat { width: 1280, height: 720, fps: 30 },
             hidden: false,
             muted: false,
+            scene: None,
         },
         ..EngineState::default()
     }

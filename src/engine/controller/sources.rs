@@ -75,7 +75,7 @@ impl Capture {
                 let old = self.open.take();
                 let feeds = self.feeds.clone();
                 // The window's: running from now on, previewed before going live.
-                let spec = SessionSpec { video, audio, format, looping, pacing: Pacing::RealTime, from_first_frame: false };
+                let spec = SessionSpec { video, scene: None, audio, format, looping, pacing: Pacing::RealTime, from_first_frame: false };
                 out.blocking(
                     move || {
                         drop(old);
@@ -88,6 +88,7 @@ impl Capture {
                 );
             }
             SourcesCommand::SwitchVideo(v) => self.switch(out, true, move |s| s.switch_video(&v)),
+            SourcesCommand::ShowScene { scene, transition } => self.switch(out, true, move |s| s.show(&scene, transition)),
             SourcesCommand::SwitchAudio(a) => self.switch(out, false, move |s| s.switch_audio(&a)),
             SourcesCommand::Close => {
                 if busy {
@@ -241,7 +242,8 @@ fn publish_sources(session: &CaptureSession, out: &Outbox) {
     let name = |s: Arc<crate::capture::SourceStatus>| s.name().to_string();
     let (video, audio, format) = (name(v), name(a), session.format());
     let (hidden, muted) = session.hidden_muted();
-    out.set(|s| s.sources = SourcesState::Open { video, audio, format, hidden, muted });
+    let scene = session.scene();
+    out.set(|s| s.sources = SourcesState::Open { video, audio, format, hidden, muted, scene });
 }
 
 fn fail_sources(e: &SourcesError, out: &Outbox) {
