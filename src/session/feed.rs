@@ -105,10 +105,9 @@ impl Feed {
     }
 
     /// The picture for this tick and whether it is new: a paced source's
-    /// next one (waited for until `deadline`, or until it comes or the
-    /// source ends when there is none: an unpaced session), a live source's
-    /// newest; the last one again when there is no new one.
-    pub(crate) fn take(&self, deadline: Option<Instant>, stop: &AtomicBool) -> (Option<LayerInput>, bool) {
+    /// next one, a live source's newest; the last one again when there is
+    /// no new one by the time `wait` allows.
+    pub(crate) fn take(&self, wait: Wait, stop: &AtomicBool) -> (Option<LayerInput>, bool) {
         let mut s = self.shared.state();
         let fresh = loop {
             if let Some(next) = s.queue.pop_front() {
@@ -116,24 +115,32 @@ impl Feed {
                 self.shared.cond.notify_all();
                 break true;
             }
-            if s.live {
-                // A live source's newest is new when the tick has not drawn it yet.
-                let serial = s.newest.as_ref().map_or(0, |i| i.serial);
-                break std::mem::replace(&mut s.taken, serial) != serial;
+            // A live source's newest is new when the tick has not drawn it yet.
+            let serial = s.newest.as_ref().map_or(0, |i| i.serial);
+            if s.live && serial != s.taken {
+                s.taken = serial;
+                break true;
             }
             if s.ended || stop.load(Ordering::Relaxed) {
                 break false;
             }
-            let wait = match deadline {
-                None => super::POLL,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
+            let left = match wait {
+                Wait::No => break false,
+                Wait::Forever => super::POLL,
+                Wait::Until(d) => match d.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => left.min(super::POLL),
                     _ => break false,
                 },
             };
-            s = self.shared.cond.wait_timeout(s, wait).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+            s = self.shared.cond.wait_timeout(s, left).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
         };
         (s.newest.clone(), fresh)
+    }
+
+    /// Whether the source delivers in real time now (a camera, the screen;
+    /// not a still, not a failed camera's slate).
+    pub(crate) fn is_live(&self) -> bool {
+        self.thread.is_some() && self.shared.state().live
     }
 
     /// Whether the source is paced (the tick takes one picture per tick from it).
@@ -178,6 +185,17 @@ impl Drop for Feed {
             let _ = t.join();
         }
     }
+}
+
+/// How long the tick waits for a feed's next picture.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    /// Not at all: the newest there is.
+    No,
+    /// Until then at most.
+    Until(Instant),
+    /// Until it comes or the source ends (an unpaced session).
+    Forever,
 }
 
 /// A frame to fill: one of the pool nobody else holds any more, or a new one.

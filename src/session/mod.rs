@@ -36,6 +36,7 @@ pub use preview::{PreviewFrame, PreviewRequest, fit_size, preview_picture};
 use crate::capture::{AudioSourceSpec, CaptureError, SourceState, SourceStatus, VideoSourceSpec};
 use crate::compose::LayerInput;
 use crate::media::{AudioFrame, MediaClock, VideoFrame};
+use feed::Wait;
 use open::BoxedAudio;
 use program::Program;
 use scene::{Scene, Transition};
@@ -56,9 +57,15 @@ pub const ATTACH_QUEUE: usize = 4;
 /// preview, the broadcast and every rendition are done with it (each draw
 /// writes the whole picture), so frames are not allocated per tick.
 const FRAME_POOL: usize = 4;
-/// How far a paced source may lag its tick before the tick goes on with
-/// its previous picture (a slow read): half a frame.
-const PACED_GRACE_DIVISOR: u32 = 2;
+/// How long the tick waits for a paced source's next picture (a slow read,
+/// a starved thread on a loaded machine) before it goes on with the
+/// previous one: long enough that a file goes out frame for frame, short
+/// enough that a stuck source costs its layer a repeat, not the canvas a stall.
+const PACED_WAIT: Duration = Duration::from_millis(250);
+/// How long the tick waits for the lead source's next picture before it
+/// ticks on the clock instead (a camera keeps delivering by itself — a
+/// frozen frame, a slate — so this is the wait of a wedged device only).
+const LEAD_WAIT: Duration = Duration::from_millis(250);
 /// How far the tick may fall behind the clock (a machine too slow to
 /// compose in real time) before it skips ahead rather than catch up.
 const MAX_TICK_LAG: Duration = Duration::from_secs(1);
@@ -668,21 +675,24 @@ fn deliver<T>(shared: &Shared, video: bool, (tx, serial): (SyncSender<T>, u64), 
     }
 }
 
-/// A fade under way: the program it started from, and when.
+/// A fade under way: the program it started from, and how far along it is.
 struct Fade {
     from: Arc<Program>,
-    first_tick: u64,
-    ticks: u64,
+    drawn: u64,
+    frames: u64,
 }
 
-/// The tick: once per frame of the session's rate, each layer's newest
-/// picture composed onto one canvas, stamped with the tick's time.
+/// The tick: once per frame, each layer's newest picture composed onto one
+/// canvas. With a live source on air (a camera, the screen) the tick
+/// follows it — each of its frames makes one canvas, stamped with its
+/// capture time — so a camera goes out frame for frame; otherwise the tick
+/// keeps the session's rate on the clock (or, unpaced, the paced sources'
+/// pace). Either way the stamps rise by at least a millisecond.
 fn video_loop(shared: &Arc<Shared>) {
     let Some(clock) = shared.clock() else { return };
     let format = shared.format;
     let rate = crate::capture::FrameRate::per_second(format.fps.max(1));
     let frame_us = rate.pts_us_of_frame(1).max(1);
-    let grace = Duration::from_micros(frame_us / u64::from(PACED_GRACE_DIVISOR));
     let mut stage = stage::VideoStage::default();
     let mut pool: Vec<Arc<VideoFrame>> = Vec::with_capacity(FRAME_POOL);
     let mut on_air: Option<Arc<Program>> = None;
@@ -690,6 +700,8 @@ fn video_loop(shared: &Arc<Shared>) {
     let mut switched = false;
     let mut ended = false;
     let mut tick = 0u64;
+    let mut last_pts: Option<u64> = None;
+    let mut led = false;
     let mut taken: Vec<(*const feed::Feed, Option<LayerInput>, bool)> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let next = shared.slots().next_program.take();
@@ -698,8 +710,8 @@ fn video_loop(shared: &Arc<Shared>) {
             let previous = on_air.replace(program);
             match (transition, previous) {
                 (Transition::Fade(ms), Some(from)) if ms > 0 => {
-                    let ticks = (u64::from(ms.min(scene::MAX_FADE_MS)) * u64::from(format.fps)).div_ceil(1000).max(1);
-                    if let Some(old) = fade.replace(Fade { from, first_tick: tick, ticks }) {
+                    let frames = (u64::from(ms.min(scene::MAX_FADE_MS)) * u64::from(format.fps)).div_ceil(1000).max(1);
+                    if let Some(old) = fade.replace(Fade { from, drawn: 0, frames }) {
                         retire(old.from);
                     }
                     switched = true;
@@ -726,30 +738,54 @@ fn video_loop(shared: &Arc<Shared>) {
             idle(shared);
             continue;
         }
-        // The tick's time. Unpaced with a paced source: as fast as it comes.
-        let mut due = rate.pts_us_of_frame(tick);
+        let lead = program.lead().cloned();
         let unpaced = shared.pacing == Pacing::Unpaced && program.is_paced();
-        if !unpaced {
-            let lag = clock.now().saturating_sub(Duration::from_micros(due));
-            if lag > MAX_TICK_LAG {
-                let behind = lag.as_micros() as u64 / frame_us;
-                tracing::warn!(frames = behind, "composing fell behind the clock; skipping ahead");
-                tick += behind;
-                due = rate.pts_us_of_frame(tick);
-            }
-            shared.pace(clock, due);
-        }
-        // One picture per source this tick (a source in both scenes of a fade is taken once).
-        let deadline = (!unpaced).then(|| Instant::now() + grace);
+        let paced_wait = if unpaced { Wait::Forever } else { Wait::Until(Instant::now() + PACED_WAIT) };
         taken.clear();
+        // The tick's time: the lead's next picture's, or the next slot on the clock.
+        let due = if let Some(lead) = &lead {
+            let (input, fresh) = lead.take(Wait::Until(Instant::now() + LEAD_WAIT), &shared.stop);
+            let at = input.as_ref().filter(|_| fresh).map_or_else(|| clock.now().as_micros() as u64, |i| i.frame.pts_us);
+            taken.push((Arc::as_ptr(lead), input, fresh));
+            led = true;
+            at
+        } else {
+            if led {
+                // Back on the clock after a live source: the next slot after the last picture.
+                tick = last_pts.map_or(0, |t| (u128::from(t) * u128::from(format.fps) / 1_000_000) as u64 + 1);
+                led = false;
+            }
+            let mut at = rate.pts_us_of_frame(tick);
+            if !unpaced {
+                let lag = clock.now().saturating_sub(Duration::from_micros(at));
+                if lag > MAX_TICK_LAG {
+                    let behind = lag.as_micros() as u64 / frame_us;
+                    tracing::warn!(frames = behind, "composing fell behind the clock; skipping ahead");
+                    tick += behind;
+                    at = rate.pts_us_of_frame(tick);
+                }
+                shared.pace(clock, at);
+            }
+            tick += 1;
+            at
+        };
+        // One picture per source this tick (a source in both scenes of a fade is taken once).
         let fading = fade.as_ref().map(|f| f.from.clone());
         let layers = program.layers.iter().chain(fading.iter().flat_map(|p| p.layers.iter()));
         for layer in layers {
             let key = Arc::as_ptr(&layer.feed);
             if !taken.iter().any(|(k, _, _)| *k == key) {
-                let (input, fresh) = layer.feed.take(deadline, &shared.stop);
+                let wait = if layer.feed.is_live() { Wait::No } else { paced_wait };
+                let (input, fresh) = layer.feed.take(wait, &shared.stop);
                 taken.push((key, input, fresh));
             }
+        }
+        // Never the same millisecond twice, never back.
+        let mut due = due;
+        if let Some(last) = last_pts
+            && due / 1000 <= last / 1000
+        {
+            due = (last / 1000 + 1) * 1000;
         }
         let input_of = |p: &Program| -> Vec<Option<LayerInput>> {
             p.layers
@@ -773,11 +809,13 @@ fn video_loop(shared: &Arc<Shared>) {
         match &fade {
             Some(f) => {
                 let from_inputs = input_of(&f.from);
-                let t = (tick + 1 - f.first_tick) as f32 / f.ticks as f32;
+                let t = (f.drawn + 1) as f32 / f.frames as f32;
+                let finished = f.drawn + 1 >= f.frames;
                 stage.compose_fade(&f.from.draw_layers(&from_inputs), &program.draw_layers(&inputs), t, frame, hidden);
-                if tick + 1 >= f.first_tick + f.ticks
-                    && let Some(done) = fade.take()
-                {
+                if let Some(f) = fade.as_mut() {
+                    f.drawn += 1;
+                }
+                if finished && let Some(done) = fade.take() {
                     retire(done.from);
                 }
             }
@@ -785,7 +823,7 @@ fn video_loop(shared: &Arc<Shared>) {
         }
         drop(inputs);
         frame.pts_us = due;
-        tick += 1;
+        last_pts = Some(due);
         shared.frames.fetch_add(1, Ordering::Relaxed);
         shared.publish_health(true, program.health());
         if pool.len() < FRAME_POOL {

@@ -106,6 +106,15 @@ impl Program {
             .collect()
     }
 
+    /// The source whose pictures set the tick's time, when there is a live
+    /// one: a camera first (its frames go out frame for frame, stamped with
+    /// their capture time), else the first live source (the screen).
+    pub(crate) fn lead(&self) -> Option<&Arc<Feed>> {
+        let live = |l: &&ProgramLayer| l.feed.is_live();
+        let camera = |l: &&ProgramLayer| matches!(&l.source, LayerSource::Video(VideoSourceSpec::Camera(_) | VideoSourceSpec::Auto));
+        self.layers.iter().filter(live).find(camera).or_else(|| self.layers.iter().find(live)).map(|l| &l.feed)
+    }
+
     /// Whether any source is paced (an unpaced session waits for it each tick).
     pub(crate) fn is_paced(&self) -> bool {
         self.layers.iter().any(|l| l.feed.is_paced())

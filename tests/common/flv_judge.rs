@@ -56,11 +56,18 @@ pub fn pattern_clip(dir: &TestDir, name: &str, (w, h): (u32, u32), fps: u32, fra
 /// every picture's mark; times come from ffprobe's packets (Tally's H.264
 /// has no B-frames: decode order is presentation order).
 pub fn read_pictures(path: &Path, (w, h): (u32, u32), fps: u32) -> Pictures {
+    read_pictures_in(path, (0, 0, w, h), fps)
+}
+
+/// [`read_pictures`] of the part (x, y, w, h) of each picture: a `w`x`h`
+/// test pattern drawn there (a scene's layer).
+pub fn read_pictures_in(path: &Path, (x, y, w, h): (u32, u32, u32, u32), fps: u32) -> Pictures {
     let pattern = TestPattern::new(w, h, fps).expect("a valid test pattern");
+    let crop = format!("crop={w}:{h}:{x}:{y}");
     let mut child = Command::new(require("ffmpeg"))
         .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .args(["-map", "0:v", "-fps_mode", "passthrough", "-vf", &crop, "-f", "rawvideo", "-pix_fmt", "gray", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -165,4 +172,31 @@ pub fn video_kbps_by_media_time(path: &Path, window_ms: u32) -> Vec<(u32, f64)> 
         bins[i] += tag.data.len() as u64;
     }
     bins.iter().enumerate().map(|(i, b)| (i as u32 * window_ms, *b as f64 * 8.0 / f64::from(window_ms))).collect()
+}
+
+/// The pictures of `path` from `from_s` seconds on (at most `max` of them)
+/// as RGB24 at its own size: for colours compared at a layer's place.
+pub fn rgb_pictures(path: &Path, (w, h): (u32, u32), from_s: f64, max: usize) -> Vec<Vec<u8>> {
+    let out = Command::new(require("ffmpeg"))
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-ss", &format!("{from_s:.3}"), "-i"])
+        .arg(path)
+        .args(["-map", "0:v", "-frames:v", &max.to_string(), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ffmpeg: {e}"));
+    assert!(out.status.success(), "decoding {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    out.stdout.chunks_exact((w * h * 3) as usize).map(<[u8]>::to_vec).collect()
+}
+
+/// The mean RGB of the `(x, y, w, h)` part of an RGB24 picture `width` wide.
+pub fn mean_rgb(rgb: &[u8], width: u32, (x, y, w, h): (u32, u32, u32, u32)) -> [f64; 3] {
+    let mut sum = [0f64; 3];
+    for row in y..y + h {
+        for col in x..x + w {
+            let i = ((row * width + col) * 3) as usize;
+            for (c, s) in sum.iter_mut().enumerate() {
+                *s += f64::from(rgb[i + c]);
+            }
+        }
+    }
+    sum.map(|s| s / f64::from(w * h))
 }

@@ -34,8 +34,9 @@ const EVENT: Duration = Duration::from_secs(30);
 
 /// `tally` with a stdin the test keeps open and writes to over time
 /// ([`Proc`] closes its stdin after the input it is given).
-struct Controlled {
-    child: Child,
+/// `tally` with its stdin piped for live commands (also used by the scenes tests).
+pub(crate) struct Controlled {
+    pub(crate) child: Child,
     stdin: Option<ChildStdin>,
     stdout: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
@@ -58,8 +59,14 @@ fn collect(mut pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
 
 impl Controlled {
     fn spawn(args: &[&str]) -> Controlled {
-        let mut child = Command::new(tally_bin())
-            .args(args)
+        let mut cmd = Command::new(tally_bin());
+        cmd.args(args);
+        Controlled::spawn_cmd(cmd)
+    }
+
+    /// Runs `cmd` (a `tally` command line with its environment) with stdin piped.
+    pub(crate) fn spawn_cmd(mut cmd: Command) -> Controlled {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -71,7 +78,7 @@ impl Controlled {
         Controlled { child, stdin, stdout, stderr }
     }
 
-    fn send(&mut self, line: &str) {
+    pub(crate) fn send(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(format!("{line}\n").as_bytes()).and_then(|()| stdin.flush()).unwrap_or_else(|e| panic!("writing {line:?}: {e}\n{}", self.describe()));
     }
@@ -80,7 +87,7 @@ impl Controlled {
         String::from_utf8_lossy(&buf.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         strip_ansi(&Self::text(&self.stderr))
     }
 
@@ -88,12 +95,12 @@ impl Controlled {
         Self::text(&self.stdout)
     }
 
-    fn exited(&mut self) -> bool {
+    pub(crate) fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Waits until stderr holds `needle` `count` times; panics with the logs otherwise.
-    fn wait_stderr(&mut self, needle: &str, count: usize) {
+    pub(crate) fn wait_stderr(&mut self, needle: &str, count: usize) {
         let found = wait_until(EVENT, || self.stderr().matches(needle).count() >= count || self.exited());
         assert!(found && self.stderr().matches(needle).count() >= count, "no {count}× {needle:?} on stderr\n{}", self.describe());
     }
@@ -104,7 +111,7 @@ impl Controlled {
         assert!(found && self.stdout().contains(needle), "no {needle:?} on stdout\n{}", self.describe());
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("--- tally stderr:\n{}\n--- tally stdout:\n{}", tail(&self.stderr(), 60), tail(&self.stdout(), 30))
     }
 }
