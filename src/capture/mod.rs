@@ -24,6 +24,7 @@ pub mod camera;
 pub mod convert;
 pub mod drift;
 mod font;
+mod kern;
 pub mod mic;
 mod pacing;
 pub mod pcm;

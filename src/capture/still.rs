@@ -341,10 +341,10 @@ mod tests {
     use std::path::PathBuf;
 
     /// A private directory for the test's files, removed when dropped.
-    pub(crate) struct Scratch(PathBuf);
+    struct Scratch(PathBuf);
 
     impl Scratch {
-        pub(crate) fn new(name: &str) -> Self {
+        fn new(name: &str) -> Self {
             let dir = std::env::temp_dir().join(format!("tally-still-{name}-{}-{}", std::process::id(), fastrand::u64(..)));
             std::fs::create_dir_all(&dir).unwrap();
             Scratch(dir)
@@ -362,7 +362,7 @@ mod tests {
 
     /// BT.709 limited range in floating point, written from the standard
     /// rather than from the fixed-point constants above.
-    pub(crate) fn bt709(r: u8, g: u8, b: u8) -> (f64, f64, f64) {
+    fn bt709(r: u8, g: u8, b: u8) -> (f64, f64, f64) {
         let (r, g, b) = (f64::from(r), f64::from(g), f64::from(b));
         let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
         (16.0 + 219.0 * y / 255.0, 128.0 + 224.0 * (b - y) / (1.8556 * 255.0), 128.0 + 224.0 * (r - y) / (1.5748 * 255.0))

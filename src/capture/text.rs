@@ -5,12 +5,13 @@
 //! scene renders the same on every machine.
 //!
 //! Layout: lines split at `'\n'`, left-aligned, one line height apart (the
-//! font's ascent - descent + line gap); kerning from the font's `kern`
-//! table. The still is the text's extent (advances and ink, whichever is
+//! font's ascent - descent + line gap); pair kerning from the font's GPOS
+//! `kern` feature (`kern.rs`). The still is the text's extent (advances and ink, whichever is
 //! larger) plus the padding on every side; with a background the box is
 //! the whole still.
 
 use super::CaptureError;
+use super::kern::PairKerning;
 use super::still::{MAX_IMAGE_DIMENSION, Rgba, Still, still_from_pixels};
 use ab_glyph::{Font, FontRef, GlyphId, OutlinedGlyph, PxScale, ScaleFont, point};
 use serde::{Deserialize, Serialize};
@@ -192,6 +193,8 @@ struct Layout {
 fn lay_out(font: &FontRef<'_>, text: &str, size: f32, extra: f32) -> Layout {
     let scale = PxScale::from(size);
     let scaled = font.as_scaled(scale);
+    let kerning = PairKerning::new(FONT);
+    let kern = |a: GlyphId, b: GlyphId| kerning.units(a.0, b.0) as f32 * scaled.h_scale_factor() + scaled.kern(a, b);
     let line_height = scaled.height() + scaled.line_gap();
     let space = scaled.h_advance(scaled.glyph_id(' '));
     let (mut glyphs, mut width, mut lines) = (Vec::new(), 0f32, 0usize);
@@ -210,7 +213,7 @@ fn lay_out(font: &FontRef<'_>, text: &str, size: f32, extra: f32) -> Layout {
             }
             let id = scaled.glyph_id(c);
             if let Some(p) = previous {
-                x += scaled.kern(p, id);
+                x += kern(p, id);
             }
             if let Some(outline) = font.outline_glyph(id.with_scale_and_position(scale, point(x, baseline))) {
                 glyphs.push(outline);
@@ -265,4 +268,195 @@ fn even(n: usize) -> usize {
 
 fn bad(msg: String) -> CaptureError {
     CaptureError::Format(format!("text still: {msg}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn style(text: &str) -> TextStyle {
+        TextStyle { text: text.to_string(), ..TextStyle::default() }
+    }
+
+    fn size(s: &Still) -> (usize, usize) {
+        (s.frame.width as usize, s.frame.height as usize)
+    }
+
+    /// The four corner pixels of a plane `w` wide and `h` high.
+    fn corners(plane: &[u8], w: usize, h: usize) -> [u8; 4] {
+        [plane[0], plane[w - 1], plane[(h - 1) * w], plane[h * w - 1]]
+    }
+
+    #[test]
+    fn text_without_a_box_is_glyph_coverage_alone() {
+        let s = style("Tally");
+        let still = render_text(&s).unwrap();
+        let (w, h) = size(&still);
+        assert!(w % 2 == 0 && h % 2 == 0);
+        // Five glyphs of a 48 px face: wider than tall, about a line high plus padding.
+        assert!((101..300).contains(&w) && (48 + 2 * 12..48 * 2 + 2 * 12).contains(&h), "{w}x{h}");
+        let alpha = still.alpha.as_ref().expect("transparent around the glyphs");
+        assert_eq!(corners(alpha, w, h), [0; 4]);
+        // Nothing in the padding band.
+        let pad = s.padding_px as usize;
+        for y in 0..h {
+            for x in 0..w {
+                if x < pad || y < pad || x >= w - pad || y >= h - pad {
+                    assert_eq!(alpha[y * w + x], 0, "ink in the padding at {x},{y}");
+                }
+            }
+        }
+        // Solid inside the strokes, and a fair share of the text area inked.
+        let solid = alpha.iter().filter(|&&a| a == 255).count();
+        let inked = alpha.iter().filter(|&&a| a > 0).count();
+        assert!(solid > 300 && inked > solid, "solid {solid}, inked {inked}");
+        // The T's stem: a column near the left with a long vertical run of full coverage.
+        let stem = (pad..pad + 30).map(|x| (pad..h - pad).filter(|&y| alpha[y * w + x] == 255).count()).max().unwrap();
+        assert!(stem > 25, "no stem in the T: longest solid column {stem}");
+        // White glyphs: limited-range white, neutral chroma wherever they cover.
+        for (i, &a) in alpha.iter().enumerate() {
+            if a == 255 {
+                assert!(still.frame.y[i].abs_diff(235) <= 1, "Y {} under full coverage", still.frame.y[i]);
+            }
+        }
+        assert!(still.frame.u.iter().chain(&still.frame.v).all(|&c| c.abs_diff(128) <= 1));
+    }
+
+    #[test]
+    fn a_box_is_behind_the_text_everywhere() {
+        let opaque = render_text(&TextStyle { background: Some(Rgba::opaque(0, 0, 128)), ..style("Tally") }).unwrap();
+        assert!(opaque.alpha.is_none(), "an opaque box makes an opaque still");
+        let (w, h) = size(&opaque);
+        // BT.709 limited luma of (0, 0, 128): 16 + 219 * 0.0722 * 128 / 255.
+        let navy = 16.0 + 219.0 * 0.0722 * 128.0 / 255.0;
+        assert!(corners(&opaque.frame.y, w, h).iter().all(|&y| (f64::from(y) - navy).abs() <= 1.0));
+        assert!(opaque.frame.y.iter().any(|&y| y.abs_diff(235) <= 1), "no white glyph on the box");
+
+        let half = render_text(&TextStyle { background: Some(Rgba { r: 0, g: 0, b: 0, a: 128 }), ..style("Tally") }).unwrap();
+        assert_eq!(size(&half), (w, h), "the box does not change the layout");
+        let alpha = half.alpha.as_ref().expect("a half-transparent box");
+        assert_eq!(corners(alpha, w, h), [128; 4]);
+        assert!(alpha.iter().all(|&a| a >= 128), "the box's alpha is everywhere");
+        // Opaque glyphs over the box: the union is opaque there, and white.
+        let glyphs = render_text(&style("Tally")).unwrap().alpha.unwrap();
+        for i in 0..w * h {
+            if glyphs[i] == 255 {
+                assert_eq!(alpha[i], 255);
+                assert!(half.frame.y[i].abs_diff(235) <= 1);
+            } else if glyphs[i] == 0 {
+                assert_eq!(alpha[i], 128);
+                assert!(half.frame.y[i].abs_diff(16) <= 1);
+            }
+        }
+    }
+
+    #[test]
+    fn two_lines_are_taller_than_one() {
+        let one = render_text(&style("Tally")).unwrap();
+        let two = render_text(&style("Tally\nTally")).unwrap();
+        let (w1, h1) = size(&one);
+        let (w2, h2) = size(&two);
+        assert_eq!(w1, w2, "the same line twice is as wide");
+        // One more line height: at least the glyph height.
+        assert!(h2 >= h1 + 48, "{h1} then {h2}");
+        let longer = render_text(&style("Tally\nTally Tally")).unwrap();
+        assert!(size(&longer).0 > w1 && size(&longer).1 == h2);
+    }
+
+    #[test]
+    fn padding_defaults_to_a_quarter_of_the_size_and_widens_the_still() {
+        let tight = render_text(&TextStyle { padding_px: 0, ..style("Tally") }).unwrap();
+        let padded = render_text(&TextStyle { padding_px: 20, ..style("Tally") }).unwrap();
+        assert!(size(&padded).0.abs_diff(size(&tight).0 + 40) <= 1, "{:?} vs {:?}", size(&padded), size(&tight));
+        let style: TextStyle = toml::from_str("text = \"Hi\"\nsize_px = 100\nbackground = \"#00000080\"").unwrap();
+        assert_eq!(style.padding_px, 25);
+        assert_eq!(style.colour, Rgba::WHITE);
+        assert_eq!(style.background, Some(Rgba { r: 0, g: 0, b: 0, a: 128 }));
+        assert!(!style.bold);
+        let back: TextStyle = toml::from_str(&toml::to_string(&style).unwrap()).unwrap();
+        assert_eq!(back, style);
+        assert_eq!(toml::from_str::<TextStyle>("").unwrap(), TextStyle::default());
+        assert!(!toml::to_string(&TextStyle::default()).unwrap().contains("background"));
+    }
+
+    #[test]
+    fn pairs_are_kerned() {
+        let font = FontRef::try_from_slice(FONT).unwrap();
+        let width = |t: &str| lay_out(&font, t, 100.0, 0.0).width;
+        for pair in ["AV", "To", "Wa"] {
+            let (a, b) = pair.split_at(1);
+            assert!(width(pair) < width(a) + width(b) - 1.0, "{pair}: {} vs {} + {}", width(pair), width(a), width(b));
+        }
+        assert!((width("ll") - 2.0 * width("l")).abs() < 0.01);
+    }
+
+    #[test]
+    fn bold_strokes_are_heavier() {
+        let light = render_text(&style("Tally")).unwrap();
+        let bold = render_text(&TextStyle { bold: true, ..style("Tally") }).unwrap();
+        let ink = |s: &Still| s.alpha.as_ref().unwrap().iter().map(|&a| u64::from(a)).sum::<u64>();
+        assert!(ink(&bold) > ink(&light) * 3 / 2, "bold {} vs light {}", ink(&bold), ink(&light));
+        assert!(size(&bold).0 > size(&light).0);
+        let mut row = [0, 9, 0, 0, 0, 0, 5, 0, 0, 0];
+        widen_right(&mut row, 2);
+        assert_eq!(row, [0, 9, 9, 9, 0, 0, 5, 5, 5, 0]);
+        let mut row = [7, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        widen_right(&mut row, 6);
+        assert_eq!(row, [7, 7, 7, 7, 7, 7, 7, 0, 0, 0]);
+    }
+
+    #[test]
+    fn oversize_requests_are_refused_before_rendering() {
+        let refused = |s: TextStyle, why: &str| match render_text(&s) {
+            Err(CaptureError::Format(msg)) => assert!(msg.contains(why), "{msg}"),
+            other => panic!("{why}: not refused: {other:?}"),
+        };
+        refused(style(&"x".repeat(MAX_TEXT_CHARS + 1)), "characters");
+        refused(TextStyle { size_px: 0, ..style("a") }, "size");
+        refused(TextStyle { size_px: MAX_TEXT_PX + 1, ..style("a") }, "size");
+        // Within each bound, too large together: one long line of huge glyphs,
+        // many lines, an enormous padding.
+        refused(TextStyle { size_px: MAX_TEXT_PX, ..style(&"W".repeat(MAX_TEXT_CHARS)) }, "at most 8192x8192");
+        refused(TextStyle { size_px: MAX_TEXT_PX, ..style(&"a\n".repeat(20)) }, "at most 8192x8192");
+        refused(TextStyle { padding_px: u32::MAX, ..style("a") }, "at most 8192x8192");
+        assert!(render_text(&style(&"é".repeat(MAX_TEXT_CHARS))).is_err(), "1024 glyphs of 48 px do not fit one 8192 line");
+        assert!(render_text(&TextStyle { size_px: 12, ..style(&"é".repeat(MAX_TEXT_CHARS / 2)) }).is_ok(), "counted in characters, not bytes");
+    }
+
+    #[test]
+    fn empty_and_odd_texts_render() {
+        let empty = render_text(&style("")).unwrap();
+        assert!(size(&empty).1 >= 48 && empty.alpha.as_ref().unwrap().iter().all(|&a| a == 0));
+        let tabbed = render_text(&style("a\tb\r")).unwrap();
+        assert!(size(&tabbed).0 > size(&render_text(&style("ab")).unwrap()).0);
+        // A character the face lacks draws its "missing" glyph, not a panic.
+        assert!(render_text(&style("漢字 🎥")).is_ok());
+    }
+
+    #[test]
+    fn see_a_lower_third() {
+        // Not an assertion: writes the picture for a person to look at when
+        // TALLY_STILL_PNG names a file.
+        let Ok(path) = std::env::var("TALLY_STILL_PNG") else { return };
+        let s = TextStyle {
+            text: "Tally — live\nsecond line, kerning: AV To Wa".into(),
+            size_px: 64,
+            bold: std::env::var_os("TALLY_STILL_BOLD").is_some(),
+            background: Some(Rgba { r: 20, g: 30, b: 90, a: 200 }),
+            ..TextStyle::default()
+        };
+        let still = render_text(&s).unwrap();
+        let (w, h) = size(&still);
+        let alpha = still.alpha.clone().unwrap_or_else(|| vec![255; w * h]);
+        let f = &still.frame;
+        let rgba = image::RgbaImage::from_fn(w as u32, h as u32, |x, y| {
+            let (x, y) = (x as usize, y as usize);
+            let yy = (f64::from(f.y[y * w + x]) - 16.0) * 255.0 / 219.0;
+            let (u, v) = (f64::from(f.u[y / 2 * w / 2 + x / 2]) - 128.0, f64::from(f.v[y / 2 * w / 2 + x / 2]) - 128.0);
+            let (u, v) = (u * 255.0 / 224.0, v * 255.0 / 224.0);
+            let c = |x: f64| x.round().clamp(0.0, 255.0) as u8;
+            image::Rgba([c(yy + 1.5748 * v), c(yy - 0.1873 * u - 0.4681 * v), c(yy + 1.8556 * u), alpha[y * w + x]])
+        });
+        rgba.save(path).unwrap();
+    }
 }
