@@ -359,6 +359,17 @@ mod tests {
         assert_eq!(w1, w2, "the same line twice is as wide");
         // One more line height: at least the glyph height.
         assert!(h2 >= h1 + 48, "{h1} then {h2}");
+        // And the second line is drawn there: the same ink, one line height lower.
+        let ink_rows = |s: &Still| {
+            let (w, _) = size(s);
+            let alpha = s.alpha.as_ref().unwrap();
+            alpha.chunks_exact(w).enumerate().filter(|(_, row)| row.iter().any(|&a| a > 0)).map(|(y, _)| y).collect::<Vec<_>>()
+        };
+        let (rows1, rows2) = (ink_rows(&one), ink_rows(&two));
+        let step = h2 - h1;
+        // (A descender and the next line's ascenders may share a row of antialiasing.)
+        assert!(rows2.len() + 2 >= 2 * rows1.len(), "not two lines of ink: {} rows then {}", rows1.len(), rows2.len());
+        assert!(rows1.iter().all(|y| rows2.contains(y) && rows2.contains(&(y + step))), "second line not one line height below");
         let longer = render_text(&style("Tally\nTally Tally")).unwrap();
         assert!(size(&longer).0 > w1 && size(&longer).1 == h2);
     }
