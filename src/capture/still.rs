@@ -30,17 +30,18 @@ pub use super::text::{MAX_TEXT_CHARS, MAX_TEXT_PX, TextStyle, render_text};
 /// 8K canvas could show at full size.
 pub const MAX_IMAGE_DIMENSION: u32 = 8192;
 
-/// Largest image file read, in bytes. A compressed 8K overlay is a few MB;
-/// the bound keeps a mistaken path (a video, a disk image) from being read
-/// into memory whole.
-pub const MAX_IMAGE_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest image file read, in bytes. A logo or an overlay is a few MB and
+/// an 8K photo about 100 MB (an 8192x8192 RGBA gradient with a noisy alpha
+/// was 75 MB); the bound keeps a mistaken path (a video, a disk image) from
+/// being read into memory whole.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Most memory the decoder may allocate for one image, in bytes: an
 /// 8192x8192 RGBA image at 16 bits a channel (image's own default).
 pub const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A picture with an alpha plane, rendered once per change: an image, a text, a colour.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Still {
     /// The picture, I420 (BT.709 limited range, the coefficients of
     /// `convert.rs`'s RGB path), even size, `pts_us` 0.
@@ -49,6 +50,16 @@ pub struct Still {
     /// = fully opaque. Straight (not premultiplied): where it is 0 the
     /// picture's value is meaningless.
     pub alpha: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Still {
+    /// The size and whether there is an alpha plane; not the planes' bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Still")
+            .field("frame", &self.frame)
+            .field("alpha", &self.alpha.as_ref().map_or("opaque", |_| "plane"))
+            .finish()
+    }
 }
 
 /// A colour with alpha, parsed from `"#RRGGBB"` or `"#RRGGBBAA"` (hex, either
@@ -157,7 +168,8 @@ pub fn load_image(path: &Path) -> Result<Still, CaptureError> {
     if decoder.total_bytes() > MAX_DECODE_BYTES {
         return Err(too_large(path, &format!("{} bytes decoded", decoder.total_bytes())));
     }
-    let orientation = decoder.orientation().map_err(|e| image_error(path, e))?;
+    // A malformed EXIF block costs the rotation, not the picture.
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut picture = DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, e))?;
     picture.apply_orientation(orientation);
     let has_alpha = picture.color().has_alpha();
@@ -445,6 +457,22 @@ mod tests {
         // JPEG is lossy, but a flat colour survives within a code or two.
         assert!(still.frame.y.iter().all(|&p| near(p, y, 3.0)), "Y {:?} want {y}", &still.frame.y[..4]);
         assert!(still.frame.u.iter().all(|&p| near(p, u, 3.0)) && still.frame.v.iter().all(|&p| near(p, v, 3.0)));
+    }
+
+    #[test]
+    fn a_jpeg_taken_sideways_is_turned_upright() {
+        use image::ImageEncoder;
+        // EXIF (TIFF, big-endian): one IFD entry, Orientation (0x0112) = 6, "rotate 90 clockwise".
+        let exif = b"MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00".to_vec();
+        let mut jpeg = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new(&mut jpeg);
+        encoder.set_exif_metadata(exif).unwrap();
+        encoder.write_image(&[90u8; 16 * 8 * 3], 16, 8, image::ExtendedColorType::Rgb8).unwrap();
+        let dir = Scratch::new("exif");
+        let path = dir.path("phone.jpg");
+        std::fs::write(&path, &jpeg).unwrap();
+        let still = load_image(&path).unwrap();
+        assert_eq!((still.frame.width, still.frame.height), (8, 16), "EXIF orientation not applied");
     }
 
     #[test]
