@@ -10,6 +10,8 @@
 //!   48 kHz stereo, and keeping the broadcast going with a stand-in (frozen
 //!   frame, slate, silence) when the device goes away.
 //! - Files: [`Y4mSource`] and [`WavSource`], looping on request.
+//! - Stills ([`still`]): an image file, a text, a colour, rendered once per
+//!   change into I420 with an alpha plane for the compositor's layers.
 //!
 //! All implement [`VideoSource`] / [`AudioSource`]. Live sources (devices)
 //! deliver in real time by themselves; the pipeline paces the others with a
@@ -22,12 +24,15 @@ pub mod camera;
 pub mod convert;
 pub mod drift;
 mod font;
+mod kern;
 pub mod mic;
 mod pacing;
 pub mod pcm;
 pub mod resample;
 pub(crate) mod slate;
 mod spec;
+pub mod still;
+mod text;
 mod test_pattern;
 mod tone;
 pub mod wav;
@@ -38,6 +43,7 @@ pub use convert::{FrameConverter, PixelFormat, RawFrame};
 pub use mic::{MicInfo, MicSource, list_microphones};
 pub use pacing::Pacer;
 pub use spec::{AudioSourceSpec, VideoSourceSpec};
+pub use still::{Rgba, Still, TextStyle, colour_fill, load_image, render_text};
 pub use wav::WavSource;
 pub use y4m::Y4mSource;
 pub use test_pattern::{FLASH_LUMA, FrameMark, MAX_FPS, MAX_PATTERN_HEIGHT, MAX_PATTERN_WIDTH, MIN_DIMENSION, TestPattern};
