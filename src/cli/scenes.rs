@@ -25,7 +25,9 @@ pub enum ScenesCommand {
         toml: bool,
     },
     /// Add a scene from layers, bottom first: each `SOURCE` or
-    /// `SOURCE@X,Y,W,H` (fractions of the canvas: `camera@0.7,0.7,0.28,0.28`).
+    /// `SOURCE@X,Y,W,H` (fractions of the canvas: `camera@0.7,0.7,0.28,0.28`);
+    /// a source is a video source (camera[:N], screen[:N], window:TITLE,
+    /// test, y4m:PATH), image:PATH, text:WORDS or colour:#RRGGBB[AA].
     Add {
         /// Scene name.
         name: String,
@@ -78,6 +80,9 @@ pub struct CastArgs {
     /// Keep the microphone on while the card (brb) is on air.
     #[arg(long)]
     keep_audio: bool,
+    /// The card's colour (brb), #RRGGBB.
+    #[arg(long, value_name = "#RRGGBB", default_value = "#1E232E")]
+    background: tally::capture::Rgba,
 }
 
 fn parse_layout(s: &str) -> Result<String, String> {
@@ -166,7 +171,7 @@ pub fn run(cmd: ScenesCommand) -> anyhow::Result<()> {
                 *corner = cast.corner;
                 *size = cast.size;
             }
-            let who = Cast { camera: cast.camera, screen: cast.screen, title: cast.title, mute_on_card: !cast.keep_audio };
+            let who = Cast { camera: cast.camera, screen: cast.screen, title: cast.title, mute_on_card: !cast.keep_audio, background: cast.background };
             // Layouts are placed in fractions: the same scene fits 720p and 1080p (16:9).
             let scene = Scene::from_layout(&name, &layout, &who, 16.0 / 9.0);
             store.update(|c| c.put(scene.clone(), true))?;

@@ -155,5 +155,23 @@ fn open_layer(
             let finite = matches!(spec, VideoSourceSpec::Y4m(_)) && !looping;
             Feed::start(opened.source, opened.status, finite, session).map_err(|source| SessionError::Spawn { what: "tally-feed", source })
         }
+        // Stills are made once, here: never per frame.
+        LayerSource::Image(path) => {
+            let still = crate::capture::load_image(path)?;
+            let name = format!("image {}", path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()));
+            Ok(Feed::still(still.frame, still.alpha, Arc::new(SourceStatus::new(&name))))
+        }
+        LayerSource::Text(style) => {
+            // Sized for this canvas (the style's sizes are a 1080-line canvas's).
+            let scale = |px: u32| (u64::from(px) * u64::from(format.height) / 1080).max(1) as u32;
+            let at_size = crate::capture::TextStyle { size_px: scale(style.size_px), padding_px: scale(style.padding_px), ..style.clone() };
+            let still = crate::capture::render_text(&at_size)?;
+            let words: String = style.text.chars().take(24).collect();
+            Ok(Feed::still(still.frame, still.alpha, Arc::new(SourceStatus::new(&format!("text '{words}'")))))
+        }
+        LayerSource::Colour(c) => {
+            let still = crate::capture::colour_fill(*c, layer_size.0, layer_size.1);
+            Ok(Feed::still(still.frame, still.alpha, Arc::new(SourceStatus::new(&format!("colour {c}")))))
+        }
     }
 }

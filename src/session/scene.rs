@@ -4,59 +4,109 @@
 //! scene collection (`config::scenes`, TOML) and made in one click from the
 //! built-in layouts ([`Scene::from_layout`]).
 
-use crate::capture::VideoSourceSpec;
-use crate::compose::layout::{Layout, Role};
+use crate::capture::{Rgba, TextStyle, VideoSourceSpec};
 use crate::compose::Placement;
+use crate::compose::layout::{Layout, Role};
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 
 /// Where a layer's picture comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerSource {
     /// A video source: a camera, the screen, the test pattern, a Y4M file.
     Video(VideoSourceSpec),
+    /// A PNG or JPEG file (with its alpha): a logo, an overlay.
+    Image(PathBuf),
+    /// A text: a title, a lower third.
+    Text(TextStyle),
+    /// A colour over the whole layer.
+    Colour(Rgba),
+}
+
+impl LayerSource {
+    /// What a person calls this kind of source.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LayerSource::Video(VideoSourceSpec::Camera(_) | VideoSourceSpec::Auto) => "camera",
+            LayerSource::Video(_) => "video",
+            LayerSource::Image(_) => "image",
+            LayerSource::Text(_) => "text",
+            LayerSource::Colour(_) => "colour",
+        }
+    }
 }
 
 impl std::fmt::Display for LayerSource {
+    /// `camera`, `test`, `image:PATH`, `text:WORDS`, `colour:#RRGGBB`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LayerSource::Video(v) => v.fmt(f),
+            LayerSource::Image(p) => write!(f, "image:{}", p.display()),
+            LayerSource::Text(t) => write!(f, "text:{}", t.text.replace('\n', "\\n")),
+            LayerSource::Colour(c) => write!(f, "colour:{c}"),
         }
     }
 }
 
 impl std::str::FromStr for LayerSource {
     type Err = String;
-    /// A video source's text (`camera`, `test`, `y4m:PATH`, ...).
+    /// A video source's text (`camera`, `test`, `y4m:PATH`, ...),
+    /// `image:PATH`, `text:WORDS` (`\n` starts a line; the style comes
+    /// from the scene file), `colour:#RRGGBB[AA]`.
     fn from_str(s: &str) -> Result<Self, String> {
-        s.parse().map(LayerSource::Video)
+        match s.split_once(':') {
+            Some(("image", p)) if !p.is_empty() => Ok(LayerSource::Image(PathBuf::from(p))),
+            Some(("image", _)) => Err("image needs a file: image:PATH".into()),
+            Some(("text", words)) => Ok(LayerSource::Text(TextStyle { text: words.replace("\\n", "\n"), ..TextStyle::default() })),
+            Some(("colour" | "color", c)) => c.parse().map(LayerSource::Colour).map_err(|e: crate::capture::still::ParseRgbaError| e.to_string()),
+            _ => s.parse().map(LayerSource::Video).map_err(|e: String| format!("{e}; or image:PATH, text:WORDS, colour:#RRGGBB")),
+        }
     }
 }
 
 /// One layer of a scene.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LayerFile", into = "LayerFile")]
 pub struct Layer {
     /// What a person calls it ("Camera", "Logo").
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Its source.
-    #[serde(with = "as_text")]
     pub source: LayerSource,
     /// Where and how it is drawn.
-    #[serde(flatten)]
     pub placement: Placement,
 }
 
-mod as_text {
-    use super::LayerSource;
-    use serde::{Deserialize, Deserializer, Serializer};
+/// A layer as the scene file holds it: the source as text, a text's style beside it.
+#[derive(Clone, Serialize, Deserialize)]
+struct LayerFile {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    name: String,
+    source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    style: Option<TextStyle>,
+    #[serde(flatten)]
+    placement: Placement,
+}
 
-    pub fn serialize<S: Serializer>(v: &LayerSource, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
+impl From<Layer> for LayerFile {
+    fn from(l: Layer) -> LayerFile {
+        let (source, style) = match l.source {
+            LayerSource::Text(style) => ("text".to_string(), Some(style)),
+            other => (other.to_string(), None),
+        };
+        LayerFile { name: l.name, source, style, placement: l.placement }
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LayerSource, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+impl TryFrom<LayerFile> for Layer {
+    type Error = String;
+    fn try_from(f: LayerFile) -> Result<Layer, String> {
+        let source = match (f.source.as_str(), f.style) {
+            ("text", style) => LayerSource::Text(style.unwrap_or_default()),
+            (_, Some(style)) if f.source.starts_with("text:") => LayerSource::Text(style),
+            (text, _) => text.parse()?,
+        };
+        Ok(Layer { name: f.name, source, placement: f.placement })
     }
 }
 
@@ -94,11 +144,22 @@ pub struct Cast {
     pub title: String,
     /// Whether the card mutes the microphone.
     pub mute_on_card: bool,
+    /// The card's colour.
+    pub background: Rgba,
 }
+
+/// The card's title size (pixels of a 1080-line canvas).
+const TITLE_PX: u32 = 120;
 
 impl Default for Cast {
     fn default() -> Self {
-        Cast { camera: VideoSourceSpec::Auto, screen: VideoSourceSpec::TestPattern, title: "Be right back".into(), mute_on_card: true }
+        Cast {
+            camera: VideoSourceSpec::Auto,
+            screen: VideoSourceSpec::TestPattern,
+            title: "Be right back".into(),
+            mute_on_card: true,
+            background: Rgba::opaque(0x1E, 0x23, 0x2E),
+        }
     }
 }
 
@@ -117,8 +178,8 @@ impl Scene {
             let (label, source) = match role {
                 Role::Camera => ("Camera", LayerSource::Video(cast.camera.clone())),
                 Role::Screen => ("Screen", LayerSource::Video(cast.screen.clone())),
-                Role::Background => ("Background", LayerSource::Video(VideoSourceSpec::TestPattern)),
-                Role::Title => continue,
+                Role::Background => ("Background", LayerSource::Colour(cast.background)),
+                Role::Title => ("Title", LayerSource::Text(TextStyle { text: cast.title.clone(), size_px: TITLE_PX, ..TextStyle::default() })),
             };
             layers.push(Layer { name: label.into(), source, placement });
         }
@@ -168,6 +229,22 @@ mod tests {
         assert!(text.contains("source = \"camera:1\""), "{text}");
         let back: Scene = toml::from_str(&text).unwrap();
         assert_eq!(back, scene);
+        let card = Scene::from_layout("BRB", &Layout::BeRightBack, &Cast::default(), 16.0 / 9.0);
+        assert!(card.mute_audio);
+        let text = toml::to_string(&card).unwrap();
+        assert!(text.contains("source = \"text\"") && text.contains("Be right back") && text.contains("colour:#1E232E"), "{text}");
+        assert_eq!(toml::from_str::<Scene>(&text).unwrap(), card);
+        let broken = "name = \"x\"\n[[layer]]\nsource = \"webcam\"\n";
+        assert!(toml::from_str::<Scene>(broken).unwrap_err().to_string().contains("unknown video source"));
+    }
+
+    #[test]
+    fn layer_sources_parse_and_print() {
+        for s in ["camera", "test", "image:/tmp/logo.png", "colour:#112233", "colour:#11223380", "text:Alice\\nHost"] {
+            assert_eq!(s.parse::<LayerSource>().unwrap().to_string(), s);
+        }
+        assert!("colour:red".parse::<LayerSource>().is_err());
+        assert!("image:".parse::<LayerSource>().is_err());
     }
 
     #[test]
