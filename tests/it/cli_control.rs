@@ -91,7 +91,7 @@ impl Controlled {
         strip_ansi(&Self::text(&self.stderr))
     }
 
-    fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         Self::text(&self.stdout)
     }
 
