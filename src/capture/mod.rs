@@ -10,6 +10,8 @@
 //!   48 kHz stereo, and keeping the broadcast going with a stand-in (frozen
 //!   frame, slate, silence) when the device goes away.
 //! - Files: [`Y4mSource`] and [`WavSource`], looping on request.
+//! - The screen ([`screen`]): a monitor or one window, grabbed at the rate
+//!   the scene needs ([`screen::x11::X11Screen`] on X11).
 //!
 //! All implement [`VideoSource`] / [`AudioSource`]. Live sources (devices)
 //! deliver in real time by themselves; the pipeline paces the others with a
@@ -26,6 +28,7 @@ pub mod mic;
 mod pacing;
 pub mod pcm;
 pub mod resample;
+pub mod screen;
 pub(crate) mod slate;
 mod spec;
 mod test_pattern;
