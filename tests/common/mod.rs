@@ -30,6 +30,7 @@ pub mod proxy;
 pub mod tls;
 pub mod pulse;
 pub mod rtmp_client;
+pub mod xvfb;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -133,7 +134,10 @@ fn package_of(tool: &str) -> &'static str {
         "stunnel4" => "stunnel4",
         "openssl" => "openssl",
         "gnuplot" => "gnuplot-nox",
-        "import" | "identify" => "imagemagick",
+        "import" | "identify" | "display" => "imagemagick",
+        "Xvfb" => "xvfb",
+        "xdotool" => "xdotool",
+        "xrandr" => "x11-xserver-utils",
         _ => "(unknown package)",
     }
 }

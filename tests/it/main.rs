@@ -20,6 +20,7 @@ mod gui_window;
 mod interop_publish;
 mod profiles;
 mod renditions;
+mod screen_x11;
 mod record_crash;
 mod server_abuse;
 mod server_behaviour;

@@ -5,7 +5,10 @@
 //!   (RandR 1.5), or the whole root window without it. RandR's change
 //!   notifications (and the root window's ConfigureNotify) make the next
 //!   frame re-read the list, so a monitor that changes size is followed: the
-//!   next frame and [`VideoSource::format`] have the new size.
+//!   next frame and [`VideoSource::format`] have the new size. The monitor
+//!   is followed by its name: one added to or removed from the list does not
+//!   move the capture to another; the monitor itself gone ends it with
+//!   [`CaptureError::Disconnected`].
 //! - **Window**: found by title over the window tree
 //!   ([`targets`]), redirected off-screen with XComposite (`Automatic`: the
 //!   server still draws it on screen as before) and read from the pixmap
@@ -84,6 +87,10 @@ enum Target {
 
 struct MonitorTarget {
     index: u32,
+    /// RandR's name of the monitor opened: followed by name, so a monitor
+    /// added or removed elsewhere in the list does not switch the capture
+    /// to another one.
+    name: String,
     /// RandR 1.5's monitor list is there.
     randr: bool,
     rect: Rect,
@@ -264,7 +271,7 @@ impl X11Screen {
             Target::Monitor(m) if m.dirty => {
                 m.dirty = false;
                 let list = targets::monitors(&self.conn, self.root, m.randr).map_err(|e| x_error(&device, e))?;
-                let Some(now) = list.get(m.index as usize) else {
+                let Some(now) = list.iter().find(|n| n.name == m.name) else {
                     return Err(CaptureError::Disconnected { device });
                 };
                 if now.rect != m.rect {
@@ -395,7 +402,7 @@ fn open_monitor(conn: &RustConnection, root: Window, index: u32, device: &str) -
     conn.change_window_attributes(root, &watch).map_err(|e| x_error(device, e))?;
     let list = targets::monitors(conn, root, randr).map_err(|e| x_error(device, e))?;
     match list.get(index as usize) {
-        Some(m) => Ok(MonitorTarget { index, randr, rect: m.rect, dirty: false }),
+        Some(m) => Ok(MonitorTarget { index, name: m.name.clone(), randr, rect: m.rect, dirty: false }),
         None => Err(CaptureError::DeviceNotFound {
             requested: device.to_string(),
             available: list.iter().enumerate().map(|(i, m)| m.label(i)).collect(),
