@@ -235,7 +235,8 @@ fn a_closed_window_ends_the_capture_with_disconnected() {
     grab(&mut window);
     bars.kill();
     let mut last = None;
-    let ended = wait_until(X_TIMEOUT, || {
+    // At once (DestroyNotify), not after the grace an unmapped window gets.
+    let ended = wait_until(UNMAPPED_FOR_GOOD / 2, || {
         let mut frame = VideoFrame::black(640, 360, 0);
         last = Some(window.fill_next(&mut frame));
         matches!(&last, Some(Err(CaptureError::Disconnected { device })) if device == "window 'tallybars'")
