@@ -174,7 +174,10 @@ fn grabs_come_at_the_rate_asked_never_faster_stamped_on_the_clock() {
 
 #[test]
 fn window_capture_keeps_the_bars_when_the_window_is_covered() {
-    let (xvfb, dir) = (Xvfb::start(SCREEN), TestDir::new("screen-window"));
+    // `display` asks for backing store, which the X server provides with
+    // Composite by itself: without `-bs` the covered window's contents
+    // would survive even with no redirect of ours (seen).
+    let (xvfb, dir) = (Xvfb::start_with(SCREEN, &["-bs"]), TestDir::new("screen-window"));
     let (_bars, info) = show_bars(&xvfb, &dir);
     // Case-insensitive, a part of the title.
     let mut window = open(&xvfb, ScreenTarget::Window("TallyBar".into()), false, 30);
