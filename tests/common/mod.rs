@@ -115,7 +115,7 @@ fn package_of(tool: &str) -> &'static str {
         "pulseaudio" => "pulseaudio",
         "pacat" => "pulseaudio-utils",
         "xvfb-run" => "xvfb",
-        "xwininfo" => "x11-utils",
+        "xwininfo" | "xprop" => "x11-utils",
         "rtmpdump" => "rtmpdump",
         "gst-launch-1.0" => "gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad",
         "cvlc" => "vlc-bin vlc-plugin-base",

@@ -269,6 +269,31 @@ fn a_window_unmapped_for_good_ends_the_capture() {
     assert!(unmapped.elapsed() >= UNMAPPED_FOR_GOOD, "ended {:?} after the unmap", unmapped.elapsed());
 }
 
+#[test]
+fn a_minimised_window_keeps_its_last_picture() {
+    let (xvfb, dir) = (Xvfb::start(SCREEN), TestDir::new("screen-iconic"));
+    let (_bars, info) = show_bars(&xvfb, &dir);
+    let id = info.id.to_string();
+    let mut window = open(&xvfb, ScreenTarget::Window("tallybars".into()), false, 30);
+    wait_bars(&mut window, 0, 0, "the window");
+    // What a window manager does to minimise (ICCCM: WM_STATE IconicState, unmap).
+    xvfb.run("xprop", &["-id", &id, "-f", "WM_STATE", "32c", "-set", "WM_STATE", "3"]);
+    xdotool(&xvfb, &["windowunmap", "--sync", &id]);
+    let unmapped = Instant::now();
+    while unmapped.elapsed() < UNMAPPED_FOR_GOOD + Duration::from_millis(500) {
+        assert_bars(&grab(&mut window), 0, 0, "minimised");
+    }
+    // Withdrawn (no WM_STATE): closed.
+    xvfb.run("xprop", &["-id", &id, "-remove", "WM_STATE"]);
+    let mut last = None;
+    let ended = wait_until(X_TIMEOUT, || {
+        let mut frame = VideoFrame::black(640, 360, 0);
+        last = Some(window.fill_next(&mut frame));
+        matches!(&last, Some(Err(CaptureError::Disconnected { .. })))
+    });
+    assert!(ended, "withdrawn, fill_next still gives {last:?}");
+}
+
 /// The RandR output's name (`xrandr`: `screen connected 1280x720+0+0`).
 fn randr_output(xvfb: &Xvfb) -> String {
     let out = xvfb.run("xrandr", &[]);

@@ -47,7 +47,7 @@ use x11rb::protocol::composite::{self, ConnectionExt as _, Redirect};
 use x11rb::protocol::randr::{ConnectionExt as _, NotifyMask};
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{
-    ChangeWindowAttributesAux, ConnectionExt as _, EventMask, MapState, Pixmap, Screen, Window,
+    AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, EventMask, MapState, Pixmap, Screen, Window,
 };
 use x11rb::rust_connection::RustConnection;
 
@@ -483,9 +483,10 @@ fn name_pixmap(conn: &RustConnection, t: &mut WindowTarget, device: &str) -> Res
     Ok(())
 }
 
-/// True when the window manager says the window is minimised.
+/// True when the window manager says the window is minimised (`WM_STATE`,
+/// of any type: window managers type it `WM_STATE`, some tools `CARDINAL`).
 fn is_iconic(conn: &RustConnection, atoms: &Atoms, window: Window) -> Result<bool, ReplyError> {
-    let reply = conn.get_property(false, window, atoms.WM_STATE, atoms.WM_STATE, 0, 2)?.reply();
+    let reply = conn.get_property(false, window, atoms.WM_STATE, AtomEnum::ANY, 0, 2)?.reply();
     Ok(match reply {
         Ok(p) => p.value32().and_then(|mut v| v.next()) == Some(ICONIC_STATE),
         Err(ReplyError::X11Error(_)) => false,
