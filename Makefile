@@ -9,7 +9,7 @@ BUILD_PKGS := nasm libclang-dev libasound2-dev pkg-config build-essential
 TEST_PKGS := nginx libnginx-mod-rtmp ffmpeg xvfb xauth x11-utils libgl1-mesa-dri libegl1 mesa-vulkan-drivers \
 	pulseaudio pulseaudio-utils libasound2-plugins \
 	rtmpdump gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	vlc-bin vlc-plugin-base mpv chromium stunnel4 openssl imagemagick xdotool \
+	vlc-bin vlc-plugin-base mpv chromium stunnel4 openssl imagemagick xdotool x11-xserver-utils \
 	dbus-daemon dbus-bin gnome-keyring libsecret-tools
 
 # What `make package` needs besides the build: dpkg-shlibdeps (dependencies

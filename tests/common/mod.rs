@@ -30,6 +30,7 @@ pub mod proxy;
 pub mod tls;
 pub mod pulse;
 pub mod rtmp_client;
+pub mod xvfb;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -114,7 +115,7 @@ fn package_of(tool: &str) -> &'static str {
         "pulseaudio" => "pulseaudio",
         "pacat" => "pulseaudio-utils",
         "xvfb-run" => "xvfb",
-        "xwininfo" => "x11-utils",
+        "xwininfo" | "xprop" => "x11-utils",
         "rtmpdump" => "rtmpdump",
         "gst-launch-1.0" => "gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad",
         "cvlc" => "vlc-bin vlc-plugin-base",
@@ -133,7 +134,10 @@ fn package_of(tool: &str) -> &'static str {
         "stunnel4" => "stunnel4",
         "openssl" => "openssl",
         "gnuplot" => "gnuplot-nox",
-        "import" | "identify" => "imagemagick",
+        "import" | "identify" | "display" => "imagemagick",
+        "Xvfb" => "xvfb",
+        "xdotool" => "xdotool",
+        "xrandr" => "x11-xserver-utils",
         _ => "(unknown package)",
     }
 }

@@ -21,6 +21,7 @@ mod interop_publish;
 mod profiles;
 mod renditions;
 mod scenes;
+mod screen_x11;
 mod record_crash;
 mod server_abuse;
 mod server_behaviour;
