@@ -39,7 +39,7 @@ fn session_cpu(preview: Option<PreviewRequest>, secs: u64) -> (f64, u64) {
     let feeds = SessionFeeds::default();
     let rx = feeds.preview.subscribe();
     let format = SessionFormat { width: 1280, height: 720, fps: 30 };
-    let spec = SessionSpec { video: VideoSourceSpec::TestPattern, audio: AudioSourceSpec::Sine, format, looping: false, pacing: Pacing::RealTime, from_first_frame: false };
+    let spec = SessionSpec { video: VideoSourceSpec::TestPattern, scene: None, audio: AudioSourceSpec::Sine, format, looping: false, pacing: Pacing::RealTime, from_first_frame: false };
     let session = CaptureSession::open(spec, std::sync::Arc::new(feeds)).expect("session");
     session.set_preview(preview);
     // Let it settle, then measure.

@@ -10,13 +10,10 @@
 //!   48 kHz stereo, and keeping the broadcast going with a stand-in (frozen
 //!   frame, slate, silence) when the device goes away.
 //! - Files: [`Y4mSource`] and [`WavSource`], looping on request.
-<<<<<<< HEAD
 //! - Stills ([`still`]): an image file, a text, a colour, rendered once per
 //!   change into I420 with an alpha plane for the compositor's layers.
-=======
 //! - The screen ([`screen`]): a monitor or one window, grabbed at the rate
 //!   the scene needs ([`screen::x11::X11Screen`] on X11).
->>>>>>> screen-x11
 //!
 //! All implement [`VideoSource`] / [`AudioSource`]. Live sources (devices)
 //! deliver in real time by themselves; the pipeline paces the others with a

@@ -2,6 +2,7 @@
 //! camera, a Y4M file; `auto`, a tone, silence, a microphone, a WAV file.
 //! The same text form on the command line, in profiles and in the app.
 
+use super::screen::ScreenTarget;
 use crate::media::rendition::serde_as_text;
 use std::path::PathBuf;
 
@@ -19,7 +20,17 @@ pub enum VideoSourceSpec {
     Camera(Option<u32>),
     /// A YUV4MPEG2 file.
     Y4m(PathBuf),
+    /// The screen: a monitor or a window, with or without the cursor.
+    Screen {
+        /// Which monitor or window.
+        target: ScreenTarget,
+        /// The mouse cursor drawn in.
+        cursor: bool,
+    },
 }
+
+/// Written after a screen source to leave the cursor out: `screen:1,nocursor`.
+const NO_CURSOR: &str = ",nocursor";
 
 /// Where audio comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +56,14 @@ impl std::fmt::Display for VideoSourceSpec {
             VideoSourceSpec::Camera(None) => f.write_str("camera"),
             VideoSourceSpec::Camera(Some(i)) => write!(f, "camera:{i}"),
             VideoSourceSpec::Y4m(p) => write!(f, "y4m:{}", p.display()),
+            VideoSourceSpec::Screen { target, cursor } => {
+                match target {
+                    ScreenTarget::Monitor(0) => f.write_str("screen")?,
+                    ScreenTarget::Monitor(n) => write!(f, "screen:{n}")?,
+                    ScreenTarget::Window(title) => write!(f, "window:{title}")?,
+                }
+                if !cursor { f.write_str(NO_CURSOR) } else { Ok(()) }
+            }
         }
     }
 }
@@ -64,8 +83,28 @@ impl std::fmt::Display for AudioSourceSpec {
 
 impl std::str::FromStr for VideoSourceSpec {
     type Err = String;
-    /// `auto`, `test`, `camera`, `camera:N`, `y4m:PATH`.
+    /// `auto`, `test`, `camera`, `camera:N`, `y4m:PATH`, `screen`,
+    /// `screen:N`, `window:TITLE` (a screen with `,nocursor` after it leaves
+    /// the cursor out).
     fn from_str(s: &str) -> Result<Self, String> {
+        let screen = |target| {
+            let cursor = !s.ends_with(NO_CURSOR);
+            Ok(VideoSourceSpec::Screen { target, cursor })
+        };
+        let bare = s.strip_suffix(NO_CURSOR).unwrap_or(s);
+        match bare.split_once(':') {
+            None if bare == "screen" => screen(ScreenTarget::Monitor(0)),
+            Some(("screen", n)) => n.parse().map_err(|_| format!("screen number '{n}' is not a number")).and_then(|n| screen(ScreenTarget::Monitor(n))),
+            Some(("window", t)) if !t.trim().is_empty() => screen(ScreenTarget::Window(t.to_string())),
+            Some(("window", _)) => Err("window needs a title (part of it): window:TITLE".into()),
+            _ => Self::plain(s),
+        }
+    }
+}
+
+impl VideoSourceSpec {
+    /// The sources that are not the screen.
+    fn plain(s: &str) -> Result<Self, String> {
         match s.split_once(':') {
             None => match s {
                 "auto" => Ok(VideoSourceSpec::Auto),
@@ -73,14 +112,14 @@ impl std::str::FromStr for VideoSourceSpec {
                 "noise" => Ok(VideoSourceSpec::Noise),
                 "camera" => Ok(VideoSourceSpec::Camera(None)),
                 "y4m" => Err("y4m needs a file: y4m:PATH".into()),
-                other => Err(format!("unknown video source '{other}' (auto, test, noise, camera[:N], y4m:PATH)")),
+                other => Err(format!("unknown video source '{other}' (auto, test, noise, camera[:N], y4m:PATH, screen[:N], window:TITLE)")),
             },
             Some(("camera", n)) => {
                 n.parse().map(|i| VideoSourceSpec::Camera(Some(i))).map_err(|_| format!("camera index '{n}' is not a number"))
             }
             Some(("y4m", p)) if !p.is_empty() => Ok(VideoSourceSpec::Y4m(PathBuf::from(p))),
             Some(("y4m", _)) => Err("y4m needs a file: y4m:PATH".into()),
-            Some((kind, _)) => Err(format!("unknown video source '{kind}' (auto, test, noise, camera[:N], y4m:PATH)")),
+            Some((kind, _)) => Err(format!("unknown video source '{kind}' (auto, test, noise, camera[:N], y4m:PATH, screen[:N], window:TITLE)")),
         }
     }
 }
@@ -117,7 +156,7 @@ mod tests {
 
     #[test]
     fn source_specs_parse_and_print() {
-        for s in ["auto", "test", "noise", "camera", "camera:2", "y4m:/tmp/a b.y4m"] {
+        for s in ["auto", "test", "noise", "camera", "camera:2", "y4m:/tmp/a b.y4m", "screen", "screen:1", "window:Firefox: a page", "screen:1,nocursor"] {
             assert_eq!(s.parse::<VideoSourceSpec>().unwrap().to_string(), s);
         }
         for s in ["auto", "sine", "silence", "mic", "mic:hw:CARD=0,DEV=0", "wav:x.wav"] {

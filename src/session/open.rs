@@ -8,6 +8,9 @@ use crate::capture::{
     AudioSource, AudioSourceSpec, CameraSource, CaptureError, MicSource, Silence, SourceStatus, TestPattern, Tone, VideoSource,
     VideoSourceSpec, WavSource, Y4mSource, list_cameras,
 };
+use crate::capture::screen::{ScreenOptions, ScreenTarget};
+#[cfg(all(unix, not(target_os = "macos")))]
+use crate::capture::screen::x11::X11Screen;
 use std::sync::Arc;
 
 /// A video source of any kind.
@@ -36,6 +39,21 @@ fn camera(index: Option<u32>, format: SessionFormat) -> Result<Opened<BoxedVideo
     Ok(Opened { source: Box::new(cam), status })
 }
 
+/// The screen, at its own size, grabbed at the session's rate: through the
+/// X server named by `DISPLAY` (Xorg, or XWayland's windows).
+#[cfg(all(unix, not(target_os = "macos")))]
+fn screen(target: &ScreenTarget, cursor: bool, format: SessionFormat) -> Result<Opened<BoxedVideo>, CaptureError> {
+    let opts = ScreenOptions { target: target.clone(), cursor, fps: format.fps };
+    let screen = X11Screen::open(None, &opts)?;
+    let status = VideoSource::status(&screen).unwrap_or_else(|| Arc::new(SourceStatus::new("screen")));
+    Ok(Opened { source: Box::new(screen), status })
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn screen(_: &ScreenTarget, _: bool, _: SessionFormat) -> Result<Opened<BoxedVideo>, CaptureError> {
+    Err(CaptureError::Unavailable { device: "the screen".into(), reason: "screen capture is built for X11 and Wayland only".into() })
+}
+
 /// Opens the video source at the session's format (blocking: a camera takes a moment).
 pub(crate) fn open_video(spec: &VideoSourceSpec, format: SessionFormat, looping: bool) -> Result<Opened<BoxedVideo>, CaptureError> {
     match spec {
@@ -55,6 +73,7 @@ pub(crate) fn open_video(spec: &VideoSourceSpec, format: SessionFormat, looping:
             })
         }
         VideoSourceSpec::Camera(index) => camera(*index, format),
+        VideoSourceSpec::Screen { target, cursor } => screen(target, *cursor, format),
         VideoSourceSpec::Y4m(path) => {
             let src = Y4mSource::open(path, format.width, format.height, looping)?;
             Ok(Opened { source: Box::new(src), status: Arc::new(SourceStatus::new(&format!("y4m:{}", path.display()))) })

@@ -4,6 +4,7 @@
 //! scene collection (`config::scenes`, TOML) and made in one click from the
 //! built-in layouts ([`Scene::from_layout`]).
 
+use crate::capture::screen::ScreenTarget;
 use crate::capture::{Rgba, TextStyle, VideoSourceSpec};
 use crate::compose::Placement;
 use crate::compose::layout::{Layout, Role};
@@ -28,6 +29,7 @@ impl LayerSource {
     pub fn kind(&self) -> &'static str {
         match self {
             LayerSource::Video(VideoSourceSpec::Camera(_) | VideoSourceSpec::Auto) => "camera",
+            LayerSource::Video(VideoSourceSpec::Screen { .. }) => "screen",
             LayerSource::Video(_) => "video",
             LayerSource::Image(_) => "image",
             LayerSource::Text(_) => "text",
@@ -155,7 +157,7 @@ impl Default for Cast {
     fn default() -> Self {
         Cast {
             camera: VideoSourceSpec::Auto,
-            screen: VideoSourceSpec::TestPattern,
+            screen: VideoSourceSpec::Screen { target: ScreenTarget::Monitor(0), cursor: true },
             title: "Be right back".into(),
             mute_on_card: true,
             background: Rgba::opaque(0x1E, 0x23, 0x2E),
