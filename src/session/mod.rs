@@ -683,9 +683,9 @@ struct Fade {
 }
 
 /// The tick: once per frame, each layer's newest picture composed onto one
-/// canvas. With a live source on air (a camera, the screen) the tick
-/// follows it — each of its frames makes one canvas, stamped with its
-/// capture time — so a camera goes out frame for frame; otherwise the tick
+/// canvas. With a live camera on air the tick follows it — each of its
+/// frames makes one canvas, stamped with its capture time — so a camera
+/// goes out frame for frame; otherwise the tick
 /// keeps the session's rate on the clock (or, unpaced, the paced sources'
 /// pace). Either way the stamps rise by at least a millisecond.
 fn video_loop(shared: &Arc<Shared>) {
@@ -775,7 +775,7 @@ fn video_loop(shared: &Arc<Shared>) {
         for layer in layers {
             let key = Arc::as_ptr(&layer.feed);
             if !taken.iter().any(|(k, _, _)| *k == key) {
-                let wait = if layer.feed.is_live() { Wait::No } else { paced_wait };
+                let wait = if layer.feed.is_paced() { paced_wait } else { Wait::No };
                 let (input, fresh) = layer.feed.take(wait, &shared.stop);
                 taken.push((key, input, fresh));
             }

@@ -106,13 +106,14 @@ impl Program {
             .collect()
     }
 
-    /// The source whose pictures set the tick's time, when there is a live
-    /// one: a camera first (its frames go out frame for frame, stamped with
-    /// their capture time), else the first live source (the screen).
+    /// The source whose pictures set the tick's time: a live camera, so
+    /// that its frames go out frame for frame, stamped with their capture
+    /// time. Without one the tick keeps the clock and takes the screen's
+    /// newest picture each time (libobs's way: a steady cadence, a late grab
+    /// costs the screen's layer a repeat).
     pub(crate) fn lead(&self) -> Option<&Arc<Feed>> {
-        let live = |l: &&ProgramLayer| l.feed.is_live();
         let camera = |l: &&ProgramLayer| matches!(&l.source, LayerSource::Video(VideoSourceSpec::Camera(_) | VideoSourceSpec::Auto));
-        self.layers.iter().filter(live).find(camera).or_else(|| self.layers.iter().find(live)).map(|l| &l.feed)
+        self.layers.iter().filter(camera).find(|l| l.feed.is_live()).map(|l| &l.feed)
     }
 
     /// Whether any source is paced (an unpaced session waits for it each tick).

@@ -67,7 +67,9 @@ pub fn read_pictures_in(path: &Path, (x, y, w, h): (u32, u32, u32, u32), fps: u3
     let mut child = Command::new(require("ffmpeg"))
         .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
         .arg(path)
-        .args(["-map", "0:v", "-fps_mode", "passthrough", "-vf", &crop, "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        // The encoder time base of the input stream: a 1/fps one (what the
+        // crop filter would bring) merges pictures under 1/fps apart.
+        .args(["-map", "0:v", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-vf", &crop, "-f", "rawvideo", "-pix_fmt", "gray", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -4,7 +4,8 @@
 
 use crate::cli_control::Controlled;
 use crate::common;
-use common::flv_judge::{Pictures, read_pictures};
+use common::flv_judge::{Pictures, mean_rgb, read_pictures, read_pictures_in, rgb_pictures};
+use common::xvfb::Xvfb;
 use common::media::ffmpeg_make;
 use common::*;
 use std::path::Path;
@@ -98,6 +99,124 @@ fn a_scene_switch_while_live_keeps_one_publish_and_one_frame_steps_on_nginx_and_
     let stderr = tally.stderr();
     assert_eq!(stderr.matches("is live").count(), 2, "an output went live again (reconnected)\n{}", tally.describe());
     assert!(!stderr.contains("reconnecting"), "{}", tally.describe());
+    tally.send("stop");
+    assert!(wait_until(EVENT, || tally.exited()), "`stop` did not end the broadcast\n{}", tally.describe());
+}
+
+/// The bars a test shows on the X server, left to right (white, yellow,
+/// cyan, green, magenta, red, blue, dark grey), each `BAR` pixels wide.
+const BARS: [[u8; 3]; 8] = [[255, 255, 255], [255, 255, 0], [0, 255, 255], [0, 255, 0], [255, 0, 255], [255, 0, 0], [0, 0, 255], [64, 64, 64]];
+const BAR: u32 = 80;
+const BARS_HEIGHT: u32 = 360;
+/// Per channel, after capture (RGB to I420), H.264 at 2.5 Mbit/s and back to RGB.
+const COLOUR_TOLERANCE: f64 = 24.0;
+const CANVAS: (u32, u32) = (1280, 720);
+
+fn near(got: [f64; 3], want: [f64; 3]) -> bool {
+    got.iter().zip(want).all(|(g, w)| (g - w).abs() <= COLOUR_TOLERANCE)
+}
+
+/// Every bar's colour at its place: a 16x16 patch at each bar's centre, the
+/// bars' top-left corner at `at` on the canvas.
+fn assert_bars_at(rgb: &[u8], at: (u32, u32), what: &str) {
+    for (i, want) in BARS.iter().enumerate() {
+        let (x, y) = (at.0 + BAR * i as u32 + BAR / 2 - 8, at.1 + BARS_HEIGHT / 2 - 8);
+        let got = mean_rgb(rgb, CANVAS.0, (x, y, 16, 16));
+        assert!(near(got, want.map(f64::from)), "{what}: bar {i} at ({x}, {y}) is {got:.0?}, not {want:?}");
+    }
+}
+
+/// The pixel rectangle of a layer at `rect` (canvas fractions) on the canvas.
+fn pixels(rect: tally::compose::Rect) -> (u32, u32, u32, u32) {
+    let r = tally::compose::canvas_rect(&rect, CANVAS.0, CANVAS.1);
+    (r.x as u32, r.y as u32, r.w, r.h)
+}
+
+/// Plays `url` for `secs` into `file` and returns the recording's pictures
+/// from its second second on, as RGB.
+fn play_rgb(url: &str, secs: f64, file: &Path, tally: &Controlled) -> Vec<Vec<u8>> {
+    ffmpeg_read(url, secs, file).wait_success(EVENT);
+    let frames = rgb_pictures(file, CANVAS, 1.0, 10);
+    assert!(frames.len() >= 5, "{}: {} pictures after its first second\n{}", file.display(), frames.len(), tally.describe());
+    frames
+}
+
+#[test]
+fn screen_and_camera_through_nginx_show_the_bars_the_camera_counter_and_the_logo_and_a_closed_window_becomes_a_slate() {
+    let _serial = realtime_lock();
+    require("ffmpeg");
+    let xvfb = Xvfb::start("1280x720x24");
+    let nginx = Nginx::start();
+    let dir = TestDir::new("scene-screen");
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    // The bars in a window of a real X client, away from the corner.
+    let bars = dir.join("bars.png");
+    image::RgbImage::from_fn(BAR * 8, BARS_HEIGHT, |x, _| image::Rgb(BARS[(x / BAR) as usize])).save(&bars).expect("bars.png");
+    let (client, win) = xvfb.show_image(&bars, "tallybars", (300, 200));
+    // A logo: its left half opaque orange, its right half blue at half alpha.
+    let logo = dir.join("logo.png");
+    image::RgbaImage::from_fn(128, 128, |x, _| if x < 64 { image::Rgba([255, 128, 0, 255]) } else { image::Rgba([0, 0, 255, 128]) })
+        .save(&logo)
+        .expect("logo.png");
+    let corner = tally::compose::Rect { x: 0.7, y: 0.7, w: 0.25, h: 0.25 };
+    let logo_at = tally::compose::Rect { x: 0.05, y: 0.7, w: 0.1, h: 128.0 / 720.0 };
+    let layer = |source: &str, r: tally::compose::Rect| format!("{source}@{},{},{},{}", r.x, r.y, r.w, r.h);
+    add_scene(&home, "Desk", &["screen,nocursor", &layer("test", corner), &layer(&format!("image:{}", logo.display()), logo_at)]);
+    let half = tally::compose::Rect { x: 0.0, y: 0.0, w: 0.5, h: 0.5 };
+    add_scene(&home, "Window", &[&layer("window:tallybars", half), &layer("test", corner)]);
+
+    let url = nginx.url("desk");
+    let args = ["stream", &url, "--scene", "Desk", "--audio", "silence", "--size", "1280x720", "--fps", "30", "--keyint", "1", "--stats-json"];
+    let mut cmd = tally_in_home_cmd(&args, &home);
+    cmd.env("DISPLAY", xvfb.display());
+    let mut tally = Controlled::spawn_cmd(cmd);
+    tally.wait_stderr("output destination-1 is live", 1);
+
+    // The monitor: the bars where the window is, the counter in its corner, the logo with its alpha.
+    let desk = dir.join("desk.flv");
+    let frames = play_rgb(&url, 4.0, &desk, &tally);
+    let (cx, cy, cw, ch) = pixels(corner);
+    let counter = read_pictures_in(&desk, (cx, cy, cw, ch), FPS);
+    let first = counter.first_index(None).unwrap_or_else(|| panic!("no frame number in the camera's corner: {:?}", counter.marks));
+    counter.assert_every_frame_from(first, FPS, None, "the camera's corner, monitor scene");
+    let (lx, ly, _, _) = pixels(logo_at);
+    for rgb in &frames {
+        assert_bars_at(rgb, (win.x as u32, win.y as u32), "the monitor");
+        let opaque = mean_rgb(rgb, CANVAS.0, (lx + 16, ly + 32, 24, 64));
+        assert!(near(opaque, [255.0, 128.0, 0.0]), "the logo's opaque half is {opaque:.0?}");
+        // Half blue over Xvfb's black root.
+        let blended = mean_rgb(rgb, CANVAS.0, (lx + 88, ly + 32, 24, 64));
+        assert!(near(blended, [0.0, 0.0, 128.0]), "the logo's half-transparent half is {blended:.0?}, not blue at half over black");
+    }
+
+    // The window alone in the top-left quarter (the bars at the layer's rectangle, not where the window is).
+    tally.send("scene Window");
+    tally.wait_stderr("video source switched to scene 'Window'", 1);
+    let window = dir.join("window.flv");
+    for rgb in play_rgb(&url, 3.0, &window, &tally) {
+        assert_bars_at(&rgb, (0, 0), "the window at its layer");
+    }
+
+    // The window closed: a slate in its place, the stream goes on, the counter too.
+    client.kill();
+    tally.wait_stderr("a slate goes out in its place", 1);
+    let closed = dir.join("closed.flv");
+    let frames = play_rgb(&url, 3.0, &closed, &tally);
+    for rgb in &frames {
+        // The slate's dark grey (luma 40: RGB about 28) over most of the layer, no bar left.
+        let (_, _, hw, hh) = pixels(half);
+        let grey = (0..hh).step_by(8).flat_map(|y| (0..hw).step_by(8).map(move |x| (x, y))).filter(|&(x, y)| {
+            let p = mean_rgb(rgb, CANVAS.0, (x, y, 1, 1));
+            p.iter().all(|c| (10.0..=50.0).contains(c))
+        });
+        let share = grey.count() as f64 / f64::from((hw / 8) * (hh / 8));
+        assert!(share > 0.6, "the closed window's layer is not the slate ({share:.2} of it dark grey)");
+    }
+    let counter = read_pictures_in(&closed, (cx, cy, cw, ch), FPS);
+    let first = counter.first_index(None).unwrap_or_else(|| panic!("no frame number after the window closed: {:?}", counter.marks));
+    counter.assert_every_frame_from(first, FPS, None, "the camera's corner after the window closed");
+    assert_eq!(nginx.log_count("publish: name='desk'"), 1, "published again\n{}", nginx.diagnostics());
     tally.send("stop");
     assert!(wait_until(EVENT, || tally.exited()), "`stop` did not end the broadcast\n{}", tally.describe());
 }
