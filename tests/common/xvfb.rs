@@ -3,7 +3,7 @@
 //!
 //! [`Xvfb::start`] lets Xvfb pick a free display itself (`-displayfd`: no
 //! race with other servers starting at the same time), waits until
-//! `xwininfo -root` answers, and kills the server on drop (its [`Proc`]).
+//! `xwininfo -root` answers, and stops the server on drop.
 //! The server runs with `-noreset`: without it Xvfb starts afresh each time
 //! its last client disconnects, which undoes anything an `xrandr` or
 //! `xdotool` call set up between two clients.
@@ -127,6 +127,18 @@ impl Xvfb {
         let client = Proc::spawn(&format!("display {title}"), &mut cmd);
         let info = self.wait_viewable(title, &client);
         (client, info)
+    }
+}
+
+impl Drop for Xvfb {
+    /// SIGTERM first, so the server removes its socket and lock file (a
+    /// SIGKILL, [`Proc`]'s drop, leaves them in /tmp for the next one to
+    /// find stale).
+    fn drop(&mut self) {
+        self.server.signal("TERM");
+        if self.server.wait_timeout(Duration::from_secs(5)).is_none() {
+            self.server.kill();
+        }
     }
 }
 

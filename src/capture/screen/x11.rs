@@ -10,18 +10,19 @@
 //!   move the capture to another; the monitor itself gone ends it with
 //!   [`CaptureError::Disconnected`].
 //! - **Window**: found by title over the window tree
-//!   ([`targets`]), redirected off-screen with XComposite (`Automatic`: the
+//!   (`x11/targets.rs`), redirected off-screen with XComposite (`Automatic`: the
 //!   server still draws it on screen as before) and read from the pixmap
 //!   `NameWindowPixmap` names, which holds the window's own contents whatever
-//!   covers it. A resize (ConfigureNotify) names the new pixmap; the window
+//!   covers it, and keeps the last picture while the window is unmapped
+//!   (minimised). A resize (ConfigureNotify) names the new pixmap; the window
 //!   destroyed, or unmapped for longer than [`UNMAPPED_FOR_GOOD`] without
 //!   being minimised, ends the capture with [`CaptureError::Disconnected`].
 //! - **Pixels**: MIT-SHM into a shared segment, or plain GetImage
-//!   ([`shm`]); BGRX only, converted to I420 like an RGB camera
-//!   ([`pixels`]); odd sizes are cropped to even.
+//!   (`x11/shm.rs`); BGRX only, converted to I420 like an RGB camera
+//!   (`x11/pixels.rs`); odd sizes are cropped to even.
 //! - **Cursor**: XFixes' cursor image, premultiplied ARGB, drawn over the
 //!   picture at its position each frame, clipped to the picture.
-//! - **Pacing**: grabs at the rate asked, never faster ([`schedule`]), each
+//! - **Pacing**: grabs at the rate asked, never faster (`x11/schedule.rs`), each
 //!   frame stamped with the clock's time at the grab.
 
 mod pixels;
@@ -321,7 +322,10 @@ impl X11Screen {
         let (drawable, at, window) = match &self.target {
             Target::Monitor(m) => (self.root, (m.rect.x, m.rect.y), None),
             Target::Window(t) => match t.pixmap {
-                Some(p) => (p, (t.border as i16, t.border as i16), Some(t.window)),
+                Some(p) => {
+                    let border = i16::try_from(t.border).unwrap_or(i16::MAX);
+                    (p, (border, border), Some(t.window))
+                }
                 None => {
                     // Mapped never yet: black until it is.
                     pixels::resize_frame(frame, w, h);
@@ -530,7 +534,7 @@ impl VideoSource for X11Screen {
         Ok(Some(frame))
     }
 
-    /// Waits for the next frame's slot (see [`schedule`]), then grabs it into
+    /// Waits for the next frame's slot (frame n at the clock's origin + n / fps; a slot missed is skipped, never caught up), then grabs it into
     /// `frame`, resizing its planes when the target changed size.
     fn fill_next(&mut self, frame: &mut VideoFrame) -> Result<bool, CaptureError> {
         let slot = self.schedule.take(Instant::now());

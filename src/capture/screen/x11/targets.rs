@@ -243,6 +243,24 @@ mod tests {
         assert_eq!(find_window(&accents, "écran").map(|w| w.window), Some(9));
     }
 
+    fn property(type_: u32, value: &[u8]) -> Option<GetPropertyReply> {
+        let value_len = value.len() as u32;
+        Some(GetPropertyReply { format: 8, sequence: 0, length: 0, type_, bytes_after: 0, value_len, value: value.to_vec() })
+    }
+
+    #[test]
+    fn titles_come_from_net_wm_name_first_then_wm_name() {
+        let atoms = Atoms { _NET_WM_NAME: 300, UTF8_STRING: 301, WM_STATE: 302 };
+        let string = u32::from(AtomEnum::STRING);
+        let utf8 = "Écran – tally".as_bytes();
+        assert_eq!(title_of(&atoms, property(301, utf8), property(string, b"old")), Some("Écran – tally".into()));
+        // WM_NAME typed STRING is Latin-1: 0xC9 is É.
+        assert_eq!(title_of(&atoms, None, property(string, b"\xC9cran\0junk")), Some("Écran".into()));
+        assert_eq!(title_of(&atoms, property(301, b""), property(301, utf8)), Some("Écran – tally".into()));
+        assert_eq!(title_of(&atoms, None, property(string, b"")), None, "an empty title is no title");
+        assert_eq!(title_of(&atoms, None, None), None);
+    }
+
     #[test]
     fn rects_are_clipped_to_the_root() {
         let r = Rect { x: -10, y: 5, width: 100, height: 100 };
