@@ -8,6 +8,8 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "engine/scenes.rs"]
+mod scenes;
 
 use common::players::received_from_file;
 use common::proxy::{FaultProxy, PathState};

@@ -1,13 +1,15 @@
 //! What a face asks of the engine: one [`Command`] per domain (the
 //! broadcast, the capture session's sources, the saved profiles and their
-//! keys, the local server, the viewer preview), each domain's commands in
+//! keys, the scenes, the local server, the viewer preview), each domain's commands in
 //! an enum of its own. [`Engine::send`](super::Engine::send) takes any of
 //! them (`impl Into<Command>`).
 
 use super::plan::{BroadcastPlan, GoLiveRequest, RunOptions};
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
+use crate::compose::layout::Layout;
 use crate::config::EncodeOverrides;
 use crate::net::server::ServerConfig;
+use crate::session::scene::{Cast, Scene, Transition};
 use crate::session::{PreviewRequest, SessionFormat};
 use crate::rtmp::StreamKey;
 
@@ -20,6 +22,8 @@ pub enum Command {
     Sources(SourcesCommand),
     /// The saved profiles and their keys.
     Profiles(ProfilesCommand),
+    /// The scene collection and the scene on air.
+    Scenes(ScenesCommand),
     /// The built-in server.
     Server(ServerCommand),
     /// The viewer preview of what the local server relays.
@@ -143,6 +147,55 @@ pub enum ProfilesCommand {
     Delete(String),
 }
 
+/// The scene collection (`scenes.toml`) and the scene on air. The engine
+/// holds the collection once read: a change shows in
+/// `EngineState::scenes` at once and is written to the file after, in the
+/// order asked.
+#[derive(Debug)]
+pub enum ScenesCommand {
+    /// Read the collection into `EngineState::scenes` (and show the scene
+    /// last on air once the capture session is open).
+    Load,
+    /// Add a scene, or replace the one of its name when `replace`.
+    Put {
+        /// The scene.
+        scene: Scene,
+        /// Replace a scene of the same name (else that is refused).
+        replace: bool,
+    },
+    /// Remove the scene of this name.
+    Remove(String),
+    /// Move the scene at position `from` to position `to` (the order the
+    /// scene strip shows, and Ctrl+1…9 follow).
+    Reorder {
+        /// Where it is.
+        from: usize,
+        /// Where it goes.
+        to: usize,
+    },
+    /// Add a scene made from a built-in layout, at the capture session's aspect.
+    MakeLayout {
+        /// Its name (a new one: an existing name is refused).
+        name: String,
+        /// The layout.
+        layout: Layout,
+        /// Which sources play the layout's roles.
+        cast: Cast,
+    },
+    /// Put a saved scene on air (while live too), and remember it as the
+    /// one to show at the next start.
+    GoTo {
+        /// The scene's name.
+        name: String,
+        /// A cut or a fade.
+        transition: Transition,
+    },
+    /// The scene on air was edited (a layer moved, hidden, reordered): it
+    /// is shown at once with no keyframe (same sources) and saved; of many
+    /// edits in a row (a drag) only the last waits to be written.
+    EditOnAir(Scene),
+}
+
 /// The built-in server.
 #[derive(Debug)]
 pub enum ServerCommand {
@@ -186,6 +239,12 @@ impl From<SourcesCommand> for Command {
 impl From<ProfilesCommand> for Command {
     fn from(c: ProfilesCommand) -> Command {
         Command::Profiles(c)
+    }
+}
+
+impl From<ScenesCommand> for Command {
+    fn from(c: ScenesCommand) -> Command {
+        Command::Scenes(c)
     }
 }
 

@@ -116,3 +116,41 @@ pub enum ProfilesError {
     #[error("the task reading the profiles ended")]
     Task(#[source] JoinError),
 }
+
+/// Why the scene collection could not be read or changed, or a scene not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenesError {
+    /// The platform's config directory could not be found.
+    #[error("finding the config directory")]
+    ConfigDir(#[source] ConfigError),
+    /// `scenes.toml` could not be read (it is left as it is: nothing is
+    /// written over it until it reads again).
+    #[error("reading the scenes")]
+    Read(#[source] ConfigError),
+    /// A change could not be written to `scenes.toml` (it holds in the
+    /// engine until the app ends).
+    #[error("saving the scenes")]
+    Save(#[source] ConfigError),
+    /// A change asked before the collection was read, or after it could not be.
+    #[error("the scenes have not been read (yet, or the file could not be)")]
+    NotRead,
+    /// The change itself is refused (a name taken, a scene with no layers, too many scenes).
+    #[error("changing the scenes")]
+    Refused(#[source] ConfigError),
+    /// No scene of that name.
+    #[error("no scene called '{0}'")]
+    NoSuchScene(String),
+    /// A move from or to a position the collection does not have.
+    #[error("cannot move the scene at {from} to {to}: there are {len} scenes")]
+    NoSuchPosition {
+        /// From where.
+        from: usize,
+        /// To where.
+        to: usize,
+        /// How many scenes there are.
+        len: usize,
+    },
+    /// The task doing the work panicked or was cancelled.
+    #[error("the task reading or writing the scenes ended")]
+    Task(#[source] JoinError),
+}

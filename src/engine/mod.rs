@@ -22,14 +22,14 @@ pub mod plan;
 mod state;
 pub mod viewer;
 
-pub use command::{BroadcastCommand, Command, ProfilesCommand, ServerCommand, SourcesCommand, ViewerCommand, WatchRequest};
+pub use command::{BroadcastCommand, Command, ProfilesCommand, ScenesCommand, ServerCommand, SourcesCommand, ViewerCommand, WatchRequest};
 pub use controller::error_chain;
 pub use feeds::SessionFeeds;
 pub use link::{EngineLink, Snapshot, Waker};
 pub use viewer::{ViewerFrame, ViewerState};
 pub use log::{LogEvent, LogRing};
 pub use plan::{BroadcastPlan, GoLiveRequest, PlanError, RunOptions};
-pub use state::{BroadcastState, CheckState, DeviceEntry, Devices, EngineState, OutputSnapshot, ProfilesState, Refusal, ServerState, SourcesState};
+pub use state::{BroadcastState, CheckState, DeviceEntry, Devices, EngineState, OutputSnapshot, ProfilesState, Refusal, ScenesState, ServerState, SourcesState};
 
 use crate::net::server::ServerConfig;
 use crate::pipeline::Stats;

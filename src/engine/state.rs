@@ -33,6 +33,8 @@ pub struct EngineState {
     pub devices: Devices,
     /// The saved profiles (after `Command::LoadProfiles`), read off the face's thread.
     pub profiles: ProfilesState,
+    /// The scene collection (after `ScenesCommand::Load`).
+    pub scenes: ScenesState,
     /// The latest command the engine refused or could not carry out, and
     /// why ("already live", "no output 'x'"...), until the next is refused.
     pub refused: Option<Refusal>,
@@ -76,6 +78,25 @@ pub enum ProfilesState {
         /// Why.
         message: String,
     },
+}
+
+/// The scene collection, as the engine holds it.
+#[derive(Clone, Debug, Default)]
+pub struct ScenesState {
+    /// The scenes in the order the scene strip shows them and the one last
+    /// put on air; `None` until read, or when `scenes.toml` could not be
+    /// read. Changes show here at once and are written to the file after.
+    pub collection: Option<crate::config::SceneCollection>,
+    /// What went wrong last (the file unreadable, a change refused or not
+    /// saved), until a later change succeeds.
+    pub message: Option<String>,
+}
+
+impl ScenesState {
+    /// The scenes (none until read).
+    pub fn scenes(&self) -> &[crate::session::scene::Scene] {
+        self.collection.as_ref().map_or(&[], |c| c.scenes.as_slice())
+    }
 }
 
 /// A command the engine did not carry out.

@@ -15,21 +15,27 @@
 //! `net` for their snapshot types, `config` for profile types, `capture`
 //! for source names; never a socket, a file, a device or a runtime itself.
 
+mod arrange;
 mod charts;
 mod devices;
 mod frame_times;
+pub mod keys;
 mod live;
 mod log_view;
+mod layers;
 mod meters;
 mod picture;
 mod profile_editor;
+mod scenes;
 mod server_panel;
+mod snap;
+mod status_bar;
 
 pub use live::TallyLight;
 
 use crate::capture::{AudioSourceSpec, VideoSourceSpec};
 use crate::config::Profile;
-use crate::engine::{BroadcastCommand, BroadcastState, CheckState, Command, Engine, EngineLink, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesCommand, ProfilesState, RunOptions, ServerState, SessionFormat, Snapshot, SourcesCommand, SourcesState, ViewerCommand, ViewerState};
+use crate::engine::{BroadcastCommand, BroadcastState, CheckState, Command, Engine, EngineLink, EngineOptions, EngineState, GoLiveRequest, PreviewRequest, ProfilesCommand, ProfilesState, RunOptions, ScenesCommand, ServerState, SessionFormat, Snapshot, SourcesCommand, SourcesState, ViewerCommand, ViewerState};
 use crate::media::rendition::{DEFAULT_FPS, DEFAULT_SIZE};
 use std::time::{Duration, Instant};
 
@@ -42,20 +48,6 @@ const PREVIEW_STEP: u32 = 64;
 /// The stream name a rehearsal publishes on the local server.
 pub const REHEARSAL_STREAM: &str = "rehearsal";
 
-/// The keyboard shortcuts, as the README and the tooltips list them.
-pub mod keys {
-    use egui::{Key, KeyboardShortcut, Modifiers};
-    /// Go live with the selected profile.
-    pub const GO_LIVE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::L);
-    /// End the stream.
-    pub const END: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::E);
-    /// Rehearse on the local server.
-    pub const REHEARSE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::R);
-    /// Mute or unmute the microphone.
-    pub const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::M);
-    /// Hide or show the camera.
-    pub const HIDE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::H);
-}
 
 /// The eframe application.
 pub struct TallyApp {
@@ -68,6 +60,11 @@ pub struct TallyApp {
     charts: charts::Charts,
     show_charts: bool,
     meters: meters::Meters,
+    scenes: scenes::SceneStrip,
+    layers: layers::LayersPanel,
+    arrange: arrange::Arrange,
+    /// The scene whose layers are edited, and the layer picked.
+    selection: scenes::Selection,
     log: log_view::LogView,
     show_log: bool,
     /// The profile Go Live uses.
@@ -123,6 +120,10 @@ impl TallyApp {
             charts: charts::Charts::default(),
             show_charts: false,
             meters: meters::Meters::default(),
+            scenes: scenes::SceneStrip::default(),
+            layers: layers::LayersPanel::default(),
+            arrange: arrange::Arrange::default(),
+            selection: scenes::Selection::default(),
             log: log_view::LogView::default(),
             show_log: false,
             selected: None,
@@ -143,6 +144,16 @@ impl TallyApp {
         commands.push(Command::from(SourcesCommand::SetPreview(Some(PreviewRequest { width: PREVIEW_MAX.0, height: PREVIEW_MAX.1, max_fps: DEFAULT_FPS }))));
         commands.push(Command::from(ProfilesCommand::Load));
         commands.push(Command::from(SourcesCommand::WatchDevices(true)));
+        commands.push(Command::from(ScenesCommand::Load));
+    }
+
+    /// Who plays a new layout's roles: the camera chosen in the picker (else the first one).
+    fn cast(&self) -> crate::session::scene::Cast {
+        let camera = match &self.chosen.0 {
+            Some(v @ VideoSourceSpec::Camera(_)) => v.clone(),
+            _ => VideoSourceSpec::Auto,
+        };
+        crate::session::scene::Cast { camera, ..Default::default() }
     }
 
     fn start(cc: &eframe::CreationContext<'_>) -> anyhow::Result<TallyApp> {
@@ -309,6 +320,7 @@ impl TallyApp {
         if pressed(ui, &keys::HIDE) {
             commands.push(Command::from(SourcesCommand::SetHideCamera(!hidden)));
         }
+        self.scenes.shortcuts(ui, state, commands);
     }
 
     fn top_ui(&mut self, ui: &mut egui::Ui, state: &EngineState, light: &TallyLight, commands: &mut Vec<Command>) {
@@ -414,42 +426,6 @@ impl TallyApp {
         }
     }
 
-    fn status_ui(ui: &mut egui::Ui, snap: &Snapshot) {
-        let (state, stats, load) = (&*snap.state, &*snap.stats, snap.load);
-        ui.horizontal(|ui| {
-            // Fixed widths: the figures change every second, and the rest of
-            // the bar should not shift as they gain or lose a digit.
-            let cell = |ui: &mut egui::Ui, width: f32, text: String| {
-                ui.add_sized([width, ui.spacing().interact_size.y], egui::Label::new(text));
-            };
-            cell(ui, 72.0, format!("CPU {:.0} %", load.cpu_percent));
-            ui.separator();
-            cell(ui, 118.0, format!("Memory {} MiB", load.rss_kib / 1024));
-            ui.separator();
-            if state.broadcast.is_active() {
-                ui.label(format!("Encoder {:.0} fps", stats.fps));
-                ui.separator();
-                ui.label(format!("{:.0} kbit/s out", stats.outputs.iter().map(|o| o.kbps_out).sum::<f64>()));
-                ui.separator();
-            }
-            match &state.sources {
-                SourcesState::Open { video, audio, .. } => {
-                    // A source that stopped delivering says why (its stand-in goes out).
-                    let health = &snap.health;
-                    for (what, s) in [("Video", &health.video), ("Audio", &health.audio)] {
-                        if let crate::capture::SourceState::Fallback(why) = s {
-                            ui.colored_label(egui::Color32::from_rgb(230, 180, 60), format!("{what}: {why}"));
-                            ui.separator();
-                        }
-                    }
-                    ui.label(format!("{video} · {audio}"))
-                }
-                SourcesState::Failed { message } => ui.colored_label(egui::Color32::LIGHT_RED, format!("Sources: {message}")),
-                SourcesState::Opening | SourcesState::Closed => ui.label("Opening the camera and microphone…"),
-            };
-        });
-    }
-
     fn first_run_ui(&mut self, ui: &mut egui::Ui, state: &EngineState, commands: &mut Vec<Command>) {
         ui.group(|ui| {
             ui.heading("Welcome to Tally");
@@ -526,7 +502,10 @@ impl TallyApp {
         // Uploaded once per new picture, whatever the feed's rate.
         self.preview.update(ui.ctx(), "preview", snap.preview.as_deref());
         let w = ui.available_width();
-        self.preview.picture_ui(ui, w, height, "Preview of the outgoing picture", "Starting preview…");
+        // A scene being edited is arranged on the picture by dragging.
+        let sense = if self.selection.scene(&snap.state).is_some() { egui::Sense::click_and_drag() } else { egui::Sense::hover() };
+        let picture = self.preview.picture_ui(ui, w, height, "Preview of the outgoing picture", "Starting preview…", sense);
+        self.arrange.arrange_ui(ui, &picture, &snap.state, &mut self.selection, commands);
         // Ask for pictures the size they are shown at (in pixels, in steps so
         // that resizing the window does not ask on every frame): converting
         // and uploading more is work nobody sees.
@@ -568,12 +547,16 @@ impl TallyApp {
 
         egui::Panel::top("top").show(ui, |ui| self.top_ui(ui, state, &light, &mut commands));
         let stats = &*snap.stats;
-        egui::Panel::bottom("status").show(ui, |ui| Self::status_ui(ui, &snap));
+        egui::Panel::bottom("status").show(ui, |ui| status_bar::status_ui(ui, &snap));
         if self.server.want_viewer && matches!(state.server, ServerState::Running { .. }) && matches!(state.viewer, ViewerState::Off) {
             commands.push(Command::Viewer(ViewerCommand::Watch(server_panel::ServerPanel::watch_request())));
             self.server.want_viewer = false;
         }
         egui::Panel::right("side").resizable(true).default_size(380.0).max_size(520.0).show(ui, |ui| {
+            if self.selection.scene(state).is_some() {
+                self.layers.layers_ui(ui, state, &mut self.selection, &mut commands);
+                ui.separator();
+            }
             self.server.server_ui(ui, state, snap.viewer.as_deref(), &snap.server_defaults, &mut commands);
             ui.separator();
             ui.checkbox(&mut self.show_log, "Show log");
@@ -589,7 +572,11 @@ impl TallyApp {
             if let ProfilesState::Failed { message } = &state.profiles {
                 ui.colored_label(egui::Color32::LIGHT_RED, format!("Profiles could not be read: {message}"));
             }
-            let preview_h = (ui.available_height() - 200.0).max(120.0);
+            let aspect = match &state.sources {
+                SourcesState::Open { format, .. } => format.width as f32 / format.height.max(1) as f32,
+                _ => DEFAULT_SIZE.width as f32 / DEFAULT_SIZE.height as f32,
+            };
+            let preview_h = (ui.available_height() - 200.0 - scenes::SceneStrip::height(state, aspect, ui)).max(120.0);
             ui.horizontal(|ui| {
                 ui.vertical(|ui| {
                     let room = ui.available_width() - 90.0;
@@ -598,6 +585,8 @@ impl TallyApp {
                 });
                 self.meters.meters_ui(ui, levels, now);
             });
+            let cast = self.cast();
+            self.scenes.strip_ui(ui, state, aspect, &cast, &mut self.selection, &mut commands);
             self.sources_ui(ui, state, &mut commands);
             ui.separator();
             self.charts.update(stats, state.broadcast.is_active());

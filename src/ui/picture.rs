@@ -28,23 +28,26 @@ impl Picture {
         self.shown = 0;
     }
 
-    /// Draws it within `max_w` x `max_h`, aspect kept; `waiting` while there is none.
-    pub fn picture_ui(&self, ui: &mut egui::Ui, max_w: f32, max_h: f32, alt: &str, waiting: &str) {
+    /// Draws it within `max_w` x `max_h`, aspect kept; `waiting` while
+    /// there is none (in the space the picture will take). The response is
+    /// the picture's, sensing `sense` (a preview being arranged senses drags).
+    pub fn picture_ui(&self, ui: &mut egui::Ui, max_w: f32, max_h: f32, alt: &str, waiting: &str, sense: egui::Sense) -> egui::Response {
         match &self.texture {
             Some(t) => {
                 let [tw, th] = t.size();
                 let aspect = tw as f32 / th.max(1) as f32;
                 let w = max_w.min(max_h.max(60.0) * aspect).max(60.0);
-                ui.add(egui::Image::new((t.id(), egui::vec2(w, w / aspect))).alt_text(alt));
+                ui.add(egui::Image::new((t.id(), egui::vec2(w, w / aspect))).alt_text(alt).sense(sense))
             }
             None => {
                 // The space the picture will take (16:9), so nothing below
                 // moves when it arrives.
                 let w = max_w.min(max_h.max(60.0) * 16.0 / 9.0).max(60.0);
-                let (rect, response) = ui.allocate_exact_size(egui::vec2(w, w * 9.0 / 16.0), egui::Sense::hover());
+                let (rect, response) = ui.allocate_exact_size(egui::vec2(w, w * 9.0 / 16.0), sense);
                 response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, waiting));
                 ui.painter().rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
                 ui.painter().text(rect.center(), egui::Align2::CENTER_CENTER, waiting, egui::TextStyle::Body.resolve(ui.style()), ui.visuals().weak_text_color());
+                response
             }
         }
     }

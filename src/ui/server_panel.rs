@@ -148,7 +148,7 @@ impl ServerPanel {
         }
         self.viewer.update(ui.ctx(), "viewer", frame.map(|f| &f.picture));
         let w = ui.available_width().min(VIEWER_MAX.0 as f32 / 2.0 + 40.0);
-        self.viewer.picture_ui(ui, w, w * 9.0 / 16.0, "What a viewer of the local server sees", "");
+        self.viewer.picture_ui(ui, w, w * 9.0 / 16.0, "What a viewer of the local server sees", "", egui::Sense::hover());
     }
 }
 

@@ -33,6 +33,11 @@ impl ScriptedEngine {
         self.change(|s| s.state = Arc::new(state));
     }
 
+    /// Shows `picture` as the preview from the next frame on.
+    pub fn set_preview(&self, picture: tally::session::PreviewFrame) {
+        self.change(|s| s.preview = Some(Arc::new(picture)));
+    }
+
     /// Shows `stats` from the next frame on.
     pub fn set_stats(&self, stats: Stats) {
         self.change(|s| s.stats = Arc::new(stats));

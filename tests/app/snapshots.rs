@@ -1,7 +1,8 @@
 //! What the window looks like, rendered headless (egui_kittest + wgpu on
 //! Mesa) and compared with the images in `tests/snapshots/`: the main
 //! window on a first run, the profile editor, and the local server panel
-//! while rehearsing with its viewer preview. What changes from run to run
+//! while rehearsing with its viewer preview (the window with scenes, on the
+//! scripted engine, is in `scenes.rs`). What changes from run to run
 //! by itself is painted over before comparing — in the labels only the
 //! ports and the figures (CPU, memory, rates, the latency), so the
 //! rehearsal's addresses are compared; the decoded viewer picture is
@@ -106,7 +107,7 @@ fn step_until(h: &mut Harness<'static, LiveWindow>, what: &str, pred: impl Fn(&E
 /// instead of failing: a person's step, after looking at the new image.
 /// Under `CI=true` it is refused, loudly, before the window is even made (as
 /// `TALLY_BLESS` is for the golden capture).
-fn refuse_rewriting_under_ci() {
+pub fn refuse_rewriting_under_ci() {
     let rewriting = std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| !matches!(v.as_str(), "" | "false" | "0" | "no" | "off"));
     assert!(
         !(rewriting && std::env::var("CI").as_deref() == Ok("true")),

@@ -1,9 +1,10 @@
 //! The controller: one task on the engine's runtime that takes commands
 //! and owns what they start. Each domain has its own part with its own
 //! slice of state — the broadcast ([`OnAir`]), the capture session
-//! ([`Capture`]), the saved profiles ([`Profiles`]), the built-in server
-//! ([`LocalServer`]), the viewer preview ([`ViewerPreview`]) — and one
-//! select loop hands each command and each event to its part.
+//! ([`Capture`]), the saved profiles ([`Profiles`]), the scene collection
+//! ([`Scenes`]), the built-in server ([`LocalServer`]), the viewer preview
+//! ([`ViewerPreview`]) — and one select loop hands each command and each
+//! event to its part.
 //!
 //! Nothing slow is awaited in the loop: opening a device or a session,
 //! starting the server or a broadcast, planning from profiles and the
@@ -14,7 +15,9 @@
 //! or dropped (see each part's generation or attempt counter).
 
 mod broadcast;
+mod latest;
 mod profiles;
+mod scenes;
 mod server;
 mod sources;
 mod viewer;
@@ -27,6 +30,7 @@ use crate::pipeline::Stats;
 use crate::engine::SessionFeeds;
 use broadcast::OnAir;
 use profiles::Profiles;
+use scenes::Scenes;
 use server::LocalServer;
 use sources::Capture;
 use std::path::PathBuf;
@@ -56,6 +60,8 @@ pub(super) enum Event {
     Sources(sources::Event),
     /// Profiles read, saved, deleted.
     Profiles(profiles::Event),
+    /// The scene collection read or written.
+    Scenes(scenes::Event),
     /// The server started or stopped.
     Server(server::Event),
 }
@@ -73,8 +79,13 @@ pub(super) struct Outbox {
     events: mpsc::Sender<Event>,
     /// The last job on the profile store (files and the keyring) not yet
     /// done: the next waits for it (see [`Outbox::in_order`]).
-    store_tail: Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
+    store_tail: Tail,
 }
+
+/// The last job of a series not yet done: the next one waits for it (see
+/// [`Outbox::after`]).
+#[derive(Clone, Default)]
+pub(super) struct Tail(Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>);
 
 impl Outbox {
     fn set(&self, f: impl FnOnce(&mut EngineState)) {
@@ -115,8 +126,19 @@ impl Outbox {
         work: impl FnOnce() -> T + Send + 'static,
         event: impl FnOnce(Result<T, tokio::task::JoinError>) -> Event + Send + 'static,
     ) {
+        self.after(&self.store_tail, work, event);
+    }
+
+    /// As [`Outbox::blocking`], each job of the series `tail` starting once
+    /// the one asked for before it is done (a file's writes, a session's switches).
+    fn after<T: Send + 'static>(
+        &self,
+        tail: &Tail,
+        work: impl FnOnce() -> T + Send + 'static,
+        event: impl FnOnce(Result<T, tokio::task::JoinError>) -> Event + Send + 'static,
+    ) {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let before = self.store_tail.lock().unwrap_or_else(|e| e.into_inner()).replace(done_rx);
+        let before = tail.0.lock().unwrap_or_else(|e| e.into_inner()).replace(done_rx);
         let events = self.events.clone();
         tokio::spawn(async move {
             if let Some(before) = before {
@@ -154,6 +176,7 @@ struct Parts {
     on_air: OnAir,
     capture: Capture,
     profiles: Profiles,
+    scenes: Scenes,
     server: LocalServer,
     viewer: ViewerPreview,
 }
@@ -167,6 +190,7 @@ impl Controller {
         let mut parts = Parts {
             on_air: OnAir::default(),
             capture: Capture::new(self.feeds),
+            scenes: Scenes::new(self.config_dir.clone()),
             profiles: Profiles::new(self.config_dir),
             server: LocalServer::new(self.server_defaults),
             viewer: ViewerPreview::default(),
@@ -210,6 +234,7 @@ impl Parts {
             Command::Broadcast(c) => self.on_air.command(c, out, &self.capture, &mut self.server, &self.profiles),
             Command::Sources(c) => self.capture.command(c, out, self.on_air.is_busy()),
             Command::Profiles(c) => self.profiles.command(c, out),
+            Command::Scenes(c) => self.scenes.command(c, out, &mut self.capture),
             Command::Server(c) => {
                 if let ServerCommand::Stop = c {
                     // Its viewer goes with it.
@@ -224,9 +249,21 @@ impl Parts {
     /// Hands a task's result to its part; never waits.
     fn event(&mut self, event: Event, out: &Outbox) {
         match event {
-            Event::Broadcast(e) => self.on_air.event(e, out, &mut self.capture, &self.profiles),
-            Event::Sources(e) => self.capture.event(e, out),
+            Event::Broadcast(e) => {
+                self.on_air.event(e, out, &mut self.capture, &self.profiles);
+                // A session opened for the broadcast may have been adopted.
+                self.scenes.restore(&mut self.capture, out);
+            }
+            Event::Sources(e) => {
+                self.capture.event(e, out);
+                // Sources that just opened show the scene last on air.
+                self.scenes.restore(&mut self.capture, out);
+            }
             Event::Profiles(e) => self.profiles.event(e, out),
+            Event::Scenes(e) => {
+                self.scenes.event(e, out);
+                self.scenes.restore(&mut self.capture, out);
+            }
             Event::Server(e) => {
                 let failed = self.server.event(e, out);
                 // A rehearsal waiting for the server goes on (or fails) with it.

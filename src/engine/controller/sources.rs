@@ -1,12 +1,15 @@
 //! The capture session's part: opening it (a task: devices and files take
-//! a moment), switching and closing its sources, the preview, hide and
-//! mute, and listing the devices a picker offers.
+//! a moment), switching and closing its sources and putting scenes on air
+//! (tasks run in the order asked: the last switch asked is the one on
+//! air), the preview, hide and mute, and listing the devices a picker offers.
 
-use super::{Event as ControllerEvent, Outbox};
+use super::latest::Latest;
+use super::{Event as ControllerEvent, Outbox, Tail};
 use crate::engine::command::SourcesCommand;
 use crate::engine::errors::SourcesError;
 use crate::engine::state::{DeviceEntry, Devices, SourcesState};
 use crate::engine::SessionFeeds;
+use crate::session::scene::{Scene, Transition};
 use crate::session::{CaptureSession, Pacing, PreviewRequest, SessionSpec};
 use std::sync::Arc;
 
@@ -39,11 +42,47 @@ pub(super) struct Capture {
     muted: bool,
     /// A face watches the camera list.
     watch_devices: bool,
+    /// Switches and scenes shown, one after the other.
+    switches: Tail,
+    /// The edit of the scene on air waiting to be shown (a drag sends
+    /// many), and the session generation it waits to be shown in.
+    edit: Latest<Scene>,
+    edit_generation: u64,
 }
 
 impl Capture {
     pub fn new(feeds: SessionFeeds) -> Self {
-        Capture { feeds, open: None, generation: 0, preview: None, hidden: false, muted: false, watch_devices: false }
+        let (switches, edit) = (Tail::default(), Latest::default());
+        Capture { feeds, open: None, generation: 0, preview: None, hidden: false, muted: false, watch_devices: false, switches, edit, edit_generation: 0 }
+    }
+
+    /// The generation of the running session, if one runs (a new session, a new number).
+    pub fn open_generation(&self) -> Option<u64> {
+        self.open.as_ref().map(|_| self.generation)
+    }
+
+    /// The running session's picture format.
+    pub fn format(&self) -> Option<crate::session::SessionFormat> {
+        self.open.as_ref().map(|o| o.session.format())
+    }
+
+    /// Puts `scene` on air in the running session (its new sources opened
+    /// off the runtime); edits in a row are shown as one, the last.
+    pub fn show(&mut self, scene: Scene, transition: Transition, out: &Outbox) {
+        if transition != Transition::Edit {
+            self.edit.close();
+            return self.switch(out, true, move |s| s.show(&scene, transition));
+        }
+        if self.edit_generation != self.generation {
+            // The waiting job is for a session that is gone.
+            self.edit.close();
+            self.edit_generation = self.generation;
+        }
+        let Some(slot) = self.edit.offer(scene) else { return };
+        self.switch(out, true, move |s| match slot.take() {
+            Some(scene) => s.show(&scene, Transition::Edit),
+            None => Ok(()),
+        });
     }
 
     /// The feeds a session opened for a broadcast feeds too.
@@ -87,8 +126,11 @@ impl Capture {
                     },
                 );
             }
-            SourcesCommand::SwitchVideo(v) => self.switch(out, true, move |s| s.switch_video(&v)),
-            SourcesCommand::ShowScene { scene, transition } => self.switch(out, true, move |s| s.show(&scene, transition)),
+            SourcesCommand::SwitchVideo(v) => {
+                self.edit.close();
+                self.switch(out, true, move |s| s.switch_video(&v));
+            }
+            SourcesCommand::ShowScene { scene, transition } => self.show(scene, transition, out),
             SourcesCommand::SwitchAudio(a) => self.switch(out, false, move |s| s.switch_audio(&a)),
             SourcesCommand::Close => {
                 if busy {
@@ -141,7 +183,8 @@ impl Capture {
         }
     }
 
-    /// Switches a source of the running session, off the runtime (a camera opens).
+    /// Switches a source of the running session, off the runtime (a camera
+    /// opens), after the switches asked before.
     fn switch(
         &self,
         out: &Outbox,
@@ -149,10 +192,11 @@ impl Capture {
         switch: impl FnOnce(&CaptureSession) -> Result<(), crate::session::SessionError> + Send + 'static,
     ) {
         let Some(open) = &self.open else {
-            return fail_sources(&SourcesError::NoneOpen, out);
+            return out.refuse(&SourcesError::NoneOpen);
         };
         let (s, generation) = (open.session.clone(), self.generation);
-        out.blocking(
+        out.after(
+            &self.switches,
             move || switch(&s).map_err(SourcesError::Switch),
             move |done| ControllerEvent::Sources(Event::Switched { generation, video, result: done.unwrap_or_else(|e| Err(SourcesError::Task(e))) }),
         );
@@ -219,7 +263,12 @@ impl Capture {
                     publish_sources(&open.session, out)
                 }
                 (Ok(()), _) => {}
-                (Err(e), _) => fail_sources(&e, out),
+                // The session keeps what it showed: it stays open, the switch is refused.
+                (Err(e), Some(open)) if generation == self.generation => {
+                    publish_sources(&open.session, out);
+                    out.refuse(&e);
+                }
+                (Err(e), _) => out.refuse(&e),
             },
             Event::Cameras(listed) => set_devices(listed, |d| &mut d.cameras, out),
             Event::Microphones(listed) => set_devices(listed, |d| &mut d.microphones, out),
