@@ -27,7 +27,11 @@ pub fn kind(source: &LayerSource) -> Kind {
             VideoSourceSpec::Auto | VideoSourceSpec::Camera(_) => of("Camera", (70, 150, 230)),
             VideoSourceSpec::TestPattern | VideoSourceSpec::Noise => of("Pattern", (150, 150, 160)),
             VideoSourceSpec::Y4m(_) => of("File", (210, 150, 60)),
+            VideoSourceSpec::Screen { .. } => of("Screen", (90, 180, 120)),
         },
+        LayerSource::Image(_) => of("Image", (200, 110, 190)),
+        LayerSource::Text(_) => of("Text", (230, 230, 230)),
+        LayerSource::Colour(_) => of("Colour", (120, 120, 200)),
     }
 }
 
@@ -38,7 +42,13 @@ const ADD: &[(&str, &str)] = &[("Camera (the first found)", "camera"), ("Screen"
 
 /// What *Add layer* offers with a path typed in (until the window has file
 /// dialogs): the entry, the source's prefix and a hint.
-const ADD_FILE: &[(&str, &str, &str)] = &[("Y4M file", "y4m:", "video.y4m")];
+const ADD_FILE: &[(&str, &str, &str)] = &[
+    ("Y4M file", "y4m:", "video.y4m"),
+    ("Image (PNG, JPEG)", "image:", "logo.png"),
+    ("Window", "window:", "part of its title"),
+    ("Text", "text:", "your name"),
+    ("Colour", "colour:", "#1E232E"),
+];
 
 /// Where a new layer goes: the middle of the canvas, half its size, over the others.
 const NEW_LAYER: Rect = Rect { x: 0.25, y: 0.25, w: 0.5, h: 0.5 };
