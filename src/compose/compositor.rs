@@ -125,7 +125,8 @@ impl Compositor {
         for layer in &layers[first..] {
             let Some(input) = layer.input else { continue };
             let p = layer.placement;
-            if !p.visible || !(p.opacity > 0.0) {
+            // NaN opacity draws nothing, as 0 does.
+            if !p.visible || p.opacity.is_nan() || p.opacity <= 0.0 {
                 continue;
             }
             let scaled = self.scaled(layer.key, input, p, canvas);

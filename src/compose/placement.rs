@@ -170,16 +170,16 @@ pub fn fitted(fit: Fit, src: PixelRect, dst: PixelRect) -> (PixelRect, PixelRect
         Fit::Fit => {
             let (w, h) = if wider { (dw, dw * sh / sw) } else { (dh * sw / sh, dh) };
             let (w, h) = (((w as u32) & !1).clamp(2, dst.w), ((h as u32) & !1).clamp(2, dst.h));
-            let x = dst.x + i64::from((dst.w - w) / 2 & !1);
-            let y = dst.y + i64::from((dst.h - h) / 2 & !1);
+            let x = dst.x + i64::from(((dst.w - w) / 2) & !1);
+            let y = dst.y + i64::from(((dst.h - h) / 2) & !1);
             (src, PixelRect { x, y, w, h })
         }
         Fit::Fill => {
             // The source part with the destination's aspect, centred.
             let (w, h) = if wider { (sh * dw / dh, sh) } else { (sw, sw * dh / dw) };
             let (w, h) = (((w as u32) & !1).clamp(2, src.w), ((h as u32) & !1).clamp(2, src.h));
-            let x = src.x + i64::from((src.w - w) / 2 & !1);
-            let y = src.y + i64::from((src.h - h) / 2 & !1);
+            let x = src.x + i64::from(((src.w - w) / 2) & !1);
+            let y = src.y + i64::from(((src.h - h) / 2) & !1);
             (PixelRect { x, y, w, h }, dst)
         }
     }
@@ -194,7 +194,7 @@ mod tests {
         let r = canvas_rect(&Rect { x: 0.7, y: 0.7, w: 0.25, h: 0.25 }, 1280, 720);
         assert_eq!(r, PixelRect { x: 896, y: 504, w: 320, h: 180 });
         let odd = canvas_rect(&Rect { x: 0.3333, y: 0.0, w: 0.3333, h: 1.0 }, 1281, 719);
-        assert!(odd.x % 2 == 0 && odd.w % 2 == 0 && odd.h % 2 == 0, "{odd:?}");
+        assert!(odd.x % 2 == 0 && odd.w.is_multiple_of(2) && odd.h.is_multiple_of(2), "{odd:?}");
     }
 
     #[test]

@@ -717,12 +717,16 @@ fn video_loop(shared: &Arc<Shared>) {
                     switched = true;
                 }
                 (Transition::Edit, previous) => {
-                    previous.map(retire);
+                    if let Some(p) = previous {
+                        retire(p);
+                    }
                 }
                 (_, previous) => {
                     // The first program needs no keyframe of its own: the encoder starts with one.
                     switched = previous.is_some();
-                    previous.map(retire);
+                    if let Some(p) = previous {
+                        retire(p);
+                    }
                     if let Some(old) = fade.take() {
                         retire(old.from);
                     }

@@ -58,7 +58,7 @@ struct Rehearsal {
 /// Where a go-live is in its steps.
 enum Step {
     /// A rehearsal waits for the local server to start.
-    AwaitingServer(Rehearsal),
+    AwaitingServer(Box<Rehearsal>),
     /// Step 1: planning (profiles and keys, a Y4M header).
     Planning,
     /// Steps 2 and 3: the sources (a session attached to, or the broadcast's own) and the pipeline start.
@@ -131,7 +131,7 @@ impl OnAir {
                 match server.ensure_started(out) {
                     true => {
                         if let Some(g) = self.going_live.as_mut() {
-                            g.step = Step::AwaitingServer(rehearsal);
+                            g.step = Step::AwaitingServer(Box::new(rehearsal));
                         }
                     }
                     false => self.fail(&GoLiveError::NoServer, out),
@@ -229,7 +229,7 @@ impl OnAir {
         let Step::AwaitingServer(_) = g.step else { return };
         let Step::AwaitingServer(rehearsal) = std::mem::replace(&mut g.step, Step::Planning) else { return };
         match server {
-            Ok(running) => self.plan_rehearsal(rehearsal, running, out),
+            Ok(running) => self.plan_rehearsal(*rehearsal, running, out),
             Err(e) => self.fail(&e, out),
         }
     }
