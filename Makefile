@@ -106,7 +106,7 @@ test: test-deps package-deps
 	$(MAKE) package-check
 
 # Every benchmark but the 30-minute soak (`make soak`).
-BENCHES := rtmp_chunk amf0 flv_mux convert audio_path fanout late_join recovery preview
+BENCHES := rtmp_chunk amf0 flv_mux convert compose audio_path fanout late_join recovery preview
 # Tally's own code type-checked for Windows from Linux (MinGW-w64; fdk-aac's
 # headers need __LP64__ to get through there, and check never links).
 # macOS has no SDK here: its side of every cfg is kept by review
