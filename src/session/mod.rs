@@ -22,6 +22,7 @@
 //!
 //! May use `capture` and `media`; never `pipeline`, `net`, `engine` or a face.
 
+mod audio;
 mod feed;
 mod levels;
 mod open;
@@ -29,6 +30,7 @@ mod preview;
 mod program;
 pub mod scene;
 pub mod stage;
+mod tick;
 
 pub use levels::{AudioLevels, LEVEL_SLICE_FRAMES};
 pub use preview::{PreviewFrame, PreviewRequest, fit_size, preview_picture};
@@ -374,9 +376,9 @@ impl CaptureSession {
             std::thread::Builder::new().name(name.into()).spawn(f).map_err(|source| SessionError::Spawn { what: name, source })
         };
         let s = shared.clone();
-        session.threads.push(spawn("tally-capture-video", Box::new(move || video_loop(&s)))?);
+        session.threads.push(spawn("tally-capture-video", Box::new(move || tick::video_loop(&s)))?);
         let (s, audio) = (shared.clone(), a.source);
-        session.threads.push(spawn("tally-capture-audio", Box::new(move || audio_loop(audio, &s)))?);
+        session.threads.push(spawn("tally-capture-audio", Box::new(move || audio::audio_loop(audio, &s)))?);
         session.threads.push(spawn("tally-preview", Box::new(move || preview::preview_loop(&shared)))?);
         Ok(session)
     }
@@ -547,111 +549,6 @@ fn retire(program: Arc<Program>) {
     }
 }
 
-/// A frame to fill: one of the pool nobody else holds any more, or a new one.
-fn free_frame(pool: &mut Vec<Arc<VideoFrame>>, format: SessionFormat) -> Arc<VideoFrame> {
-    match pool.iter_mut().position(|f| Arc::get_mut(f).is_some()) {
-        Some(i) => pool.swap_remove(i),
-        None => Arc::new(VideoFrame::black(format.width, format.height, 0)),
-    }
-}
-
-/// The audio source's place on the session's timeline: its own stamps
-/// plus the offset that continues the previous source's. (Pictures need
-/// none: the tick stamps each canvas with its own time.)
-#[derive(Default)]
-struct Timeline {
-    offset_us: u64,
-    /// Where the next block is due at the earliest.
-    next_us: u64,
-}
-
-impl Timeline {
-    /// A new source from now on: a live one stamps by capture time (already
-    /// continuous), a synthetic or file one counts from 0 and is moved to now.
-    fn restart(&mut self, live: bool, clock: MediaClock) {
-        self.offset_us = if live { 0 } else { self.next_us.max(clock.now().as_micros() as u64) };
-    }
-
-    /// The session's stamp of an audio block of `frames` samples (sample
-    /// counts are continuous by themselves).
-    fn audio_stamp(&mut self, pts_us: u64, frames: usize) -> u64 {
-        let pts = pts_us + self.offset_us;
-        self.next_us = pts + frames as u64 * 1_000_000 / u64::from(AUDIO_RATE);
-        pts
-    }
-}
-
-/// What a capture thread pulls from: started on the session clock, live or not.
-trait Pulled {
-    fn start(&mut self, clock: MediaClock);
-    fn is_live(&self) -> bool;
-}
-
-impl Pulled for BoxedAudio {
-    fn start(&mut self, clock: MediaClock) {
-        crate::capture::AudioSource::start(self.as_mut(), clock);
-    }
-    fn is_live(&self) -> bool {
-        crate::capture::AudioSource::is_live(self.as_ref())
-    }
-}
-
-/// One capture thread's source and what happens to it: a switch, its end,
-/// a failure — the same for the picture and the sound.
-struct Track<S> {
-    source: S,
-    time: Timeline,
-    /// The source ran out (a file): nothing is pulled until a switch.
-    ended: bool,
-    video: bool,
-}
-
-impl<S: Pulled> Track<S> {
-    fn new(mut source: S, clock: MediaClock, video: bool) -> Self {
-        source.start(clock);
-        Track { source, time: Timeline::default(), ended: false, video }
-    }
-
-    /// Takes up the replacement a switch left, if any: true when the source changed.
-    fn switch(&mut self, next: Option<S>, clock: MediaClock) -> bool {
-        let Some(mut next) = next else { return false };
-        next.start(clock);
-        self.time.restart(next.is_live(), clock);
-        self.source = next;
-        self.ended = false;
-        true
-    }
-
-    /// The source ran out: the attached broadcast's stream ends here (the
-    /// preview freezes); the thread waits for a switch.
-    fn end(&mut self, shared: &Shared) {
-        shared.detach(self.video, None);
-        self.ended = true;
-    }
-
-    /// A source that failed while running (a camera unplugged for good, a
-    /// broken file) is replaced by `stand_in` saying so, on the same
-    /// timeline: the stream stays up, the preview shows it, the state says why.
-    fn replace_failed(&mut self, mut stand_in: S, clock: MediaClock, shared: &Shared) {
-        stand_in.start(clock);
-        self.time.restart(false, clock);
-        self.source = stand_in;
-        shared.report_health(self.video);
-    }
-
-    /// Waits for a switch or a stop while the source has ended: true when
-    /// there is nothing to pull.
-    fn idle(&self, shared: &Shared) -> bool {
-        if self.ended {
-            let slots = shared.slots();
-            if !shared.stop.load(Ordering::Relaxed) {
-                let _ = shared.wake.wait_timeout(slots, POLL);
-            }
-        }
-        self.ended
-    }
-}
-
 impl Shared {
     /// Detaches the broadcast from the video or audio (only the one
     /// attached as `serial`, when given: a newer one stays).
@@ -672,249 +569,6 @@ impl Shared {
 fn deliver<T>(shared: &Shared, video: bool, (tx, serial): (SyncSender<T>, u64), item: T) {
     if tx.send(item).is_err() {
         shared.detach(video, Some(serial));
-    }
-}
-
-/// A fade under way: the program it started from, and how far along it is.
-struct Fade {
-    from: Arc<Program>,
-    drawn: u64,
-    frames: u64,
-}
-
-/// The tick: once per frame, each layer's newest picture composed onto one
-/// canvas. With a live camera on air the tick follows it — each of its
-/// frames makes one canvas, stamped with its capture time — so a camera
-/// goes out frame for frame; otherwise the tick
-/// keeps the session's rate on the clock (or, unpaced, the paced sources'
-/// pace). Either way the stamps rise by at least a millisecond.
-fn video_loop(shared: &Arc<Shared>) {
-    let Some(clock) = shared.clock() else { return };
-    let format = shared.format;
-    let rate = crate::capture::FrameRate::per_second(format.fps.max(1));
-    let frame_us = rate.pts_us_of_frame(1).max(1);
-    let mut stage = stage::VideoStage::default();
-    let mut pool: Vec<Arc<VideoFrame>> = Vec::with_capacity(FRAME_POOL);
-    let mut on_air: Option<Arc<Program>> = None;
-    let mut fade: Option<Fade> = None;
-    let mut switched = false;
-    let mut ended = false;
-    let mut tick = 0u64;
-    let mut last_pts: Option<u64> = None;
-    let mut led = false;
-    let mut taken: Vec<(*const feed::Feed, Option<LayerInput>, bool)> = Vec::new();
-    while !shared.stop.load(Ordering::Relaxed) {
-        let next = shared.slots().next_program.take();
-        if let Some((program, transition)) = next {
-            shared.scene_muted.store(program.scene.mute_audio, Ordering::Relaxed);
-            let previous = on_air.replace(program);
-            match (transition, previous) {
-                (Transition::Fade(ms), Some(from)) if ms > 0 => {
-                    let frames = (u64::from(ms.min(scene::MAX_FADE_MS)) * u64::from(format.fps)).div_ceil(1000).max(1);
-                    if let Some(old) = fade.replace(Fade { from, drawn: 0, frames }) {
-                        retire(old.from);
-                    }
-                    switched = true;
-                }
-                (Transition::Edit, previous) => {
-                    if let Some(p) = previous {
-                        retire(p);
-                    }
-                }
-                (_, previous) => {
-                    // The first program needs no keyframe of its own: the encoder starts with one.
-                    switched = previous.is_some();
-                    if let Some(p) = previous {
-                        retire(p);
-                    }
-                    if let Some(old) = fade.take() {
-                        retire(old.from);
-                    }
-                }
-            }
-            ended = false;
-        }
-        let Some(program) = on_air.clone() else {
-            idle(shared);
-            continue;
-        };
-        if ended {
-            idle(shared);
-            continue;
-        }
-        let lead = program.lead().cloned();
-        let unpaced = shared.pacing == Pacing::Unpaced && program.is_paced();
-        let paced_wait = if unpaced { Wait::Forever } else { Wait::Until(Instant::now() + PACED_WAIT) };
-        taken.clear();
-        // The tick's time: the lead's next picture's, or the next slot on the clock.
-        let due = if let Some(lead) = &lead {
-            let (input, fresh) = lead.take(Wait::Until(Instant::now() + LEAD_WAIT), &shared.stop);
-            let at = input.as_ref().filter(|_| fresh).map_or_else(|| clock.now().as_micros() as u64, |i| i.frame.pts_us);
-            taken.push((Arc::as_ptr(lead), input, fresh));
-            led = true;
-            at
-        } else {
-            if led {
-                // Back on the clock after a live source: the next slot after the last picture.
-                tick = last_pts.map_or(0, |t| (u128::from(t) * u128::from(format.fps) / 1_000_000) as u64 + 1);
-                led = false;
-            }
-            let mut at = rate.pts_us_of_frame(tick);
-            if !unpaced {
-                let lag = clock.now().saturating_sub(Duration::from_micros(at));
-                if lag > MAX_TICK_LAG {
-                    let behind = lag.as_micros() as u64 / frame_us;
-                    tracing::warn!(frames = behind, "composing fell behind the clock; skipping ahead");
-                    tick += behind;
-                    at = rate.pts_us_of_frame(tick);
-                }
-                shared.pace(clock, at);
-            }
-            tick += 1;
-            at
-        };
-        // One picture per source this tick (a source in both scenes of a fade is taken once).
-        let fading = fade.as_ref().map(|f| f.from.clone());
-        let layers = program.layers.iter().chain(fading.iter().flat_map(|p| p.layers.iter()));
-        for layer in layers {
-            let key = Arc::as_ptr(&layer.feed);
-            if !taken.iter().any(|(k, _, _)| *k == key) {
-                let wait = if layer.feed.is_paced() { paced_wait } else { Wait::No };
-                let (input, fresh) = layer.feed.take(wait, &shared.stop);
-                taken.push((key, input, fresh));
-            }
-        }
-        // Never the same millisecond twice, never back.
-        let mut due = due;
-        if let Some(last) = last_pts
-            && due / 1000 <= last / 1000
-        {
-            due = (last / 1000 + 1) * 1000;
-        }
-        let input_of = |p: &Program| -> Vec<Option<LayerInput>> {
-            p.layers
-                .iter()
-                .map(|l| taken.iter().find(|(k, _, _)| *k == Arc::as_ptr(&l.feed)).and_then(|(_, i, _)| i.clone()))
-                .collect()
-        };
-        // The picture ran out: every file in it ended and none gave a new picture.
-        let fresh_finite = program.layers.iter().any(|l| {
-            l.feed.is_finite() && taken.iter().any(|(k, _, fresh)| *k == Arc::as_ptr(&l.feed) && *fresh)
-        });
-        if program.has_ended() && !fresh_finite {
-            shared.detach(true, None);
-            ended = true;
-            continue;
-        }
-        let mut picture = free_frame(&mut pool, format);
-        let Some(frame) = Arc::get_mut(&mut picture) else { continue };
-        let inputs = input_of(&program);
-        let hidden = shared.hidden.load(Ordering::Relaxed);
-        match &fade {
-            Some(f) => {
-                let from_inputs = input_of(&f.from);
-                let t = (f.drawn + 1) as f32 / f.frames as f32;
-                let finished = f.drawn + 1 >= f.frames;
-                stage.compose_fade(&f.from.draw_layers(&from_inputs), &program.draw_layers(&inputs), t, frame, hidden);
-                if let Some(f) = fade.as_mut() {
-                    f.drawn += 1;
-                }
-                if finished && let Some(done) = fade.take() {
-                    retire(done.from);
-                }
-            }
-            None => stage.compose(&program.draw_layers(&inputs), frame, hidden),
-        }
-        drop(inputs);
-        frame.pts_us = due;
-        last_pts = Some(due);
-        shared.frames.fetch_add(1, Ordering::Relaxed);
-        shared.publish_health(true, program.health());
-        if pool.len() < FRAME_POOL {
-            pool.push(picture.clone());
-        }
-        let (sink, previewed) = {
-            let mut slots = shared.slots();
-            slots.newest = Some(picture.clone());
-            (slots.video_sink.as_ref().map(|s| (s.tx.clone(), s.offset_us, s.serial)), slots.preview.is_some())
-        };
-        // The preview thread sleeps while no face asks for pictures.
-        if previewed {
-            shared.wake.notify_all();
-        }
-        let Some((tx, offset_us, serial)) = sink else { continue };
-        if picture.pts_us < offset_us {
-            continue;
-        }
-        deliver(shared, true, (tx, serial), Picture { frame: picture, offset_us, switched });
-        switched = false;
-    }
-}
-
-/// Waits for a new program or a stop (nothing to draw).
-fn idle(shared: &Shared) {
-    let slots = shared.slots();
-    if slots.next_program.is_none() && !shared.stop.load(Ordering::Relaxed) {
-        let _ = shared.wake.wait_timeout(slots, POLL);
-    }
-}
-
-fn audio_loop(source: BoxedAudio, shared: &Shared) {
-    let Some(clock) = shared.clock() else { return };
-    let mut track = Track::new(source, clock, false);
-    let mut stage = stage::AudioStage;
-    let mut serial = 0u64;
-    while !shared.stop.load(Ordering::Relaxed) {
-        let next = shared.slots().next_audio.take();
-        track.switch(next, clock);
-        if track.idle(shared) {
-            continue;
-        }
-        let mut block = match track.source.next_block() {
-            Ok(Some(b)) if b.sample_rate == AUDIO_RATE && b.channels == AUDIO_CHANNELS => b,
-            Ok(Some(b)) => {
-                tracing::error!(rate = b.sample_rate, channels = b.channels, "audio source: not 48 kHz stereo");
-                track.end(shared);
-                continue;
-            }
-            Ok(None) => {
-                track.end(shared);
-                continue;
-            }
-            Err(e) => {
-                tracing::error!("audio source failed: {e}; silence goes out instead");
-                shared.fail_audio(format!("failed: {e}"));
-                track.replace_failed(Box::new(crate::capture::Silence::new(AUDIO_RATE, AUDIO_CHANNELS)), clock, shared);
-                continue;
-            }
-        };
-        block.pts_us = track.time.audio_stamp(block.pts_us, block.frames());
-        shared.report_health(false);
-        stage.mix(&mut block, shared.muted.load(Ordering::Relaxed) || shared.scene_muted.load(Ordering::Relaxed));
-        if !track.source.is_live() {
-            shared.pace(clock, block.pts_us);
-        }
-        let channels = usize::from(block.channels);
-        let mut at_us = block.pts_us;
-        for slice in block.samples.chunks(LEVEL_SLICE_FRAMES * channels) {
-            serial += 1;
-            at_us += (slice.len() / channels) as u64 * 1_000_000 / u64::from(AUDIO_RATE);
-            let mut levels = AudioLevels::measure(slice, channels, serial);
-            levels.media_us = at_us;
-            shared.feeds.levels(levels);
-        }
-        let sink = shared.slots().audio_sink.as_ref().map(|s| (s.tx.clone(), s.offset_us, s.serial));
-        let Some((tx, offset_us, attached)) = sink else { continue };
-        // Onto the broadcast's media time; a block that began before the
-        // broadcast keeps only its samples from then on.
-        let late = offset_us.saturating_sub(block.pts_us);
-        let skip = (late as u128 * u128::from(AUDIO_RATE) / 1_000_000) as usize * channels;
-        if skip >= block.samples.len() {
-            continue;
-        }
-        block.samples.drain(..skip);
-        block.pts_us = block.pts_us.max(offset_us) - offset_us;
-        deliver(shared, false, (tx, attached), block);
     }
 }
 

@@ -7,7 +7,7 @@
 //! the picture. Each step of a drag sends the edited scene (shown at once
 //! when it is on air; the engine writes only the last of a burst).
 
-use super::layers::kind;
+use super::layer_kind::kind;
 use super::scenes::{Selection, edit_command};
 use super::snap::{Grip, Guides, dragged};
 use crate::compose::Rect;

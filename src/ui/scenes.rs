@@ -6,7 +6,7 @@
 //! one from a built-in layout. Which scene's layers are being edited (the
 //! one on air unless another is picked) is the window's [`Selection`].
 
-use super::layers::kind;
+use super::layer_kind::kind;
 use crate::compose::layout::{CORNER_CAMERA_SIZE, Corner, Layout};
 use crate::engine::{Command, EngineState, ScenesCommand, SourcesState};
 use crate::session::scene::{Cast, MAX_FADE_MS, Scene, Transition};
