@@ -28,8 +28,11 @@ use std::time::{Duration, Instant};
 /// Pictures a paced source runs ahead of the tick: enough to ride out a
 /// slow read, few enough to hold little memory.
 pub const FEED_QUEUE: usize = 2;
+/// Pictures a live source may hold for the tick: a tick late by this many
+/// frames (a loaded machine) still gets every camera frame in order.
+const LIVE_QUEUE: usize = 4;
 /// Pictures a feed's thread keeps for reuse (see `FRAME_POOL` of the session).
-const FEED_POOL: usize = FEED_QUEUE + 3;
+const FEED_POOL: usize = LIVE_QUEUE + 3;
 
 struct FeedState {
     /// The picture the tick took last (or a still's one picture).
@@ -42,8 +45,6 @@ struct FeedState {
     /// The source ran out (a file that does not loop).
     ended: bool,
     serial: u64,
-    /// The serial of the live picture the tick took last.
-    taken: u64,
 }
 
 struct FeedShared {
@@ -78,7 +79,7 @@ impl Feed {
     ) -> Result<Feed, std::io::Error> {
         let live = source.is_live();
         let shared = Arc::new(FeedShared {
-            state: Mutex::new(FeedState { newest: None, queue: VecDeque::new(), live, ended: false, serial: 0, taken: 0 }),
+            state: Mutex::new(FeedState { newest: None, queue: VecDeque::new(), live, ended: false, serial: 0 }),
             cond: Condvar::new(),
             stop: AtomicBool::new(false),
         });
@@ -92,7 +93,7 @@ impl Feed {
     pub(crate) fn still(frame: VideoFrame, alpha: Option<Vec<u8>>, status: Arc<SourceStatus>) -> Feed {
         let input = LayerInput { frame: Arc::new(frame), alpha: alpha.map(Arc::new), serial: 1 };
         let shared = Arc::new(FeedShared {
-            state: Mutex::new(FeedState { newest: Some(input), queue: VecDeque::new(), live: true, ended: false, serial: 1, taken: 0 }),
+            state: Mutex::new(FeedState { newest: Some(input), queue: VecDeque::new(), live: true, ended: false, serial: 1 }),
             cond: Condvar::new(),
             stop: AtomicBool::new(false),
         });
@@ -107,19 +108,26 @@ impl Feed {
     /// The picture for this tick and whether it is new: a paced source's
     /// next one, a live source's newest; the last one again when there is
     /// no new one by the time `wait` allows.
-    pub(crate) fn take(&self, wait: Wait, stop: &AtomicBool) -> (Option<LayerInput>, bool) {
+    /// With `newest_only` a live source's queue is skipped to its newest
+    /// picture (a layer that is not the lead); otherwise its pictures are
+    /// taken in order (the lead camera: none lost to a tick that ran late).
+    pub(crate) fn take(&self, wait: Wait, stop: &AtomicBool, newest_only: bool) -> (Option<LayerInput>, bool) {
         let mut s = self.shared.state();
         let fresh = loop {
-            if let Some(next) = s.queue.pop_front() {
+            let next = if newest_only && s.live {
+                let newest = s.queue.pop_back();
+                s.queue.clear();
+                newest
+            } else {
+                s.queue.pop_front()
+            };
+            if let Some(next) = next {
                 s.newest = Some(next);
                 self.shared.cond.notify_all();
                 break true;
             }
-            // A live source's newest is new when the tick has not drawn it yet.
-            let serial = s.newest.as_ref().map_or(0, |i| i.serial);
-            if s.live && serial != s.taken {
-                s.taken = serial;
-                break true;
+            if s.live && matches!(wait, Wait::No) {
+                break false;
             }
             if s.ended || stop.load(Ordering::Relaxed) {
                 break false;
@@ -249,10 +257,11 @@ fn run(mut source: BoxedVideo, feed: &FeedShared, session: &Shared, status: &Arc
         let mut s = feed.state();
         s.serial += 1;
         let input = LayerInput { frame: picture, alpha: None, serial: s.serial };
-        if s.live {
-            s.newest = Some(input);
-        } else {
-            s.queue.push_back(input);
+        s.queue.push_back(input);
+        // A live source never waits: past a few pictures the oldest goes.
+        if s.live && s.queue.len() > LIVE_QUEUE {
+            s.queue.pop_front();
+            status.overruns.fetch_add(1, Ordering::Relaxed);
         }
         drop(s);
         feed.cond.notify_all();

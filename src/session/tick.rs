@@ -4,6 +4,10 @@
 use super::*;
 use std::time::Instant;
 
+/// Lead waits that may pass without a picture before the tick draws
+/// without the camera's new frame (4 x 250 ms: a second).
+const LEAD_MISSES_BEFORE_CLOCK: u32 = 4;
+
 /// A frame to fill: one of the pool nobody else holds any more, or a new one.
 fn free_frame(pool: &mut Vec<Arc<VideoFrame>>, format: SessionFormat) -> Arc<VideoFrame> {
     match pool.iter_mut().position(|f| Arc::get_mut(f).is_some()) {
@@ -40,6 +44,7 @@ pub(super) fn video_loop(shared: &Arc<Shared>) {
     let mut tick = 0u64;
     let mut last_pts: Option<u64> = None;
     let mut led = false;
+    let mut lead_misses = 0u32;
     let mut taken: Vec<(*const feed::Feed, Option<LayerInput>, bool)> = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         let next = shared.slots().next_program.take();
@@ -86,7 +91,15 @@ pub(super) fn video_loop(shared: &Arc<Shared>) {
         taken.clear();
         // The tick's time: the lead's next picture's, or the next slot on the clock.
         let due = if let Some(lead) = &lead {
-            let (input, fresh) = lead.take(Wait::Until(Instant::now() + LEAD_WAIT), &shared.stop);
+            let (input, fresh) = lead.take(Wait::Until(Instant::now() + LEAD_WAIT), &shared.stop, false);
+            // A camera that paused (unplugged: its own stand-in follows) is
+            // not drawn again at once; only after a second without a frame
+            // does the canvas go on without it.
+            if !fresh && lead_misses < LEAD_MISSES_BEFORE_CLOCK {
+                lead_misses += 1;
+                continue;
+            }
+            lead_misses = if fresh { 0 } else { lead_misses };
             let at = input.as_ref().filter(|_| fresh).map_or_else(|| clock.now().as_micros() as u64, |i| i.frame.pts_us);
             taken.push((Arc::as_ptr(lead), input, fresh));
             led = true;
@@ -118,7 +131,7 @@ pub(super) fn video_loop(shared: &Arc<Shared>) {
             let key = Arc::as_ptr(&layer.feed);
             if !taken.iter().any(|(k, _, _)| *k == key) {
                 let wait = if layer.feed.is_paced() { paced_wait } else { Wait::No };
-                let (input, fresh) = layer.feed.take(wait, &shared.stop);
+                let (input, fresh) = layer.feed.take(wait, &shared.stop, true);
                 taken.push((key, input, fresh));
             }
         }
